@@ -1,0 +1,69 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "offpeak", version, about = "Timezone-aware off-peak scheduling for AWS: validate, preview and run the schedule")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the schedule file; print a summary, or every error as PATH:LINE:COL (exit 2).
+    Validate(ValidateArgs),
+    /// Desired state of every target at an instant. No AWS calls.
+    Desired(DesiredArgs),
+    /// A week-at-a-glance chart of every target's windows.
+    Timeline(TimelineArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArg {
+    /// Schedule file [default: $OFFPEAK_CONFIG, else infra/schedules.yaml]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    pub fn path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .or_else(|| std::env::var_os("OFFPEAK_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("infra/schedules.yaml"))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Args, Debug)]
+pub struct DesiredArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The instant, RFC 3339 (e.g. 2026-11-27T18:30:00+09:00)
+    #[arg(long)]
+    pub at: DateTime<FixedOffset>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// First day shown, in the schedule's zone [default: today]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<NaiveDate>,
+    /// Number of days
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=62))]
+    pub days: u16,
+}

@@ -1,0 +1,63 @@
+//! The schedule file, `infra/schedules.yaml`: loading, validation and the typed model.
+//!
+//! Guarantees: a [`Schedule`] is only ever produced from a file with no errors at all; when there
+//! are errors, *all* of them come back as [`ConfigError`]s (`PATH:LINE:COL: message`, in file
+//! order), including unknown keys, so a typo never silently disables a window. Loading reads the
+//! file it is given and nothing else: no clock, no environment, no AWS.
+//!
+//! The file is compiled into each function binary ([`EMBEDDED`]); `OFFPEAK_CONFIG` names another
+//! file for local runs, read by the caller at its edge and passed to [`load`].
+
+mod error;
+mod model;
+mod node;
+mod parse;
+mod tokens;
+mod walker;
+
+use std::path::Path;
+
+pub use error::{ConfigError, LoadError};
+pub use model::{
+    AuroraTarget, DaySet, EksTarget, MaskedRefresh, Minute, NodeGroups, ReplicaWindow, Schedule,
+    Span, Window,
+};
+
+/// The schedule shipped with this build, as `infra/schedules.yaml` was when it was compiled.
+pub const EMBEDDED: &str = include_str!("../../../infra/schedules.yaml");
+
+/// How the embedded schedule is named in error messages; relative paths resolve against `infra/`.
+pub const EMBEDDED_PATH: &str = "infra/schedules.yaml";
+
+/// Parses schedule text. `path` names the file in error messages and anchors relative paths.
+pub fn parse_str(text: &str, path: &Path) -> Result<Schedule, LoadError> {
+    let label = path.display().to_string();
+    let at = |(pos, message): (node::Pos, String)| ConfigError {
+        path: label.clone(),
+        line: pos.line,
+        col: pos.col,
+        message,
+    };
+    let root = node::parse(text).map_err(|e| LoadError::Invalid(vec![at(e)]))?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    parse::schedule(&root, base_dir)
+        .map_err(|errors| LoadError::Invalid(errors.into_iter().map(at).collect()))
+}
+
+/// Reads and parses a schedule file.
+pub fn load(path: &Path) -> Result<Schedule, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_str(&text, path)
+}
+
+/// The schedule a function runs with: `override_path` (from `OFFPEAK_CONFIG`) if given, else the
+/// embedded one.
+pub fn load_configured(override_path: Option<&Path>) -> Result<Schedule, LoadError> {
+    match override_path {
+        Some(path) => load(path),
+        None => parse_str(EMBEDDED, Path::new(EMBEDDED_PATH)),
+    }
+}
