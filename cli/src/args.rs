@@ -6,7 +6,11 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "offpeak", version, about = "Timezone-aware off-peak scheduling for AWS: validate, preview and run the schedule")]
+#[command(
+    name = "offpeak",
+    version,
+    about = "Timezone-aware off-peak scheduling for AWS: validate, preview and run the schedule"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -65,14 +65,30 @@ fn state_text(state: State) -> String {
 /// A plain table: kind, target, state, and when it next changes in the target's own zone.
 fn table(at: DateTime<Utc>, rows: &[(Target<'_>, State)]) -> String {
     let mut out = format!("desired state at {}\n", utc(at));
-    let width = rows.iter().map(|(t, _)| t.id.len()).max().unwrap_or(6).max(6);
-    out += &format!("{:<16} {:<width$} {:<14} next change\n", "KIND", "TARGET", "STATE");
+    let width = rows
+        .iter()
+        .map(|(t, _)| t.id.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    out += &format!(
+        "{:<16} {:<width$} {:<14} next change\n",
+        "KIND", "TARGET", "STATE"
+    );
     for (target, state) in rows {
         let next = match target.next_change(at) {
-            Some(t) => t.with_timezone(&target.zone).format("%a %Y-%m-%d %H:%M %Z").to_string(),
+            Some(t) => t
+                .with_timezone(&target.zone)
+                .format("%a %Y-%m-%d %H:%M %Z")
+                .to_string(),
             None => format!("none within {} days", calendar::HORIZON_DAYS),
         };
-        out += &format!("{:<16} {:<width$} {:<14} {next}\n", target.kind.as_str(), target.id, state_text(*state));
+        out += &format!(
+            "{:<16} {:<width$} {:<14} {next}\n",
+            target.kind.as_str(),
+            target.id,
+            state_text(*state)
+        );
     }
     out
 }

@@ -15,7 +15,9 @@ const SLOT: TimeDelta = TimeDelta::minutes(30);
 pub fn run(args: &TimelineArgs, now: DateTime<Utc>) -> Result<(), Failure> {
     let schedule = config::load(&args.config.path())?;
     let zone = schedule.timezone;
-    let from = args.from.unwrap_or_else(|| now.with_timezone(&zone).date_naive());
+    let from = args
+        .from
+        .unwrap_or_else(|| now.with_timezone(&zone).date_naive());
     let targets = calendar::targets(&schedule);
     print!("{}", render(&targets, zone, from, args.days));
     Ok(())
@@ -24,7 +26,12 @@ pub fn run(args: &TimelineArgs, now: DateTime<Utc>) -> Result<(), Failure> {
 /// The whole chart as text.
 pub fn render(targets: &[Target<'_>], zone: Tz, from: NaiveDate, days: u16) -> String {
     let labels: Vec<String> = targets.iter().map(label).collect();
-    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(14);
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     let last = from + TimeDelta::days(i64::from(days) - 1);
     let mut out = format!(
         "offpeak timeline, times in {zone}, {} to {}\n\
@@ -33,7 +40,11 @@ pub fn render(targets: &[Target<'_>], zone: Tz, from: NaiveDate, days: u16) -> S
         last.format("%a %Y-%m-%d"),
     );
     for date in from.iter_days().take(usize::from(days)) {
-        out += &format!("{:<width$}  {}\n", date.format("%a %Y-%m-%d").to_string(), hour_ruler());
+        out += &format!(
+            "{:<width$}  {}\n",
+            date.format("%a %Y-%m-%d").to_string(),
+            hour_ruler()
+        );
         for (target, label) in targets.iter().zip(&labels) {
             out += &format!("{label:<width$}  {}\n", row(target, zone, date));
         }
@@ -53,12 +64,21 @@ fn label(target: &Target<'_>) -> String {
 
 /// `00    03    06 ...`: an hour mark every three hours (six half-hour slots).
 fn hour_ruler() -> String {
-    (0..24).step_by(3).map(|h| format!("{h:02}    ")).collect::<String>().trim_end().to_owned()
+    (0..24)
+        .step_by(3)
+        .map(|h| format!("{h:02}    "))
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 fn row(target: &Target<'_>, zone: Tz, date: NaiveDate) -> String {
-    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists as a naive time");
-    (0..SLOTS_PER_DAY).map(|i| cell(target, zone, midnight + SLOT * i as i32)).collect()
+    let midnight = date
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists as a naive time");
+    (0..SLOTS_PER_DAY)
+        .map(|i| cell(target, zone, midnight + SLOT * i as i32))
+        .collect()
 }
 
 /// One half hour starting at local `wall`: a glyph if the target is active throughout it,
@@ -68,7 +88,9 @@ fn cell(target: &Target<'_>, zone: Tz, wall: NaiveDateTime) -> char {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
         LocalResult::None => return ' ',
     };
-    let samples: Vec<State> = (0..3).map(|k| target.state_at(start + TimeDelta::minutes(10 * k))).collect();
+    let samples: Vec<State> = (0..3)
+        .map(|k| target.state_at(start + TimeDelta::minutes(10 * k)))
+        .collect();
     let active = samples.iter().filter(|s| s.is_active()).count();
     match active {
         0 => '·',

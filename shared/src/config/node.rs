@@ -55,7 +55,14 @@ impl Value {
 
 /// Parses a YAML document into a positioned tree. A syntax error comes back with its position.
 pub fn parse(text: &str) -> Result<Node, (Pos, String)> {
-    match serde_saphyr::from_str::<Spanned<Value>>(text) {
+    // YAML 1.2 core booleans only: `enforce: yes` is a typo to report, and a node group called
+    // `no` or `007` keeps its name.
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+    };
+    match serde_saphyr::from_str_with_options::<Spanned<Value>>(text, options) {
         Ok(spanned) => Ok(Node::from(spanned)),
         Err(err) => {
             let pos = err
@@ -70,10 +77,16 @@ pub fn parse(text: &str) -> Result<Node, (Pos, String)> {
     }
 }
 
-/// The parser's message without the source snippet it appends, so one error stays one line.
+/// The parser's message without its own location prefix or source snippet, so one error stays
+/// one `PATH:LINE:COL: message` line.
 fn syntax_message(full: &str) -> String {
-    let first = full.lines().next().unwrap_or("invalid YAML").trim();
-    format!("invalid YAML: {first}")
+    let first = full.lines().next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    let bare = match first.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("line ") => rest,
+        _ => first,
+    };
+    format!("invalid YAML: {bare}")
 }
 
 impl From<Spanned<Value>> for Node {
@@ -189,5 +202,25 @@ mod tests {
         let (pos, msg) = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(pos.line >= 1, "{pos:?}");
         assert!(msg.starts_with("invalid YAML"), "{msg}");
+        assert!(
+            !msg.contains("line "),
+            "the position is reported once, not twice: {msg}"
+        );
+    }
+
+    #[test]
+    fn only_yaml_1_2_booleans_are_booleans() {
+        let node = parse("a: yes\nb: true\nc: 007\n").unwrap();
+        let Value::Map(entries) = node.value else {
+            panic!("expected a mapping")
+        };
+        let texts: Vec<&str> = entries
+            .iter()
+            .map(|(_, v)| match &v.value {
+                Value::Scalar(s) => s.as_str(),
+                _ => "",
+            })
+            .collect();
+        assert_eq!(texts, ["yes", "true", "007"]);
     }
 }

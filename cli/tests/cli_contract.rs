@@ -1,0 +1,213 @@
+//! The `offpeak` command's contract (design.md, "offpeak CLI"): exit codes, error format,
+//! the `desired --json` shape, and the shipped schedule.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn offpeak(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_offpeak"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("OFFPEAK_CONFIG")
+        .output()
+        .expect("the offpeak binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `# expect: LINE:COL message` on a corpus file's first line.
+fn expectation(path: &Path) -> (String, String) {
+    let source = std::fs::read_to_string(path).unwrap();
+    let first = source.lines().next().unwrap_or_default();
+    let rest = first
+        .strip_prefix("# expect: ")
+        .unwrap_or_else(|| panic!("{}: no `# expect:` line", path.display()));
+    let (loc, message) = rest.split_once(' ').unwrap();
+    (loc.to_owned(), message.to_owned())
+}
+
+#[test]
+fn the_shipped_schedule_validates() {
+    let out = offpeak(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "infra/schedules.yaml: ok, 2 Aurora clusters, 3 node groups, 1 Auto Scaling group"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1, "a one-line summary: {stdout}");
+}
+
+#[test]
+fn every_broken_config_is_rejected_at_its_line_and_column() {
+    let dir = repo().join("tests/configs/broken");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "the corpus has {} files", files.len());
+    for file in files {
+        let rel = file
+            .strip_prefix(repo())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let (loc, message) = expectation(&file);
+        let out = offpeak(&["validate", "--config", &rel]);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{rel}: exit code; stderr: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{rel}: nothing on stdout");
+        let wanted = format!("{rel}:{loc}: ");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&wanted) && l.contains(&message)),
+            "{rel}: expected `{wanted}...{message}`, got:\n{stderr}"
+        );
+        for line in stderr.lines() {
+            let mut parts = line.splitn(4, ':');
+            let (path, l, c) = (parts.next(), parts.next(), parts.next());
+            assert_eq!(
+                path,
+                Some(rel.as_str()),
+                "{rel}: every line is PATH:LINE:COL: {line}"
+            );
+            assert!(
+                l.is_some_and(|l| l.parse::<u32>().is_ok())
+                    && c.is_some_and(|c| c.parse::<u32>().is_ok()),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn all_errors_are_reported_not_only_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.yaml");
+    std::fs::write(
+        &path,
+        "timezone: Asia/Tokio\naurora_replicas:\n  - cluster: a\n    windows:\n      - { days: mon-fry, start: \"25:00\", end: \"11:00\", replicas: 16 }\n    typo: 1\n",
+    )
+    .unwrap();
+    let p = path.to_string_lossy().into_owned();
+    let out = offpeak(&["validate", "--config", &p]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let expected = [
+        format!("{p}:1:11: unknown timezone `Asia/Tokio`"),
+        format!("{p}:5:17: unknown day or calendar `mon-fry`"),
+        format!("{p}:5:33: bad time `25:00`"),
+        format!("{p}:5:66: replicas must be between 1 and 15, found 16"),
+        format!("{p}:6:5: unknown key `typo`"),
+    ];
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "expected `{want}`, got `{line}`"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_bad_input() {
+    let out = offpeak(&["validate", "--config", "does/not/exist.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read schedule file does/not/exist.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn desired_json_has_the_contract_shape() {
+    // GIVEN Friday 18:20 JST: inside prod-aurora's 18:15 lead, before the dev-eks nights.
+    let out = offpeak(&["desired", "--at", "2026-11-27T18:20:00+09:00", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    // THEN the top level is exactly {at, targets}, `at` in UTC.
+    let top: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(top, ["at", "targets"]);
+    assert_eq!(doc["at"], "2026-11-27T09:20:00Z");
+    let targets = doc["targets"].as_array().unwrap();
+    let essentials: Vec<Value> = targets
+        .iter()
+        .map(|t| {
+            let obj = t.as_object().unwrap();
+            let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            assert_eq!(&keys[..2], ["kind", "target"], "kind and target come first: {t}");
+            let state_key = keys[2];
+            serde_json::json!({ "kind": obj["kind"], "target": obj["target"], state_key: obj[state_key] })
+        })
+        .collect();
+    assert_eq!(
+        Value::Array(essentials),
+        serde_json::json!([
+            {"kind": "aurora-replicas", "target": "prod-aurora", "replicas": 2},
+            {"kind": "aurora-replicas", "target": "prod-aurora-us", "replicas": 0},
+            {"kind": "eks-nodegroup", "target": "dev-eks/app", "state": "awake"},
+            {"kind": "eks-nodegroup", "target": "dev-eks/batch", "state": "awake"},
+            {"kind": "eks-asg", "target": "dev-legacy", "state": "awake"},
+            {"kind": "eks-nodegroup", "target": "sandbox-eks/*", "state": "awake"},
+            {"kind": "masked-refresh", "target": "dev-aurora", "window": "closed"},
+        ])
+    );
+    assert_eq!(
+        targets[0]["next_change"], "2026-11-27T14:30:00Z",
+        "prod-aurora drops to 0 at 23:30 JST"
+    );
+}
+
+#[test]
+fn desired_rejects_a_malformed_instant() {
+    let out = offpeak(&["desired", "--at", "tomorrow"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn timeline_draws_a_row_per_target_per_day() {
+    let out = offpeak(&["timeline", "--from", "2026-11-27", "--days", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let row = |day: &str, label: &str| -> String {
+        let mut lines = stdout.lines().skip_while(|l| !l.starts_with(day)).skip(1);
+        let line = lines
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no row {label} on {day}:\n{stdout}"));
+        line.split_whitespace().last().unwrap().to_owned()
+    };
+    // Friday: prod-aurora 2 replicas from 18:15 (lead) to 23:30, then the 23:00-02:00 window's 1.
+    let aurora = row("Fri 2026-11-27 ", "prod-aurora ");
+    assert_eq!(aurora.chars().count(), 48, "one character per half hour");
+    assert_eq!(aurora, format!("{}▌{}1", "·".repeat(36), "2".repeat(10)));
+    // Saturday: dev-eks/app asleep all day (the weekend span).
+    assert_eq!(row("Sat 2026-11-28 ", "dev-eks/app"), "█".repeat(48));
+    // The refresh window 03:00-06:00 every day.
+    assert_eq!(
+        row("Sat 2026-11-28 ", "refresh"),
+        format!("{}{}{}", "·".repeat(6), "█".repeat(6), "·".repeat(36))
+    );
+}
