@@ -1,1 +1,21 @@
-//! placeholder
+//! offpeak-shared: what every offpeak function and the `offpeak` CLI stand on.
+//!
+//! - [`config`]: the schedule file (`infra/schedules.yaml`): typed model, parser and validation
+//!   that reports every error as `PATH:LINE:COL: message`.
+//! - [`calendar`]: the pure calendar engine: desired state of every target at an instant, and the
+//!   next instant that state changes. It never reads the clock.
+//! - [`event`]: the invocation event (`dry_run`, `at`, overrides) and the clock edge.
+//! - [`aws`]: AWS context built once per cold start (standard endpoint variables honoured).
+//! - [`state`]: the DynamoDB state store.
+//! - [`notify`]: SNS notifications readable as email and as AWS Chatbot custom notifications.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`yaml`]: YAML with line/column positions and error-collecting typed access.
+
+pub mod aws;
+pub mod calendar;
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod notify;
+pub mod state;
+pub mod yaml;

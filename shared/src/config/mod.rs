@@ -10,12 +10,12 @@
 
 mod error;
 mod model;
-mod node;
 mod parse;
 mod tokens;
-mod walker;
 
 use std::path::Path;
+
+use crate::yaml;
 
 pub use error::{ConfigError, LoadError};
 pub use model::{
@@ -32,13 +32,13 @@ pub const EMBEDDED_PATH: &str = "infra/schedules.yaml";
 /// Parses schedule text. `path` names the file in error messages and anchors relative paths.
 pub fn parse_str(text: &str, path: &Path) -> Result<Schedule, LoadError> {
     let label = path.display().to_string();
-    let at = |(pos, message): (node::Pos, String)| ConfigError {
+    let at = |(pos, message): (yaml::Pos, String)| ConfigError {
         path: label.clone(),
         line: pos.line,
         col: pos.col,
         message,
     };
-    let root = node::parse(text).map_err(|e| LoadError::Invalid(vec![at(e)]))?;
+    let root = yaml::parse(text).map_err(|e| LoadError::Invalid(vec![at(e)]))?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
     parse::schedule(&root, base_dir)
         .map_err(|errors| LoadError::Invalid(errors.into_iter().map(at).collect()))

@@ -11,9 +11,8 @@ use super::model::{
     AuroraTarget, DaySet, EksTarget, MaskedRefresh, NodeGroups, ReplicaWindow, Schedule, Span,
     Window,
 };
-use super::node::{Node, Pos, Value};
 use super::tokens::{self, Edge};
-use super::walker::{Fields, Walker};
+use crate::yaml::{Fields, Node, Pos, Value, Walker};
 
 type Calendars = BTreeMap<String, BTreeSet<NaiveDate>>;
 
