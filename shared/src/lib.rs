@@ -5,6 +5,8 @@
 //! - [`calendar`]: the pure calendar engine: desired state of every target at an instant, and the
 //!   next instant that state changes. It never reads the clock.
 //! - [`event`]: the invocation event (`dry_run`, `at`, overrides) and the clock edge.
+//! - [`lambda`]: the Lambda edge: context built once per cold start, the invocation loop.
+//! - [`report`]: the report every tick returns (plan, applied, failed, notes).
 //! - [`aws`]: AWS context built once per cold start (standard endpoint variables honoured).
 //! - [`state`]: the DynamoDB state store.
 //! - [`notify`]: SNS notifications readable as email and as AWS Chatbot custom notifications.
@@ -15,7 +17,9 @@ pub mod aws;
 pub mod calendar;
 pub mod config;
 pub mod event;
+pub mod lambda;
 pub mod metrics;
 pub mod notify;
+pub mod report;
 pub mod state;
 pub mod yaml;
