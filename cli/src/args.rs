@@ -24,6 +24,15 @@ pub enum Command {
     Desired(DesiredArgs),
     /// A week-at-a-glance chart of every target's windows.
     Timeline(TimelineArgs),
+    /// The DynamoDB state table (OFFPEAK_STATE_TABLE).
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Create the state table if it is missing (local runs; the stack creates it in AWS).
+    Init,
 }
 
 #[derive(Args, Debug)]

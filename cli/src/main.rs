@@ -6,6 +6,7 @@
 mod args;
 mod desired;
 mod failure;
+mod state_cmd;
 mod timeline;
 mod validate;
 
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, Command, StateCommand};
 use failure::Failure;
 
 fn main() -> ExitCode {
@@ -29,5 +30,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Validate(a) => validate::run(&a.config.path()),
         Command::Desired(a) => desired::run(&a.config.path(), a.at, a.json),
         Command::Timeline(a) => timeline::run(&a, chrono::Utc::now()),
+        Command::State(StateCommand::Init) => block_on(state_cmd::init()),
     }
+}
+
+/// Runs one async command to completion; only the commands that talk to AWS or a database
+/// start a runtime.
+fn block_on<F: std::future::Future<Output = Result<(), Failure>>>(
+    future: F,
+) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(future)
 }
