@@ -1,0 +1,236 @@
+//! [`MemoryStateStore`]: an in-memory state store with the DynamoDB store's contract.
+//!
+//! For whole-flow unit tests of the functions. The same conditions as the DynamoDB expressions are
+//! evaluated under one lock, so racing calls behave as they do against the table. It never fails.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use super::{DeleteOutcome, Lease, PutOutcome, Record, StateError, StateStore};
+
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    doc: Option<(u64, serde_json::Value)>,
+    lease: Option<Lease>,
+}
+
+/// An in-memory state store. Clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStateStore {
+    slots: Arc<Mutex<HashMap<String, Slot>>>,
+}
+
+impl MemoryStateStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        // Every mutation below is a single assignment, so a poisoned map is still consistent.
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn record(target: &str, slot: &Slot) -> Option<Record> {
+    let (version, doc) = slot.doc.clone()?;
+    Some(Record {
+        target: target.to_owned(),
+        version,
+        doc,
+        lease: slot.lease.clone(),
+    })
+}
+
+impl StateStore for MemoryStateStore {
+    async fn get_many<T: AsRef<str> + Sync>(
+        &self,
+        targets: &[T],
+    ) -> Result<HashMap<String, Record>, StateError> {
+        let slots = self.lock();
+        let found = targets
+            .iter()
+            .filter_map(|t| {
+                slots
+                    .get(t.as_ref())
+                    .and_then(|slot| record(t.as_ref(), slot))
+            })
+            .map(|r| (r.target.clone(), r))
+            .collect();
+        Ok(found)
+    }
+
+    async fn put(
+        &self,
+        target: &str,
+        doc: &serde_json::Value,
+        expected_version: Option<u64>,
+    ) -> Result<PutOutcome, StateError> {
+        let mut slots = self.lock();
+        let slot = slots.entry(target.to_owned()).or_default();
+        let current = slot.doc.as_ref().map(|(v, _)| *v);
+        if current != expected_version {
+            return Ok(PutOutcome::Conflict);
+        }
+        let version = expected_version.map_or(1, |v| v + 1);
+        slot.doc = Some((version, doc.clone()));
+        Ok(PutOutcome::Written { version })
+    }
+
+    async fn delete(
+        &self,
+        target: &str,
+        expected_version: u64,
+    ) -> Result<DeleteOutcome, StateError> {
+        let mut slots = self.lock();
+        let Some(slot) = slots.get(target) else {
+            return Ok(DeleteOutcome::Deleted);
+        };
+        if slot.doc.as_ref().map(|(v, _)| *v) != Some(expected_version) {
+            return Ok(DeleteOutcome::Conflict);
+        }
+        slots.remove(target);
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn try_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StateError> {
+        let mut slots = self.lock();
+        let slot = slots.entry(target.to_owned()).or_default();
+        let free = match &slot.lease {
+            None => true,
+            Some(lease) => !lease.is_active(now) || lease.holder == holder,
+        };
+        if free {
+            slot.lease = Some(Lease {
+                holder: holder.to_owned(),
+                until: now + ttl,
+            });
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
+        let mut slots = self.lock();
+        let Some(slot) = slots.get_mut(target) else {
+            return Ok(false);
+        };
+        if slot.lease.as_ref().is_none_or(|l| l.holder != holder) {
+            return Ok(false);
+        }
+        slot.lease = None;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn create_then_update_with_versions() {
+        let store = MemoryStateStore::new();
+        assert_eq!(
+            store.put("a", &json!({"n": 1}), None).await.unwrap(),
+            PutOutcome::Written { version: 1 }
+        );
+        assert_eq!(
+            store.put("a", &json!({"n": 9}), None).await.unwrap(),
+            PutOutcome::Conflict
+        );
+        assert_eq!(
+            store.put("a", &json!({"n": 2}), Some(1)).await.unwrap(),
+            PutOutcome::Written { version: 2 }
+        );
+        assert_eq!(
+            store.put("a", &json!({"n": 3}), Some(1)).await.unwrap(),
+            PutOutcome::Conflict
+        );
+        assert_eq!(
+            store.put("b", &json!({}), Some(1)).await.unwrap(),
+            PutOutcome::Conflict
+        );
+        let got = store.get_many(&["a", "b", "a"]).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got["a"].version, &got["a"].doc), (2, &json!({"n": 2})));
+    }
+
+    #[tokio::test]
+    async fn delete_is_conditional_and_absent_is_success() {
+        let store = MemoryStateStore::new();
+        store.put("a", &json!({}), None).await.unwrap();
+        assert_eq!(store.delete("a", 7).await.unwrap(), DeleteOutcome::Conflict);
+        assert_eq!(store.delete("a", 1).await.unwrap(), DeleteOutcome::Deleted);
+        assert_eq!(store.delete("a", 1).await.unwrap(), DeleteOutcome::Deleted);
+        assert!(store.get_many(&["a"]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn leases_contend_renew_expire_and_release() {
+        let store = MemoryStateStore::new();
+        let ttl = chrono::Duration::minutes(5);
+        assert!(store.try_lease("a", "one", t0(), ttl).await.unwrap());
+        assert!(
+            !store
+                .try_lease("a", "two", t0() + chrono::Duration::minutes(4), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease("a", "one", t0() + chrono::Duration::minutes(4), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .try_lease("a", "two", t0() + chrono::Duration::minutes(8), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease("a", "two", t0() + chrono::Duration::minutes(9), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(!store.release_lease("a", "one").await.unwrap());
+        assert!(store.release_lease("a", "two").await.unwrap());
+        assert!(!store.release_lease("missing", "two").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn lease_only_target_has_no_record_but_accepts_a_first_put() {
+        let store = MemoryStateStore::new();
+        assert!(
+            store
+                .try_lease("a", "one", t0(), chrono::Duration::minutes(5))
+                .await
+                .unwrap()
+        );
+        assert!(store.get_many(&["a"]).await.unwrap().is_empty());
+        assert_eq!(
+            store.put("a", &json!({}), None).await.unwrap(),
+            PutOutcome::Written { version: 1 }
+        );
+        let lease = store.get_many(&["a"]).await.unwrap()["a"]
+            .lease
+            .clone()
+            .unwrap();
+        assert_eq!(lease.holder, "one");
+    }
+}
