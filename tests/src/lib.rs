@@ -1,1 +1,39 @@
-//! placeholder
+//! Integration-test harness: real emulated AWS (moto server) and real PostgreSQL / MariaDB.
+//!
+//! - [`Moto`]: a private `moto_server` per test, killed on drop.
+//! - [`pg_database`] / [`mariadb_database`]: a fresh, empty database per test, on the server named by
+//!   `OFFPEAK_TEST_PG_URL` / `OFFPEAK_TEST_MYSQL_URL`, or else on a throwaway server started once per
+//!   test process. [`throwaway_pg`] / [`throwaway_mariadb`] force the throwaway server.
+//!
+//! Every piece fails loudly: a missing tool or server panics with what was tried and how to fix it.
+//! Nothing is skipped, because a skipped integration test reads as a passing one. No server
+//! outlives the test process, even when it crashes (see [`process`]).
+//!
+//! ```no_run
+//! # async fn example() {
+//! let moto = offpeak_tests::Moto::start().await;
+//! let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+//! let db = offpeak_tests::pg_database().await;
+//! let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+//! # }
+//! ```
+
+pub mod database;
+pub mod mariadb;
+pub mod moto;
+pub mod postgres;
+pub mod process;
+mod scratch;
+mod throwaway;
+
+use std::path::PathBuf;
+
+pub use database::{DbServer, Engine, TestDb};
+pub use mariadb::{mariadb_database, mariadb_server, throwaway_mariadb};
+pub use moto::Moto;
+pub use postgres::{pg_database, pg_server, throwaway_pg};
+
+/// The workspace root (the directory holding the top-level `Cargo.toml` and `.venv`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}

@@ -1,0 +1,82 @@
+# offpeak developer entry points. `make help` lists them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+REQUIREMENTS := tools/requirements-test.txt
+# Inside the venv, so deleting .venv also forgets that it was installed.
+VENV_STAMP := $(VENV)/.offpeak-requirements.stamp
+
+# Deploy tools, each in its own venv: checkov pins an older boto3 than aws-sam-cli needs.
+VENV_SAM := .venv-sam
+VENV_SAM_STAMP := $(VENV_SAM)/.offpeak-requirements.stamp
+VENV_CHECKOV := .venv-checkov
+VENV_CHECKOV_STAMP := $(VENV_CHECKOV)/.offpeak-requirements.stamp
+# cargo-lambda (and the zig it cross-compiles with) live in the SAM venv; `sam build` finds them on PATH.
+SAM := PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam
+# Extra `sam deploy` flags, e.g. `make deploy SAM_DEPLOY_FLAGS=--guided` the first time.
+SAM_DEPLOY_FLAGS ?=
+
+# Taken when make reads this file, so `make test` reports time spent on the venv too.
+START := $(shell date +%s)
+
+.PHONY: help venv test demo bench deploy venv-sam venv-checkov lint-template sam-build
+
+help:
+	@echo "make venv    Python test tools (moto server) in ./$(VENV)"
+	@echo "make test    fmt check, clippy, every test in the workspace"
+	@echo "make demo    validate the schedule and show its week at a glance"
+	@echo "make bench   (not yet implemented)"
+	@echo "make lint-template  sam validate --lint, cfn-lint and checkov on template.yaml"
+	@echo "make sam-build      sam build: three arm64 bootstrap binaries in .aws-sam/build"
+	@echo "make deploy  offpeak validate, sam build, sam deploy (first time: SAM_DEPLOY_FLAGS=--guided)"
+
+venv: $(VENV_STAMP)
+
+# Re-runs only when the pinned requirements change (or the venv is gone).
+$(VENV_STAMP): $(REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	touch $@
+
+test: venv
+	@OFFPEAK_TEST_START=$(START) bash tools/test.sh
+
+demo:
+	cargo run -q -p offpeak-cli -- validate
+	cargo run -q -p offpeak-cli -- timeline
+
+bench:
+	@echo "make $@: not yet implemented" >&2
+	@exit 1
+
+venv-sam: $(VENV_SAM_STAMP)
+
+$(VENV_SAM_STAMP): tools/requirements-sam.txt
+	$(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-sam.txt
+	touch $@
+
+venv-checkov: $(VENV_CHECKOV_STAMP)
+
+$(VENV_CHECKOV_STAMP): tools/requirements-checkov.txt
+	$(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	touch $@
+
+# Every check must pass with no error; checkov skips live inline in template.yaml, each with its reason.
+# --skip-download: checkov would otherwise try its vendor's API first (and carry on without it).
+lint-template: venv-sam venv-checkov
+	$(SAM) validate --lint
+	$(VENV_SAM)/bin/cfn-lint template.yaml
+	$(VENV_CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+sam-build: venv-sam
+	$(SAM) build
+
+deploy: venv-sam
+	cargo run -q -p offpeak-cli -- validate
+	$(SAM) build
+	$(SAM) deploy $(SAM_DEPLOY_FLAGS)
