@@ -320,9 +320,10 @@ impl Grammar {
             .get("instance_class")
             .map(|n| self.w.string(n, "instance_class"));
         if let (Some(s), Some(t), Some(n)) = (&source, &target, f.get("target_cluster"))
-            && s == t {
-                self.w.error(n.pos, format!("masked_refresh target_cluster `{t}` is the source cluster; production would be overwritten"));
-            }
+            && s == t
+        {
+            self.w.error(n.pos, format!("masked_refresh target_cluster `{t}` is the source cluster; production would be overwritten"));
+        }
         Some(MaskedRefresh {
             timezone: self.target_zone(&f)?,
             enforce: self.enforce(&f)?,
@@ -398,13 +399,14 @@ impl Grammar {
         let end_node = self.w.required(f, "end", what);
         let end = end_node.and_then(|n| self.w.parsed(n, "end", |s| tokens::minute(s, Edge::End)));
         if let (Some(s), Some(e), Some(n)) = (start, end, end_node)
-            && s == e {
-                self.w.error(
-                    n.pos,
-                    format!("start and end are both {s}: the window would be empty"),
-                );
-                return None;
-            }
+            && s == e
+        {
+            self.w.error(
+                n.pos,
+                format!("start and end are both {s}: the window would be empty"),
+            );
+            return None;
+        }
         Some(Span::Daily {
             days: days?,
             start: start?,
@@ -420,13 +422,14 @@ impl Grammar {
         let to_node = self.w.required(f, "to", what);
         let to = to_node.and_then(|n| self.w.parsed(n, "to", tokens::weekday_time));
         if let (Some(a), Some(b), Some(n)) = (from, to, to_node)
-            && a == b {
-                self.w.error(
-                    n.pos,
-                    "`from` and `to` are the same instant: a zero-length span",
-                );
-                return None;
-            }
+            && a == b
+        {
+            self.w.error(
+                n.pos,
+                "`from` and `to` are the same instant: a zero-length span",
+            );
+            return None;
+        }
         Some(Span::Weekly {
             from: from?,
             to: to?,
