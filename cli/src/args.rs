@@ -27,6 +27,14 @@ pub enum Command {
     /// The DynamoDB state table (OFFPEAK_STATE_TABLE).
     #[command(subcommand)]
     State(StateCommand),
+    /// Observe AWS and print one function's plan; change nothing.
+    Plan(crate::tick_cmd::TickArgs),
+    /// Run one tick of a function, the same code path as the Lambda.
+    Run(crate::tick_cmd::RunArgs),
+    /// Keep an EKS target awake or asleep until a time, whatever the schedule says.
+    Override(crate::override_cmd::OverrideArgs),
+    /// Mask a PostgreSQL/MySQL database in place by the masking rules, then verify it.
+    Mask(crate::mask::MaskArgs),
 }
 
 #[derive(Subcommand, Debug)]

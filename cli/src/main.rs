@@ -6,7 +6,10 @@
 mod args;
 mod desired;
 mod failure;
+mod mask;
+mod override_cmd;
 mod state_cmd;
+mod tick_cmd;
 mod timeline;
 mod validate;
 
@@ -31,6 +34,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Desired(a) => desired::run(&a.config.path(), a.at, a.json),
         Command::Timeline(a) => timeline::run(&a, chrono::Utc::now()),
         Command::State(StateCommand::Init) => block_on(state_cmd::init()),
+        Command::Plan(a) => block_on(tick_cmd::run(a, true, chrono::Utc::now())),
+        Command::Run(a) => block_on(tick_cmd::run(a.tick, a.dry_run, chrono::Utc::now())),
+        Command::Override(a) => block_on(override_cmd::run(a, chrono::Utc::now())),
+        Command::Mask(a) => block_on(mask::run(a)),
     }
 }
 

@@ -1,1 +1,105 @@
-//! placeholder
+//! eks-nodegroups: development EKS managed node groups and self-managed Auto Scaling groups sleep
+//! (`min = desired = 0`) inside the schedule's sleep windows and get back exactly what they had.
+//!
+//! Each tick: [`observe`] (AWS, read-only) → desired state from the schedule at `now`, or an
+//! override ([`targets`], pure) → [`plan`] (pure; the [`Action`]s print and serialise) → [`apply`]
+//! (the only code that mutates), or in dry-run print the plan and stop.
+//!
+//! Guarantees:
+//! - **Exact restore.** Before a group is touched, its `{min, max, desired}` and its
+//!   cluster-autoscaler discovery tags are saved in the state store with a conditional write;
+//!   they are never overwritten while it sleeps, restored exactly on wake, and cleared only after
+//!   the restore is verified. `max` is never changed (EKS requires `max >= 1`).
+//! - **The cluster autoscaler can't wake a sleeping group**: its discovery tags are removed from
+//!   the group's Auto Scaling group while it sleeps ([`guard`]; docs/decisions.md says why).
+//! - **Transitions, not ticks.** offpeak acts when the desired state changes (a window opens or
+//!   closes, an override starts or ends); in between it respects a person's change unless the
+//!   target sets `enforce: true`. Missed, late, duplicated and concurrent ticks converge to the
+//!   same result (per-target leases, versioned writes); a converged target makes no write call.
+//! - **One target never stops another.** A deleted node group, a failed call or a busy node group
+//!   is reported (notes, notifications) and the rest of the tick proceeds.
+//! - People stay in control: overrides ([`set_override`], or `"override"` in the event) and the
+//!   `offpeak:skip-until=<RFC3339>` tag on the node group.
+//!
+//! Failure behaviour: [`tick`] fails only when the tick as a whole can't run (no readable state
+//! store, a refused override); everything else is in its [`Report`].
+
+pub mod apply;
+pub mod aws;
+pub mod error;
+pub mod guard;
+pub mod metrics;
+pub mod model;
+pub mod notify;
+pub mod observe;
+pub mod overrides;
+pub mod plan;
+pub mod reconcile;
+pub mod record;
+pub mod skip;
+pub mod targets;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::lambda::Ctx;
+use offpeak_shared::report::Report;
+use offpeak_shared::state::DynamoStateStore;
+
+pub use apply::Services;
+pub use aws::{SdkAutoScaling, SdkEks};
+pub use error::TickError;
+pub use model::{Scaling, SleepState};
+pub use plan::{Action, Step};
+pub use reconcile::run;
+pub use record::HeldOverride;
+
+/// The function's name: the Lambda's, the CLI's `<function>` and the report's `function`.
+pub const FUNCTION: &str = "eks-nodegroups";
+
+/// One tick with the cold-start context: the Lambda handler and `offpeak plan|run eks-nodegroups`.
+/// `clock_now` is the clock's value; the event's `at` replaces it.
+pub async fn tick(
+    ctx: &Ctx,
+    event: &InvocationEvent,
+    clock_now: DateTime<Utc>,
+) -> Result<Report<Action>, TickError> {
+    let state = require_state(ctx)?;
+    // Clients are thin handles over the shared SdkConfig (its credentials cache and HTTP
+    // connection pool are reused), so building them here costs no I/O.
+    let eks = SdkEks::new(aws_sdk_eks::Client::new(ctx.aws.sdk_config()));
+    let autoscaling = SdkAutoScaling::new(aws_sdk_autoscaling::Client::new(ctx.aws.sdk_config()));
+    let svc = Services {
+        eks: &eks,
+        autoscaling: &autoscaling,
+        state,
+        notifier: ctx.aws.notifier(),
+    };
+    // Type-erased: the tick's future nests the SDK's deep futures; erasing it here keeps callers
+    // (main.rs, the CLI) clear of the compiler's layout depth limit.
+    let tick: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+        Box::pin(run(&svc, &ctx.schedule, event, event.instant(clock_now)));
+    tick.await
+}
+
+/// `offpeak override <target> awake|asleep --until <time>`: stores the override; the next tick
+/// converges the target to it. Refused (see [`TickError::is_bad_input`]) for a target the
+/// schedule does not cover or an end not within the next 31 days.
+pub async fn set_override(
+    ctx: &Ctx,
+    target: &str,
+    state: impl Into<SleepState>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<HeldOverride, TickError> {
+    let store = require_state(ctx)?;
+    overrides::record(store, &ctx.schedule, target, state.into(), until, now).await
+}
+
+fn require_state(ctx: &Ctx) -> Result<&DynamoStateStore, TickError> {
+    ctx.aws
+        .require_state()
+        .map_err(|source| TickError::NoStateStore { source })
+}

@@ -1,0 +1,155 @@
+//! `offpeak plan <function>` and `offpeak run <function>`: one tick from a terminal, through the
+//! same library call the Lambda handler makes. `plan` is `run --dry-run`: it observes AWS and
+//! prints the plan, changing nothing.
+//!
+//! Exit codes: 0 when every planned action was applied (or, in dry-run, planned); 1 when the tick
+//! failed or any action failed (the report still prints); 2 for bad input.
+
+use std::fmt::Display;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use clap::{Args, ValueEnum};
+use offpeak_shared::aws::AwsCtx;
+use offpeak_shared::config;
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::lambda::Ctx;
+use offpeak_shared::report::Report;
+use serde::Serialize;
+
+use crate::args::ConfigArg;
+use crate::failure::Failure;
+use crate::state_cmd::chain;
+
+/// The functions a tick can run.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    AuroraReplicas,
+    EksNodegroups,
+}
+
+#[derive(Args, Debug)]
+pub struct TickArgs {
+    /// Which function's tick to run
+    #[arg(value_enum)]
+    pub function: Function,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Replay this instant instead of now (RFC 3339)
+    #[arg(long)]
+    pub at: Option<DateTime<FixedOffset>>,
+    /// Print the report as JSON (the Lambda's response)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub tick: TickArgs,
+    /// Observe and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Builds the context the Lambda would build at cold start, from `--config` instead of the
+/// embedded schedule.
+pub async fn context(config: &ConfigArg) -> Result<Ctx, Failure> {
+    let schedule = config::load(&config.path())?;
+    Ok(Ctx {
+        aws: AwsCtx::load().await,
+        schedule: Arc::new(schedule),
+    })
+}
+
+pub async fn run(args: TickArgs, dry_run: bool, now: DateTime<Utc>) -> Result<(), Failure> {
+    let ctx = context(&args.config).await?;
+    let event = InvocationEvent {
+        dry_run,
+        at: args.at,
+        override_: None,
+    };
+    let succeeded = match args.function {
+        Function::AuroraReplicas => {
+            let report = offpeak_aurora_replicas::tick(&ctx, &event, now).await;
+            show(report.map_err(|e| Failure::Runtime(chain(&e)))?, args.json)
+        }
+        Function::EksNodegroups => {
+            let report = offpeak_eks_nodegroups::tick(&ctx, &event, now).await;
+            let report = report.map_err(|e| match e.is_bad_input() {
+                true => Failure::BadInput(chain(&e)),
+                false => Failure::Runtime(chain(&e)),
+            })?;
+            show(report, args.json)
+        }
+    };
+    if succeeded {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(
+            "some actions failed; see the report".into(),
+        ))
+    }
+}
+
+/// Prints the report; returns whether every action succeeded.
+fn show<A: Serialize + Display>(report: Report<A>, json: bool) -> bool {
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot encode the report: {e}"),
+        }
+    } else {
+        print!("{}", human(&report));
+    }
+    report.succeeded()
+}
+
+/// The report as a person reads it.
+fn human<A: Display>(report: &Report<A>) -> String {
+    let mode = if report.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    let at = report.at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut out = format!("{} at {at}{mode}\n", report.function);
+    let section = |out: &mut String, title: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            out.push_str(&format!("{title}:\n"));
+            lines.iter().for_each(|l| out.push_str(&format!("  {l}\n")));
+        }
+    };
+    if report.plan.is_empty() {
+        out.push_str("plan: nothing to do\n");
+    }
+    section(
+        &mut out,
+        "plan",
+        report.plan.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        &mut out,
+        "applied",
+        report.applied.iter().map(ToString::to_string).collect(),
+    );
+    section(
+        &mut out,
+        "failed",
+        report
+            .failed
+            .iter()
+            .map(|f| format!("{}: {}", f.action, f.error))
+            .collect(),
+    );
+    section(
+        &mut out,
+        "notes",
+        report
+            .notes
+            .iter()
+            .map(|n| format!("{}: {}", n.target, n.message))
+            .collect(),
+    );
+    out
+}

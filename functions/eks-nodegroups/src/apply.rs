@@ -1,0 +1,395 @@
+//! Apply: the only code that changes anything, in AWS or in the state store.
+//!
+//! Guarantees, per target:
+//! - **One tick at a time.** Apply first takes the target's lease in the state store; if another
+//!   invocation holds it, nothing is done. It then re-reads the target's document: if it changed
+//!   since the plan was made (a concurrent tick finished first), nothing is done. Duplicated and
+//!   concurrent ticks therefore converge to one set of changes.
+//! - **In order, stop at the first failure.** Steps run in plan order, and a step that fails (or
+//!   is deferred) stops the target's remaining steps; the pre-sleep scaling is saved before the
+//!   group is touched, so a failure can never lose it. The next tick plans again from what it
+//!   then observes. Because a tick observes AWS *before* reading the state store and saves
+//!   *before* resizing, a tick that sees a group already at zero also sees the saved scaling:
+//!   no interleaving of ticks can save zeros as the pre-sleep size.
+//! - A write that loses the race to a concurrent tick (a version conflict) is deferred, not
+//!   failed: that tick's result stands.
+//! - Every state write is conditional on the version read ([`crate::record::write`]).
+//! - A restore that AWS does not show yet is *deferred* too (a note): the saved state is kept and
+//!   the next tick verifies again.
+//!
+//! Failure behaviour: a failed step is returned with its error; the lease is always released
+//! (a release failure is a note: the lease expires by itself after [`LEASE_TTL`]).
+
+use chrono::{DateTime, Duration, Utc};
+use offpeak_shared::notify::Notifier;
+use offpeak_shared::state::StateStore;
+
+use crate::aws::{AutoScaling, Eks};
+use crate::error::{TickError, chain};
+use crate::guard;
+use crate::model::{AsgTag, Resource, Scaling, SleepState};
+use crate::plan::{Action, Expected, Step, TargetPlan};
+use crate::record::{self, Attention, HeldOverride, Saved, Stored, TargetDoc};
+
+/// How long a target's lease lasts: longer than one target's apply, shorter than the default
+/// 5-minute tick, so a crashed invocation blocks at most one tick.
+pub const LEASE_TTL: Duration = Duration::minutes(4);
+
+/// The AWS clients, state store and notifier a tick works with.
+pub struct Services<'a, E, A, S> {
+    pub eks: &'a E,
+    pub autoscaling: &'a A,
+    pub state: &'a S,
+    pub notifier: &'a Notifier,
+}
+
+/// What became of one action.
+#[derive(Debug)]
+pub enum Outcome {
+    Applied,
+    /// Not done yet, for a reason that is not a failure (the next tick tries again).
+    Deferred(String),
+    Failed(TickError),
+}
+
+/// What apply did for one target.
+#[derive(Debug)]
+pub struct TargetOutcome<'p> {
+    pub plan: &'p TargetPlan,
+    /// The actions attempted, in order, with what became of each.
+    pub results: Vec<(&'p Action, Outcome)>,
+    /// Why nothing (or not everything) was attempted.
+    pub notes: Vec<String>,
+}
+
+impl TargetOutcome<'_> {
+    /// True when `step` matches an action of this target that was applied.
+    pub fn applied(&self, step: impl Fn(&Step) -> bool) -> bool {
+        self.results
+            .iter()
+            .any(|(a, o)| matches!(o, Outcome::Applied) && step(&a.step))
+    }
+}
+
+/// Applies one target's plan under its lease.
+pub async fn apply_target<'p, E: Eks, A: AutoScaling, S: StateStore>(
+    svc: &Services<'_, E, A, S>,
+    plan: &'p TargetPlan,
+    holder: &str,
+    now: DateTime<Utc>,
+) -> TargetOutcome<'p> {
+    let mut outcome = TargetOutcome {
+        plan,
+        results: Vec::new(),
+        notes: Vec::new(),
+    };
+    let target = plan.target.as_str();
+    match svc.state.try_lease(target, holder, now, LEASE_TTL).await {
+        Ok(true) => {}
+        Ok(false) => {
+            outcome
+                .notes
+                .push("another invocation is working on this target; left to it".into());
+            return outcome;
+        }
+        Err(source) => {
+            let err = TickError::Lease {
+                target: target.to_owned(),
+                source,
+            };
+            outcome.notes.push(format!("not applied: {}", chain(&err)));
+            return outcome;
+        }
+    }
+    match reread(svc.state, plan).await {
+        Ok(Some(mut session)) => run_steps(svc, plan, &mut session, now, &mut outcome).await,
+        Ok(None) => outcome.notes.push(
+            "its state changed since this tick read it (a concurrent tick); the next tick plans again"
+                .into(),
+        ),
+        Err(err) => outcome.notes.push(format!("not applied: {}", chain(&err))),
+    }
+    if let Err(e) = svc.state.release_lease(target, holder).await {
+        let err = TickError::Lease {
+            target: target.to_owned(),
+            source: e,
+        };
+        outcome.notes.push(format!(
+            "{}; the lease expires by itself in {} minutes",
+            chain(&err),
+            LEASE_TTL.num_minutes()
+        ));
+    }
+    outcome
+}
+
+/// The stored document under the lease, or `None` if its version moved since the plan was made.
+async fn reread<S: StateStore>(store: &S, plan: &TargetPlan) -> Result<Option<Stored>, TickError> {
+    let target = plan.target.as_str();
+    let records = store
+        .get_many(&[target])
+        .await
+        .map_err(|source| TickError::ReadState { count: 1, source })?;
+    let current =
+        Stored::from_record(records.get(target)).map_err(|source| TickError::DecodeState {
+            target: target.to_owned(),
+            source,
+        })?;
+    Ok((current.version == plan.stored.version).then_some(current))
+}
+
+async fn run_steps<'p, E: Eks, A: AutoScaling, S: StateStore>(
+    svc: &Services<'_, E, A, S>,
+    plan: &'p TargetPlan,
+    session: &mut Stored,
+    now: DateTime<Utc>,
+    outcome: &mut TargetOutcome<'p>,
+) {
+    for (i, action) in plan.actions.iter().enumerate() {
+        let result = match run_step(svc, action, session, now).await {
+            Ok(None) => Outcome::Applied,
+            Ok(Some(reason)) => Outcome::Deferred(reason),
+            // Another tick got there first: not a failure, and the next tick sees its result.
+            Err(err @ TickError::StateConflict { .. }) => Outcome::Deferred(chain(&err)),
+            Err(err) => Outcome::Failed(err),
+        };
+        let stop = !matches!(result, Outcome::Applied);
+        outcome.results.push((action, result));
+        let left = plan.actions.len() - i - 1;
+        if stop {
+            if left > 0 {
+                outcome.notes.push(format!(
+                    "{left} later step(s) not attempted; the next tick plans again"
+                ));
+            }
+            return;
+        }
+    }
+}
+
+/// Runs one step. `Ok(Some(reason))`: deferred.
+async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
+    svc: &Services<'_, E, A, S>,
+    action: &Action,
+    session: &mut Stored,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, TickError> {
+    let (store, target) = (svc.state, action.target.as_str());
+    let done = |()| None;
+    match &action.step {
+        Step::RecordOverride { state, until } => {
+            let held = HeldOverride {
+                state: *state,
+                until: *until,
+                set_at: now,
+            };
+            commit(store, target, session, now, |d| d.override_ = Some(held)).await
+        }
+        Step::SaveScaling {
+            scaling,
+            asg,
+            autoscaler_tags,
+            at,
+        } => {
+            let saved = Saved {
+                scaling: *scaling,
+                asg: asg.clone(),
+                autoscaler_tags: autoscaler_tags.clone(),
+                at: *at,
+            };
+            save(store, target, session, saved, now).await.map(done)
+        }
+        Step::ParkAutoscalerTags { asg, tags, marker } => {
+            park(svc, target, session, asg, tags, marker, now)
+                .await
+                .map(done)
+        }
+        Step::ScaleToZero { from } => resize(svc, &action.resource, from.asleep()).await.map(done),
+        Step::RestoreScaling { to, .. } => resize(svc, &action.resource, *to).await.map(done),
+        Step::RestoreAutoscalerTags { asg, tags } => {
+            restore_tags(svc.autoscaling, asg, tags).await.map(done)
+        }
+        Step::VerifyRestore(expected) => {
+            verify_and_clear(svc, action, expected, session, now).await
+        }
+        Step::CommitDesired { state } => {
+            commit(store, target, session, now, |d| d.desired = Some(*state)).await
+        }
+        Step::Flag {
+            concern,
+            since,
+            report,
+        } => {
+            let attention = Attention {
+                concern: *concern,
+                since: *since,
+                reported: *report,
+            };
+            commit(store, target, session, now, |d| {
+                d.attention = Some(attention)
+            })
+            .await
+        }
+        Step::Unflag { .. } => commit(store, target, session, now, |d| d.attention = None).await,
+    }
+}
+
+/// Edits the document and writes it (a step that changes only offpeak's own state).
+async fn commit<S: StateStore>(
+    store: &S,
+    target: &str,
+    session: &mut Stored,
+    now: DateTime<Utc>,
+    edit: impl FnOnce(&mut TargetDoc),
+) -> Result<Option<String>, TickError> {
+    edit(&mut session.doc);
+    record::write(store, target, session, now)
+        .await
+        .map(|()| None)
+}
+
+/// Saves the pre-sleep state; refuses to replace one already saved.
+async fn save<S: StateStore>(
+    store: &S,
+    target: &str,
+    session: &mut Stored,
+    saved: Saved,
+    now: DateTime<Utc>,
+) -> Result<(), TickError> {
+    if session.doc.saved.is_some() {
+        return Err(TickError::SavedExists {
+            target: target.to_owned(),
+        });
+    }
+    session.doc.saved = Some(saved);
+    record::write(store, target, session, now).await
+}
+
+/// Removes the discovery tags, after making sure every one of them is saved (EKS may have put a
+/// tag back during the sleep: it is added to the saved set, never replacing a saved value).
+async fn park<E: Eks, A: AutoScaling, S: StateStore>(
+    svc: &Services<'_, E, A, S>,
+    target: &str,
+    session: &mut Stored,
+    asg: &str,
+    tags: &[AsgTag],
+    marker: &AsgTag,
+    now: DateTime<Utc>,
+) -> Result<(), TickError> {
+    let Some(saved) = session.doc.saved.as_mut() else {
+        return Err(TickError::NothingSaved {
+            target: target.to_owned(),
+        });
+    };
+    let unsaved: Vec<AsgTag> = tags
+        .iter()
+        .filter(|t| !saved.autoscaler_tags.iter().any(|s| s.key == t.key))
+        .cloned()
+        .collect();
+    if !unsaved.is_empty() {
+        saved.autoscaler_tags.extend(unsaved);
+        saved.asg.get_or_insert_with(|| asg.to_owned());
+        record::write(svc.state, target, session, now).await?;
+    }
+    svc.autoscaling
+        .put_tags(asg, std::slice::from_ref(marker))
+        .await?;
+    let keys: Vec<String> = tags.iter().map(|t| t.key.clone()).collect();
+    svc.autoscaling.delete_tags(asg, &keys).await
+}
+
+/// Puts the saved discovery tags back and removes the `offpeak:asleep` marker.
+async fn restore_tags<A: AutoScaling>(
+    autoscaling: &A,
+    asg: &str,
+    tags: &[AsgTag],
+) -> Result<(), TickError> {
+    if !tags.is_empty() {
+        autoscaling.put_tags(asg, tags).await?;
+    }
+    autoscaling
+        .delete_tags(asg, &[guard::MIRROR_KEY.to_owned()])
+        .await
+}
+
+/// Clears the saved state and records `awake`, once AWS shows exactly what was saved.
+async fn verify_and_clear<E: Eks, A: AutoScaling, S: StateStore>(
+    svc: &Services<'_, E, A, S>,
+    action: &Action,
+    expected: &Expected,
+    session: &mut Stored,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, TickError> {
+    if let Some(reason) = verify(svc, &action.resource, expected).await? {
+        return Ok(Some(reason));
+    }
+    commit(svc.state, &action.target, session, now, |d| {
+        d.saved = None;
+        d.desired = Some(SleepState::Awake);
+    })
+    .await
+}
+
+async fn resize<E: Eks, A: AutoScaling, S>(
+    svc: &Services<'_, E, A, S>,
+    resource: &Resource,
+    scaling: Scaling,
+) -> Result<(), TickError> {
+    match resource {
+        Resource::Nodegroup { cluster, nodegroup } => {
+            svc.eks.update_scaling(cluster, nodegroup, scaling).await
+        }
+        Resource::AutoScalingGroup { name } => svc.autoscaling.update_size(name, scaling).await,
+    }
+}
+
+/// `Ok(None)` when the target shows `expect` and the saved tags; else why not (yet).
+async fn verify<E: Eks, A: AutoScaling, S>(
+    svc: &Services<'_, E, A, S>,
+    resource: &Resource,
+    expected: &Expected,
+) -> Result<Option<String>, TickError> {
+    let (expect, tags) = (expected.scaling, expected.autoscaler_tags.as_slice());
+    let gone = || TickError::Gone {
+        resource: resource.to_string(),
+    };
+    let actual = match resource {
+        Resource::Nodegroup { cluster, nodegroup } => {
+            svc.eks
+                .describe_nodegroup(cluster, nodegroup)
+                .await?
+                .ok_or_else(gone)?
+                .scaling
+        }
+        Resource::AutoScalingGroup { name } => {
+            describe_one(svc.autoscaling, name)
+                .await?
+                .ok_or_else(gone)?
+                .scaling
+        }
+    };
+    if actual != expect {
+        return Ok(Some(format!(
+            "restore not visible yet ({actual}, expected {expect}); the saved scaling is kept and verified on the next tick"
+        )));
+    }
+    let Some(asg) = expected.asg.as_deref().filter(|_| !tags.is_empty()) else {
+        return Ok(None);
+    };
+    let group = describe_one(svc.autoscaling, asg).await?;
+    let missing = group.map_or_else(|| tags.to_vec(), |g| guard::to_restore(&g, tags));
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "cluster-autoscaler tags {} not visible yet on auto scaling group {asg}; verified on the next tick",
+            crate::model::keys(&missing)
+        )
+    }))
+}
+
+async fn describe_one<A: AutoScaling>(
+    autoscaling: &A,
+    name: &str,
+) -> Result<Option<crate::aws::AsgView>, TickError> {
+    let groups = autoscaling.describe_groups(&[name.to_owned()]).await?;
+    Ok(groups.into_iter().find(|g| g.name == name))
+}

@@ -1,0 +1,192 @@
+//! [`TickError`]: everything that can go wrong in this crate, one variant per failed operation.
+//!
+//! Messages are lowercase, name the ids involved and never carry values from a workload (offpeak
+//! only ever handles ids, sizes and tag keys here). The AWS cause is kept as the `source`, so
+//! [`chain`] can render `operation: cause: root cause` for reports and notifications.
+
+use offpeak_shared::state::StateError;
+
+use crate::model::Scaling;
+
+/// The cause of an AWS call's failure (an SDK error, or a fake's error in tests).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a tick, one of its actions, or an override failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error("list node groups of eks cluster {cluster} failed")]
+    ListNodegroups {
+        cluster: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("describe node group {nodegroup} of eks cluster {cluster} failed")]
+    DescribeNodegroup {
+        cluster: String,
+        nodegroup: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error(
+        "node group {nodegroup} of eks cluster {cluster} has no complete scaling config (min, max, desired)"
+    )]
+    IncompleteScaling { cluster: String, nodegroup: String },
+    #[error(
+        "update scaling of node group {nodegroup} of eks cluster {cluster} to {scaling} failed"
+    )]
+    UpdateNodegroupConfig {
+        cluster: String,
+        nodegroup: String,
+        scaling: Scaling,
+        #[source]
+        source: BoxError,
+    },
+    #[error("describe auto scaling groups {names} failed")]
+    DescribeAutoScalingGroups {
+        names: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("auto scaling group {name} has no complete size (min, max, desired)")]
+    IncompleteSize { name: String },
+    #[error("update auto scaling group {name} to {scaling} failed")]
+    UpdateAutoScalingGroup {
+        name: String,
+        scaling: Scaling,
+        #[source]
+        source: BoxError,
+    },
+    #[error("tag auto scaling group {name} with {keys} failed")]
+    CreateOrUpdateTags {
+        name: String,
+        keys: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("remove tags {keys} from auto scaling group {name} failed")]
+    DeleteTags {
+        name: String,
+        keys: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{resource} no longer exists")]
+    Gone { resource: String },
+    #[error("eks-nodegroups needs the state store (it never acts without its saved state)")]
+    NoStateStore {
+        #[source]
+        source: StateError,
+    },
+    #[error("read the state of {count} target(s) failed")]
+    ReadState {
+        count: usize,
+        #[source]
+        source: StateError,
+    },
+    #[error("state of target {target} is unreadable; fix or delete its item in the state table")]
+    DecodeState {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error("write the state of target {target} failed")]
+    WriteState {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error("take the lease on target {target} failed")]
+    Lease {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error(
+        "state of target {target} changed while this tick worked on it (a concurrent tick); the next tick plans again"
+    )]
+    StateConflict { target: String },
+    #[error(
+        "target {target} already has saved pre-sleep scaling; offpeak never overwrites it while asleep"
+    )]
+    SavedExists { target: String },
+    #[error(
+        "refusing to remove the cluster-autoscaler tags of {target}: no pre-sleep state is saved to restore them from"
+    )]
+    NothingSaved { target: String },
+    #[error("override target {target} is not in the schedule; eks targets are: {known}")]
+    UnknownOverrideTarget { target: String, known: String },
+    #[error("override of {target} ends at {until}, which is not after now ({now})")]
+    OverrideEnded {
+        target: String,
+        until: String,
+        now: String,
+    },
+    #[error(
+        "override of {target} ends at {until}, more than {max_days} days ahead; change infra/schedules.yaml for lasting changes"
+    )]
+    OverrideTooLong {
+        target: String,
+        until: String,
+        max_days: i64,
+    },
+}
+
+impl TickError {
+    /// True for errors in what a person asked for (exit code 2), not in AWS or the state store.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            TickError::UnknownOverrideTarget { .. }
+                | TickError::OverrideEnded { .. }
+                | TickError::OverrideTooLong { .. }
+        )
+    }
+}
+
+/// `error: cause: root cause`, skipping a cause whose text the outer message already contains.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_names_the_operation_then_the_cause() {
+        let err = TickError::UpdateNodegroupConfig {
+            cluster: "dev-eks".into(),
+            nodegroup: "app".into(),
+            scaling: Scaling {
+                min: 0,
+                max: 3,
+                desired: 0,
+            },
+            source: "ResourceInUseException: update in progress".into(),
+        };
+        assert_eq!(
+            chain(&err),
+            "update scaling of node group app of eks cluster dev-eks to min 0 / max 3 / desired 0 failed: \
+             ResourceInUseException: update in progress"
+        );
+    }
+
+    #[test]
+    fn only_override_mistakes_are_bad_input() {
+        let bad = TickError::UnknownOverrideTarget {
+            target: "x".into(),
+            known: "dev-eks/app".into(),
+        };
+        assert!(bad.is_bad_input());
+        assert!(!TickError::StateConflict { target: "x".into() }.is_bad_input());
+    }
+}

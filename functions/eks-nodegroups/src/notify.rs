@@ -1,0 +1,190 @@
+//! Notifications (built purely from what apply did, then sent): one per sleep, per verified wake,
+//! per failed action, per override recorded, and one per problem (drift after
+//! [`crate::plan::DRIFT_GRACE`], a missing resource at once), never one per tick.
+//!
+//! A notification that can't be published becomes a note in the report: notifying must never fail
+//! or undo a tick (the notifier has already logged it).
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::notify::{Fact, Notification, Notifier, Severity, Token};
+
+use crate::FUNCTION;
+use crate::apply::{Outcome, TargetOutcome};
+use crate::error::chain;
+use crate::model::{Resource, Scaling};
+use crate::plan::{Action, Step};
+use crate::record::Concern;
+
+/// Sends every notification of the tick; returns a note per notification that failed to publish.
+pub async fn send(
+    notifier: &Notifier,
+    outcomes: &[TargetOutcome<'_>],
+    now: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    let mut notes = Vec::new();
+    for outcome in outcomes {
+        for n in notifications(outcome, now) {
+            if let Err(e) = notifier.notify(&n).await {
+                notes.push((outcome.plan.target.clone(), chain(&e)));
+            }
+        }
+    }
+    notes
+}
+
+/// The notifications one target's outcome calls for, in the order things happened.
+pub fn notifications(outcome: &TargetOutcome<'_>, now: DateTime<Utc>) -> Vec<Notification> {
+    outcome
+        .results
+        .iter()
+        .filter_map(|(action, result)| match result {
+            Outcome::Applied => applied(outcome, action, now),
+            Outcome::Failed(err) => Some(failed(action, err)),
+            Outcome::Deferred(_) => None,
+        })
+        .collect()
+}
+
+fn applied(
+    outcome: &TargetOutcome<'_>,
+    action: &Action,
+    now: DateTime<Utc>,
+) -> Option<Notification> {
+    match &action.step {
+        Step::RecordOverride { state, until } => Some(
+            base(Severity::Info, action, "override recorded")
+                .line("A person's override holds this target; the schedule applies again when it ends.")
+                .fact("state", token(state.as_str()))
+                .fact("until", *until),
+        ),
+        Step::ScaleToZero { from } => Some(asleep(outcome, action, *from)),
+        Step::VerifyRestore(expected) => Some(awake(outcome, action, expected.scaling, now)),
+        Step::Flag { concern: Concern::Drift, report: true, since } => Some(
+            base(Severity::Drift, action, "differs from its schedule")
+                .line("Its size differs from what its schedule wants and offpeak is leaving it: the change was made outside offpeak, and the target does not set enforce: true.")
+                .fact("since", *since)
+                .next_step("If the change was a mistake, scale it back, or set enforce: true on the target in infra/schedules.yaml."),
+        ),
+        Step::Flag { concern: Concern::Missing, report: true, .. } => Some(
+            base(Severity::Failure, action, "not found")
+                .line("The schedule names a resource that does not exist (deleted since the schedule was written?). Other targets are unaffected.")
+                .next_step("Remove it from infra/schedules.yaml, or recreate it."),
+        ),
+        _ => None,
+    }
+}
+
+fn asleep(outcome: &TargetOutcome<'_>, action: &Action, from: Scaling) -> Notification {
+    let saved = saved_scaling(outcome).unwrap_or(from);
+    let mut n = base(Severity::Action, action, asleep_title(&action.resource))
+        .line("min and desired set to 0, max kept; the scaling before sleep is saved in the offpeak state table.")
+        .fact("saved_min", saved.min)
+        .fact("saved_max", saved.max)
+        .fact("saved_desired", saved.desired);
+    if outcome.applied(|s| matches!(s, Step::ParkAutoscalerTags { .. })) {
+        n = n.line("Its cluster-autoscaler discovery tags are removed until wake, so pending pods can't scale it back up.");
+    }
+    if let Some(next) = outcome.plan.next_change {
+        n = n.fact("schedule_changes_at", next);
+    }
+    n.next_step(
+        "To wake it early, set an override: offpeak override, or an \"override\" invocation event.",
+    )
+}
+
+fn awake(
+    outcome: &TargetOutcome<'_>,
+    action: &Action,
+    restored: Scaling,
+    now: DateTime<Utc>,
+) -> Notification {
+    let mut n = base(Severity::Action, action, awake_title(&action.resource))
+        .line("The saved scaling and cluster-autoscaler tags are back and verified; the saved state is cleared.")
+        .fact("min", restored.min)
+        .fact("max", restored.max)
+        .fact("desired", restored.desired);
+    if let Some(saved) = &outcome.plan.stored.doc.saved {
+        let hours = instance_hours(saved.scaling, saved.at, now).round() as i64;
+        n = n
+            .fact("asleep_since", saved.at)
+            .fact("instance_hours_saved", hours);
+    }
+    n
+}
+
+fn failed(action: &Action, err: &crate::error::TickError) -> Notification {
+    base(Severity::Failure, action, "action failed")
+        .line("An action failed; offpeak stopped this target's remaining steps and the next tick plans again from what it observes.")
+        .fact("step", token(action.step.name()))
+        .fact("error", Fact::error(err))
+        .next_step("If it fails again, check the function's IAM permissions and the resource in the console.")
+}
+
+fn base(severity: Severity, action: &Action, title: &'static str) -> Notification {
+    Notification::new(severity, FUNCTION, token(&action.target), title)
+}
+
+fn asleep_title(resource: &Resource) -> &'static str {
+    match resource {
+        Resource::Nodegroup { .. } => "node group asleep",
+        Resource::AutoScalingGroup { .. } => "auto scaling group asleep",
+    }
+}
+
+fn awake_title(resource: &Resource) -> &'static str {
+    match resource {
+        Resource::Nodegroup { .. } => "node group awake",
+        Resource::AutoScalingGroup { .. } => "auto scaling group awake",
+    }
+}
+
+/// Target ids and states are ids, so they are tokens; an id AWS allows but a token does not (an
+/// Auto Scaling group name with a space) is shown as a fixed placeholder rather than dropped.
+fn token(value: &str) -> Token {
+    Token::new(value).unwrap_or_else(|_| Token::new("unprintable-id").expect("a valid token"))
+}
+
+/// The pre-sleep scaling: saved this tick, or earlier.
+fn saved_scaling(outcome: &TargetOutcome<'_>) -> Option<Scaling> {
+    outcome
+        .plan
+        .actions
+        .iter()
+        .find_map(|a| match &a.step {
+            Step::SaveScaling { scaling, .. } => Some(*scaling),
+            _ => None,
+        })
+        .or_else(|| outcome.plan.stored.doc.saved.as_ref().map(|s| s.scaling))
+}
+
+/// Instance-hours not run while asleep: the saved desired count over the time asleep. An upper
+/// bound: a manual scale-up during the sleep is not subtracted.
+pub fn instance_hours(saved: Scaling, asleep_since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    let hours = (now - asleep_since).num_seconds().max(0) as f64 / 3600.0;
+    f64::from(saved.desired.max(0)) * hours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn instance_hours_count_the_saved_desired_nodes_over_the_sleep() {
+        let since = Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 22, 30, 0).unwrap();
+        let saved = Scaling {
+            min: 1,
+            max: 3,
+            desired: 2,
+        };
+        assert_eq!(instance_hours(saved, since, now), 2.0 * 57.5);
+        assert_eq!(instance_hours(saved, now, since), 0.0);
+    }
+
+    #[test]
+    fn ids_that_are_not_tokens_get_a_placeholder() {
+        assert_eq!(token("dev-eks/app").as_str(), "dev-eks/app");
+        assert_eq!(token("my legacy asg").as_str(), "unprintable-id");
+    }
+}

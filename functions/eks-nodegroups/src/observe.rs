@@ -1,0 +1,302 @@
+//! Observe: what every target looks like in AWS right now, reduced to [`View`].
+//!
+//! Guarantees: read-only (list and describe calls only); one target's failure never stops the
+//! others. A node group, cluster or Auto Scaling group that does not exist is [`View::Missing`];
+//! any other failure to read it is [`View::Unreadable`] with the error chain. The Auto Scaling
+//! groups of every target are described together, in as few calls as the API allows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::config::Schedule;
+
+use crate::aws::{AsgView, AutoScaling, Eks, NodegroupView};
+use crate::error::chain;
+use crate::model::{Resource, Scaling};
+use crate::skip::{SKIP_KEY, Skip, skip_at};
+use crate::targets::{self, Entry, Unit};
+
+/// Node group states in which EKS accepts a scaling update.
+const ACTIONABLE_NODEGROUP_STATUSES: [&str; 2] = ["ACTIVE", "DEGRADED"];
+
+/// One target and what AWS says about it.
+#[derive(Clone, Debug)]
+pub struct Observed<'s> {
+    pub unit: Unit<'s>,
+    pub view: View,
+}
+
+/// A target's state in AWS.
+#[derive(Clone, Debug, PartialEq)]
+pub enum View {
+    Present(Live),
+    /// The resource named in the schedule does not exist (`what` says which).
+    Missing {
+        what: String,
+    },
+    /// Reading it failed; the error chain.
+    Unreadable(String),
+}
+
+/// A target that exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Live {
+    pub scaling: Scaling,
+    /// Why AWS would refuse a change now (`node group status UPDATING`), if it would.
+    pub busy: Option<String>,
+    pub skip: Skip,
+    /// The Auto Scaling group the cluster-autoscaler guard works on: the node group's own group
+    /// (named by EKS), or the self-managed group itself.
+    pub asg_name: Option<String>,
+    /// That group as described; `None` when it does not exist.
+    pub asg: Option<AsgView>,
+}
+
+/// Observes every EKS target of the schedule at `now`.
+pub async fn observe<'s, E: Eks, A: AutoScaling>(
+    eks: &E,
+    autoscaling: &A,
+    schedule: &'s Schedule,
+    now: DateTime<Utc>,
+) -> Vec<Observed<'s>> {
+    let mut partial = Vec::new();
+    for entry in targets::entries(schedule) {
+        match entry {
+            Entry::Unit(unit) => partial.push(first_look(eks, unit).await),
+            Entry::AllNodegroups { cluster, entry } => {
+                partial.extend(all_nodegroups(eks, cluster, entry).await);
+            }
+        }
+    }
+    dedupe(&mut partial);
+    let groups = describe_groups(autoscaling, &partial).await;
+    partial
+        .into_iter()
+        .map(|p| finish(p, &groups, now))
+        .collect()
+}
+
+/// A target after the EKS calls, before its Auto Scaling group is known.
+struct Partial<'s> {
+    unit: Unit<'s>,
+    look: Look,
+}
+
+enum Look {
+    Nodegroup(NodegroupView),
+    SelfManaged,
+    Done(View),
+}
+
+async fn first_look<'s, E: Eks>(eks: &E, unit: Unit<'s>) -> Partial<'s> {
+    let look = match &unit.resource {
+        Resource::AutoScalingGroup { .. } => Look::SelfManaged,
+        Resource::Nodegroup { cluster, nodegroup } => {
+            match eks.describe_nodegroup(cluster, nodegroup).await {
+                Ok(Some(view)) => Look::Nodegroup(view),
+                Ok(None) => Look::Done(View::Missing {
+                    what: format!("node group {nodegroup} of eks cluster {cluster} does not exist"),
+                }),
+                Err(e) => Look::Done(View::Unreadable(chain(&e))),
+            }
+        }
+    };
+    Partial { unit, look }
+}
+
+async fn all_nodegroups<'s, E: Eks>(
+    eks: &E,
+    cluster: &'s str,
+    entry: &'s offpeak_shared::config::EksTarget,
+) -> Vec<Partial<'s>> {
+    let wildcard = || targets::nodegroup(entry, "*");
+    let names = match eks.list_nodegroups(cluster).await {
+        Ok(Some(names)) => names,
+        Ok(None) => {
+            let what = format!("eks cluster {cluster} does not exist");
+            return vec![done(wildcard(), View::Missing { what })];
+        }
+        Err(e) => return vec![done(wildcard(), View::Unreadable(chain(&e)))],
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        out.push(first_look(eks, targets::nodegroup(entry, &name)).await);
+    }
+    out
+}
+
+fn done(unit: Unit<'_>, view: View) -> Partial<'_> {
+    Partial {
+        unit,
+        look: Look::Done(view),
+    }
+}
+
+/// A target listed twice (a `["*"]` entry and a named one) is acted on once, as first listed.
+fn dedupe(partial: &mut Vec<Partial<'_>>) {
+    let mut seen = BTreeSet::new();
+    partial.retain(|p| seen.insert(p.unit.id.clone()));
+}
+
+/// The Auto Scaling groups every target needs, by name; on failure, the error chain.
+async fn describe_groups<A: AutoScaling>(
+    autoscaling: &A,
+    partial: &[Partial<'_>],
+) -> Result<BTreeMap<String, AsgView>, String> {
+    let names: BTreeSet<String> = partial.iter().filter_map(asg_name).collect();
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    match autoscaling.describe_groups(&names).await {
+        Ok(groups) => Ok(groups.into_iter().map(|g| (g.name.clone(), g)).collect()),
+        Err(e) => Err(chain(&e)),
+    }
+}
+
+fn asg_name(p: &Partial<'_>) -> Option<String> {
+    match (&p.look, &p.unit.resource) {
+        (Look::Nodegroup(view), _) => view.autoscaling_groups.first().cloned(),
+        (Look::SelfManaged, Resource::AutoScalingGroup { name }) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+fn finish<'s>(
+    p: Partial<'s>,
+    groups: &Result<BTreeMap<String, AsgView>, String>,
+    now: DateTime<Utc>,
+) -> Observed<'s> {
+    let name = asg_name(&p);
+    let view = match (p.look, groups) {
+        (Look::Done(view), _) => view,
+        (_, Err(e)) => View::Unreadable(e.clone()),
+        (Look::Nodegroup(ng), Ok(groups)) => {
+            let asg = name.as_ref().and_then(|n| groups.get(n)).cloned();
+            View::Present(nodegroup_live(ng, name, asg, now))
+        }
+        (Look::SelfManaged, Ok(groups)) => {
+            match name.as_ref().and_then(|n| groups.get(n)).cloned() {
+                Some(asg) => View::Present(self_managed_live(asg, now)),
+                None => View::Missing {
+                    what: format!(
+                        "auto scaling group {} does not exist",
+                        name.unwrap_or_default()
+                    ),
+                },
+            }
+        }
+    };
+    Observed { unit: p.unit, view }
+}
+
+fn nodegroup_live(
+    ng: NodegroupView,
+    asg_name: Option<String>,
+    asg: Option<AsgView>,
+    now: DateTime<Utc>,
+) -> Live {
+    let busy = (!ACTIONABLE_NODEGROUP_STATUSES.contains(&ng.status.as_str()))
+        .then(|| format!("node group status is {}", ng.status));
+    Live {
+        scaling: ng.scaling,
+        busy,
+        skip: skip_at(ng.tags.get(SKIP_KEY).map(String::as_str), now),
+        asg_name,
+        asg,
+    }
+}
+
+fn self_managed_live(asg: AsgView, now: DateTime<Utc>) -> Live {
+    Live {
+        scaling: asg.scaling,
+        busy: asg
+            .status
+            .as_ref()
+            .map(|s| format!("auto scaling group status is {s}")),
+        skip: skip_at(asg.tag(SKIP_KEY), now),
+        asg_name: Some(asg.name.clone()),
+        asg: Some(asg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::fake::{FakeAutoScaling, FakeEks};
+    use crate::model::AsgTag;
+    use chrono::TimeZone;
+    use offpeak_shared::config;
+    use std::path::Path;
+
+    const YAML: &str = r#"
+timezone: Asia/Tokyo
+eks_nodegroups:
+  - cluster: dev-eks
+    nodegroups: [app, ghost]
+    autoscaling_groups: [dev-legacy, gone-asg]
+    sleep: [{from: fri 22:00, to: mon 07:30}]
+  - cluster: sandbox-eks
+    nodegroups: ["*"]
+    sleep: [{days: daily, start: "20:00", end: "08:00"}]
+  - cluster: missing-eks
+    nodegroups: ["*"]
+    sleep: [{days: daily, start: "20:00", end: "08:00"}]
+"#;
+
+    fn s(min: i32, max: i32, desired: i32) -> Scaling {
+        Scaling { min, max, desired }
+    }
+
+    #[tokio::test]
+    async fn every_target_is_observed_and_missing_ones_are_values() {
+        let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0).unwrap();
+        let eks = FakeEks::default()
+            .nodegroup("dev-eks", "app", s(1, 3, 2), "eks-app")
+            .nodegroup("sandbox-eks", "gpu", s(0, 2, 1), "eks-gpu")
+            .nodegroup("sandbox-eks", "cpu", s(1, 2, 1), "eks-cpu");
+        eks.set_status("sandbox-eks", "cpu", "UPDATING");
+        eks.set_tag("sandbox-eks", "gpu", SKIP_KEY, "2026-11-28T00:00:00Z");
+        let tag = AsgTag::new("k8s.io/cluster-autoscaler/enabled", "true", true);
+        let asg = FakeAutoScaling::default()
+            .group("eks-app", s(1, 3, 2), vec![tag.clone()])
+            .group("dev-legacy", s(2, 4, 2), vec![]);
+
+        let observed = observe(&eks, &asg, &schedule, now).await;
+
+        let ids: Vec<&str> = observed.iter().map(|o| o.unit.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "dev-eks/app",
+                "dev-eks/ghost",
+                "dev-legacy",
+                "gone-asg",
+                "sandbox-eks/cpu",
+                "sandbox-eks/gpu",
+                "missing-eks/*"
+            ]
+        );
+        let View::Present(app) = &observed[0].view else {
+            panic!("{:?}", observed[0].view)
+        };
+        assert_eq!(app.scaling, s(1, 3, 2));
+        assert_eq!(app.asg.as_ref().unwrap().tags, [tag]);
+        assert!(matches!(&observed[1].view, View::Missing { what } if what.contains("ghost")));
+        assert!(matches!(&observed[3].view, View::Missing { what } if what.contains("gone-asg")));
+        let View::Present(cpu) = &observed[4].view else {
+            panic!()
+        };
+        assert_eq!(cpu.busy.as_deref(), Some("node group status is UPDATING"));
+        assert!(cpu.asg.is_none(), "eks-cpu was never created");
+        let View::Present(gpu) = &observed[5].view else {
+            panic!()
+        };
+        assert!(matches!(gpu.skip, Skip::Until(_)));
+        assert!(
+            matches!(&observed[6].view, View::Missing { what } if what.contains("missing-eks"))
+        );
+        assert_eq!(asg.calls(), ["DescribeAutoScalingGroups"]);
+    }
+}

@@ -1,0 +1,486 @@
+//! Whole-flow tests of a tick on in-memory fakes: AWS, state store and notifier.
+
+use std::path::Path;
+
+use chrono::{Duration, TimeZone};
+use offpeak_shared::config;
+use offpeak_shared::event::{Override, OverrideState};
+use offpeak_shared::notify::{Notifier, SentNotifications, Severity};
+use offpeak_shared::state::MemoryStateStore;
+
+use super::*;
+use crate::aws::fake::{FakeAutoScaling, FakeEks};
+use crate::guard::MIRROR_KEY;
+use crate::model::{AsgTag, Scaling, SleepState};
+use crate::plan::Step;
+
+const YAML: &str = r#"
+timezone: Asia/Tokyo
+eks_nodegroups:
+  - cluster: dev-eks
+    nodegroups: [app, batch]
+    autoscaling_groups: [dev-legacy]
+    sleep: [{from: fri 22:00, to: mon 07:30}]
+"#;
+
+const ENFORCED: &str = r#"
+timezone: Asia/Tokyo
+eks_nodegroups:
+  - cluster: dev-eks
+    nodegroups: [app, batch]
+    autoscaling_groups: [dev-legacy]
+    enforce: true
+    sleep: [{from: fri 22:00, to: mon 07:30}]
+"#;
+
+fn s(min: i32, max: i32, desired: i32) -> Scaling {
+    Scaling { min, max, desired }
+}
+
+/// Friday 2026-11-27 22:00 JST.
+fn friday_night() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
+}
+
+/// Saturday 2026-11-28 10:00 JST.
+fn saturday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 1, 0, 0).unwrap()
+}
+
+/// Monday 2026-11-30 07:30 JST.
+fn monday_morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 29, 22, 30, 0).unwrap()
+}
+
+fn asg_tags(cluster_key_value: &str) -> Vec<AsgTag> {
+    vec![
+        AsgTag::new("eks:nodegroup-name", "app", false),
+        AsgTag::new("k8s.io/cluster-autoscaler/dev-eks", cluster_key_value, true),
+        AsgTag::new("k8s.io/cluster-autoscaler/enabled", "true", true),
+    ]
+}
+
+struct World {
+    eks: FakeEks,
+    asg: FakeAutoScaling,
+    state: MemoryStateStore,
+    notifier: Notifier,
+    sent: SentNotifications,
+}
+
+impl World {
+    fn new() -> Self {
+        let eks = FakeEks::default()
+            .nodegroup("dev-eks", "app", s(1, 3, 2), "eks-app")
+            .nodegroup("dev-eks", "batch", s(0, 5, 1), "eks-batch");
+        let asg = FakeAutoScaling::default()
+            .group("eks-app", s(1, 3, 2), asg_tags("owned"))
+            .group("eks-batch", s(0, 5, 1), asg_tags("owned"))
+            .group("dev-legacy", s(2, 4, 2), asg_tags("legacy"));
+        let (notifier, sent) = Notifier::in_memory();
+        Self {
+            eks,
+            asg,
+            state: MemoryStateStore::new(),
+            notifier,
+            sent,
+        }
+    }
+
+    async fn tick(&self, yaml: &str, event: InvocationEvent, now: DateTime<Utc>) -> Report<Action> {
+        let schedule = config::parse_str(yaml, Path::new("t.yaml")).unwrap();
+        let svc = Services {
+            eks: &self.eks,
+            autoscaling: &self.asg,
+            state: &self.state,
+            notifier: &self.notifier,
+        };
+        run(&svc, &schedule, &event, now).await.unwrap()
+    }
+
+    async fn at(&self, now: DateTime<Utc>) -> Report<Action> {
+        self.tick(YAML, InvocationEvent::default(), now).await
+    }
+
+    async fn doc(&self, target: &str) -> Stored {
+        let records = self.state.get_many(&[target]).await.unwrap();
+        Stored::from_record(records.get(target)).unwrap()
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.eks
+            .calls()
+            .into_iter()
+            .chain(self.asg.calls())
+            .filter(|c| !c.starts_with("Describe") && !c.starts_with("List"))
+            .collect()
+    }
+
+    fn titles(&self) -> Vec<(Severity, String, &'static str)> {
+        self.sent
+            .take()
+            .into_iter()
+            .map(|n| (n.severity, n.target.to_string(), n.title))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_weekend_sleeps_and_wakes_to_exactly_what_was_there() {
+    let world = World::new();
+
+    // GIVEN awake groups WHEN Friday 22:00 JST ticks
+    let report = world.at(friday_night()).await;
+
+    // THEN every target is at min 0 / desired 0 with max kept, and the pre-sleep state is saved
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    assert_eq!(world.eks.scaling("dev-eks", "batch"), s(0, 5, 0));
+    assert_eq!(world.asg.scaling("dev-legacy"), s(0, 4, 0));
+    let saved = world.doc("dev-eks/app").await.doc.saved.unwrap();
+    assert_eq!(saved.scaling, s(1, 3, 2));
+    assert_eq!(saved.asg.as_deref(), Some("eks-app"));
+    let keys: Vec<_> = world
+        .asg
+        .tags("eks-app")
+        .into_iter()
+        .map(|t| t.key)
+        .collect();
+    assert_eq!(
+        keys,
+        ["eks:nodegroup-name", MIRROR_KEY],
+        "discovery tags parked"
+    );
+    assert_eq!(
+        world.titles(),
+        [
+            (Severity::Action, "dev-eks/app".into(), "node group asleep"),
+            (
+                Severity::Action,
+                "dev-eks/batch".into(),
+                "node group asleep"
+            ),
+            (
+                Severity::Action,
+                "dev-legacy".into(),
+                "auto scaling group asleep"
+            ),
+        ]
+    );
+
+    // WHEN the tick is delivered again
+    let writes_before = world.writes().len();
+    let version = world.doc("dev-eks/app").await.version;
+    let again = world.at(friday_night() + Duration::minutes(1)).await;
+
+    // THEN the plan is empty and nothing is written anywhere
+    assert!(again.plan.is_empty(), "{:?}", again.plan);
+    assert_eq!(world.writes().len(), writes_before);
+    assert_eq!(world.doc("dev-eks/app").await.version, version);
+    assert!(world.sent.is_empty());
+
+    // WHEN Monday 07:30 JST ticks
+    let report = world.at(monday_morning()).await;
+
+    // THEN exactly the saved sizes and tags are back and the saved state is cleared
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
+    assert_eq!(world.eks.scaling("dev-eks", "batch"), s(0, 5, 1));
+    assert_eq!(world.asg.scaling("dev-legacy"), s(2, 4, 2));
+    assert_eq!(world.asg.tags("eks-app"), asg_tags("owned"));
+    assert_eq!(world.asg.tags("dev-legacy"), asg_tags("legacy"));
+    let doc = world.doc("dev-eks/app").await.doc;
+    assert_eq!((doc.saved, doc.desired), (None, Some(SleepState::Awake)));
+    let sent = world.sent.take();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].title, "node group awake");
+    let hours = sent[0]
+        .facts
+        .iter()
+        .find(|(k, _)| *k == "instance_hours_saved")
+        .unwrap();
+    assert_eq!(hours.1.render(), "115", "2 nodes x 57.5 hours");
+}
+
+#[tokio::test]
+async fn a_manual_scale_up_on_saturday_is_respected_unless_enforced() {
+    let world = World::new();
+    world.at(friday_night()).await;
+    world.sent.take();
+
+    // GIVEN a developer scales app up on Saturday
+    world.eks.set_scaling("dev-eks", "app", s(1, 3, 1));
+
+    // WHEN ticks follow without enforce
+    let first = world.at(saturday()).await;
+    let later = world.at(saturday() + Duration::minutes(20)).await;
+    world.at(saturday() + Duration::minutes(25)).await;
+
+    // THEN it stays up, and the drift is notified once, after the grace period
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 1));
+    assert!(
+        first.notes.iter().any(|n| n.message.contains("left as is")),
+        "{:?}",
+        first.notes
+    );
+    assert!(
+        later
+            .applied
+            .iter()
+            .any(|a| matches!(a.step, Step::Flag { report: true, .. }))
+    );
+    assert_eq!(
+        world.titles(),
+        [(
+            Severity::Drift,
+            "dev-eks/app".into(),
+            "differs from its schedule"
+        )]
+    );
+
+    // WHEN the target sets enforce: true
+    world
+        .tick(
+            ENFORCED,
+            InvocationEvent::default(),
+            saturday() + Duration::minutes(30),
+        )
+        .await;
+
+    // THEN it goes back to sleep and the saved scaling is still Friday's
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    let doc = world.doc("dev-eks/app").await.doc;
+    assert_eq!(doc.saved.unwrap().scaling, s(1, 3, 2));
+    assert_eq!(doc.attention, None);
+}
+
+#[tokio::test]
+async fn an_override_wakes_a_group_until_it_ends() {
+    let world = World::new();
+    world.at(friday_night()).await;
+
+    // WHEN an override keeps app awake until Saturday 18:00 JST
+    let until = saturday() + Duration::hours(8);
+    let event = InvocationEvent {
+        override_: Some(Override {
+            target: "dev-eks/app".into(),
+            state: OverrideState::Awake,
+            until: until.fixed_offset(),
+        }),
+        ..InvocationEvent::default()
+    };
+    let report = world.tick(YAML, event, saturday()).await;
+
+    // THEN it is recorded and app is restored at once; batch stays asleep
+    assert!(matches!(
+        report.applied[0].step,
+        Step::RecordOverride { .. }
+    ));
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
+    assert_eq!(world.eks.scaling("dev-eks", "batch"), s(0, 5, 0));
+    assert!(world.at(until - Duration::minutes(5)).await.plan.is_empty());
+
+    // WHEN the first tick after it ends runs
+    world.at(until + Duration::minutes(2)).await;
+
+    // THEN app sleeps again, having saved its scaling anew
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    let doc = world.doc("dev-eks/app").await.doc;
+    assert_eq!(doc.saved.unwrap().at, until + Duration::minutes(2));
+    assert_eq!(doc.override_, None, "the ended override is dropped");
+}
+
+#[tokio::test]
+async fn a_deleted_node_group_is_reported_once_and_the_others_proceed() {
+    let world = World::new();
+    world.eks.delete("dev-eks", "batch");
+
+    let report = world.at(friday_night()).await;
+
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    assert_eq!(world.asg.scaling("dev-legacy"), s(0, 4, 0));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.target == "dev-eks/batch" && n.message.contains("does not exist")),
+        "{:?}",
+        report.notes
+    );
+    let titles = world.titles();
+    assert!(titles.contains(&(Severity::Failure, "dev-eks/batch".into(), "not found")));
+    world.at(friday_night() + Duration::minutes(5)).await;
+    assert!(world.sent.is_empty(), "notified once, not every tick");
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_changes_nothing() {
+    let world = World::new();
+    let event = InvocationEvent {
+        dry_run: true,
+        ..InvocationEvent::default()
+    };
+
+    let report = world.tick(YAML, event, friday_night()).await;
+
+    assert!(report.dry_run);
+    assert!(
+        report
+            .plan
+            .iter()
+            .any(|a| matches!(a.step, Step::ScaleToZero { .. }))
+    );
+    assert!(report.applied.is_empty());
+    assert!(world.writes().is_empty(), "{:?}", world.writes());
+    assert_eq!(world.doc("dev-eks/app").await, Stored::default());
+    assert!(world.sent.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_call_keeps_the_saved_state_and_the_next_tick_finishes_the_job() {
+    let world = World::new();
+    world.eks.fail_updates("app");
+
+    let report = world.at(friday_night()).await;
+
+    assert_eq!(report.failed.len(), 1);
+    assert!(
+        report.failed[0].error.contains("ThrottlingException"),
+        "{}",
+        report.failed[0].error
+    );
+    assert_eq!(
+        world.eks.scaling("dev-eks", "batch"),
+        s(0, 5, 0),
+        "the others proceed"
+    );
+    let doc = world.doc("dev-eks/app").await.doc;
+    assert_eq!(doc.saved.unwrap().scaling, s(1, 3, 2));
+    assert_eq!(doc.desired, None, "not recorded as converged");
+    assert!(
+        world
+            .titles()
+            .contains(&(Severity::Failure, "dev-eks/app".into(), "action failed"))
+    );
+
+    // WHEN the next tick runs (the API works again)
+    world.eks.recover_updates("app");
+    world.at(friday_night() + Duration::minutes(5)).await;
+
+    // THEN it finishes the sleep without overwriting the saved scaling
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    assert_eq!(
+        world.doc("dev-eks/app").await.doc.saved.unwrap().at,
+        friday_night()
+    );
+}
+
+#[tokio::test]
+async fn a_target_leased_by_another_invocation_is_left_to_it() {
+    let world = World::new();
+    world
+        .state
+        .try_lease(
+            "dev-eks/app",
+            "someone-else",
+            friday_night(),
+            Duration::minutes(4),
+        )
+        .await
+        .unwrap();
+
+    let report = world.at(friday_night()).await;
+
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
+    assert_eq!(world.eks.scaling("dev-eks", "batch"), s(0, 5, 0));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.target == "dev-eks/app" && n.message.contains("another invocation"))
+    );
+}
+
+#[tokio::test]
+async fn the_skip_tag_keeps_offpeak_away_until_it_ends() {
+    let world = World::new();
+    world.eks.set_tag(
+        "dev-eks",
+        "app",
+        crate::skip::SKIP_KEY,
+        "2026-11-28T18:00:00+09:00",
+    );
+
+    world.at(friday_night()).await;
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
+
+    world.at(saturday() + Duration::hours(9)).await;
+    assert_eq!(
+        world.eks.scaling("dev-eks", "app"),
+        s(0, 3, 0),
+        "the schedule applies after it"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_override_target_fails_the_tick_before_any_call() {
+    let world = World::new();
+    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+    let svc = Services {
+        eks: &world.eks,
+        autoscaling: &world.asg,
+        state: &world.state,
+        notifier: &world.notifier,
+    };
+    let event = InvocationEvent {
+        override_: Some(Override {
+            target: "dev-eks/ghost".into(),
+            state: OverrideState::Awake,
+            until: (saturday() + Duration::hours(1)).fixed_offset(),
+        }),
+        ..InvocationEvent::default()
+    };
+    let err = run(&svc, &schedule, &event, saturday()).await.unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
+    assert!(world.eks.calls().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_ticks_resize_each_group_once() {
+    let world = World::new();
+
+    let (a, b) = tokio::join!(world.at(friday_night()), world.at(friday_night()));
+
+    assert!(
+        a.failed.is_empty() && b.failed.is_empty(),
+        "{:?} {:?}",
+        a.failed,
+        b.failed
+    );
+    let resizes = world
+        .writes()
+        .into_iter()
+        .filter(|c| c == "UpdateNodegroupConfig" || c == "UpdateAutoScalingGroup")
+        .count();
+    assert_eq!(resizes, 3, "app, batch and dev-legacy, once each");
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    assert_eq!(
+        world.doc("dev-eks/app").await.doc.saved.unwrap().scaling,
+        s(1, 3, 2)
+    );
+    let asleep = world
+        .titles()
+        .into_iter()
+        .filter(|t| t.2.ends_with("asleep"))
+        .count();
+    assert_eq!(asleep, 3, "one notification per sleep");
+    let yielded =
+        a.notes.iter().chain(&b.notes).any(|n| {
+            n.message.contains("another invocation") || n.message.contains("concurrent tick")
+        });
+    assert!(
+        yielded,
+        "the ticks interleaved: {:?} {:?}",
+        a.notes, b.notes
+    );
+}
