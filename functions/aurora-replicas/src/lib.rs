@@ -1,1 +1,86 @@
-//! placeholder
+//! aurora-replicas: read replicas for production Aurora clusters during peak hours, as
+//! `infra/schedules.yaml` says, safe to run unattended against production.
+//!
+//! Each tick (EventBridge Scheduler, every few minutes; or `offpeak plan|run aurora-replicas`):
+//!
+//! 1. [`observe`] — one `DescribeDBClusters` and one `DescribeDBInstances` for all target clusters
+//!    (tags included), plus one state-store read;
+//! 2. [`desired`] — how many offpeak replicas each cluster wants now (pure; `lead_time` included);
+//! 3. [`plan`] — the [`Action`]s that close the gap (pure; gated by [`memory`]: act on
+//!    transitions, respect manual changes inside a window unless `enforce: true`);
+//! 4. [`apply`] — the only code that mutates, after the cluster is claimed in the state store
+//!    ([`mod@tick`]); dry-run stops before it.
+//!
+//! Safety, in one place (details in each module's docs):
+//! - offpeak deletes only replicas it created (tags **and** name, [`ownership`]) and never the
+//!   current writer; Application Auto Scaling's and people's readers are never touched;
+//! - nothing happens on a cluster that is not `available`, nor to an instance in a state where the
+//!   API would refuse or something is in flight ([`status`]);
+//! - new replicas have promotion tier 15, the writer's engine and parameter group, and are spread
+//!   over the cluster's AZs; the 15-reader limit counts every reader ([`plan`], [`placement`]);
+//! - duplicated, concurrent, late or missed ticks converge to the same cluster ([`mod@tick`]);
+//! - one cluster's failure never stops another's, and every failure is notified ([`notices`]).
+
+pub mod action;
+pub mod apply;
+pub mod desired;
+mod error;
+pub mod memory;
+pub mod notices;
+pub mod observe;
+pub mod ownership;
+pub mod placement;
+pub mod plan;
+pub mod rds;
+pub mod status;
+pub mod tick;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::lambda::Ctx;
+use offpeak_shared::metrics::{Emf, Unit};
+use offpeak_shared::report::Report;
+
+pub use action::Action;
+pub use error::{TickError, chain};
+pub use rds::{Rds, SdkRds};
+pub use tick::{Deps, run};
+
+/// The function's name: Lambda function, CLI argument, report and notification field.
+pub const FUNCTION: &str = "aurora-replicas";
+
+/// One tick against the AWS account and region of `ctx`: the Lambda handler and
+/// `offpeak run|plan aurora-replicas` both call this. `now` is the clock's value (the event's
+/// `at` replaces it); in dry-run the returned report holds the plan and nothing is applied.
+pub async fn tick(
+    ctx: &Ctx,
+    event: &InvocationEvent,
+    now: DateTime<Utc>,
+) -> Result<Report<Action>, TickError> {
+    // Building a client is cheap and does no I/O; the SDK config behind it was loaded once per
+    // cold start in `Ctx`.
+    let rds = SdkRds::from_sdk_config(ctx.aws.sdk_config());
+    let deps = Deps {
+        rds: &rds,
+        store: ctx.aws.state(),
+        notifier: ctx.aws.notifier(),
+        schedule: &ctx.schedule,
+    };
+    // Boxed: the SDK's futures nest deeply, and the handler's future type would otherwise exceed
+    // the compiler's layout recursion limit.
+    Box::pin(run(&deps, event, now)).await
+}
+
+/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`).
+pub fn metrics(report: &Report<Action>) -> Emf {
+    let count = |n: usize| n as f64;
+    Emf::new(FUNCTION)
+        .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
+        .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
+        .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
+}

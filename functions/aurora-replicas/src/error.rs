@@ -1,0 +1,147 @@
+//! [`TickError`]: every way a tick, or one of its actions, can fail.
+//!
+//! Variants are named by the operation that failed and name the ids involved; the cause is kept
+//! as the error's source. Messages carry ids and AWS error codes only, never data.
+
+use offpeak_shared::event::EventError;
+use offpeak_shared::state::StateError;
+
+use crate::rds::RdsError;
+
+/// Why a tick (or one action of it) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error("invalid invocation event for aurora-replicas")]
+    Event(#[from] EventError),
+    #[error(
+        "no state table configured: aurora-replicas remembers each cluster's last desired count there \
+         (set OFFPEAK_STATE_TABLE; locally run `offpeak state init`)"
+    )]
+    StateNotConfigured,
+    #[error("read the state of {count} aurora cluster(s) failed")]
+    ReadState {
+        count: usize,
+        #[source]
+        source: StateError,
+    },
+    #[error("describe {count} aurora cluster(s) failed")]
+    DescribeClusters {
+        count: usize,
+        #[source]
+        source: RdsError,
+    },
+    #[error("describe the instances of {count} aurora cluster(s) failed")]
+    DescribeInstances {
+        count: usize,
+        #[source]
+        source: RdsError,
+    },
+    #[error("create replica {instance} in cluster {cluster} failed{hint}", hint = hint(.source))]
+    CreateInstance {
+        cluster: String,
+        instance: String,
+        #[source]
+        source: RdsError,
+    },
+    #[error("delete replica {instance} of cluster {cluster} failed{hint}", hint = hint(.source))]
+    DeleteInstance {
+        cluster: String,
+        instance: String,
+        #[source]
+        source: RdsError,
+    },
+    #[error("save the state of cluster {cluster} failed; its actions were not applied")]
+    WriteState {
+        cluster: String,
+        #[source]
+        source: StateError,
+    },
+}
+
+/// A short hint for the codes a person can do something about.
+fn hint(source: &RdsError) -> &'static str {
+    match source.code.as_str() {
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            " (check the function's IAM policy: rds:CreateDBInstance, rds:AddTagsToResource, rds:DeleteDBInstance)"
+        }
+        "InvalidDBInstanceState" | "InvalidDBClusterStateFault" | "InvalidDBClusterState" => {
+            " (the cluster or instance is busy; the next tick retries)"
+        }
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+            " (throttled after retries; the next tick retries)"
+        }
+        "InstanceQuotaExceeded" | "StorageQuotaExceeded" => {
+            " (an account quota is reached; raise it in Service Quotas)"
+        }
+        _ => "",
+    }
+}
+
+impl TickError {
+    /// The AWS error code behind this error, when it came from RDS.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            TickError::DescribeClusters { source, .. }
+            | TickError::DescribeInstances { source, .. }
+            | TickError::CreateInstance { source, .. }
+            | TickError::DeleteInstance { source, .. } => Some(&source.code),
+            TickError::Event(_)
+            | TickError::StateNotConfigured
+            | TickError::ReadState { .. }
+            | TickError::WriteState { .. } => None,
+        }
+    }
+
+    /// The invocation itself was wrong (exit code 2 locally); everything else is a runtime failure.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, TickError::Event(_))
+    }
+
+    /// A stable name for alarms and logs (`ObserveFailed`, `ActionFailed`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TickError::Event(_) => "InvalidEvent",
+            TickError::StateNotConfigured | TickError::ReadState { .. } => "StateUnavailable",
+            TickError::WriteState { .. } => "StateWriteFailed",
+            TickError::DescribeClusters { .. } | TickError::DescribeInstances { .. } => {
+                "ObserveFailed"
+            }
+            TickError::CreateInstance { .. } | TickError::DeleteInstance { .. } => "ActionFailed",
+        }
+    }
+}
+
+/// The error and all its causes on one line: `outer: cause: root`.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_errors_name_ids_code_and_hint() {
+        let err = TickError::CreateInstance {
+            cluster: "prod".into(),
+            instance: "prod-offpeak-1".into(),
+            source: RdsError::new("AccessDenied", "not authorized"),
+        };
+        assert_eq!(
+            chain(&err),
+            "create replica prod-offpeak-1 in cluster prod failed (check the function's IAM policy: \
+             rds:CreateDBInstance, rds:AddTagsToResource, rds:DeleteDBInstance): AccessDenied: not authorized"
+        );
+        assert_eq!(err.aws_code(), Some("AccessDenied"));
+        assert_eq!(err.kind(), "ActionFailed");
+    }
+}

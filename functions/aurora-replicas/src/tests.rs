@@ -1,0 +1,522 @@
+//! Whole-flow tests of a tick: the fake RDS, the in-memory state store and notifier.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::config::Schedule;
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::notify::{Notifier, SentNotifications, Severity};
+use offpeak_shared::report::Report;
+use offpeak_shared::state::{
+    DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore,
+};
+
+use crate::action::Action;
+use crate::memory::Memory;
+use crate::rds::fake::{AZS, FakeRds};
+use crate::testing::{schedule, utc};
+use crate::{Deps, TickError, run};
+
+const YAML: &str = r#"
+timezone: Asia/Tokyo
+aurora_replicas:
+  - cluster: prod
+    instance_class: db.r7g.large
+    lead_time: 15m
+    windows:
+      - { days: mon-fri, start: "18:30", end: "23:30", replicas: 2 }
+  - cluster: prod-us
+    timezone: Asia/Tokyo
+    lead_time: 15m
+    enforce: true
+    windows:
+      - { days: mon-fri, start: "18:30", end: "23:30", replicas: 1 }
+"#;
+
+/// Friday 2026-11-27 18:15 JST: 15 minutes before the window, i.e. when replicas are requested.
+const PEAK: &str = "2026-11-27T09:15:00Z";
+/// The same evening, 23:30 JST: the window has closed.
+const OFF_PEAK: &str = "2026-11-27T14:30:00Z";
+
+fn minutes_after(at: &str, minutes: i64) -> DateTime<Utc> {
+    utc(at) + chrono::Duration::minutes(minutes)
+}
+
+/// A state store that yields before every call (so concurrent ticks interleave) and counts writes.
+#[derive(Default)]
+struct Store {
+    inner: MemoryStateStore,
+    puts: AtomicUsize,
+}
+
+impl StateStore for Store {
+    async fn get_many<T: AsRef<str> + Sync>(
+        &self,
+        targets: &[T],
+    ) -> Result<HashMap<String, Record>, StateError> {
+        tokio::task::yield_now().await;
+        self.inner.get_many(targets).await
+    }
+
+    async fn put(
+        &self,
+        target: &str,
+        doc: &serde_json::Value,
+        expected_version: Option<u64>,
+    ) -> Result<PutOutcome, StateError> {
+        tokio::task::yield_now().await;
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(target, doc, expected_version).await
+    }
+
+    async fn delete(
+        &self,
+        target: &str,
+        expected_version: u64,
+    ) -> Result<DeleteOutcome, StateError> {
+        self.inner.delete(target, expected_version).await
+    }
+
+    async fn try_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StateError> {
+        self.inner.try_lease(target, holder, now, ttl).await
+    }
+
+    async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
+        self.inner.release_lease(target, holder).await
+    }
+}
+
+/// One world: two clusters (writer + a human reader each), state, notifications.
+struct World {
+    rds: FakeRds,
+    store: Store,
+    notifier: Notifier,
+    sent: SentNotifications,
+    schedule: Schedule,
+}
+
+impl World {
+    fn new() -> Self {
+        let rds = FakeRds::new();
+        for c in ["prod", "prod-us"] {
+            rds.add_cluster(c);
+            rds.add_instance(c, &format!("{c}-writer"), true);
+            rds.add_instance(c, &format!("{c}-reader"), false);
+        }
+        let (notifier, sent) = Notifier::in_memory();
+        Self {
+            rds,
+            store: Store::default(),
+            notifier,
+            sent,
+            schedule: schedule(YAML),
+        }
+    }
+
+    fn deps(&self) -> Deps<'_, FakeRds, Store> {
+        Deps {
+            rds: &self.rds,
+            store: Some(&self.store),
+            notifier: &self.notifier,
+            schedule: &self.schedule,
+        }
+    }
+
+    async fn tick_at(&self, at: DateTime<Utc>) -> Report<Action> {
+        run(&self.deps(), &InvocationEvent::default(), at)
+            .await
+            .unwrap()
+    }
+
+    async fn tick(&self, at: &str) -> Report<Action> {
+        self.tick_at(utc(at)).await
+    }
+
+    async fn dry_run(&self, at: &str) -> Report<Action> {
+        let event = InvocationEvent {
+            dry_run: true,
+            ..InvocationEvent::default()
+        };
+        run(&self.deps(), &event, utc(at)).await.unwrap()
+    }
+
+    fn offpeak_ids(&self, cluster: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .rds
+            .live_ids(cluster)
+            .into_iter()
+            .filter(|id| id.contains("-offpeak-"))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    fn titles(&self) -> Vec<(Severity, String, &'static str)> {
+        self.sent
+            .take()
+            .into_iter()
+            .map(|n| (n.severity, n.target.to_string(), n.title))
+            .collect()
+    }
+
+    async fn memory(&self, cluster: &str) -> Memory {
+        let records = self.store.inner.get_many(&[cluster]).await.unwrap();
+        records[cluster].decode().unwrap()
+    }
+}
+
+fn lines(actions: &[Action]) -> Vec<String> {
+    actions.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn peak_tick_adds_exactly_the_scheduled_replicas_and_touches_nothing_else() {
+    let w = World::new();
+    let report = w.tick(PEAK).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        lines(&report.applied),
+        [
+            "create prod-offpeak-1 (db.r7g.large, ap-northeast-1c, tier 15)",
+            "create prod-offpeak-2 (db.r7g.large, ap-northeast-1d, tier 15)",
+            "create prod-us-offpeak-1 (db.r6g.xlarge, ap-northeast-1c, tier 15)",
+        ]
+    );
+    let replica = w.rds.instance("prod-offpeak-1").unwrap();
+    assert_eq!(replica.promotion_tier, Some(15));
+    assert_eq!(
+        replica.settings.parameter_group.as_deref(),
+        Some("prod-params")
+    );
+    assert_eq!(replica.tag("offpeak:managed-by"), Some("offpeak"));
+    assert_eq!(replica.tag("offpeak:target"), Some("prod"));
+    assert_eq!(
+        replica.tag("team"),
+        Some("payments"),
+        "cluster tags are inherited"
+    );
+    assert_eq!(w.rds.instance("prod-writer").unwrap().status, "available");
+    assert_eq!(w.rds.instance("prod-reader").unwrap().status, "available");
+    assert_eq!(w.rds.writer("prod").as_deref(), Some("prod-writer"));
+    assert_eq!(
+        w.titles(),
+        [
+            (Severity::Action, "prod".into(), "replicas requested"),
+            (Severity::Action, "prod-us".into(), "replicas requested"),
+        ]
+    );
+    let memory = w.memory("prod").await;
+    assert_eq!((memory.desired, memory.converged), (2, false));
+}
+
+#[tokio::test]
+async fn repeated_ticks_converge_and_announce_ready_once() {
+    let w = World::new();
+    w.tick(PEAK).await;
+    w.titles();
+    // The same tick delivered again while the replicas are still being created.
+    let again = w.tick(PEAK).await;
+    assert!(again.plan.is_empty(), "{again:?}");
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
+    assert!(w.titles().is_empty());
+    assert!(w.memory("prod").await.converged);
+
+    w.rds.settle();
+    w.tick_at(minutes_after(PEAK, 5)).await;
+    let ready = w.titles();
+    assert_eq!(
+        ready,
+        [
+            (Severity::Info, "prod".into(), "ready for peak"),
+            (Severity::Info, "prod-us".into(), "ready for peak"),
+        ]
+    );
+    w.rds.reset_calls();
+    let puts = w.store.puts.load(Ordering::SeqCst);
+    w.tick_at(minutes_after(PEAK, 10)).await;
+    assert!(w.titles().is_empty(), "ready is announced once");
+    assert_eq!(w.rds.calls(), ["DescribeDBClusters", "DescribeDBInstances"]);
+    assert_eq!(
+        w.store.puts.load(Ordering::SeqCst),
+        puts,
+        "a steady tick writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_ticks_act_once() {
+    let w = World::new();
+    let (a, b) = tokio::join!(w.tick(PEAK), w.tick(PEAK));
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
+    assert_eq!(w.offpeak_ids("prod-us"), ["prod-us-offpeak-1"]);
+    assert_eq!(a.applied.len() + b.applied.len(), 3, "{a:?} {b:?}");
+    let stood_aside = a
+        .notes
+        .iter()
+        .chain(&b.notes)
+        .filter(|n| n.message.contains("stood aside"));
+    assert_eq!(stood_aside.count(), 2);
+    assert_eq!(
+        w.rds.mutating_calls().len(),
+        3,
+        "each replica created by one tick only"
+    );
+    assert_eq!(w.titles().len(), 2, "one notification per cluster");
+}
+
+#[tokio::test]
+async fn off_peak_tick_removes_offpeak_replicas_only() {
+    let w = World::new();
+    w.rds
+        .add_instance("prod", "application-autoscaling-7f", false);
+    w.tick(PEAK).await;
+    w.rds.settle();
+    w.titles();
+    let report = w.tick(OFF_PEAK).await;
+    assert_eq!(
+        lines(&report.applied),
+        [
+            "delete prod-offpeak-2 (available, surplus)",
+            "delete prod-offpeak-1 (available, surplus)",
+            "delete prod-us-offpeak-1 (available, surplus)",
+        ]
+    );
+    w.rds.settle();
+    assert_eq!(
+        w.rds.live_ids("prod"),
+        ["application-autoscaling-7f", "prod-reader", "prod-writer"]
+    );
+    assert_eq!(
+        w.titles(),
+        [
+            (Severity::Action, "prod".into(), "replicas removed"),
+            (Severity::Action, "prod-us".into(), "replicas removed"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_promoted_offpeak_replica_is_kept_until_a_failover_back() {
+    let w = World::new();
+    w.tick(PEAK).await;
+    w.rds.settle();
+    w.rds.failover("prod", "prod-offpeak-1");
+    w.titles();
+
+    let report = w.tick(OFF_PEAK).await;
+    let prod: Vec<String> = lines(&report.applied)
+        .into_iter()
+        .filter(|l| l.contains(" prod-offpeak"))
+        .collect();
+    assert_eq!(prod, ["delete prod-offpeak-2 (available, surplus)"]);
+    w.rds.settle();
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1"]);
+    assert_eq!(w.rds.writer("prod").as_deref(), Some("prod-offpeak-1"));
+    let titles = w.titles();
+    assert!(
+        titles.contains(&(
+            Severity::Drift,
+            "prod".into(),
+            "replica kept: it is the writer"
+        )),
+        "{titles:?}"
+    );
+
+    // Later ticks keep quiet about it, and keep the writer.
+    for minute in [5, 10, 15, 20] {
+        w.tick_at(minutes_after(OFF_PEAK, minute)).await;
+    }
+    assert!(w.titles().is_empty());
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1"]);
+
+    // A person fails back: the replica is now a reader and goes.
+    w.rds.failover("prod", "prod-writer");
+    let report = w.tick_at(minutes_after(OFF_PEAK, 25)).await;
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-offpeak-1 (available, surplus)"]
+    );
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_changes_nothing() {
+    let w = World::new();
+    let report = w.dry_run(PEAK).await;
+    assert!(report.dry_run);
+    assert_eq!(report.plan.len(), 3);
+    assert!(report.applied.is_empty() && report.failed.is_empty());
+    assert!(w.rds.mutating_calls().is_empty());
+    assert_eq!(w.store.puts.load(Ordering::SeqCst), 0);
+    assert!(w.sent.is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_without_a_state_table_still_plans() {
+    let w = World::new();
+    let deps = Deps::<_, Store> {
+        store: None,
+        ..w.deps()
+    };
+    let event = InvocationEvent {
+        dry_run: true,
+        ..InvocationEvent::default()
+    };
+    let report = run(&deps, &event, utc(PEAK)).await.unwrap();
+    assert_eq!(report.plan.len(), 3);
+    assert!(
+        report.notes[0]
+            .message
+            .contains("no state table configured")
+    );
+    let err = run(&deps, &InvocationEvent::default(), utc(PEAK))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TickError::StateNotConfigured));
+}
+
+#[tokio::test]
+async fn one_clusters_faults_do_not_stop_the_other_and_it_converges_next_tick() {
+    for code in ["Throttling", "InvalidDBInstanceState", "AccessDenied"] {
+        let w = World::new();
+        w.rds.fail("CreateDBInstance", "prod", code);
+        let report = w.tick(PEAK).await;
+        assert_eq!(report.failed.len(), 2, "{code}: {report:?}");
+        assert!(
+            report.failed[0].error.contains(code),
+            "{}",
+            report.failed[0].error
+        );
+        assert_eq!(w.offpeak_ids("prod-us"), ["prod-us-offpeak-1"], "{code}");
+        assert!(w.offpeak_ids("prod").is_empty());
+        let titles = w.titles();
+        assert!(
+            titles.contains(&(Severity::Failure, "prod".into(), "replica change failed")),
+            "{code}: {titles:?}"
+        );
+
+        w.rds.clear_faults();
+        let report = w.tick_at(minutes_after(PEAK, 5)).await;
+        assert!(report.failed.is_empty(), "{code}: {report:?}");
+        assert_eq!(
+            w.offpeak_ids("prod"),
+            ["prod-offpeak-1", "prod-offpeak-2"],
+            "{code}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_persisting_failure_is_notified_once_then_as_drift() {
+    let w = World::new();
+    w.rds.fail("CreateDBInstance", "prod", "AccessDenied");
+    for minute in [0, 5, 10, 15, 20] {
+        w.tick_at(minutes_after(PEAK, minute)).await;
+    }
+    let prod: Vec<_> = w
+        .titles()
+        .into_iter()
+        .filter(|(_, target, _)| target == "prod")
+        .map(|(s, _, t)| (s, t))
+        .collect();
+    assert_eq!(
+        prod,
+        [
+            (Severity::Failure, "replica change failed"),
+            (Severity::Drift, "replicas drifted"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn observe_failures_fail_the_tick_and_are_notified() {
+    let w = World::new();
+    w.rds.fail_describes("Throttling");
+    let err = run(&w.deps(), &InvocationEvent::default(), utc(PEAK))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "ObserveFailed");
+    assert_eq!(
+        w.titles(),
+        [(Severity::Failure, "aurora-replicas".into(), "tick failed")]
+    );
+}
+
+#[tokio::test]
+async fn deletes_wait_for_busy_replicas_and_clusters() {
+    let w = World::new();
+    w.tick(PEAK).await;
+    // Still `creating` when the window closes: RDS refuses, so offpeak waits.
+    let report = w.tick(OFF_PEAK).await;
+    assert!(report.plan.is_empty(), "{report:?}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message == "prod-offpeak-2 is creating: removing it once it settles")
+    );
+    w.rds.settle();
+    w.rds.set_cluster_status("prod", "failing-over");
+    let report = w.tick_at(minutes_after(OFF_PEAK, 5)).await;
+    assert!(
+        report.plan.iter().all(|a| a.cluster() != "prod"),
+        "{report:?}"
+    );
+    w.rds.set_cluster_status("prod", "available");
+    let report = w.tick_at(minutes_after(OFF_PEAK, 10)).await;
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn manual_changes_are_respected_inside_a_window_unless_enforced() {
+    let w = World::new();
+    w.tick(PEAK).await;
+    w.rds.settle();
+    w.tick_at(minutes_after(PEAK, 5)).await;
+    // A person deletes one replica of each cluster.
+    w.rds.set_status("prod-offpeak-2", "deleting");
+    w.rds.set_status("prod-us-offpeak-1", "deleting");
+    w.rds.settle();
+    let report = w.tick_at(minutes_after(PEAK, 10)).await;
+    assert_eq!(
+        lines(&report.applied),
+        ["create prod-us-offpeak-1 (db.r6g.xlarge, ap-northeast-1c, tier 15)"],
+        "prod-us enforces, prod respects the person"
+    );
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1"]);
+}
+
+#[tokio::test]
+async fn events_with_an_override_are_refused() {
+    let w = World::new();
+    let event = InvocationEvent::from_json_str(
+        r#"{"override": {"target": "prod", "state": "awake", "until": "2026-11-28T18:00:00Z"}}"#,
+    )
+    .unwrap();
+    let err = run(&w.deps(), &event, utc(PEAK)).await.unwrap_err();
+    assert_eq!(err.kind(), "InvalidEvent");
+}
+
+#[tokio::test]
+async fn replicas_are_spread_over_the_cluster_azs() {
+    let w = World::new();
+    let yaml = YAML.replace("replicas: 2", "replicas: 5");
+    let w = World {
+        schedule: schedule(&yaml),
+        ..w
+    };
+    w.tick(PEAK).await;
+    let azs: Vec<String> = w
+        .offpeak_ids("prod")
+        .iter()
+        .map(|id| w.rds.instance(id).unwrap().availability_zone.unwrap())
+        .collect();
+    // writer and reader are in the first AZ.
+    assert_eq!(azs, [AZS[1], AZS[2], AZS[1], AZS[2], AZS[0]]);
+}

@@ -1,0 +1,953 @@
+//! aurora-replicas end to end: the real SDK adapter, the DynamoDB state store and SNS, all against
+//! a private moto server per test.
+//!
+//! Every AWS request of a tick passes through [`Wire`], an HTTP client wrapped around the SDK's own:
+//! it counts requests by operation (so "zero mutating calls" and "calls per tick" are measured on
+//! the wire, retries included) and answers chosen operations for a chosen cluster with a real AWS
+//! error document (`Throttling`, `InvalidDBInstanceState`, `AccessDenied`) *without* forwarding
+//! them, so an injected fault has no side effect in moto. The SDK parses those answers exactly as
+//! it parses AWS's, retries included.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
+use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use chrono::{DateTime, Utc};
+use offpeak_aurora_replicas::{Action, Rds, SdkRds, apply::apply, tick};
+use offpeak_shared::aws::AwsCtx;
+use offpeak_shared::config::{Schedule, parse_str};
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::lambda::Ctx;
+use offpeak_shared::report::Report;
+use offpeak_shared::state::DynamoStateStore;
+use offpeak_tests::moto::Moto;
+use serde_json::Value;
+
+const TABLE: &str = "offpeak-state";
+const ENGINE: &str = "aurora-postgresql";
+const WRITER_CLASS: &str = "db.r6g.xlarge";
+const REPLICA_CLASS: &str = "db.r7g.large";
+const PARAMETER_GROUP: &str = "prod-pg";
+/// 08:45 UTC: the daily 09:00 window opens in `lead_time` (15 minutes), so replicas are requested.
+const PEAK: &str = "2026-11-27T08:45:00Z";
+/// 18:00 UTC: the window has closed.
+const OFF_PEAK: &str = "2026-11-27T18:00:00Z";
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn minutes_after(at: &str, minutes: i64) -> DateTime<Utc> {
+    utc(at) + chrono::Duration::minutes(minutes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wire: counting and fault injection below the SDK.
+
+/// One request seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Call {
+    service: String,
+    operation: String,
+    /// Form parameters of query-protocol requests (RDS, SNS).
+    params: BTreeMap<String, String>,
+}
+
+impl Call {
+    fn of(request: &HttpRequest) -> Call {
+        let headers = request.headers();
+        // SigV4's credential scope names the service: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+        let service = headers
+            .get("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(3))
+            .unwrap_or("unknown")
+            .to_owned();
+        let body = request
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let params: BTreeMap<String, String> = body
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.replace("%2F", "/").replace("%3A", ":")))
+            .collect();
+        // JSON protocols (DynamoDB, SQS) name the operation in X-Amz-Target, query ones in Action.
+        let operation = headers
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .or(params.get("Action").map(String::as_str))
+            .unwrap_or("unknown")
+            .to_owned();
+        Call {
+            service,
+            operation,
+            params,
+        }
+    }
+
+    /// Reads change nothing: describes, gets, lists.
+    fn mutating(&self) -> bool {
+        ![
+            "Describe", "Get", "BatchGet", "List", "Receive", "Query", "Scan",
+        ]
+        .iter()
+        .any(|prefix| self.operation.starts_with(prefix))
+    }
+
+    /// The cluster an RDS request is about (instance names start with their cluster's id).
+    fn touches(&self, cluster: &str) -> bool {
+        let instance_prefix = format!("{cluster}-");
+        self.params.get("DBClusterIdentifier").map(String::as_str) == Some(cluster)
+            || self
+                .params
+                .get("DBInstanceIdentifier")
+                .is_some_and(|i| i.starts_with(&instance_prefix))
+    }
+}
+
+/// An injected fault: `operation` on `cluster` answers with AWS error `code`.
+#[derive(Debug, Clone)]
+struct Fault {
+    operation: &'static str,
+    cluster: String,
+    code: &'static str,
+}
+
+impl Fault {
+    fn response(&self) -> HttpResponse {
+        let status: u16 = if self.code == "AccessDenied" {
+            403
+        } else {
+            400
+        };
+        let body = format!(
+            r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>{}</Code><Message>injected {} fault</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"#,
+            self.code, self.code
+        );
+        let mut response =
+            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+        response.headers_mut().insert("content-type", "text/xml");
+        response
+    }
+}
+
+#[derive(Debug, Default)]
+struct WireState {
+    calls: Vec<Call>,
+    faults: Vec<Fault>,
+}
+
+/// Shared handle on what the wire saw and what it should break.
+#[derive(Debug, Clone, Default)]
+struct Wire(Arc<Mutex<WireState>>);
+
+impl Wire {
+    fn fail(&self, operation: &'static str, cluster: &str, code: &'static str) {
+        self.0.lock().unwrap().faults.push(Fault {
+            operation,
+            cluster: cluster.to_owned(),
+            code,
+        });
+    }
+
+    fn heal(&self) {
+        self.0.lock().unwrap().faults.clear();
+    }
+
+    /// Removes and returns the calls seen so far.
+    fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut self.0.lock().unwrap().calls)
+    }
+
+    /// Records `call`; returns the fault to answer with, if one matches.
+    fn record(&self, call: Call) -> Option<Fault> {
+        let mut state = self.0.lock().unwrap();
+        let fault = state
+            .faults
+            .iter()
+            .find(|f| f.operation == call.operation && call.touches(&f.cluster))
+            .cloned();
+        state.calls.push(call);
+        fault
+    }
+
+    /// An SDK config like `sdk` whose requests all pass through this wire. Retries keep the SDK's
+    /// standard policy with a short backoff, so a throttled call is retried as in production.
+    fn wrap(&self, sdk: &SdkConfig) -> SdkConfig {
+        // The SDK's own default client (hyper + rustls), built explicitly: `SdkConfig` leaves
+        // it unset and lets each service client create one.
+        let inner = sdk.http_client().unwrap_or_else(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build_https()
+        });
+        let client = WireClient {
+            inner,
+            wire: self.clone(),
+        };
+        sdk.to_builder()
+            .http_client(client)
+            .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(5)))
+            .build()
+    }
+}
+
+#[derive(Debug)]
+struct WireClient {
+    inner: SharedHttpClient,
+    wire: Wire,
+}
+
+impl HttpClient for WireClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(WireConnector {
+            inner: self.inner.http_connector(settings, components),
+            wire: self.wire.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct WireConnector {
+    inner: SharedHttpConnector,
+    wire: Wire,
+}
+
+impl HttpConnector for WireConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        match self.wire.record(Call::of(&request)) {
+            Some(fault) => HttpConnectorFuture::ready(Ok(fault.response())),
+            None => self.inner.call(request),
+        }
+    }
+}
+
+/// `{"service:Operation": count}` of `calls`.
+fn tally(calls: &[Call]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for c in calls {
+        *out.entry(format!("{}:{}", c.service, c.operation))
+            .or_default() += 1;
+    }
+    out
+}
+
+fn mutating(calls: &[Call]) -> Vec<&Call> {
+    calls.iter().filter(|c| c.mutating()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: clusters in moto, the state table, a topic with a queue subscribed.
+
+struct World {
+    /// Kept alive for the test's duration (dropping it stops the server).
+    _moto: Moto,
+    /// Plain clients for setting up and checking (not counted).
+    rds: aws_sdk_rds::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    wire: Wire,
+    ctx: Ctx,
+}
+
+/// A schedule wanting `replicas` replicas of each cluster 09:00–18:00 UTC daily, 15 minutes' lead.
+fn schedule(clusters: &[String], replicas: u8) -> Schedule {
+    let mut yaml = String::from("timezone: UTC\naurora_replicas:\n");
+    for c in clusters {
+        yaml.push_str(&format!(
+            "  - cluster: {c}\n    instance_class: {REPLICA_CLASS}\n    lead_time: 15m\n    windows:\n      - {{ days: daily, start: \"09:00\", end: \"18:00\", replicas: {replicas} }}\n"
+        ));
+    }
+    parse_str(&yaml, Path::new("aurora-test.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl World {
+    /// GIVEN clusters, each with a writer (AZ a) and a human-made reader (AZ b), and a schedule
+    /// wanting `replicas` offpeak replicas of each.
+    async fn new(clusters: &[String], replicas: u8) -> World {
+        let moto = Moto::start().await;
+        let sdk = moto.sdk_config().await;
+        let rds = aws_sdk_rds::Client::new(&sdk);
+        rds.create_db_parameter_group()
+            .db_parameter_group_name(PARAMETER_GROUP)
+            .db_parameter_group_family("aurora-postgresql15")
+            .description("production instances")
+            .send()
+            .await
+            .unwrap();
+        for c in clusters {
+            create_cluster(&rds, c).await;
+        }
+        assert!(
+            DynamoStateStore::from_sdk_config(&sdk, TABLE)
+                .create_table_if_missing()
+                .await
+                .unwrap()
+        );
+        let (topic_arn, sqs, queue_url) = topic_with_queue(&sdk).await;
+        let wire = Wire::default();
+        let aws = AwsCtx::from_sdk_config(wire.wrap(&sdk))
+            .with_state_table(TABLE)
+            .with_topic(&topic_arn);
+        let ctx = Ctx {
+            aws,
+            schedule: Arc::new(schedule(clusters, replicas)),
+        };
+        World {
+            _moto: moto,
+            rds,
+            sqs,
+            queue_url,
+            wire,
+            ctx,
+        }
+    }
+
+    async fn tick_at(&self, at: DateTime<Utc>) -> Report<Action> {
+        tick(&self.ctx, &InvocationEvent::default(), at)
+            .await
+            .unwrap()
+    }
+
+    async fn tick(&self, at: &str) -> Report<Action> {
+        self.tick_at(utc(at)).await
+    }
+
+    async fn instances(&self, cluster: &str) -> Vec<DbInstance> {
+        let filter = aws_sdk_rds::types::Filter::builder()
+            .name("db-cluster-id")
+            .values(cluster)
+            .build();
+        let mut out = self
+            .rds
+            .describe_db_instances()
+            .filters(filter)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap();
+        out.sort_by(|a, b| a.db_instance_identifier().cmp(&b.db_instance_identifier()));
+        out
+    }
+
+    async fn ids(&self, cluster: &str) -> Vec<String> {
+        self.instances(cluster)
+            .await
+            .iter()
+            .map(|i| i.db_instance_identifier().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn offpeak_ids(&self, cluster: &str) -> Vec<String> {
+        let mut ids = self.ids(cluster).await;
+        ids.retain(|id| id.contains("-offpeak-"));
+        ids
+    }
+
+    async fn cluster(&self, id: &str) -> DbCluster {
+        self.rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .unwrap()
+            .db_clusters()[0]
+            .clone()
+    }
+
+    async fn writer(&self, id: &str) -> String {
+        let cluster = self.cluster(id).await;
+        let writer = cluster
+            .db_cluster_members()
+            .iter()
+            .find(|m| m.is_cluster_writer() == Some(true))
+            .expect("a writer");
+        writer.db_instance_identifier().unwrap().to_owned()
+    }
+
+    /// Every notification subject that reached the queue so far.
+    async fn subjects(&self) -> Vec<String> {
+        let mut subjects = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            if received.messages().is_empty() {
+                return subjects;
+            }
+            for m in received.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                subjects.push(envelope["Subject"].as_str().unwrap().to_owned());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+async fn create_cluster(rds: &aws_sdk_rds::Client, id: &str) {
+    rds.create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine(ENGINE)
+        .master_username("postgres")
+        .master_user_password("not-a-real-password")
+        .tags(Tag::builder().key("team").value("payments").build())
+        .send()
+        .await
+        .unwrap();
+    for (suffix, az) in [("writer", "a"), ("reader", "b")] {
+        rds.create_db_instance()
+            .db_cluster_identifier(id)
+            .db_instance_identifier(format!("{id}-{suffix}"))
+            .engine(ENGINE)
+            .db_instance_class(WRITER_CLASS)
+            .db_parameter_group_name(PARAMETER_GROUP)
+            .availability_zone(format!("{}{az}", offpeak_tests::moto::REGION))
+            .promotion_tier(1)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic_arn = sns
+        .create_topic()
+        .name("offpeak-notifications")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("notifications")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    (topic_arn, sqs, queue_url)
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn lines(actions: &[Action]) -> Vec<String> {
+    actions.iter().map(ToString::to_string).collect()
+}
+
+fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
+    i.tag_list()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn peak_tick_adds_exactly_n_replicas_and_leaves_writer_and_human_reader_alone() {
+    // GIVEN prod-aurora with a writer and a human-made reader, and a schedule wanting 2 replicas
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    let before: Vec<DbInstance> = w.instances("prod-aurora").await;
+
+    // WHEN the tick 15 minutes before the window runs
+    let report = w.tick(PEAK).await;
+
+    // THEN exactly two offpeak replicas exist, like a careful human would have made them
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        w.offpeak_ids("prod-aurora").await,
+        ["prod-aurora-offpeak-1", "prod-aurora-offpeak-2"]
+    );
+    for i in w.instances("prod-aurora").await {
+        let id = i.db_instance_identifier().unwrap();
+        if !id.contains("-offpeak-") {
+            continue;
+        }
+        assert_eq!(i.db_instance_class(), Some(REPLICA_CLASS), "{id}");
+        assert_eq!(i.promotion_tier(), Some(15), "{id}");
+        assert_eq!(i.engine(), Some(ENGINE), "{id}");
+        assert_eq!(
+            i.db_parameter_groups()[0].db_parameter_group_name(),
+            Some(PARAMETER_GROUP),
+            "{id}"
+        );
+        assert_eq!(tag(&i, "offpeak:managed-by"), Some("offpeak"), "{id}");
+        assert_eq!(tag(&i, "offpeak:target"), Some("prod-aurora"), "{id}");
+        assert_eq!(
+            tag(&i, "team"),
+            Some("payments"),
+            "{id}: cluster tags carried over"
+        );
+    }
+    let azs: Vec<String> = w.instances("prod-aurora").await[..2]
+        .iter()
+        .map(|i| i.availability_zone().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        azs,
+        ["ap-northeast-1c", "ap-northeast-1a"],
+        "spread over the cluster's AZs"
+    );
+
+    // AND the writer and the human reader are exactly as they were (moto recomputes the
+    // latest restorable time on every describe, so that one field is left out)
+    let after = w.instances("prod-aurora").await;
+    for original in &before {
+        let mut now = after
+            .iter()
+            .find(|i| i.db_instance_identifier() == original.db_instance_identifier())
+            .unwrap()
+            .clone();
+        now.latest_restorable_time = original.latest_restorable_time;
+        assert_eq!(&now, original);
+    }
+    assert_eq!(w.writer("prod-aurora").await, "prod-aurora-writer");
+
+    // AND the same tick delivered again changes nothing
+    w.wire.take();
+    let again = w.tick(PEAK).await;
+    assert!(again.plan.is_empty(), "{again:?}");
+    assert_eq!(w.offpeak_ids("prod-aurora").await.len(), 2);
+    let rds_writes: Vec<_> = w
+        .wire
+        .take()
+        .into_iter()
+        .filter(|c| c.service == "rds" && c.mutating())
+        .collect();
+    assert!(rds_writes.is_empty(), "{rds_writes:?}");
+
+    // AND people heard about it: requested, then ready for peak (moto replicas are available at once)
+    let subjects = w.subjects().await;
+    assert_eq!(
+        subjects,
+        [
+            "offpeak ACTION: replicas requested - prod-aurora (aurora-replicas)",
+            "offpeak INFO: ready for peak - prod-aurora (aurora-replicas)",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_ticks_still_add_exactly_n_replicas() {
+    // GIVEN three clusters wanting 2 replicas each
+    let clusters = names("prod", 3);
+    let w = World::new(&clusters, 2).await;
+
+    // WHEN the same tick is delivered twice at the same moment
+    let (a, b) = tokio::join!(w.tick(PEAK), w.tick(PEAK));
+
+    // THEN every cluster has exactly two offpeak replicas, each created by one tick only
+    for c in &clusters {
+        assert_eq!(
+            w.offpeak_ids(c).await,
+            [format!("{c}-offpeak-1"), format!("{c}-offpeak-2")]
+        );
+    }
+    assert!(a.failed.is_empty() && b.failed.is_empty(), "{a:?} {b:?}");
+    let creates = w
+        .wire
+        .take()
+        .into_iter()
+        .filter(|c| c.operation == "CreateDBInstance")
+        .count();
+    assert_eq!(creates, 6, "no duplicate CreateDBInstance reached RDS");
+    assert_eq!(a.applied.len() + b.applied.len(), 6);
+}
+
+#[tokio::test]
+async fn off_peak_tick_deletes_offpeak_replicas_and_nothing_else() {
+    // GIVEN a cluster at peak with its two offpeak replicas
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    w.tick(PEAK).await;
+    w.subjects().await;
+
+    // WHEN the window has closed
+    let report = w.tick(OFF_PEAK).await;
+
+    // THEN the offpeak replicas are gone and nothing else was deleted
+    assert_eq!(
+        lines(&report.applied),
+        [
+            "delete prod-aurora-offpeak-2 (available, surplus)",
+            "delete prod-aurora-offpeak-1 (available, surplus)",
+        ]
+    );
+    assert_eq!(
+        w.ids("prod-aurora").await,
+        ["prod-aurora-reader", "prod-aurora-writer"]
+    );
+    let deletes: Vec<String> = w
+        .wire
+        .take()
+        .into_iter()
+        .filter(|c| c.operation == "DeleteDBInstance")
+        .map(|c| c.params["DBInstanceIdentifier"].clone())
+        .collect();
+    assert_eq!(deletes, ["prod-aurora-offpeak-2", "prod-aurora-offpeak-1"]);
+    assert_eq!(
+        w.subjects().await,
+        ["offpeak ACTION: replicas removed - prod-aurora (aurora-replicas)"]
+    );
+}
+
+#[tokio::test]
+async fn after_a_failover_to_an_offpeak_replica_the_off_peak_tick_keeps_the_writer() {
+    // GIVEN peak replicas, and a failover that made prod-aurora-offpeak-1 the writer
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    w.tick(PEAK).await;
+    w.rds
+        .failover_db_cluster()
+        .db_cluster_identifier("prod-aurora")
+        .target_db_instance_identifier("prod-aurora-offpeak-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.writer("prod-aurora").await, "prod-aurora-offpeak-1");
+    w.subjects().await;
+
+    // WHEN the window closes
+    let report = w.tick(OFF_PEAK).await;
+
+    // THEN the writer stays, the other offpeak replica goes, and the cluster is healthy
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-aurora-offpeak-2 (available, surplus)"]
+    );
+    assert_eq!(
+        w.ids("prod-aurora").await,
+        [
+            "prod-aurora-offpeak-1",
+            "prod-aurora-reader",
+            "prod-aurora-writer"
+        ]
+    );
+    assert_eq!(w.writer("prod-aurora").await, "prod-aurora-offpeak-1");
+    assert_eq!(w.cluster("prod-aurora").await.status(), Some("available"));
+    let subjects = w.subjects().await;
+    assert!(
+        subjects.contains(
+            &"offpeak DRIFT: replica kept: it is the writer - prod-aurora (aurora-replicas)"
+                .to_owned()
+        ),
+        "{subjects:?}"
+    );
+
+    // AND later ticks keep it quietly, until a failover back lets offpeak remove it
+    let later = w.tick_at(minutes_after(OFF_PEAK, 5)).await;
+    assert!(later.plan.is_empty(), "{later:?}");
+    w.rds
+        .failover_db_cluster()
+        .db_cluster_identifier("prod-aurora")
+        .target_db_instance_identifier("prod-aurora-writer")
+        .send()
+        .await
+        .unwrap();
+    let back = w.tick_at(minutes_after(OFF_PEAK, 10)).await;
+    assert_eq!(
+        lines(&back.applied),
+        ["delete prod-aurora-offpeak-1 (available, surplus)"]
+    );
+    assert_eq!(
+        w.ids("prod-aurora").await,
+        ["prod-aurora-reader", "prod-aurora-writer"]
+    );
+}
+
+#[tokio::test]
+async fn dry_run_makes_zero_mutating_calls_and_prints_the_plan() {
+    // GIVEN a cluster wanting 2 replicas
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    w.wire.take();
+
+    // WHEN a dry-run tick runs at peak
+    let event =
+        InvocationEvent::from_json_str(r#"{"dry_run": true, "at": "2026-11-27T08:45:00Z"}"#)
+            .unwrap();
+    let report = tick(&w.ctx, &event, utc("2030-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+
+    // THEN it printed the plan and nothing on the wire changed anything
+    let plan = lines(&report.plan);
+    for line in &plan {
+        println!("{line}");
+    }
+    assert_eq!(
+        plan,
+        [
+            "create prod-aurora-offpeak-1 (db.r7g.large, ap-northeast-1c, tier 15)",
+            "create prod-aurora-offpeak-2 (db.r7g.large, ap-northeast-1a, tier 15)",
+        ]
+    );
+    assert!(report.dry_run && report.applied.is_empty());
+    let calls = w.wire.take();
+    assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
+    assert_eq!(
+        tally(&calls),
+        BTreeMap::from([
+            ("dynamodb:BatchGetItem".to_owned(), 1),
+            ("rds:DescribeDBClusters".to_owned(), 1),
+            ("rds:DescribeDBInstances".to_owned(), 1),
+        ])
+    );
+    assert!(w.offpeak_ids("prod-aurora").await.is_empty());
+    assert!(w.subjects().await.is_empty());
+}
+
+#[tokio::test]
+async fn faults_on_one_cluster_do_not_stop_the_others_and_it_converges_next_tick() {
+    // GIVEN four clusters; creates on three of them fail, each with a different AWS error
+    let clusters = vec![
+        "alpha".to_owned(),
+        "bravo".to_owned(),
+        "charlie".to_owned(),
+        "delta".to_owned(),
+    ];
+    let w = World::new(&clusters, 2).await;
+    w.wire.fail("CreateDBInstance", "alpha", "Throttling");
+    w.wire
+        .fail("CreateDBInstance", "bravo", "InvalidDBInstanceState");
+    w.wire.fail("CreateDBInstance", "charlie", "AccessDenied");
+
+    // WHEN the peak tick runs
+    let report = w.tick(PEAK).await;
+
+    // THEN the healthy cluster converged, each faulty one failed with its own code
+    assert_eq!(w.offpeak_ids("delta").await.len(), 2);
+    for (cluster, code) in [
+        ("alpha", "Throttling"),
+        ("bravo", "InvalidDBInstanceState"),
+        ("charlie", "AccessDenied"),
+    ] {
+        assert!(w.offpeak_ids(cluster).await.is_empty(), "{cluster}");
+        let failed: Vec<&str> = report
+            .failed
+            .iter()
+            .filter(|f| f.action.cluster() == cluster)
+            .map(|f| f.error.as_str())
+            .collect();
+        assert_eq!(failed.len(), 2, "{cluster}: {failed:?}");
+        assert!(failed.iter().all(|e| e.contains(code)), "{failed:?}");
+    }
+    let throttled = w
+        .wire
+        .take()
+        .iter()
+        .filter(|c| c.operation == "CreateDBInstance" && c.touches("alpha"))
+        .count();
+    assert_eq!(
+        throttled, 6,
+        "the SDK retried each throttled create 3 times"
+    );
+
+    // AND a failure notification per failed cluster reached the subscribed queue
+    let subjects = w.subjects().await;
+    for cluster in ["alpha", "bravo", "charlie"] {
+        let failure =
+            format!("offpeak FAILURE: replica change failed - {cluster} (aurora-replicas)");
+        assert!(subjects.contains(&failure), "{subjects:?}");
+    }
+
+    // AND once AWS recovers, the next tick converges the failed clusters
+    w.wire.heal();
+    let next = w.tick_at(minutes_after(PEAK, 5)).await;
+    assert!(next.failed.is_empty(), "{next:?}");
+    for c in &clusters {
+        assert_eq!(w.offpeak_ids(c).await.len(), 2, "{c}");
+    }
+}
+
+#[tokio::test]
+async fn delete_faults_on_one_cluster_do_not_stop_the_others() {
+    // GIVEN two clusters at peak, and deletes on one of them refused as InvalidDBInstanceState
+    let clusters = vec!["alpha".to_owned(), "bravo".to_owned()];
+    let w = World::new(&clusters, 1).await;
+    w.tick(PEAK).await;
+    w.wire
+        .fail("DeleteDBInstance", "alpha", "InvalidDBInstanceState");
+    w.subjects().await;
+
+    // WHEN the window closes
+    let report = w.tick(OFF_PEAK).await;
+
+    // THEN bravo's replica is gone, alpha's failed and is retried successfully next tick
+    assert_eq!(
+        lines(&report.applied),
+        ["delete bravo-offpeak-1 (available, surplus)"]
+    );
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(w.offpeak_ids("alpha").await, ["alpha-offpeak-1"]);
+    let subjects = w.subjects().await;
+    assert!(
+        subjects.contains(
+            &"offpeak FAILURE: replica change failed - alpha (aurora-replicas)".to_owned()
+        ),
+        "{subjects:?}"
+    );
+    w.wire.heal();
+    w.tick_at(minutes_after(OFF_PEAK, 5)).await;
+    assert!(w.offpeak_ids("alpha").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_sdk_adapter_reports_duplicates_and_missing_instances_as_success_codes() {
+    // GIVEN the plan for one replica, taken from a dry-run
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 1).await;
+    let event = InvocationEvent::from_json_str(r#"{"dry_run": true}"#).unwrap();
+    let plan = tick(&w.ctx, &event, utc(PEAK)).await.unwrap().plan;
+    let Action::Create(spec) = &plan[0] else {
+        panic!("{plan:?}")
+    };
+    let rds = SdkRds::new(w.rds.clone());
+
+    // WHEN it is created twice and a missing instance is deleted
+    rds.create_instance(spec).await.unwrap();
+    let duplicate = rds.create_instance(spec).await.unwrap_err();
+    let missing = rds
+        .delete_instance("prod-aurora-offpeak-9")
+        .await
+        .unwrap_err();
+
+    // THEN RDS's codes reach the predicates the reconciler treats as success
+    assert!(duplicate.already_exists(), "{duplicate:?}");
+    assert!(missing.not_found(), "{missing:?}");
+    let again = apply(&rds, &plan).await;
+    assert_eq!(
+        again.applied, plan,
+        "a duplicated create is applied, not failed"
+    );
+    assert_eq!(
+        w.offpeak_ids("prod-aurora").await,
+        ["prod-aurora-offpeak-1"]
+    );
+}
+
+/// Calls of each kind in one tick, for the issue note.
+async fn calls_per_tick(clusters: usize) -> Vec<(&'static str, BTreeMap<String, usize>)> {
+    let names = names("prod", clusters);
+    let w = World::new(&names, 2).await;
+    w.wire.take();
+    let mut out = Vec::new();
+    for (label, at) in [
+        ("peak transition", utc(PEAK)),
+        ("steady (ready announced)", minutes_after(PEAK, 5)),
+        ("steady", minutes_after(PEAK, 10)),
+        ("off-peak transition", utc(OFF_PEAK)),
+        (
+            "off-peak converged (memory updated)",
+            minutes_after(OFF_PEAK, 5),
+        ),
+        ("off-peak steady", minutes_after(OFF_PEAK, 10)),
+    ] {
+        let report = w.tick_at(at).await;
+        assert!(report.failed.is_empty(), "{report:?}");
+        out.push((label, tally(&w.wire.take())));
+    }
+    out
+}
+
+#[tokio::test]
+async fn aws_calls_per_tick_for_1_and_50_clusters() {
+    for clusters in [1, 50] {
+        let counts = calls_per_tick(clusters).await;
+        println!("AWS calls per tick, {clusters} cluster(s), 2 replicas each:");
+        for (label, tally) in &counts {
+            let total: usize = tally.values().sum();
+            println!("  {label}: {total} {tally:?}");
+        }
+        // Reads: one state read and one describe of each kind, plus a page per 100 instances.
+        let instance_pages = (clusters * 4).div_ceil(100);
+        let steady = &counts[2].1;
+        let reads = BTreeMap::from([
+            ("dynamodb:BatchGetItem".to_owned(), 1),
+            ("rds:DescribeDBClusters".to_owned(), 1),
+            ("rds:DescribeDBInstances".to_owned(), instance_pages),
+        ]);
+        assert_eq!(
+            steady, &reads,
+            "{clusters} clusters: a steady tick only reads"
+        );
+        let peak = &counts[0].1;
+        assert_eq!(peak["rds:CreateDBInstance"], 2 * clusters);
+        assert_eq!(
+            peak["dynamodb:UpdateItem"], clusters,
+            "one claim per cluster"
+        );
+        assert_eq!(peak["rds:DescribeDBClusters"], 1);
+        let off = &counts[3].1;
+        assert_eq!(off["rds:DeleteDBInstance"], 2 * clusters);
+        assert_eq!(
+            &counts[5].1,
+            &BTreeMap::from([
+                ("dynamodb:BatchGetItem".to_owned(), 1),
+                ("rds:DescribeDBClusters".to_owned(), 1),
+                (
+                    "rds:DescribeDBInstances".to_owned(),
+                    (clusters * 2).div_ceil(100)
+                ),
+            ])
+        );
+    }
+}
