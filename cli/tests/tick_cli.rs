@@ -1,0 +1,202 @@
+//! `offpeak plan|run|override` end to end: the binary against a real moto server.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use offpeak_tests::Moto;
+use serde_json::Value;
+
+const TABLE: &str = "offpeak-state";
+const PEAK: &str = "2026-11-27T19:00:00+09:00";
+
+/// One Aurora cluster wanting 2 replicas 18:30-23:30 JST, and one EKS node group.
+const SCHEDULE: &str = r#"timezone: Asia/Tokyo
+aurora_replicas:
+  - cluster: shop
+    windows:
+      - { days: daily, start: "18:30", end: "23:30", replicas: 2 }
+eks_nodegroups:
+  - cluster: dev-eks
+    nodegroups: [app]
+    sleep:
+      - { from: "fri 22:00", to: "mon 07:30" }
+"#;
+
+struct World {
+    moto: Moto,
+    rds: aws_sdk_rds::Client,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl World {
+    /// GIVEN moto with the state table and a cluster `shop` whose only instance is its writer.
+    async fn new() -> World {
+        let moto = Moto::start().await;
+        let sdk = moto.sdk_config().await;
+        let rds = aws_sdk_rds::Client::new(&sdk);
+        rds.create_db_cluster()
+            .db_cluster_identifier("shop")
+            .engine("aurora-postgresql")
+            .master_username("postgres")
+            .master_user_password("not-a-real-password")
+            .send()
+            .await
+            .unwrap();
+        rds.create_db_instance()
+            .db_cluster_identifier("shop")
+            .db_instance_identifier("shop-writer")
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large")
+            .send()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("schedules.yaml");
+        std::fs::write(&config, SCHEDULE).unwrap();
+        let world = World {
+            moto,
+            rds,
+            _dir: dir,
+            config,
+        };
+        assert_eq!(world.offpeak(&["state", "init"]).status.code(), Some(0));
+        world
+    }
+
+    /// Runs `offpeak` against moto.
+    fn offpeak(&self, args: &[&str]) -> Output {
+        self.command(args, false)
+    }
+
+    /// Runs `offpeak ... --config <the test schedule>` against moto.
+    fn offpeak_with_config(&self, args: &[&str]) -> Output {
+        self.command(args, true)
+    }
+
+    fn command(&self, args: &[&str], with_config: bool) -> Output {
+        let config = self.config.to_string_lossy().into_owned();
+        let extra: &[&str] = if with_config {
+            &["--config", &config]
+        } else {
+            &[]
+        };
+        Command::new(env!("CARGO_BIN_EXE_offpeak"))
+            .args(args)
+            .args(extra)
+            .envs(self.moto.env())
+            .env("OFFPEAK_STATE_TABLE", TABLE)
+            .env_remove("OFFPEAK_TOPIC_ARN")
+            .env_remove("OFFPEAK_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    async fn instances(&self) -> Vec<String> {
+        let out = self.rds.describe_db_instances().send().await.unwrap();
+        let mut ids: Vec<String> = out
+            .db_instances()
+            .iter()
+            .filter_map(|i| i.db_instance_identifier().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn plan_prints_the_plan_and_changes_nothing_then_run_applies_it() {
+    let world = World::new().await;
+
+    // WHEN planning at peak
+    let plan = world.offpeak_with_config(&["plan", "aurora-replicas", "--at", PEAK]);
+
+    // THEN the two creates are shown and nothing exists yet
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let text = stdout(&plan);
+    assert!(text.contains("(dry run: nothing changed)"), "{text}");
+    assert!(
+        text.contains("create shop-offpeak-1") && text.contains("create shop-offpeak-2"),
+        "{text}"
+    );
+    assert_eq!(world.instances().await, ["shop-writer"]);
+
+    // WHEN running the same tick with --json
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK, "--json"]);
+
+    // THEN the report is the Lambda's JSON response and both replicas exist
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&run.stdout).expect("--json prints one JSON document");
+    assert_eq!(report["function"], "aurora-replicas");
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["at"], "2026-11-27T10:00:00Z");
+    assert_eq!(report["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        world.instances().await,
+        ["shop-offpeak-1", "shop-offpeak-2", "shop-writer"]
+    );
+
+    // WHEN running it again (a duplicated tick)
+    let again = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        stdout(&again).contains("plan: nothing to do"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(world.instances().await.len(), 3);
+}
+
+#[tokio::test]
+async fn override_of_an_unknown_target_is_bad_input() {
+    let world = World::new().await;
+    let out = world.offpeak(&[
+        "override",
+        "dev-eks/nope",
+        "awake",
+        "--until",
+        "2026-11-28T18:00:00+09:00",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn run_with_a_broken_schedule_exits_2_before_any_aws_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.yaml");
+    std::fs::write(&config, "timezone: Nowhere/Land\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_offpeak"))
+        .args(["run", "aurora-replicas", "--config"])
+        .arg(&config)
+        // An endpoint nothing listens on: reaching AWS would fail with exit 1, not 2.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:1:11: unknown timezone"),
+        "{stderr}"
+    );
+}
