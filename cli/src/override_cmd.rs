@@ -8,8 +8,8 @@ use offpeak_eks_nodegroups::SleepState;
 
 use crate::args::ConfigArg;
 use crate::failure::Failure;
-use crate::state_cmd::chain;
 use crate::tick_cmd::context;
+use offpeak_shared::error_chain::chain;
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum OverrideState {

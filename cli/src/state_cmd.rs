@@ -2,6 +2,7 @@
 //! in AWS). Idempotent: an existing table is left as it is.
 
 use offpeak_shared::aws::AwsCtx;
+use offpeak_shared::error_chain::chain;
 
 use crate::failure::Failure;
 
@@ -17,16 +18,4 @@ pub async fn init() -> Result<(), Failure> {
     let what = if created { "created" } else { "already exists" };
     println!("state table {}: {what}", store.table());
     Ok(())
-}
-
-/// An error and its sources on one line, so the AWS error code behind a failure is visible.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::args::ConfigArg;
 use crate::failure::Failure;
-use crate::state_cmd::chain;
+use offpeak_shared::error_chain::chain;
 
 /// The functions a tick can run.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //!   that reports every error as `PATH:LINE:COL: message`.
 //! - [`calendar`]: the pure calendar engine: desired state of every target at an instant, and the
 //!   next instant that state changes. It never reads the clock.
+//! - [`error_chain`]: an error and its causes on one line.
 //! - [`event`]: the invocation event (`dry_run`, `at`, overrides) and the clock edge.
 //! - [`lambda`]: the Lambda edge: context built once per cold start, the invocation loop.
 //! - [`report`]: the report every tick returns (plan, applied, failed, notes).
@@ -16,6 +17,7 @@
 pub mod aws;
 pub mod calendar;
 pub mod config;
+pub mod error_chain;
 pub mod event;
 pub mod lambda;
 pub mod metrics;

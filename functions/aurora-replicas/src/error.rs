@@ -7,6 +7,7 @@ use offpeak_shared::event::EventError;
 use offpeak_shared::state::StateError;
 
 use crate::rds::RdsError;
+pub use offpeak_shared::error_chain::chain;
 
 /// Why a tick (or one action of it) failed.
 #[derive(Debug, thiserror::Error)]
@@ -109,20 +110,6 @@ impl TickError {
             TickError::CreateInstance { .. } | TickError::DeleteInstance { .. } => "ActionFailed",
         }
     }
-}
-
-/// The error and all its causes on one line: `outer: cause: root`.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let next = c.to_string();
-        if !text.contains(&next) {
-            text = format!("{text}: {next}");
-        }
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

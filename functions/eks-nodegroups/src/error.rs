@@ -7,6 +7,7 @@
 use offpeak_shared::state::StateError;
 
 use crate::model::Scaling;
+pub use offpeak_shared::error_chain::chain;
 
 /// The cause of an AWS call's failure (an SDK error, or a fake's error in tests).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -141,20 +142,6 @@ impl TickError {
                 | TickError::OverrideTooLong { .. }
         )
     }
-}
-
-/// `error: cause: root cause`, skipping a cause whose text the outer message already contains.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let next = c.to_string();
-        if !text.contains(&next) {
-            text = format!("{text}: {next}");
-        }
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

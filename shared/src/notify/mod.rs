@@ -92,16 +92,7 @@ impl Fact {
     /// Summarises an error and its causes (`outer: inner: root`), capped at 500 characters, with
     /// control characters removed. Only offpeak's own errors belong here: they never carry values.
     pub fn error(err: &(dyn std::error::Error + 'static)) -> Self {
-        let mut text = err.to_string();
-        let mut cause = err.source();
-        while let Some(c) = cause {
-            let next = c.to_string();
-            if !text.contains(&next) {
-                text = format!("{text}: {next}");
-            }
-            cause = c.source();
-        }
-        let clean: String = text
+        let clean: String = crate::error_chain::chain(err)
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
