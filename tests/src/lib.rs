@@ -19,6 +19,7 @@
 //! ```
 
 pub mod database;
+pub mod inbox;
 pub mod mariadb;
 pub mod moto;
 pub mod postgres;
@@ -29,6 +30,7 @@ mod throwaway;
 use std::path::PathBuf;
 
 pub use database::{DbServer, Engine, TestDb};
+pub use inbox::Inbox;
 pub use mariadb::{mariadb_database, mariadb_server, throwaway_mariadb};
 pub use moto::Moto;
 pub use postgres::{pg_database, pg_server, throwaway_pg};

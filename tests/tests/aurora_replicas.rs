@@ -16,7 +16,6 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
-use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_http_client::tls::Provider;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_runtime_api::client::http::{
@@ -35,6 +34,7 @@ use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::report::Report;
 use offpeak_shared::state::DynamoStateStore;
+use offpeak_tests::Inbox;
 use offpeak_tests::moto::Moto;
 use serde_json::Value;
 
@@ -267,8 +267,7 @@ struct World {
     _moto: Moto,
     /// Plain clients for setting up and checking (not counted).
     rds: aws_sdk_rds::Client,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    inbox: Inbox,
     wire: Wire,
     ctx: Ctx,
 }
@@ -307,11 +306,11 @@ impl World {
                 .await
                 .unwrap()
         );
-        let (topic_arn, sqs, queue_url) = topic_with_queue(&sdk).await;
+        let inbox = Inbox::subscribe(&sdk).await;
         let wire = Wire::default();
         let aws = AwsCtx::from_sdk_config(wire.wrap(&sdk))
             .with_state_table(TABLE)
-            .with_topic(&topic_arn);
+            .with_topic(&inbox.topic_arn);
         let ctx = Ctx {
             aws,
             schedule: Arc::new(schedule(clusters, replicas)),
@@ -319,8 +318,7 @@ impl World {
         World {
             _moto: moto,
             rds,
-            sqs,
-            queue_url,
+            inbox,
             wire,
             ctx,
         }
@@ -392,32 +390,7 @@ impl World {
 
     /// Every notification subject that reached the queue so far.
     async fn subjects(&self) -> Vec<String> {
-        let mut subjects = Vec::new();
-        loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            if received.messages().is_empty() {
-                return subjects;
-            }
-            for m in received.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                subjects.push(envelope["Subject"].as_str().unwrap().to_owned());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        self.inbox.subjects().await
     }
 }
 
@@ -444,43 +417,6 @@ async fn create_cluster(rds: &aws_sdk_rds::Client, id: &str) {
             .await
             .unwrap();
     }
-}
-
-async fn topic_with_queue(sdk: &SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
-    let sns = aws_sdk_sns::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name("offpeak-notifications")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("notifications")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
-    (topic_arn, sqs, queue_url)
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {

@@ -3,81 +3,14 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{TimeZone, Utc};
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::notify::{Fact, Notification, NotifyError, Severity, Token};
+use offpeak_tests::Inbox;
 use offpeak_tests::moto::Moto;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A topic with one SQS queue subscribed (raw delivery off, so the queue gets the SNS envelope).
-struct Subscribed {
-    topic_arn: String,
-    queue_url: String,
-    sqs: aws_sdk_sqs::Client,
-}
-
-async fn topic_with_queue(moto: &Moto) -> Subscribed {
-    let sdk = moto.sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name("offpeak-notifications")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("notifications")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "false")
-        .send()
-        .await
-        .unwrap();
-    Subscribed {
-        topic_arn,
-        queue_url,
-        sqs,
-    }
-}
-
-async fn receive_all(sub: &Subscribed) -> Vec<Value> {
-    let received = sub
-        .sqs
-        .receive_message()
-        .queue_url(&sub.queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
-    received
-        .messages()
-        .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect()
-}
 
 /// The raw `Message` strings moto's topic recorded, read from moto's own introspection endpoint.
 async fn published_raw_messages(moto: &Moto, topic_arn: &str) -> Vec<String> {
@@ -142,7 +75,7 @@ fn replicas_added() -> Notification {
 async fn one_message_reaches_chatbot_email_and_queue_subscribers() {
     // GIVEN a topic with an SQS queue subscribed, and a context that publishes to it
     let moto = Moto::start().await;
-    let sub = topic_with_queue(&moto).await;
+    let sub = Inbox::subscribe(&moto.sdk_config().await).await;
     let ctx = AwsCtx::from_sdk_config(moto.sdk_config().await).with_topic(&sub.topic_arn);
     let notification = replicas_added();
 
@@ -150,7 +83,7 @@ async fn one_message_reaches_chatbot_email_and_queue_subscribers() {
     let message_id = ctx.notifier().notify(&notification).await.unwrap();
 
     // THEN the queue receives exactly one SNS envelope carrying the subject and the Chatbot document
-    let received = receive_all(&sub).await;
+    let received = sub.drain().await;
     assert_eq!(received.len(), 1, "{received:?}");
     let envelope = &received[0];
     assert_eq!(envelope["Type"], "Notification");
@@ -215,7 +148,7 @@ async fn one_message_reaches_chatbot_email_and_queue_subscribers() {
 async fn long_failure_subject_is_accepted_by_sns() {
     // GIVEN a failure about a target whose id alone is longer than SNS allows a subject to be
     let moto = Moto::start().await;
-    let sub = topic_with_queue(&moto).await;
+    let sub = Inbox::subscribe(&moto.sdk_config().await).await;
     let ctx = AwsCtx::from_sdk_config(moto.sdk_config().await).with_topic(&sub.topic_arn);
     let long_target = format!(
         "arn:aws:eks:ap-northeast-1:123456789012:nodegroup/dev-eks/{}",
@@ -234,7 +167,7 @@ async fn long_failure_subject_is_accepted_by_sns() {
     ctx.notifier().notify(&failure).await.unwrap();
 
     // THEN the queue gets it with a subject cut to fit, and the error summary in the Chatbot context
-    let received = receive_all(&sub).await;
+    let received = sub.drain().await;
     assert_eq!(received.len(), 1);
     let subject = received[0]["Subject"].as_str().unwrap();
     assert!(subject.len() < 100 && subject.ends_with("..."), "{subject}");
@@ -268,7 +201,7 @@ async fn publish_failure_names_the_topic_and_keeps_the_cause() {
 async fn without_a_topic_nothing_is_published() {
     // GIVEN a topic with a queue, and a context with no topic configured
     let moto = Moto::start().await;
-    let sub = topic_with_queue(&moto).await;
+    let sub = Inbox::subscribe(&moto.sdk_config().await).await;
     let ctx = AwsCtx::from_sdk_config(moto.sdk_config().await);
 
     // WHEN a notification is sent
@@ -276,7 +209,7 @@ async fn without_a_topic_nothing_is_published() {
 
     // THEN it is only logged: no message id, nothing on the topic
     assert_eq!(published, None);
-    assert!(receive_all(&sub).await.is_empty());
+    assert!(sub.drain().await.is_empty());
     assert!(
         published_raw_messages(&moto, &sub.topic_arn)
             .await
