@@ -36,7 +36,6 @@ use offpeak_shared::report::Report;
 use offpeak_shared::state::DynamoStateStore;
 use offpeak_tests::Inbox;
 use offpeak_tests::moto::Moto;
-use serde_json::Value;
 
 const TABLE: &str = "offpeak-state";
 const ENGINE: &str = "aurora-postgresql";

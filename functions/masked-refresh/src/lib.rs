@@ -1,3 +1,139 @@
-//! placeholder
+//! masked-refresh: every night, make the development Aurora cluster a fresh, masked copy of
+//! production — with the guarantee that unmasked data never reaches development.
+//!
+//! A re-entrant state machine driven by the periodic tick (EventBridge Scheduler, or
+//! `offpeak plan|run masked-refresh`). Each tick advances the current run by what is ready; the
+//! run's phase lives in the state store (target `masked-refresh/<dev cluster>`, see [`memory`])
+//! and is mirrored as the `offpeak:phase` tag on the clone. A run starts only inside
+//! `masked_refresh.window`, at most once per window occurrence.
+//!
+//! Phases ([`memory::Phase`]):
+//!
+//! | phase | does | moves on when |
+//! |---|---|---|
+//! | `clone` | `RestoreDBClusterToPointInTime` (copy-on-write, latest restorable time) as `<dev>-offpeak-<run>` into the quarantine security groups, tagged | the clone is `available` |
+//! | `secure` | replaces the inherited master password with a derived one (never logged, never stored), before any instance exists | the call succeeded |
+//! | `instance` | `CreateDBInstance` `<dev>-offpeak-<run>-1` | instance and clone `available` |
+//! | `mask` | the masking engine inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
+//! | `verify` | the verification gate, again, in a fresh session | it passed |
+//! | `seal` | tags the clone `offpeak:masking=verified`, drops the masking bookkeeping | done |
+//! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the clone to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the clone holds the dev name |
+//! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev` | both `available` |
+//! | `retire` | deletes previous dev clusters beyond `keep_previous` (instances first) | none left over |
+//! | `done` | notifies with duration and counts | — |
+//!
+//! Failure behaviour:
+//! - before the swap (any AWS error, masking error, verification failure, the window closing):
+//!   `cleanup` deletes the clone and its instance, leaves dev untouched, notifies → `failed`;
+//! - during the swap (including the window closing): `rollback` renames the clone back into
+//!   quarantine and the previous dev cluster back to the dev name, then cleans up → `failed`;
+//! - after the swap: a previous cluster that cannot be deleted is a warning, retried by the next run;
+//! - a killed invocation leaves its lease to expire; the next tick resumes from the saved phase;
+//! - transient AWS errors are retried on the next tick within the window.
+//!
+//! Safety, in one place: unmasked data is only ever in a cluster carrying the quarantine groups
+//! and a password nobody outside the function can derive; the clone leaves quarantine only
+//! through a passed verification. offpeak renames or deletes only what it created or what carries
+//! `offpeak:managed-by=offpeak` ([`names`]); production is only the source of the restore
+//! ([`apply::touches_production`]).
 
+pub mod action;
+pub mod apply;
+pub mod engine;
+mod error;
 pub mod masking;
+pub mod memory;
+pub mod names;
+pub mod notices;
+pub mod observe;
+pub mod plan;
+pub mod rds;
+pub mod secret;
+pub mod secrets;
+pub mod settings;
+pub mod tick;
+pub mod window;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::lambda::Ctx;
+use offpeak_shared::metrics::{Emf, Unit};
+use offpeak_shared::report::Report;
+
+pub use action::Action;
+pub use engine::Engine;
+pub use error::{StepError, TickError};
+pub use rds::{Rds, SdkRds};
+pub use secrets::{SdkSecrets, Secrets};
+pub use settings::Settings;
+pub use tick::{Deps, run};
+
+/// The function's name: Lambda function, CLI argument, report and notification field.
+pub const FUNCTION: &str = "masked-refresh";
+
+/// One tick against the AWS account and region of `ctx`, with settings read from the process
+/// environment once per process (`offpeak run|plan masked-refresh`).
+pub async fn tick(
+    ctx: &Ctx,
+    event: &InvocationEvent,
+    now: DateTime<Utc>,
+) -> Result<Report<Action>, TickError> {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    let settings = match SETTINGS.get() {
+        Some(s) => s,
+        None => {
+            let s = Settings::from_env()?;
+            SETTINGS.get_or_init(|| s)
+        }
+    };
+    tick_with(ctx, settings, event, now).await
+}
+
+/// One tick with `settings` built by the caller at its edge (the Lambda `main`, tests).
+pub async fn tick_with(
+    ctx: &Ctx,
+    settings: &Settings,
+    event: &InvocationEvent,
+    now: DateTime<Utc>,
+) -> Result<Report<Action>, TickError> {
+    let Some(cfg) = &ctx.schedule.masked_refresh else {
+        let mut report = Report::new(FUNCTION, event.instant(now), event.dry_run);
+        report.note(
+            FUNCTION,
+            "the schedule has no masked_refresh section: nothing to do",
+        );
+        return Ok(report);
+    };
+    let sdk = ctx.aws.sdk_config();
+    let rds = SdkRds::from_sdk_config(sdk);
+    let secrets = SdkSecrets::from_sdk_config(sdk);
+    let masking = Engine::new(&cfg.rules, settings.masking_salt.clone(), sdk.clone());
+    let deps = Deps {
+        rds: &rds,
+        secrets: &secrets,
+        masking: &masking,
+        store: ctx.aws.state(),
+        notifier: ctx.aws.notifier(),
+        cfg,
+        settings,
+    };
+    // Boxed: the SDK's futures nest deeply; unboxed, the handler's future type would exceed the
+    // compiler's layout recursion limit.
+    Box::pin(run(&deps, event, now)).await
+}
+
+/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`).
+pub fn metrics(report: &Report<Action>) -> Emf {
+    let count = |n: usize| n as f64;
+    Emf::new(FUNCTION)
+        .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
+        .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
+        .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
+}

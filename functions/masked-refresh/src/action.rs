@@ -1,0 +1,212 @@
+//! The steps a refresh takes, as values: each prints as one line for people and serialises with
+//! every parameter its call gets, so a dry-run shows exactly what a real tick would call next.
+//! A password never appears here: [`Action::ReplacePassword`] and [`Action::Promote`] say where
+//! the password comes from, not what it is.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::rds::{CloneSpec, InstanceSpec, Tag};
+
+/// One call (to RDS, or into the clone's database) a refresh makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Record a new run in the state store (the window opened).
+    StartRun {
+        target: String,
+        run: String,
+        clone: String,
+        deadline: String,
+    },
+    /// `RestoreDBClusterToPointInTime` (copy-on-write, latest restorable time) into quarantine.
+    RestoreClone(CloneSpec),
+    /// `ModifyDBCluster MasterUserPassword`: a generated password replaces production's.
+    ReplacePassword { cluster: String },
+    /// `CreateDBInstance` for the clone.
+    CreateInstance(InstanceSpec),
+    /// Mask inside the clone (resumable; several ticks if need be).
+    Mask { cluster: String, database: Database },
+    /// The verification gate, in a fresh session.
+    Verify { cluster: String, database: Database },
+    /// Drop the masking bookkeeping from the clone before anyone else can reach it.
+    Forget { cluster: String, database: Database },
+    /// `AddTagsToResource`.
+    Tag {
+        resource: String,
+        arn: String,
+        tags: Vec<Tag>,
+    },
+    /// `ModifyDBInstance NewDBInstanceIdentifier`.
+    RenameInstance { from: String, to: String },
+    /// `ModifyDBCluster NewDBClusterIdentifier` (and, in a rollback, back into quarantine).
+    RenameCluster {
+        from: String,
+        to: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        security_groups: Option<Vec<String>>,
+    },
+    /// `ModifyDBCluster`: the verified clone takes the dev name, the dev security groups and the
+    /// dev master password (read from Secrets Manager), in one call.
+    Promote {
+        from: String,
+        to: String,
+        security_groups: Vec<String>,
+        password_secret: String,
+    },
+    /// `ModifyDBCluster DeletionProtection=false`, before deleting a previous dev cluster.
+    DisableDeletionProtection { cluster: String },
+    /// `DeleteDBInstance`.
+    DeleteInstance { instance: String, reason: Reason },
+    /// `DeleteDBCluster` (no final snapshot).
+    DeleteCluster { cluster: String, reason: Reason },
+}
+
+/// Why something is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The run failed or was aborted: its clone goes.
+    FailedRun,
+    /// A previous dev cluster beyond `keep_previous`.
+    Retired,
+}
+
+/// Where masking connects: the clone's endpoint, or the local override. Never a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Database {
+    pub engine: String,
+    /// The clone's writer endpoint, or `OFFPEAK_CLONE_DATABASE_URL`.
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// True when `OFFPEAK_CLONE_DATABASE_URL` replaces the endpoint (local runs, tests).
+    pub overridden: bool,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::FailedRun => "failed run",
+            Reason::Retired => "beyond keep_previous",
+        })
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::StartRun {
+                target,
+                run,
+                clone,
+                deadline,
+            } => {
+                write!(
+                    f,
+                    "start run {run} of {target} (clone {clone}, must finish by {deadline})"
+                )
+            }
+            Action::RestoreClone(s) => write!(
+                f,
+                "clone {} as {} (copy-on-write, latest restorable time) into quarantine {}",
+                s.source,
+                s.clone,
+                s.security_groups.join(",")
+            ),
+            Action::ReplacePassword { cluster } => {
+                write!(
+                    f,
+                    "replace the master password of {cluster} (generated, not shown)"
+                )
+            }
+            Action::CreateInstance(s) => {
+                write!(
+                    f,
+                    "create instance {} ({}) in {}",
+                    s.instance, s.class, s.cluster
+                )
+            }
+            Action::Mask { cluster, database } => write!(f, "mask {cluster} via {}", database.host),
+            Action::Verify { cluster, database } => {
+                write!(f, "verify masking of {cluster} via {}", database.host)
+            }
+            Action::Forget { cluster, .. } => write!(f, "drop masking bookkeeping from {cluster}"),
+            Action::Tag { resource, tags, .. } => {
+                let pairs: Vec<String> = tags
+                    .iter()
+                    .map(|t| format!("{}={}", t.key, t.value))
+                    .collect();
+                write!(f, "tag {resource} {}", pairs.join(" "))
+            }
+            Action::RenameInstance { from, to } => write!(f, "rename instance {from} -> {to}"),
+            Action::RenameCluster {
+                from,
+                to,
+                security_groups,
+            } => {
+                write!(f, "rename cluster {from} -> {to}")?;
+                match security_groups {
+                    Some(groups) => write!(f, " (security groups {})", groups.join(",")),
+                    None => Ok(()),
+                }
+            }
+            Action::Promote {
+                from,
+                to,
+                security_groups,
+                password_secret,
+            } => write!(
+                f,
+                "promote {from} -> {to} (security groups {}, master password from secret {password_secret})",
+                security_groups.join(",")
+            ),
+            Action::DisableDeletionProtection { cluster } => {
+                write!(f, "turn off deletion protection of {cluster}")
+            }
+            Action::DeleteInstance { instance, reason } => {
+                write!(f, "delete instance {instance} ({reason})")
+            }
+            Action::DeleteCluster { cluster, reason } => {
+                write!(f, "delete cluster {cluster} ({reason})")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn actions_print_one_line_and_serialise_every_parameter_but_passwords() {
+        let promote = Action::Promote {
+            from: "dev-offpeak-20261127".into(),
+            to: "dev".into(),
+            security_groups: vec!["sg-dev".into()],
+            password_secret: "offpeak/dev".into(),
+        };
+        assert_eq!(
+            promote.to_string(),
+            "promote dev-offpeak-20261127 -> dev (security groups sg-dev, master password from secret offpeak/dev)"
+        );
+        assert_eq!(
+            serde_json::to_value(&promote).unwrap(),
+            json!({"action": "promote", "from": "dev-offpeak-20261127", "to": "dev",
+                   "security_groups": ["sg-dev"], "password_secret": "offpeak/dev"})
+        );
+        let replace = Action::ReplacePassword {
+            cluster: "c".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&replace).unwrap(),
+            json!({"action": "replace_password", "cluster": "c"})
+        );
+    }
+}

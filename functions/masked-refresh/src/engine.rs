@@ -1,0 +1,181 @@
+//! The seam between the refresh and the masking engine ([`crate::masking`]): rules, key, and the
+//! three database operations a run performs inside the clone.
+//!
+//! [`Engine`] is the real one. The rules come from the file the schedule names; when that file
+//! is absent and the schedule is the one compiled into the binary (a Lambda package holds no
+//! `infra/`), the rules compiled in with it are used. The HMAC key comes from
+//! `OFFPEAK_MASKING_SALT` (given through [`crate::Settings`]) or the Secrets Manager id in the
+//! rules, and is loaded at most once per tick.
+//!
+//! Failure behaviour: every failure is a [`MaskingError`] naming the rules file, the secret, or
+//! the table and column involved — never a value (the engine's errors are scrubbed).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::masking::{self, Budget, Db, MaskReport, MaskingKey, Rules, Verification};
+use crate::secret::{DatabaseUrl, Password};
+
+/// The rules file as it was when this binary was built.
+pub const EMBEDDED_RULES: &str = include_str!("../../../infra/masking.yaml");
+/// Where the compiled-in schedule's rules live, relative to the compiled-in schedule.
+pub const EMBEDDED_RULES_PATH: &str = "infra/masking.yaml";
+
+/// Why masking could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum MaskingError {
+    #[error("load masking rules failed")]
+    Rules(#[source] masking::RulesError),
+    #[error("load the masking key failed")]
+    Key(#[source] masking::KeyError),
+    #[error("connect to the clone's database failed")]
+    Connect(#[source] masking::DbError),
+    #[error("masking failed")]
+    Mask(#[source] masking::MaskError),
+}
+
+impl MaskingError {
+    /// The rules (or the key's configuration) are wrong, as opposed to a database failure.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            MaskingError::Rules(_) => true,
+            MaskingError::Key(e) => masking::MaskingKey::is_bad_input(e),
+            MaskingError::Mask(e) => e.is_bad_input(),
+            MaskingError::Connect(_) => false,
+        }
+    }
+}
+
+/// What a run needs from the masking engine.
+pub trait Masking: Send + Sync {
+    /// Loads the rules: a run does not start when they do not load.
+    fn check_rules(&self) -> Result<(), MaskingError>;
+
+    /// The masking key (also the root of the clone's derived password).
+    fn key(&self) -> impl Future<Output = Result<MaskingKey, MaskingError>> + Send;
+
+    /// Masks within `budget`; verification runs once every table is done.
+    fn mask(
+        &self,
+        url: &DatabaseUrl,
+        budget: Budget,
+    ) -> impl Future<Output = Result<MaskReport, MaskingError>> + Send;
+
+    /// The verification gate alone, in a fresh session.
+    fn verify(
+        &self,
+        url: &DatabaseUrl,
+    ) -> impl Future<Output = Result<Verification, MaskingError>> + Send;
+
+    /// Drops the masking bookkeeping from the database.
+    fn forget(&self, url: &DatabaseUrl) -> impl Future<Output = Result<(), MaskingError>> + Send;
+}
+
+/// The real masking engine.
+pub struct Engine {
+    rules_path: PathBuf,
+    salt: Option<Password>,
+    sdk: aws_config::SdkConfig,
+    key: Mutex<Option<MaskingKey>>,
+}
+
+impl Engine {
+    pub fn new(rules_path: &Path, salt: Option<Password>, sdk: aws_config::SdkConfig) -> Self {
+        Self {
+            rules_path: rules_path.to_owned(),
+            salt,
+            sdk,
+            key: Mutex::new(None),
+        }
+    }
+
+    fn rules(&self) -> Result<Rules, MaskingError> {
+        load_rules(&self.rules_path).map_err(MaskingError::Rules)
+    }
+
+    fn cached_key(&self) -> Option<MaskingKey> {
+        self.key.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Reads the rules at `path`, falling back to the compiled-in rules for the compiled-in schedule.
+pub fn load_rules(path: &Path) -> Result<Rules, masking::RulesError> {
+    match masking::rules::load(path) {
+        Err(masking::RulesError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound
+                && path == Path::new(EMBEDDED_RULES_PATH) =>
+        {
+            masking::rules::parse_str(EMBEDDED_RULES, EMBEDDED_RULES_PATH)
+        }
+        other => other,
+    }
+}
+
+async fn connect(url: &DatabaseUrl) -> Result<Db, MaskingError> {
+    Db::connect(url.expose())
+        .await
+        .map_err(MaskingError::Connect)
+}
+
+impl Masking for Engine {
+    fn check_rules(&self) -> Result<(), MaskingError> {
+        self.rules().map(|_| ())
+    }
+
+    async fn key(&self) -> Result<MaskingKey, MaskingError> {
+        if let Some(key) = self.cached_key() {
+            return Ok(key);
+        }
+        let rules = self.rules()?;
+        let salt = self.salt.as_ref().map(|s| s.expose().to_owned());
+        let env = move |name: &str| (name == masking::SALT_ENV).then(|| salt.clone()).flatten();
+        let sdk = self.sdk.clone();
+        let key = MaskingKey::load(env, rules.salt_secret.as_deref(), async move || sdk)
+            .await
+            .map_err(MaskingError::Key)?;
+        *self.key.lock().unwrap_or_else(|p| p.into_inner()) = Some(key.clone());
+        Ok(key)
+    }
+
+    async fn mask(&self, url: &DatabaseUrl, budget: Budget) -> Result<MaskReport, MaskingError> {
+        let rules = self.rules()?;
+        let key = self.key().await?;
+        let mut db = connect(url).await?;
+        let result = masking::mask(&mut db, &rules, &key, budget).await;
+        db.close().await;
+        result.map_err(MaskingError::Mask)
+    }
+
+    async fn verify(&self, url: &DatabaseUrl) -> Result<Verification, MaskingError> {
+        let rules = self.rules()?;
+        let key = self.key().await?;
+        let mut db = connect(url).await?;
+        let result = masking::verify(&mut db, &rules, &key).await;
+        db.close().await;
+        result.map_err(MaskingError::Mask)
+    }
+
+    async fn forget(&self, url: &DatabaseUrl) -> Result<(), MaskingError> {
+        let mut db = connect(url).await?;
+        let result = masking::forget(&mut db).await;
+        db.close().await;
+        result.map_err(MaskingError::Mask)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_rules_parse_and_back_the_compiled_in_schedule() {
+        let rules = load_rules(Path::new(EMBEDDED_RULES_PATH)).unwrap();
+        assert!(!rules.tables.is_empty());
+        let missing = load_rules(Path::new("/nonexistent/masking.yaml"));
+        assert!(
+            matches!(missing, Err(masking::RulesError::Read { .. })),
+            "only the embedded path falls back"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Errors: [`TickError`] (the tick could not run at all) and [`StepError`] (one step of a run
+//! failed; the run records it and fails, cleans up or retries).
+//!
+//! Messages name operations, ids, AWS error codes and masking check names — never a value from
+//! the database, never a password or URL.
+
+use offpeak_shared::event::EventError;
+use offpeak_shared::state::StateError;
+
+use crate::engine::MaskingError;
+use crate::rds::RdsError;
+use crate::secrets::SecretError;
+use crate::settings::SettingsError;
+
+/// Why a tick failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error("invalid invocation event for masked-refresh")]
+    Event(#[from] EventError),
+    #[error("invalid masked-refresh settings")]
+    Settings(#[from] SettingsError),
+    #[error(
+        "no state table configured: masked-refresh keeps each run's phase there \
+         (set OFFPEAK_STATE_TABLE; locally run `offpeak state init`)"
+    )]
+    StateNotConfigured,
+    #[error("read the refresh state of {target} failed")]
+    ReadState {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error(
+        "save the refresh state of {target} failed; the next tick resumes from the last saved phase"
+    )]
+    WriteState {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error(
+        "another invocation changed the refresh state of {target} since this tick read it; this tick stopped"
+    )]
+    Conflict { target: String },
+    #[error("take the refresh lease on {target} failed")]
+    Lease {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error("describe the clusters of refresh {target} failed")]
+    Observe {
+        target: String,
+        #[source]
+        source: RdsError,
+    },
+}
+
+impl TickError {
+    /// The invocation or the configuration was wrong (exit code 2 locally).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, TickError::Event(_) | TickError::Settings(_))
+    }
+
+    /// A stable name for alarms and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TickError::Event(_) => "InvalidEvent",
+            TickError::Settings(_) => "InvalidSettings",
+            TickError::StateNotConfigured
+            | TickError::ReadState { .. }
+            | TickError::Lease { .. } => "StateUnavailable",
+            TickError::WriteState { .. } | TickError::Conflict { .. } => "StateWriteFailed",
+            TickError::Observe { .. } => "ObserveFailed",
+        }
+    }
+}
+
+/// Why one step of a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{action} failed")]
+    Rds {
+        /// The action, as printed (`rename cluster a -> b`).
+        action: String,
+        #[source]
+        source: RdsError,
+    },
+    #[error("{action} failed")]
+    Secret {
+        action: String,
+        #[source]
+        source: SecretError,
+    },
+    #[error("{action} failed")]
+    Masking {
+        action: String,
+        #[source]
+        source: Box<MaskingError>,
+    },
+    #[error("verification of {cluster} failed: {} check(s) did not pass: {}", .failed.len(), .failed.join(", "))]
+    Verification {
+        cluster: String,
+        /// `check subject` per failed check (names only).
+        failed: Vec<String>,
+    },
+    #[error(
+        "clone {cluster} has no database name to connect to (set DatabaseName on the source cluster)"
+    )]
+    NoDatabase { cluster: String },
+    #[error("refused to {action}: {why}")]
+    Refused { action: String, why: &'static str },
+}
+
+impl StepError {
+    /// Worth retrying on the next tick instead of failing the run.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StepError::Rds { source, .. } if source.is_transient())
+    }
+
+    /// `aws`, `masking` or `verification`: what the run's failure record says.
+    pub fn kind(&self) -> crate::plan::FailKind {
+        use crate::plan::FailKind;
+        match self {
+            StepError::Rds { .. } | StepError::Secret { .. } => FailKind::Aws,
+            StepError::Masking { .. } | StepError::NoDatabase { .. } => FailKind::Masking,
+            StepError::Verification { .. } => FailKind::Verification,
+            StepError::Refused { .. } => FailKind::Ownership,
+        }
+    }
+}
+
+/// A failure recorded in the state document, as an error again (for notifications).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Recorded(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use offpeak_shared::error_chain::chain;
+
+    #[test]
+    fn step_errors_name_the_action_and_keep_the_code() {
+        let err = StepError::Rds {
+            action: "rename cluster dev -> dev-offpeak-prev-20261127".into(),
+            source: RdsError::new("AccessDenied", "not authorized"),
+        };
+        assert_eq!(
+            chain(&err),
+            "rename cluster dev -> dev-offpeak-prev-20261127 failed: AccessDenied: not authorized"
+        );
+        assert!(!err.is_transient());
+        let throttled = StepError::Rds {
+            action: "x".into(),
+            source: RdsError::new("Throttling", "slow down"),
+        };
+        assert!(throttled.is_transient());
+    }
+}

@@ -1,0 +1,488 @@
+//! The only code that changes the database: record, truncate, mask, then tidy up.
+//!
+//! Order per run: (1) for every table to change, in one transaction each, count its rows,
+//! capture its original-value sample and record its progress row; (2) truncate; (3) mask each
+//! table by the method recorded for it; (4) once every table is done, rewrite the tables that
+//! were updated in place (PostgreSQL `VACUUM FULL`, MySQL `ALTER TABLE ... FORCE`: old row
+//! versions keep original bytes in pages and index entries until the table is rewritten) and
+//! refresh statistics, so no original value lingers on disk, in `pg_stats` or in histograms.
+//!
+//! Methods: `rewrite` (PostgreSQL `ALTER TABLE ... ALTER COLUMN ... TYPE ... USING`, one pass
+//! that writes a fresh table and rebuilds its indexes: fastest, no dead tuples, all or nothing),
+//! `chunked` (UPDATE by primary-key range, each chunk committed together with its progress, so
+//! an interrupted run resumes at the next chunk and never masks a row twice), and `single` (one
+//! UPDATE in one transaction, for tables without a usable key). PostgreSQL user triggers are
+//! disabled inside each masking transaction (and re-enabled before it commits).
+//!
+//! Failure behaviour: a failed statement rolls its transaction back and surfaces as a scrubbed
+//! `DbError`; everything committed before it stays valid progress.
+
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::bookkeeping::{self, Progress, placeholder};
+use super::catalog::{Catalog, ColumnKind};
+use super::classify::{MaskedColumn, PlannedAction, TablePlan};
+use super::conn::{Db, Param};
+use super::dialect::Dialect;
+use super::expr;
+use super::report::TableReport;
+use super::rules::Rules;
+use super::scrub::DbError;
+
+/// When a run must stop and leave the rest to the next one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Budget {
+    /// Stop before starting a chunk after this instant (e.g. the Lambda deadline minus a margin).
+    pub deadline: Option<Instant>,
+    /// Stop after this many chunks (tests, and operators who want small steps).
+    pub max_chunks: Option<u64>,
+}
+
+impl Budget {
+    fn exhausted(&self, chunks: u64) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.max_chunks.is_some_and(|m| chunks >= m)
+    }
+}
+
+/// Everything needed to mask one table, derived from its plan.
+pub struct Work<'p> {
+    pub plan: &'p TablePlan,
+    pub sql_name: String,
+    pub masked: &'p [MaskedColumn],
+    /// `column = expression` pairs (quoted column, SQL expression).
+    pub assignments: Vec<(String, String)>,
+    pub fingerprint: String,
+}
+
+impl<'p> Work<'p> {
+    pub fn new(d: Dialect, plan: &'p TablePlan, masked: &'p [MaskedColumn]) -> Work<'p> {
+        let assignments: Vec<(String, String)> = masked
+            .iter()
+            .map(|m| {
+                (
+                    d.ident(&m.column.name),
+                    expr::masked(d, &m.column, &m.strategy),
+                )
+            })
+            .collect();
+        let mut hasher = Sha256::new();
+        for (c, e) in &assignments {
+            hasher.update(c.as_bytes());
+            hasher.update([0]);
+            hasher.update(e.as_bytes());
+            hasher.update([0]);
+        }
+        Work {
+            plan,
+            sql_name: d.table(&plan.table.id.schema, &plan.table.id.name),
+            masked,
+            assignments,
+            fingerprint: hex::encode(hasher.finalize()),
+        }
+    }
+
+    fn during(&self) -> String {
+        format!("masking table {}", self.plan.display)
+    }
+
+    /// A single-column primary key that masking leaves alone and the dialect can range over.
+    fn chunk_key(&self, d: Dialect) -> Option<(String, String)> {
+        let [pk] = self.plan.table.primary_key.as_slice() else {
+            return None;
+        };
+        if self.masked.iter().any(|m| &m.column.name == pk) {
+            return None;
+        }
+        let column = self.plan.table.column(pk)?;
+        let cast = match (d, column.kind) {
+            (Dialect::Postgres, _) => format!("CAST({{}} AS {})", column.sql_type),
+            (Dialect::MySql, ColumnKind::Integer) => "CAST({} AS SIGNED)".to_owned(),
+            (Dialect::MySql, ColumnKind::UnsignedInteger) => "CAST({} AS UNSIGNED)".to_owned(),
+            (Dialect::MySql, ColumnKind::Text) => "{}".to_owned(),
+            _ => return None,
+        };
+        Some((d.ident(pk), cast))
+    }
+
+    fn method(&self, d: Dialect, rows: i64, rules: &Rules) -> &'static str {
+        let blocked = self
+            .masked
+            .iter()
+            .any(|m| self.plan.table.rewrite_blockers.contains(&m.column.name));
+        let small = u64::try_from(rows).unwrap_or(u64::MAX) <= rules.rewrite_max_rows;
+        if d == Dialect::Postgres && !blocked && small {
+            "rewrite"
+        } else if self.chunk_key(d).is_some() {
+            "chunked"
+        } else {
+            "single"
+        }
+    }
+}
+
+/// Step 1 for one table: its progress, created (with row count and sample) on first sight.
+pub async fn record(
+    db: &mut Db,
+    plan: &TablePlan,
+    work: Option<&Work<'_>>,
+    rules: &Rules,
+) -> Result<(Progress, bool), DbError> {
+    if let Some(p) = bookkeeping::read(db, &plan.display).await? {
+        return Ok((p, true));
+    }
+    let d = db.dialect;
+    let sql_name = d.table(&plan.table.id.schema, &plan.table.id.name);
+    let during = format!("recording table {} before masking", plan.display);
+    let rows = db
+        .count(
+            &during,
+            &format!("SELECT {} FROM {sql_name}", d.as_text("COUNT(*)")),
+            &[],
+        )
+        .await?;
+    let progress = Progress {
+        fingerprint: work.map_or_else(|| "truncate".to_owned(), |w| w.fingerprint.clone()),
+        method: work
+            .map_or("truncate", |w| w.method(d, rows, rules))
+            .to_owned(),
+        rows_before: rows,
+        last_key: None,
+        done: false,
+    };
+    let mut statements = Vec::new();
+    for m in work.map_or(&[][..], |w| w.masked) {
+        for spec in expr::checks(d, &m.column, &m.strategy)
+            .into_iter()
+            .filter(|s| s.sampled)
+        {
+            let conforms = spec.conforms.as_deref();
+            statements.push(bookkeeping::capture(
+                d,
+                &plan.display,
+                &spec.label,
+                &spec.value,
+                conforms,
+                &sql_name,
+            ));
+        }
+    }
+    statements.push(bookkeeping::start(d, &plan.display, &progress));
+    db.transaction(&during, &statements).await?;
+    Ok((progress, false))
+}
+
+/// Step 2: empties the tables to truncate that are not done yet.
+pub async fn truncate(db: &mut Db, plans: &[&TablePlan]) -> Result<(), DbError> {
+    if plans.is_empty() {
+        return Ok(());
+    }
+    let d = db.dialect;
+    let names: Vec<String> = plans
+        .iter()
+        .map(|p| d.table(&p.table.id.schema, &p.table.id.name))
+        .collect();
+    let during = "truncating tables";
+    match d {
+        Dialect::Postgres => {
+            let mut statements = vec![(format!("TRUNCATE {}", names.join(", ")), Vec::new())];
+            statements.extend(
+                plans
+                    .iter()
+                    .map(|p| bookkeeping::advance(d, &p.display, None, true)),
+            );
+            db.transaction(during, &statements).await?;
+        }
+        Dialect::MySql => {
+            // TRUNCATE commits implicitly and refuses referenced tables under FK checks; it is
+            // idempotent, so marking progress afterwards is safe.
+            db.execute(during, "SET FOREIGN_KEY_CHECKS = 0", &[])
+                .await?;
+            for name in &names {
+                db.execute(during, &format!("TRUNCATE TABLE {name}"), &[])
+                    .await?;
+            }
+            db.execute(during, "SET FOREIGN_KEY_CHECKS = 1", &[])
+                .await?;
+            for p in plans {
+                let (sql, params) = bookkeeping::advance(d, &p.display, None, true);
+                db.execute(during, &sql, &params).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 3 for one table. Returns the chunks committed and whether the table is done.
+pub async fn mask(
+    db: &mut Db,
+    work: &Work<'_>,
+    progress: &Progress,
+    rules: &Rules,
+    budget: &Budget,
+    chunks_so_far: u64,
+) -> Result<(u64, bool), DbError> {
+    match progress.method.as_str() {
+        "rewrite" => rewrite(db, work).await.map(|()| (0, true)),
+        "chunked" => chunked(db, work, progress, rules, budget, chunks_so_far).await,
+        _ => single(db, work).await.map(|()| (1, true)),
+    }
+}
+
+async fn rewrite(db: &mut Db, work: &Work<'_>) -> Result<(), DbError> {
+    let alters: Vec<String> = work
+        .masked
+        .iter()
+        .zip(&work.assignments)
+        .map(|(m, (col, e))| {
+            let collate = m
+                .column
+                .collation
+                .as_ref()
+                .map(|c| format!(" COLLATE {c}"))
+                .unwrap_or_default();
+            format!(
+                "ALTER COLUMN {col} TYPE {}{collate} USING {e}",
+                m.column.sql_type
+            )
+        })
+        .collect();
+    let alter = format!("ALTER TABLE {} {}", work.sql_name, alters.join(", "));
+    let statements = vec![
+        (db.dialect.fold_keys(&alter), Vec::new()),
+        bookkeeping::advance(db.dialect, &work.plan.display, None, true),
+    ];
+    db.transaction(&work.during(), &statements)
+        .await
+        .map(|_| ())
+}
+
+async fn single(db: &mut Db, work: &Work<'_>) -> Result<(), DbError> {
+    let update = (update_sql(work, ""), Vec::new());
+    let done = bookkeeping::advance(db.dialect, &work.plan.display, None, true);
+    let statements = with_triggers_off(db.dialect, work, vec![update, done]);
+    db.transaction(&work.during(), &statements)
+        .await
+        .map(|_| ())
+}
+
+async fn chunked(
+    db: &mut Db,
+    work: &Work<'_>,
+    progress: &Progress,
+    rules: &Rules,
+    budget: &Budget,
+    chunks_so_far: u64,
+) -> Result<(u64, bool), DbError> {
+    let d = db.dialect;
+    let (key, cast) = work.chunk_key(d).expect("chunked method needs a chunk key");
+    let bound = |n: usize| cast.replace("{}", &placeholder(d, n));
+    let mut last = progress.last_key.clone();
+    let mut chunks = 0;
+    loop {
+        if budget.exhausted(chunks_so_far + chunks) {
+            return Ok((chunks, false));
+        }
+        let after = last
+            .as_ref()
+            .map(|_| format!("WHERE {key} > {}", bound(1)))
+            .unwrap_or_default();
+        let next_sql = format!(
+            "SELECT {} FROM (SELECT {key} AS k FROM {} {after} ORDER BY {key} LIMIT {}) s",
+            d.as_text("MAX(k)"),
+            work.sql_name,
+            rules.chunk_rows
+        );
+        let lower: Vec<Param> = last.iter().map(|k| Param::Text(Some(k.clone()))).collect();
+        let next = db.value(&work.during(), &next_sql, &lower).await?;
+        let Some(next) = next else {
+            let (sql, params) = bookkeeping::advance(d, &work.plan.display, last.as_deref(), true);
+            db.execute(&work.during(), &sql, &params).await?;
+            return Ok((chunks, true));
+        };
+        let range = match &last {
+            Some(_) => format!("WHERE {key} > {} AND {key} <= {}", bound(1), bound(2)),
+            None => format!("WHERE {key} <= {}", bound(1)),
+        };
+        let mut params = lower;
+        params.push(Param::Text(Some(next.clone())));
+        let update = (update_sql(work, &range), params);
+        let advance = bookkeeping::advance(d, &work.plan.display, Some(&next), false);
+        db.transaction(
+            &work.during(),
+            &with_triggers_off(d, work, vec![update, advance]),
+        )
+        .await?;
+        last = Some(next);
+        chunks += 1;
+    }
+}
+
+fn update_sql(work: &Work<'_>, filter: &str) -> String {
+    let sets: Vec<String> = work
+        .assignments
+        .iter()
+        .map(|(c, e)| format!("{c} = {e}"))
+        .collect();
+    format!("UPDATE {} SET {} {filter}", work.sql_name, sets.join(", "))
+}
+
+/// PostgreSQL: user triggers (audit copies, `updated_at` stamps) must not see or copy the
+/// original values; they are disabled and re-enabled inside the same transaction.
+fn with_triggers_off(
+    d: Dialect,
+    work: &Work<'_>,
+    body: Vec<(String, Vec<Param>)>,
+) -> Vec<(String, Vec<Param>)> {
+    let triggers = &work.plan.table.triggers;
+    if d != Dialect::Postgres || triggers.is_empty() {
+        return body;
+    }
+    let toggle = |verb: &str| -> Vec<(String, Vec<Param>)> {
+        triggers
+            .iter()
+            .map(|t| {
+                (
+                    format!(
+                        "ALTER TABLE {} {verb} TRIGGER {}",
+                        work.sql_name,
+                        d.ident(t)
+                    ),
+                    Vec::new(),
+                )
+            })
+            .collect()
+    };
+    let mut out = toggle("DISABLE");
+    out.extend(body);
+    out.extend(toggle("ENABLE"));
+    out
+}
+
+/// Step 4: reclaim old row versions and refresh statistics (and materialized views).
+pub async fn finalize(
+    db: &mut Db,
+    plans: &[TablePlan],
+    methods: &[(String, String)],
+    catalog: &Catalog,
+) -> Result<(), DbError> {
+    let d = db.dialect;
+    for plan in plans
+        .iter()
+        .filter(|p| !matches!(p.action, PlannedAction::Keep))
+    {
+        let name = d.table(&plan.table.id.schema, &plan.table.id.name);
+        let method = methods
+            .iter()
+            .find(|(t, _)| t == &plan.display)
+            .map(|(_, m)| m.as_str());
+        let during = format!("refreshing statistics of {}", plan.display);
+        match d {
+            // An UPDATE leaves the original row versions (and their index entries) on disk; a
+            // plain VACUUM makes the space reusable but leaves the bytes in the pages. Only a
+            // rewrite removes them; a `rewrite` or TRUNCATE already wrote fresh files.
+            Dialect::Postgres if updated_in_place(method) => {
+                db.execute(&during, &format!("VACUUM (FULL, ANALYZE) {name}"), &[])
+                    .await?
+            }
+            Dialect::Postgres => db.execute(&during, &format!("ANALYZE {name}"), &[]).await?,
+            Dialect::MySql => {
+                if updated_in_place(method) {
+                    db.execute(&during, &format!("ALTER TABLE {name} FORCE"), &[])
+                        .await?;
+                }
+                mysql_statistics(db, plan, &name, &during).await?
+            }
+        };
+    }
+    for view in &catalog.materialized_views {
+        let sql = format!(
+            "REFRESH MATERIALIZED VIEW {}",
+            d.table(&view.schema, &view.name)
+        );
+        db.execute(
+            &format!("refreshing materialized view {}", catalog.display(view)),
+            &sql,
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn updated_in_place(method: Option<&str>) -> bool {
+    matches!(method, Some("chunked") | Some("single"))
+}
+
+/// `ANALYZE TABLE`, plus MariaDB persistent column statistics and MySQL histograms, which keep
+/// real values (min/max, buckets) and must be recomputed from masked data.
+async fn mysql_statistics(
+    db: &mut Db,
+    plan: &TablePlan,
+    name: &str,
+    during: &str,
+) -> Result<u64, DbError> {
+    db.execute(during, &format!("ANALYZE TABLE {name}"), &[])
+        .await?;
+    let table = Param::Text(Some(plan.table.id.name.clone()));
+    if db.mariadb {
+        let sql = "SELECT CAST(COUNT(*) AS CHAR) FROM mysql.column_stats WHERE db_name = DATABASE() AND table_name = ?";
+        if db.count(during, sql, &[table]).await.unwrap_or(0) > 0 {
+            db.execute(
+                during,
+                &format!("ANALYZE TABLE {name} PERSISTENT FOR ALL"),
+                &[],
+            )
+            .await?;
+        }
+        return Ok(0);
+    }
+    let sql = "SELECT COLUMN_NAME FROM information_schema.COLUMN_STATISTICS WHERE SCHEMA_NAME = DATABASE() AND TABLE_NAME = ?";
+    let columns: Vec<String> = db
+        .rows(during, sql, &[table])
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect();
+    if !columns.is_empty() {
+        let list: Vec<String> = columns.iter().map(|c| db.dialect.ident(c)).collect();
+        db.execute(
+            during,
+            &format!(
+                "ANALYZE TABLE {name} UPDATE HISTOGRAM ON {}",
+                list.join(", ")
+            ),
+            &[],
+        )
+        .await?;
+    }
+    Ok(0)
+}
+
+/// The report line of a table before any work.
+pub fn table_report(plan: &TablePlan) -> TableReport {
+    let (action, columns) = match &plan.action {
+        PlannedAction::Keep => ("keep", Vec::new()),
+        PlannedAction::Truncate => ("truncate", Vec::new()),
+        PlannedAction::Mask(cols) => (
+            "mask",
+            cols.iter()
+                .map(|m| format!("{}: {}", m.column.name, m.strategy.name()))
+                .collect(),
+        ),
+    };
+    TableReport {
+        table: plan.display.clone(),
+        action,
+        method: None,
+        columns,
+        rows: None,
+        chunks: 0,
+        already_done: false,
+        done: action == "keep",
+        seconds: 0.0,
+    }
+}

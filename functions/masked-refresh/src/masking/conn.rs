@@ -1,0 +1,379 @@
+//! One dedicated connection to the database being masked, for either engine.
+//!
+//! Guarantees:
+//! - A single session does all the work, so its settings hold throughout: UTC time zone, ISO
+//!   dates, row-level security off (PostgreSQL: a policy makes a statement fail rather than
+//!   silently skip rows), strict SQL mode and `NO_BACKSLASH_ESCAPES` (MySQL), and the key blocks
+//!   as session state set through bind parameters.
+//! - TLS: the URL's own settings (`sslmode=verify-full&sslrootcert=...` for PostgreSQL,
+//!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=...` for MySQL, e.g. the RDS CA bundle) are honoured; when
+//!   the URL says nothing and the host is not loopback, TLS is required.
+//! - Every failure is a scrubbed [`DbError`]: no server message, no value, no URL.
+
+use std::str::FromStr;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlRow, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
+use sqlx::{Connection, MySqlConnection, PgConnection, Row};
+
+use super::dialect::{Dialect, PG_IPAD, PG_IPAD_FN, PG_OPAD, PG_OPAD_FN, PG_VERIFY};
+use super::key::MaskingKey;
+use super::scrub::DbError;
+
+/// A bind parameter.
+#[derive(Clone, Debug)]
+pub enum Param {
+    Text(Option<String>),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Rows read back as text (every query selects text columns).
+pub type Rows = Vec<Vec<Option<String>>>;
+
+enum Conn {
+    Pg(PgConnection),
+    My(MySqlConnection),
+}
+
+/// The session offpeak masks and verifies through.
+pub struct Db {
+    conn: Conn,
+    pub dialect: Dialect,
+    /// MariaDB rather than MySQL (only meaningful for [`Dialect::MySql`]).
+    pub mariadb: bool,
+}
+
+impl Db {
+    /// Connects by URL scheme (`postgres://`/`postgresql://` or `mysql://`/`mariadb://`).
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        let during = "connecting to the database";
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut opts =
+                PgConnectOptions::from_str(url).map_err(|e| DbError::scrub(e, during))?;
+            if !has_param(url, "sslmode") && !is_loopback(opts.get_host()) {
+                opts = opts.ssl_mode(PgSslMode::Require);
+            }
+            let conn = PgConnection::connect_with(&opts)
+                .await
+                .map_err(|e| DbError::scrub(e, during))?;
+            return Ok(Db {
+                conn: Conn::Pg(conn),
+                dialect: Dialect::Postgres,
+                mariadb: false,
+            });
+        }
+        let url = url.replacen("mariadb://", "mysql://", 1);
+        if !url.starts_with("mysql://") {
+            return Err(DbError::other(
+                during,
+                "unsupported URL scheme (use postgres:// or mysql://)",
+            ));
+        }
+        let mut opts =
+            MySqlConnectOptions::from_str(&url).map_err(|e| DbError::scrub(e, during))?;
+        if !has_param(&url, "ssl-mode") && !is_loopback(opts.get_host()) {
+            opts = opts.ssl_mode(MySqlSslMode::Required);
+        }
+        let conn = MySqlConnection::connect_with(&opts)
+            .await
+            .map_err(|e| DbError::scrub(e, during))?;
+        let mut db = Db {
+            conn: Conn::My(conn),
+            dialect: Dialect::MySql,
+            mariadb: false,
+        };
+        let version = db
+            .value("reading the server version", "SELECT VERSION()", &[])
+            .await?;
+        db.mariadb = version.unwrap_or_default().contains("MariaDB");
+        Ok(db)
+    }
+
+    /// Session settings and key material; see the module guarantees.
+    pub async fn prepare_session(&mut self, key: &MaskingKey) -> Result<(), DbError> {
+        let during = "preparing the session";
+        match self.dialect {
+            Dialect::Postgres => {
+                for sql in [
+                    "SET TIME ZONE 'UTC'",
+                    "SET DateStyle = 'ISO, YMD'",
+                    "SET row_security = off",
+                    "SET statement_timeout = 0",
+                    "SET client_min_messages = warning",
+                ] {
+                    self.execute(during, sql, &[]).await?;
+                }
+                let sql = format!(
+                    "SELECT set_config('{PG_IPAD}', $1, false), set_config('{PG_OPAD}', $2, false), \
+                     set_config('{PG_VERIFY}', $3, false)"
+                );
+                let params = [key.ipad(), key.opad(), key.verify_key()]
+                    .map(|k| Param::Text(Some(hex::encode(k))));
+                self.rows(during, &sql, &params).await?;
+                for (function, setting) in [(PG_IPAD_FN, PG_IPAD), (PG_OPAD_FN, PG_OPAD)] {
+                    let create = format!(
+                        "CREATE OR REPLACE FUNCTION {function} RETURNS bytea LANGUAGE sql IMMUTABLE \
+                         AS $$ SELECT decode(current_setting('{setting}'), 'hex') $$"
+                    );
+                    self.execute(during, &create, &[]).await?;
+                }
+            }
+            Dialect::MySql => {
+                self.execute(during, "SET time_zone = '+00:00'", &[])
+                    .await?;
+                let mode = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ENGINE_SUBSTITUTION'";
+                self.execute(during, mode, &[]).await?;
+                let params =
+                    [key.ipad(), key.opad(), key.verify_key()].map(|k| Param::Bytes(k.to_vec()));
+                let sql = "SET @offpeak_ipad = ?, @offpeak_opad = ?, @offpeak_vkey = ?";
+                self.execute(during, sql, &params).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// MySQL: keeps this session's changes out of the binary log, whose row images would
+    /// otherwise carry the original values. Fails when binary logging is on and cannot be
+    /// turned off for the session.
+    pub async fn binlog_off(&mut self) -> Result<(), DbError> {
+        if self.dialect != Dialect::MySql {
+            return Ok(());
+        }
+        let during = "turning the binary log off for the session";
+        if self
+            .execute(during, "SET SESSION sql_log_bin = 0", &[])
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let on = self
+            .value(during, "SELECT CAST(@@log_bin AS CHAR)", &[])
+            .await?;
+        match on.as_deref() {
+            Some("0") | Some("OFF") => Ok(()),
+            _ => Err(DbError::other(
+                during,
+                "binary logging is on and this user may not turn it off",
+            )),
+        }
+    }
+
+    /// Takes the run lock so two runs never mask the same database at once.
+    pub async fn lock(&mut self) -> Result<(), DbError> {
+        let during = "taking the masking lock";
+        let sql = match self.dialect {
+            Dialect::Postgres => "SELECT pg_try_advisory_lock(hashtext('offpeak_masking'))::text",
+            Dialect::MySql => {
+                "SELECT CAST(GET_LOCK(CONCAT('offpeak_masking_', DATABASE()), 0) AS CHAR)"
+            }
+        };
+        match self.value(during, sql, &[]).await?.as_deref() {
+            Some("true") | Some("1") => Ok(()),
+            _ => Err(DbError::other(during, "another masking run holds the lock")),
+        }
+    }
+
+    /// Runs a statement; returns the number of rows it affected.
+    ///
+    /// Boxed as `Send` here, where the connection's lifetime is concrete: callers' futures then
+    /// stay `Send` (a Lambda handler or `tokio::spawn` needs that), which sqlx's higher-ranked
+    /// executor bounds would otherwise keep the compiler from proving.
+    pub fn execute<'a>(
+        &'a mut self,
+        during: &'a str,
+        sql: &'a str,
+        params: &'a [Param],
+    ) -> BoxFuture<'a, Result<u64, DbError>> {
+        Box::pin(async move {
+            let scrub = |e| DbError::scrub(e, during);
+            let result = match &mut self.conn {
+                Conn::Pg(c) if params.is_empty() => sqlx::Executor::execute(&mut *c, sql)
+                    .await
+                    .map(|r| r.rows_affected()),
+                Conn::My(c) if params.is_empty() => sqlx::Executor::execute(&mut *c, sql)
+                    .await
+                    .map(|r| r.rows_affected()),
+                Conn::Pg(c) => pg_query(sql, params)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()),
+                Conn::My(c) => my_query(sql, params)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()),
+            };
+            result.map_err(scrub)
+        })
+    }
+
+    /// Runs a query whose columns are all text (or NULL).
+    pub fn rows<'a>(
+        &'a mut self,
+        during: &'a str,
+        sql: &'a str,
+        params: &'a [Param],
+    ) -> BoxFuture<'a, Result<Rows, DbError>> {
+        Box::pin(async move {
+            let scrub = |e| DbError::scrub(e, during);
+            match &mut self.conn {
+                Conn::Pg(c) => {
+                    let rows = pg_query(sql, params)
+                        .fetch_all(&mut *c)
+                        .await
+                        .map_err(scrub)?;
+                    rows.iter()
+                        .map(pg_texts)
+                        .collect::<Result<_, _>>()
+                        .map_err(scrub)
+                }
+                Conn::My(c) => {
+                    let rows = my_query(sql, params)
+                        .fetch_all(&mut *c)
+                        .await
+                        .map_err(scrub)?;
+                    Ok(rows.iter().map(my_texts).collect())
+                }
+            }
+        })
+    }
+
+    /// The first column of the first row, if any.
+    pub async fn value(
+        &mut self,
+        during: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<String>, DbError> {
+        let rows = self.rows(during, sql, params).await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .flatten())
+    }
+
+    /// A count read back as a number.
+    pub async fn count(
+        &mut self,
+        during: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<i64, DbError> {
+        let text = self.value(during, sql, params).await?;
+        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+
+    /// Runs `statements` in one transaction; rolls back on the first failure.
+    pub async fn transaction(
+        &mut self,
+        during: &str,
+        statements: &[(String, Vec<Param>)],
+    ) -> Result<Vec<u64>, DbError> {
+        let begin = match self.dialect {
+            Dialect::Postgres => "BEGIN",
+            Dialect::MySql => "START TRANSACTION",
+        };
+        self.execute(during, begin, &[]).await?;
+        let mut affected = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            match self.execute(during, sql, params).await {
+                Ok(n) => affected.push(n),
+                Err(e) => {
+                    let _ = self.execute(during, "ROLLBACK", &[]).await;
+                    return Err(e);
+                }
+            }
+        }
+        self.execute(during, "COMMIT", &[]).await?;
+        Ok(affected)
+    }
+
+    /// Closes the session (releasing its locks).
+    pub async fn close(self) {
+        let _ = match self.conn {
+            Conn::Pg(c) => c.close().await,
+            Conn::My(c) => c.close().await,
+        };
+    }
+}
+
+fn pg_query<'q>(
+    sql: &'q str,
+    params: &[Param],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut q = sqlx::query(sql);
+    for p in params {
+        q = match p.clone() {
+            Param::Text(t) => q.bind(t),
+            Param::Int(i) => q.bind(i),
+            Param::Bytes(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn my_query<'q>(
+    sql: &'q str,
+    params: &[Param],
+) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+    let mut q = sqlx::query(sql);
+    for p in params {
+        q = match p.clone() {
+            Param::Text(t) => q.bind(t),
+            Param::Int(i) => q.bind(i),
+            Param::Bytes(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn pg_texts(row: &PgRow) -> Result<Vec<Option<String>>, sqlx::Error> {
+    (0..row.len())
+        .map(|i| row.try_get::<Option<String>, _>(i))
+        .collect()
+}
+
+/// information_schema columns come back as text or as binary depending on server and version.
+fn my_texts(row: &MySqlRow) -> Vec<Option<String>> {
+    (0..row.len())
+        .map(|i| match row.try_get::<Option<String>, _>(i) {
+            Ok(v) => v,
+            Err(_) => row
+                .try_get::<Option<Vec<u8>>, _>(i)
+                .ok()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        })
+        .collect()
+}
+
+fn has_param(url: &str, name: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|kv| kv.split('=').next() == Some(name))
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_is_left_to_the_url_when_it_says_so() {
+        assert!(has_param(
+            "postgres://h/db?sslmode=verify-full&sslrootcert=/ca.pem",
+            "sslmode"
+        ));
+        assert!(!has_param("postgres://h/db?application_name=x", "sslmode"));
+        assert!(is_loopback("127.0.0.1") && !is_loopback("db.cluster-x.rds.amazonaws.com"));
+    }
+}

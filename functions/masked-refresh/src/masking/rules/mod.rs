@@ -1,0 +1,211 @@
+//! The masking rules file (`infra/masking.yaml`): parsing and the typed model.
+//!
+//! Guarantees: [`Rules`] only ever come from a file without errors; otherwise *every* error comes
+//! back as a `PATH:LINE:COL: message` line, unknown keys and misspelt strategies included. Parsing
+//! looks at the file alone: whether the rules fit a database is decided later, against its live
+//! catalog (see `classify`).
+
+mod model;
+mod parse;
+
+#[cfg(test)]
+pub(crate) use parse::json_segments;
+
+use std::path::Path;
+
+use offpeak_shared::config::ConfigError;
+use offpeak_shared::yaml;
+
+pub use model::{
+    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DatePart, EMAIL_DOMAIN, HASH_HEX_LEN,
+    JsonPathRule, JsonSegment, NAME_HEX_LEN, NAME_PREFIX, PHONE_DIGITS, PHONE_PREFIX, Rules,
+    Strategy, TableAction, TableRule,
+};
+
+/// Why a rules file could not be loaded. Both are bad input.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read masking rules {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Every error found, in file order.
+    #[error("{}", render(.0))]
+    Invalid(Vec<ConfigError>),
+}
+
+fn render(errors: &[ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// Reads and parses a rules file.
+pub fn load(path: &Path) -> Result<Rules, RulesError> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+        path: label.clone(),
+        source,
+    })?;
+    parse_str(&text, &label)
+}
+
+/// Parses rules text; `path` names the file in messages.
+pub fn parse_str(text: &str, path: &str) -> Result<Rules, RulesError> {
+    let at = |(pos, message): (yaml::Pos, String)| ConfigError {
+        path: path.to_owned(),
+        line: pos.line,
+        col: pos.col,
+        message,
+    };
+    let root = yaml::parse(text).map_err(|e| RulesError::Invalid(vec![at(e)]))?;
+    parse::rules(&root, path)
+        .map_err(|errors| RulesError::Invalid(errors.into_iter().map(at).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_str(text, "m.yaml") {
+            Err(RulesError::Invalid(errors)) => errors.iter().map(ToString::to_string).collect(),
+            other => panic!("expected errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_rules_file_parses_into_typed_strategies() {
+        let text = r#"
+salt_secret: offpeak/masking-salt
+chunk_rows: 1000
+tables:
+  users:
+    keep: [id, created_at]
+    mask:
+      email: email
+      full_name: name
+      notes: null
+      ssn: { strategy: redact, keep_last: 4, keep_first: 0 }
+      born: { strategy: generalize, to: year }
+      seen: { strategy: noise, days: 7 }
+      ref: { strategy: hash, length: 32 }
+      country: { strategy: value, value: "" }
+      profile:
+        strategy: json
+        paths:
+          address.street: { strategy: redact, keep_first: 2, keep_last: 0 }
+          $.phones[0]: phone
+      legacy: { strategy: sql, sql: "left({column}, 1)", unique: false }
+  audit_log: truncate
+  countries: keep
+"#;
+        let rules = parse_str(text, "m.yaml").unwrap();
+        assert_eq!(rules.salt_secret.as_deref(), Some("offpeak/masking-salt"));
+        assert_eq!(rules.chunk_rows, 1000);
+        assert_eq!(rules.rewrite_max_rows, DEFAULT_REWRITE_MAX_ROWS);
+        assert_eq!(rules.tables.len(), 3);
+        assert_eq!(rules.tables[1].action, TableAction::Truncate);
+        assert_eq!(rules.tables[2].action, TableAction::KeepAll);
+        let TableAction::Columns(cols) = &rules.tables[0].action else {
+            panic!("users has columns")
+        };
+        let by_name = |n: &str| cols.iter().find(|c| c.name == n).unwrap().mask.clone();
+        assert_eq!(by_name("id"), None);
+        assert_eq!(by_name("email"), Some(Strategy::Email));
+        assert_eq!(by_name("notes"), Some(Strategy::Null));
+        assert_eq!(
+            by_name("ssn"),
+            Some(Strategy::Redact {
+                keep_first: 0,
+                keep_last: 4
+            })
+        );
+        assert_eq!(by_name("born"), Some(Strategy::Generalize(DatePart::Year)));
+        assert_eq!(by_name("seen"), Some(Strategy::Noise { days: 7 }));
+        assert_eq!(by_name("ref"), Some(Strategy::Hash { length: 32 }));
+        assert_eq!(by_name("country"), Some(Strategy::Value(String::new())));
+        let Some(Strategy::Json(paths)) = by_name("profile") else {
+            panic!("profile is json")
+        };
+        assert_eq!(
+            paths[1].segments,
+            vec![JsonSegment::Key("phones".into()), JsonSegment::Index(0)]
+        );
+        assert_eq!(paths[1].strategy, Strategy::Phone);
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_position() {
+        let text = "\
+tables:
+  users:
+    keep: [id]
+    mask:
+      email: emial
+      name: { strategy: redact, keep_frist: 2 }
+    masc: {}
+  orders: truncated
+colour: blue
+";
+        let errs = errors(text);
+        assert_eq!(
+            errs,
+            vec![
+                "m.yaml:5:14: unknown masking strategy `emial` (expected one of: hash, email, name, phone, redact, null, value, generalize, noise, json, sql)",
+                "m.yaml:6:33: unknown key `keep_frist` in strategy `redact` (expected one of: strategy, keep_first, keep_last)",
+                "m.yaml:7:5: unknown key `masc` in table `users` (expected one of: keep, mask)",
+                "m.yaml:8:11: table `orders`: expected `keep`, `truncate` or a mapping with keep/mask, found `truncated`",
+                "m.yaml:9:1: unknown key `colour` in the masking rules (expected one of: salt_secret, chunk_rows, rewrite_max_rows, tables)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_column_both_kept_and_masked_is_an_error() {
+        let errs = errors("tables:\n  t:\n    keep: [a]\n    mask: { a: email }\n");
+        assert_eq!(
+            errs,
+            vec!["m.yaml:4:13: column `a` of table `t` is classified twice"]
+        );
+    }
+
+    #[test]
+    fn overlapping_json_paths_and_bad_paths_are_errors() {
+        let text = "tables:\n  t:\n    mask:\n      j:\n        strategy: json\n        paths:\n          a.b: name\n          a: null\n          'x-y': name\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("m.yaml:8:11: JSON path `a` overlaps `a.b`"),
+            "{errs:?}"
+        );
+        assert!(errs[1].contains("invalid JSON path `x-y`"), "{errs:?}");
+    }
+
+    #[test]
+    fn options_are_range_checked_and_required_ones_demanded() {
+        let text = "tables:\n  t:\n    mask:\n      a: { strategy: hash, length: 8 }\n      b: { strategy: value }\n      c: { strategy: json, paths: { k: noise } }\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].contains("length must be between 16 and 64, found 8"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].contains("strategy `value` needs `value`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].contains("strategy `noise` cannot be used on a JSON path"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_repository_rules_file_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/masking.yaml");
+        let rules = load(Path::new(path)).expect("infra/masking.yaml is valid");
+        assert!(!rules.tables.is_empty());
+    }
+}

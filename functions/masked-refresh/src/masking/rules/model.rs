@@ -1,0 +1,169 @@
+//! The masking rules as typed values: what the rules file says, with the position of each entry
+//! so that disagreements with the live schema can point back at the line to fix.
+
+use offpeak_shared::yaml::Pos;
+
+/// Default rows per chunk for tables masked in primary-key ranges.
+pub const DEFAULT_CHUNK_ROWS: u64 = 50_000;
+/// Default size up to which a PostgreSQL table is masked by one rewrite instead of in chunks.
+pub const DEFAULT_REWRITE_MAX_ROWS: u64 = 5_000_000;
+
+/// A whole rules file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// Where the rules came from, for `PATH:LINE:COL` messages.
+    pub path: String,
+    /// Secrets Manager id of the HMAC salt; `OFFPEAK_MASKING_SALT` takes precedence when set.
+    pub salt_secret: Option<String>,
+    pub chunk_rows: u64,
+    pub rewrite_max_rows: u64,
+    /// Position of the `tables:` key, where findings about unlisted tables point.
+    pub tables_pos: Pos,
+    pub tables: Vec<TableRule>,
+}
+
+/// What to do with one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableRule {
+    pub pos: Pos,
+    /// `schema.table` or `table` (the default schema), as written.
+    pub name: String,
+    pub action: TableAction,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableAction {
+    /// Every column kept as is, explicitly.
+    KeepAll,
+    /// Every row deleted.
+    Truncate,
+    /// Each column either kept or masked; together they must name every column.
+    Columns(Vec<ColumnRule>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnRule {
+    pub pos: Pos,
+    pub name: String,
+    /// `None`: keep.
+    pub mask: Option<Strategy>,
+}
+
+/// How a masked value is computed. Every strategy keeps SQL NULL as NULL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    /// Keyed-hash pseudonym: lowercase hex of HMAC-SHA256(salt, value), first `length` digits.
+    Hash {
+        length: u8,
+    },
+    /// `<64 hex digits of the HMAC>@example.invalid`: unique whenever the inputs are.
+    Email,
+    /// `Person <10 uppercase hex digits of the HMAC>`.
+    Name,
+    /// `+999 <9 digits from the HMAC>` (+999 is not an assigned country code).
+    Phone,
+    /// Keep the first and last characters, star the rest; short values are starred whole.
+    Redact {
+        keep_first: u8,
+        keep_last: u8,
+    },
+    Null,
+    /// A constant (cast to the column's type).
+    Value(String),
+    /// Truncate a date or timestamp to the first instant of its month or year.
+    Generalize(DatePart),
+    /// Shift a date or timestamp by 1..=`days` days, either way, derived from the HMAC.
+    Noise {
+        days: u16,
+    },
+    /// Mask values inside a JSON document, path by path.
+    Json(Vec<JsonPathRule>),
+    /// A raw SQL expression; `{column}` stands for the (quoted) input.
+    Sql {
+        sql: String,
+        unique: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatePart {
+    Month,
+    Year,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonPathRule {
+    pub pos: Pos,
+    /// As written, e.g. `address.street` or `phones[0]`.
+    pub text: String,
+    pub segments: Vec<JsonSegment>,
+    /// Never `Json` (no nesting), `Generalize` or `Noise`.
+    pub strategy: Strategy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonSegment {
+    Key(String),
+    Index(u32),
+}
+
+impl Strategy {
+    /// The name used in the rules file and in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Hash { .. } => "hash",
+            Strategy::Email => "email",
+            Strategy::Name => "name",
+            Strategy::Phone => "phone",
+            Strategy::Redact { .. } => "redact",
+            Strategy::Null => "null",
+            Strategy::Value(_) => "value",
+            Strategy::Generalize(_) => "generalize",
+            Strategy::Noise { .. } => "noise",
+            Strategy::Json(_) => "json",
+            Strategy::Sql { .. } => "sql",
+        }
+    }
+
+    /// Distinct inputs give distinct outputs, so a unique index over the column stays valid.
+    /// `null` counts: NULLs never collide in a unique index (unless it says NULLS NOT DISTINCT,
+    /// which the caller checks).
+    pub fn keeps_unique(&self) -> bool {
+        match self {
+            Strategy::Hash { length } => usize::from(*length) == HASH_HEX_LEN,
+            Strategy::Email | Strategy::Null => true,
+            Strategy::Sql { unique, .. } => *unique,
+            _ => false,
+        }
+    }
+
+    /// Longest text the strategy produces, when it produces text of a known bound.
+    pub fn output_chars(&self) -> Option<usize> {
+        match self {
+            Strategy::Hash { length } => Some(usize::from(*length)),
+            Strategy::Email => Some(HASH_HEX_LEN + EMAIL_DOMAIN.len()),
+            Strategy::Name => Some(NAME_PREFIX.len() + NAME_HEX_LEN),
+            Strategy::Phone => Some(PHONE_PREFIX.len() + PHONE_DIGITS),
+            Strategy::Value(v) => Some(v.chars().count()),
+            _ => None,
+        }
+    }
+}
+
+/// Hex digits in a full HMAC-SHA256.
+pub const HASH_HEX_LEN: usize = 64;
+/// The reserved domain every masked e-mail address ends with (RFC 2606).
+pub const EMAIL_DOMAIN: &str = "@example.invalid";
+pub const NAME_PREFIX: &str = "Person ";
+pub const NAME_HEX_LEN: usize = 10;
+pub const PHONE_PREFIX: &str = "+999 ";
+pub const PHONE_DIGITS: usize = 9;
+
+impl JsonPathRule {
+    /// True when `self` lies at or under `other` (or the reverse): masking one would rewrite the
+    /// other's input.
+    pub fn overlaps(&self, other: &JsonPathRule) -> bool {
+        let n = self.segments.len().min(other.segments.len());
+        self.segments[..n] == other.segments[..n]
+    }
+}

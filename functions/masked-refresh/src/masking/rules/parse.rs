@@ -1,0 +1,372 @@
+//! The grammar of the masking rules file: a positioned YAML tree in, [`Rules`] out, with every
+//! mistake recorded (unknown keys included) rather than stopping at the first.
+
+use offpeak_shared::yaml::{Fields, Node, Pos, Value, Walker};
+
+use super::model::{
+    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DatePart, HASH_HEX_LEN, JsonPathRule,
+    JsonSegment, Rules, Strategy, TableAction, TableRule,
+};
+
+const TOP_KEYS: &[&str] = &["salt_secret", "chunk_rows", "rewrite_max_rows", "tables"];
+const TABLE_KEYS: &[&str] = &["keep", "mask"];
+const STRATEGIES: &[&str] = &[
+    "hash",
+    "email",
+    "name",
+    "phone",
+    "redact",
+    "null",
+    "value",
+    "generalize",
+    "noise",
+    "json",
+    "sql",
+];
+
+/// Walks a whole document; `path` is kept in the result for later messages.
+pub fn rules(root: &Node, path: &str) -> Result<Rules, Vec<(Pos, String)>> {
+    let mut w = Walker::default();
+    let parsed = document(&mut w, root, path);
+    match parsed {
+        Some(rules) if w.errors.is_empty() => Ok(rules),
+        _ => {
+            let mut errors = w.errors;
+            errors.sort_by_key(|(pos, _)| (pos.line, pos.col));
+            Err(errors)
+        }
+    }
+}
+
+fn document(w: &mut Walker, root: &Node, path: &str) -> Option<Rules> {
+    let top = w.fields(root, "the masking rules", TOP_KEYS)?;
+    let salt_secret = top.get("salt_secret").map(|n| w.string(n, "salt_secret"));
+    let chunk_rows = count(w, &top, "chunk_rows", DEFAULT_CHUNK_ROWS);
+    let rewrite_max_rows = count(w, &top, "rewrite_max_rows", DEFAULT_REWRITE_MAX_ROWS);
+    let tables_node = w.required(&top, "tables", "the masking rules");
+    let tables = tables_node.and_then(|n| tables(w, n));
+    Some(Rules {
+        path: path.to_owned(),
+        salt_secret: salt_secret.map_or(Some(None), |s| s.map(Some))?,
+        chunk_rows: chunk_rows?,
+        rewrite_max_rows: rewrite_max_rows?,
+        tables_pos: tables_node?.pos,
+        tables: tables?,
+    })
+}
+
+fn count(w: &mut Walker, top: &Fields, key: &str, default: u64) -> Option<u64> {
+    let Some(node) = top.get(key) else {
+        return Some(default);
+    };
+    w.parsed(node, key, |s| match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{key} must be a whole number of at least 1, found `{s}`"
+        )),
+    })
+}
+
+fn tables(w: &mut Walker, node: &Node) -> Option<Vec<TableRule>> {
+    let Value::Map(entries) = &node.value else {
+        w.error(
+            node.pos,
+            format!(
+                "tables must be a mapping of table name to rule, found {}",
+                node.value.kind()
+            ),
+        );
+        return None;
+    };
+    let mut out: Vec<Option<TableRule>> = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        if out.iter().flatten().any(|t| t.name == key.name) {
+            w.error(key.pos, format!("duplicate table `{}`", key.name));
+            continue;
+        }
+        out.push(
+            table_action(w, key.name.as_str(), value).map(|action| TableRule {
+                pos: key.pos,
+                name: key.name.clone(),
+                action,
+            }),
+        );
+    }
+    out.into_iter().collect()
+}
+
+fn table_action(w: &mut Walker, table: &str, node: &Node) -> Option<TableAction> {
+    match &node.value {
+        Value::Scalar(s) if s == "keep" => Some(TableAction::KeepAll),
+        Value::Scalar(s) if s == "truncate" => Some(TableAction::Truncate),
+        Value::Scalar(s) => {
+            w.error(
+                node.pos,
+                format!(
+                    "table `{table}`: expected `keep`, `truncate` or a mapping with keep/mask, found `{s}`"
+                ),
+            );
+            None
+        }
+        _ => columns(w, table, node).map(TableAction::Columns),
+    }
+}
+
+fn columns(w: &mut Walker, table: &str, node: &Node) -> Option<Vec<ColumnRule>> {
+    let what = format!("table `{table}`");
+    let f = w.fields(node, &what, TABLE_KEYS)?;
+    let kept = match f.get("keep") {
+        Some(n) => w.strings(n, "keep")?,
+        None => Vec::new(),
+    };
+    let masked = match f.get("mask") {
+        Some(n) => mask_map(w, n)?,
+        None => Vec::new(),
+    };
+    let mut out: Vec<ColumnRule> = Vec::new();
+    let keeps = kept.into_iter().map(|(pos, name)| ColumnRule {
+        pos,
+        name,
+        mask: None,
+    });
+    for rule in keeps.chain(masked) {
+        if out.iter().any(|c| c.name == rule.name) {
+            w.error(
+                rule.pos,
+                format!(
+                    "column `{}` of table `{table}` is classified twice",
+                    rule.name
+                ),
+            );
+        } else {
+            out.push(rule);
+        }
+    }
+    Some(out)
+}
+
+fn mask_map(w: &mut Walker, node: &Node) -> Option<Vec<ColumnRule>> {
+    let Value::Map(entries) = &node.value else {
+        w.error(
+            node.pos,
+            format!(
+                "mask must be a mapping of column to strategy, found {}",
+                node.value.kind()
+            ),
+        );
+        return None;
+    };
+    let parsed: Vec<Option<ColumnRule>> = entries
+        .iter()
+        .map(|(key, value)| {
+            strategy(w, value, true).map(|s| ColumnRule {
+                pos: key.pos,
+                name: key.name.clone(),
+                mask: Some(s),
+            })
+        })
+        .collect();
+    parsed.into_iter().collect()
+}
+
+/// A strategy: a bare name (`email`, or YAML `null`) or a mapping with `strategy:` and options.
+fn strategy(w: &mut Walker, node: &Node, json_allowed: bool) -> Option<Strategy> {
+    let name = match &node.value {
+        Value::Null => return Some(Strategy::Null),
+        Value::Scalar(s) => s.clone(),
+        Value::Map(entries) => match entries.iter().find(|(k, _)| k.name == "strategy") {
+            Some((_, v)) => w.string(v, "strategy")?,
+            None => {
+                w.error(node.pos, "missing key `strategy` in a masking strategy");
+                return None;
+            }
+        },
+        Value::Seq(_) => {
+            w.error(
+                node.pos,
+                "a masking strategy must be a name or a mapping, found a list",
+            );
+            return None;
+        }
+    };
+    if !STRATEGIES.contains(&name.as_str()) {
+        let known = STRATEGIES.join(", ");
+        w.error(
+            node.pos,
+            format!("unknown masking strategy `{name}` (expected one of: {known})"),
+        );
+        return None;
+    }
+    if !json_allowed && matches!(name.as_str(), "json" | "generalize" | "noise") {
+        w.error(
+            node.pos,
+            format!("strategy `{name}` cannot be used on a JSON path"),
+        );
+        return None;
+    }
+    let f = match &node.value {
+        Value::Map(_) => Some(w.fields(node, &format!("strategy `{name}`"), option_keys(&name))?),
+        _ => None,
+    };
+    options(w, &name, f.as_ref(), node.pos)
+}
+
+fn option_keys(name: &str) -> &'static [&'static str] {
+    match name {
+        "hash" => &["strategy", "length"],
+        "redact" => &["strategy", "keep_first", "keep_last"],
+        "value" => &["strategy", "value"],
+        "generalize" => &["strategy", "to"],
+        "noise" => &["strategy", "days"],
+        "json" => &["strategy", "paths"],
+        "sql" => &["strategy", "sql", "unique"],
+        _ => &["strategy"],
+    }
+}
+
+fn options(w: &mut Walker, name: &str, f: Option<&Fields>, pos: Pos) -> Option<Strategy> {
+    let opt = |key: &str| f.and_then(|f| f.get(key));
+    let required = |w: &mut Walker, key: &str| {
+        let found = opt(key);
+        if found.is_none() {
+            w.error(pos, format!("strategy `{name}` needs `{key}`"));
+        }
+        found
+    };
+    let small = |w: &mut Walker, key: &str, default: u32, range| {
+        opt(key).map_or(Some(default), |n| w.integer(n, key, range))
+    };
+    Some(match name {
+        "hash" => Strategy::Hash {
+            length: small(w, "length", HASH_HEX_LEN as u32, 16..=64)? as u8,
+        },
+        "email" => Strategy::Email,
+        "name" => Strategy::Name,
+        "phone" => Strategy::Phone,
+        "null" => Strategy::Null,
+        "redact" => {
+            let keep_first = small(w, "keep_first", 1, 0..=16);
+            let keep_last = small(w, "keep_last", 1, 0..=16);
+            Strategy::Redact {
+                keep_first: keep_first? as u8,
+                keep_last: keep_last? as u8,
+            }
+        }
+        "value" => {
+            let node = required(w, "value")?;
+            Strategy::Value(scalar_text(w, node)?)
+        }
+        "generalize" => Strategy::Generalize(match opt("to") {
+            None => DatePart::Month,
+            Some(n) => w.parsed(n, "to", |s| match s {
+                "month" => Ok(DatePart::Month),
+                "year" => Ok(DatePart::Year),
+                other => Err(format!("to must be `month` or `year`, found `{other}`")),
+            })?,
+        }),
+        "noise" => Strategy::Noise {
+            days: small(w, "days", 30, 1..=3650)? as u16,
+        },
+        "json" => {
+            let node = required(w, "paths")?;
+            Strategy::Json(json_paths(w, node)?)
+        }
+        "sql" => {
+            let sql = required(w, "sql").and_then(|n| w.string(n, "sql"));
+            let unique = opt("unique").map_or(Some(false), |n| w.boolean(n, "unique"));
+            Strategy::Sql {
+                sql: sql?,
+                unique: unique?,
+            }
+        }
+        _ => unreachable!("checked against STRATEGIES"),
+    })
+}
+
+/// A constant may legitimately be empty, so it is read without the non-empty check.
+fn scalar_text(w: &mut Walker, node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Scalar(s) => Some(s.clone()),
+        other => {
+            w.error(
+                node.pos,
+                format!("value must be a scalar, found {}", other.kind()),
+            );
+            None
+        }
+    }
+}
+
+fn json_paths(w: &mut Walker, node: &Node) -> Option<Vec<JsonPathRule>> {
+    let Value::Map(entries) = &node.value else {
+        w.error(
+            node.pos,
+            format!(
+                "paths must be a mapping of JSON path to strategy, found {}",
+                node.value.kind()
+            ),
+        );
+        return None;
+    };
+    let mut out: Vec<JsonPathRule> = Vec::new();
+    let mut ok = true;
+    for (key, value) in entries {
+        let segments = json_segments(&key.name)
+            .map_err(|m| w.error(key.pos, m))
+            .ok();
+        let strategy = strategy(w, value, false);
+        let (Some(segments), Some(strategy)) = (segments, strategy) else {
+            ok = false;
+            continue;
+        };
+        let rule = JsonPathRule {
+            pos: key.pos,
+            text: key.name.clone(),
+            segments,
+            strategy,
+        };
+        if let Some(other) = out.iter().find(|o| o.overlaps(&rule)) {
+            let message = format!("JSON path `{}` overlaps `{}`", rule.text, other.text);
+            w.error(key.pos, message);
+            ok = false;
+        }
+        out.push(rule);
+    }
+    if out.is_empty() && ok {
+        w.error(node.pos, "paths must list at least one JSON path");
+        return None;
+    }
+    ok.then_some(out)
+}
+
+/// `address.street`, `$.phones[0]`, `a.b[2].c`: keys of letters, digits and `_`, array indexes.
+pub fn json_segments(text: &str) -> Result<Vec<JsonSegment>, String> {
+    let bad = || {
+        format!(
+            "invalid JSON path `{text}`: expected keys of letters, digits and `_` separated by `.`, \
+             with optional [index], e.g. address.street or phones[0]"
+        )
+    };
+    let body = text.strip_prefix("$.").unwrap_or(text);
+    let mut segments = Vec::new();
+    for part in body.split('.') {
+        let (key, indexes) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
+        let key_ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !key_ok {
+            return Err(bad());
+        }
+        segments.push(JsonSegment::Key(key.to_owned()));
+        if !indexes.is_empty() {
+            for index in indexes.trim_end_matches(']').split("][") {
+                let n: u32 = index.parse().map_err(|_| bad())?;
+                segments.push(JsonSegment::Index(n));
+            }
+            if !indexes.ends_with(']') {
+                return Err(bad());
+            }
+        }
+    }
+    Ok(segments)
+}

@@ -1,0 +1,124 @@
+//! Database errors with the values taken out.
+//!
+//! A server's error text can quote data: a duplicate-key message repeats the key, a cast error
+//! repeats the text it could not cast. [`DbError`] therefore keeps only what cannot hold
+//! personal data: what offpeak was doing (which names a table or column), the SQLSTATE, the
+//! server's error number, and the constraint's name. The original message is dropped at the
+//! boundary, so no later `Display`, log line or report can leak it.
+
+use std::fmt;
+
+/// A scrubbed database failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    /// What was being done, e.g. "masking table users" (names only, never values).
+    pub during: String,
+    /// SQLSTATE (PostgreSQL, MySQL) when the server sent one.
+    pub code: Option<String>,
+    /// MySQL/MariaDB error number.
+    pub number: Option<u16>,
+    /// Constraint involved, when the server names one.
+    pub constraint: Option<String>,
+    /// For failures that are not server errors: a fixed description of their kind.
+    pub kind: String,
+}
+
+impl DbError {
+    /// Keeps the safe parts of `err`; `during` names the operation.
+    pub fn scrub(err: sqlx::Error, during: impl Into<String>) -> DbError {
+        let mut out = DbError {
+            during: during.into(),
+            code: None,
+            number: None,
+            constraint: None,
+            kind: kind(&err),
+        };
+        if let sqlx::Error::Database(db) = &err {
+            out.code = db.code().map(|c| c.into_owned());
+            out.constraint = db.constraint().map(str::to_owned);
+            out.number = db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|e| e.number());
+        }
+        out
+    }
+
+    /// A failure that did not come from the driver (e.g. a check offpeak made itself).
+    pub fn other(during: impl Into<String>, kind: impl Into<String>) -> DbError {
+        DbError {
+            during: during.into(),
+            code: None,
+            number: None,
+            constraint: None,
+            kind: kind.into(),
+        }
+    }
+}
+
+/// A description of the error's kind that never includes server text or values.
+fn kind(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => "unique violation".into(),
+            sqlx::error::ErrorKind::ForeignKeyViolation => "foreign key violation".into(),
+            sqlx::error::ErrorKind::NotNullViolation => "not-null violation".into(),
+            sqlx::error::ErrorKind::CheckViolation => "check violation".into(),
+            _ => "server error".into(),
+        },
+        // I/O and TLS errors describe the connection, not the data.
+        sqlx::Error::Io(e) => format!("i/o error ({})", e.kind()),
+        sqlx::Error::Tls(e) => format!("tls error: {e}"),
+        sqlx::Error::PoolTimedOut => "connection timed out".into(),
+        // Configuration errors can quote the URL, password included.
+        sqlx::Error::Configuration(_) => "invalid database URL or options".into(),
+        sqlx::Error::Protocol(_) => "protocol error".into(),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode error".into(),
+        _ => "driver error".into(),
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "database {} while {}", self.kind, self.during)?;
+        if let Some(code) = &self.code {
+            write!(f, " (SQLSTATE {code}")?;
+            if let Some(n) = self.number {
+                write!(f, ", error {n}")?;
+            }
+            f.write_str(")")?;
+        }
+        if let Some(c) = &self.constraint {
+            write!(f, " on constraint {c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DbError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_operation_and_codes_only() {
+        let e = DbError {
+            during: "masking table users".into(),
+            code: Some("23505".into()),
+            number: Some(1062),
+            constraint: Some("users_email_key".into()),
+            kind: "unique violation".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "database unique violation while masking table users (SQLSTATE 23505, error 1062) on constraint users_email_key"
+        );
+    }
+
+    #[test]
+    fn configuration_errors_do_not_repeat_the_url() {
+        let err = sqlx::Error::Configuration("postgres://u:hunter2@h/db is bad".into());
+        let e = DbError::scrub(err, "connecting");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}

@@ -1,0 +1,198 @@
+//! The run's state document: what the state store holds for target `masked-refresh/<target>`.
+//!
+//! ```json
+//! {"run": {"id": "20261127", "phase": "mask", "clone": "dev-aurora-offpeak-20261127", ...}}
+//! ```
+//!
+//! Only the latest run is kept: once it is terminal (`done` or `failed`) a later tick in the same
+//! window occurrence sees its id and does nothing; a tick in the next occurrence starts a new one.
+//! The document holds ids, phases, counts and instants — never a password (the clone's is derived
+//! from `nonce`, see [`crate::secret`]) and never a value from the database.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Run>,
+}
+
+/// One refresh run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// The local date the window occurrence opened on, `YYYYMMDD`.
+    pub id: String,
+    pub phase: Phase,
+    pub started_at: DateTime<Utc>,
+    /// The window occurrence's close: phases before the swap completes must finish by then.
+    pub deadline: DateTime<Utc>,
+    pub source: String,
+    pub clone: String,
+    pub instance: String,
+    /// Random, per run: with the masking key it derives the clone's password.
+    pub nonce: String,
+    /// The swap as decided when it began; rollback undoes exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<SwapPlan>,
+    /// Why the run failed, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(default)]
+    pub masking: MaskingStats,
+    /// Previous dev clusters deleted by this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+    /// Problems that did not fail the run (a previous cluster that could not be deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Whether a failure notification about a stuck cleanup or rollback went out already.
+    #[serde(default)]
+    pub stuck_notified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Where a run is. The order of the happy path is the order of the variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Restore the fast clone into quarantine; wait until it is available.
+    Clone,
+    /// Replace the inherited master password (before any instance exists).
+    Secure,
+    /// Create the clone's instance; wait until it and the cluster are available.
+    Instance,
+    /// Mask inside the clone, across as many ticks as it takes.
+    Mask,
+    /// The verification gate.
+    Verify,
+    /// Mark the clone verified and drop the masking bookkeeping from it.
+    Seal,
+    /// Put the dev cluster aside and promote the clone under the dev name.
+    Swap,
+    /// Wait until the promoted cluster and its instance are available.
+    Promote,
+    /// Delete previous dev clusters beyond `keep_previous`.
+    Retire,
+    Done,
+    /// A failure before the swap (or an abort): delete the clone; dev is untouched.
+    Cleanup,
+    /// A failure during the swap: restore the previous dev cluster, then clean up.
+    Rollback,
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Clone => "clone",
+            Phase::Secure => "secure",
+            Phase::Instance => "instance",
+            Phase::Mask => "mask",
+            Phase::Verify => "verify",
+            Phase::Seal => "seal",
+            Phase::Swap => "swap",
+            Phase::Promote => "promote",
+            Phase::Retire => "retire",
+            Phase::Done => "done",
+            Phase::Cleanup => "cleanup",
+            Phase::Rollback => "rollback",
+            Phase::Failed => "failed",
+        }
+    }
+
+    /// Nothing more happens in this run.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Done | Phase::Failed)
+    }
+
+    /// Before the swap began: a failure here deletes the clone and leaves dev untouched.
+    pub fn is_pre_swap(self) -> bool {
+        matches!(
+            self,
+            Phase::Clone
+                | Phase::Secure
+                | Phase::Instance
+                | Phase::Mask
+                | Phase::Verify
+                | Phase::Seal
+        )
+    }
+
+    /// Bound by the window's close: every phase until the promoted cluster holds the dev name.
+    pub fn has_deadline(self) -> bool {
+        self.is_pre_swap() || self == Phase::Swap
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The swap, decided once from what was observed when it began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwapPlan {
+    /// The dev cluster being replaced, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Aside>,
+    /// The name the clone's instance takes (the previous writer's, so its endpoint stays).
+    pub instance: String,
+}
+
+/// A dev cluster and its instances, renamed aside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aside {
+    pub cluster: String,
+    /// `(dev name, aside name)` per instance.
+    pub instances: Vec<(String, String)>,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// `aws`, `masking`, `verification`, `deadline`, `preflight`, `state`.
+    pub kind: String,
+    /// The error chain: ids, codes and counts only.
+    pub error: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Counts for the report and the final notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskingStats {
+    /// Invocations that masked (more than one when masking resumed).
+    pub invocations: u32,
+    pub tables: u32,
+    pub tables_masked: u32,
+    pub tables_truncated: u32,
+    pub rows: i64,
+    pub chunks: u64,
+    pub checks: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn phases_serialise_as_their_names_and_partition_the_run() {
+        assert_eq!(serde_json::to_value(Phase::Mask).unwrap(), json!("mask"));
+        assert!(Phase::Seal.is_pre_swap() && !Phase::Swap.is_pre_swap());
+        assert!(Phase::Swap.has_deadline() && !Phase::Promote.has_deadline());
+        assert!(Phase::Done.is_terminal() && Phase::Failed.is_terminal());
+        assert!(!Phase::Cleanup.is_terminal() && !Phase::Rollback.has_deadline());
+    }
+
+    #[test]
+    fn an_empty_document_is_no_run() {
+        let memory: Memory = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(memory, Memory::default());
+    }
+}

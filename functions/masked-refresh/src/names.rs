@@ -1,0 +1,204 @@
+//! How the refresh names and tags what it creates, and what it may touch.
+//!
+//! Names are deterministic per run (the local date its window opened, `YYYYMMDD`), so a
+//! duplicated or resumed tick addresses the same resources and a repeated create fails with
+//! "already exists" instead of making a second clone:
+//!
+//! | resource | identifier |
+//! |---|---|
+//! | the clone | `<target>-offpeak-<run>` |
+//! | its instance | `<target>-offpeak-<run>-1` |
+//! | the previous dev cluster, renamed aside | `<target>-offpeak-prev-<run>` |
+//! | its instances | `<target>-offpeak-prev-<run>-<n>` |
+//!
+//! All of them start with `<target>-offpeak-`, the `CloneIdPrefix` the IAM policy scopes
+//! creates, renames and deletes to.
+//!
+//! Ownership (never delete or rename what offpeak did not create or put aside):
+//! - the clone is ours when it carries `offpeak:managed-by=offpeak` **and** this run's
+//!   `offpeak:run` tag;
+//! - the current dev cluster may be renamed aside only when it and every instance in it carry
+//!   `offpeak:managed-by=offpeak` (offpeak promoted it, or a person handed it over by tagging it);
+//! - a previous dev cluster may be deleted only when it carries `offpeak:managed-by=offpeak`,
+//!   `offpeak:role=previous` and this target's `offpeak:target` tag, and its name is an aside name;
+//! - the source (production) cluster is never passed to any call but the restore's
+//!   `SourceDBClusterIdentifier` ([`is_production`] is checked before every change).
+
+use crate::FUNCTION;
+use crate::rds::{Tag, tag};
+
+pub const MANAGED_BY_KEY: &str = "offpeak:managed-by";
+pub const MANAGED_BY_VALUE: &str = "offpeak";
+/// The schedule target (the dev cluster's id) a resource belongs to.
+pub const TARGET_KEY: &str = "offpeak:target";
+pub const FUNCTION_KEY: &str = "offpeak:function";
+/// The run (`YYYYMMDD`) that created the clone, or that put a dev cluster aside.
+pub const RUN_KEY: &str = "offpeak:run";
+/// `clone` (quarantined), `dev` (promoted) or `previous` (put aside).
+pub const ROLE_KEY: &str = "offpeak:role";
+/// The run's phase, mirrored from the state store for people reading the console.
+pub const PHASE_KEY: &str = "offpeak:phase";
+/// `pending` until verification passed inside the clone, then `verified`.
+pub const MASKING_KEY: &str = "offpeak:masking";
+pub const SOURCE_KEY: &str = "offpeak:source";
+/// The run (`YYYYMMDD`) that put a dev cluster aside: the newest are kept (`keep_previous`).
+pub const REPLACED_BY_KEY: &str = "offpeak:replaced-by-run";
+/// The identifier a renamed-aside resource had, for rollback by hand.
+pub const ORIGINAL_NAME_KEY: &str = "offpeak:original-name";
+
+pub const ROLE_CLONE: &str = "clone";
+pub const ROLE_DEV: &str = "dev";
+pub const ROLE_PREVIOUS: &str = "previous";
+pub const MASKING_PENDING: &str = "pending";
+pub const MASKING_VERIFIED: &str = "verified";
+
+/// RDS cluster and instance identifiers are at most 63 characters.
+pub const MAX_IDENTIFIER: usize = 63;
+
+/// The identifiers of one run of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names<'a> {
+    pub target: &'a str,
+    pub run: &'a str,
+}
+
+impl Names<'_> {
+    pub fn prefix(&self) -> String {
+        prefix(self.target)
+    }
+
+    pub fn clone_cluster(&self) -> String {
+        format!("{}-offpeak-{}", self.target, self.run)
+    }
+
+    pub fn clone_instance(&self) -> String {
+        format!("{}-1", self.clone_cluster())
+    }
+
+    pub fn aside_cluster(&self) -> String {
+        format!("{}-offpeak-prev-{}", self.target, self.run)
+    }
+
+    pub fn aside_instance(&self, n: usize) -> String {
+        format!("{}-{n}", self.aside_cluster())
+    }
+
+    /// The longest identifier this run may need (with up to 99 instances aside) fits RDS's limit.
+    pub fn fit(&self) -> bool {
+        self.aside_instance(99).len() <= MAX_IDENTIFIER
+    }
+}
+
+/// `<target>-offpeak-`: every identifier the refresh creates starts with it.
+pub fn prefix(target: &str) -> String {
+    format!("{target}-offpeak-")
+}
+
+/// `<target>-offpeak-prev-`: dev clusters put aside.
+pub fn aside_prefix(target: &str) -> String {
+    format!("{target}-offpeak-prev-")
+}
+
+/// The tags the clone and its instance are created with.
+pub fn clone_tags(target: &str, source: &str, run: &str) -> Vec<Tag> {
+    vec![
+        Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE),
+        Tag::new(TARGET_KEY, target),
+        Tag::new(FUNCTION_KEY, FUNCTION),
+        Tag::new(RUN_KEY, run),
+        Tag::new(SOURCE_KEY, source),
+        Tag::new(ROLE_KEY, ROLE_CLONE),
+        Tag::new(MASKING_KEY, MASKING_PENDING),
+        Tag::new(PHASE_KEY, "clone"),
+    ]
+}
+
+/// Tags marking a dev cluster (or one of its instances) as put aside by `run`.
+pub fn aside_tags(target: &str, run: &str, original: &str) -> Vec<Tag> {
+    vec![
+        Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE),
+        Tag::new(TARGET_KEY, target),
+        Tag::new(ROLE_KEY, ROLE_PREVIOUS),
+        Tag::new(REPLACED_BY_KEY, run),
+        Tag::new(ORIGINAL_NAME_KEY, original),
+    ]
+}
+
+/// Carries `offpeak:managed-by=offpeak`.
+pub fn managed(tags: &[Tag]) -> bool {
+    tag(tags, MANAGED_BY_KEY) == Some(MANAGED_BY_VALUE)
+}
+
+/// Created by run `run` of `target` (the clone and its instance, wherever they are in a swap).
+pub fn of_run(tags: &[Tag], target: &str, run: &str) -> bool {
+    managed(tags)
+        && tag(tags, TARGET_KEY) == Some(target)
+        && tag(tags, RUN_KEY) == Some(run)
+        && tag(tags, ROLE_KEY) != Some(ROLE_PREVIOUS)
+}
+
+/// A previous dev cluster of `target` that offpeak put aside, deletable when surplus.
+pub fn previous(id: &str, tags: &[Tag], target: &str) -> bool {
+    managed(tags)
+        && tag(tags, TARGET_KEY) == Some(target)
+        && tag(tags, ROLE_KEY) == Some(ROLE_PREVIOUS)
+        && id.starts_with(&aside_prefix(target))
+}
+
+/// The production cluster (or an instance of it): never changed.
+pub fn is_production(id: &str, source: &str) -> bool {
+    id.eq_ignore_ascii_case(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_deterministic_and_share_the_iam_prefix() {
+        let n = Names {
+            target: "dev-aurora",
+            run: "20261127",
+        };
+        assert_eq!(n.clone_cluster(), "dev-aurora-offpeak-20261127");
+        assert_eq!(n.clone_instance(), "dev-aurora-offpeak-20261127-1");
+        assert_eq!(n.aside_cluster(), "dev-aurora-offpeak-prev-20261127");
+        assert_eq!(n.aside_instance(2), "dev-aurora-offpeak-prev-20261127-2");
+        for id in [n.clone_cluster(), n.clone_instance(), n.aside_cluster()] {
+            assert!(id.starts_with(&n.prefix()), "{id}");
+        }
+        assert!(n.fit());
+        let long = "d".repeat(40);
+        assert!(
+            !Names {
+                target: &long,
+                run: "20261127"
+            }
+            .fit()
+        );
+    }
+
+    #[test]
+    fn ownership_needs_every_tag() {
+        let clone = clone_tags("dev", "prod", "20261127");
+        assert!(of_run(&clone, "dev", "20261127"));
+        assert!(!of_run(&clone, "dev", "20261128"));
+        assert!(
+            !of_run(&clone[1..], "dev", "20261127"),
+            "without managed-by"
+        );
+        let aside = aside_tags("dev", "20261127", "dev");
+        assert!(previous("dev-offpeak-prev-20261127", &aside, "dev"));
+        assert!(!previous("dev-2", &aside, "dev"), "not an aside name");
+        assert!(!previous("dev-offpeak-prev-20261127", &aside, "other"));
+        assert!(
+            !previous("dev-offpeak-prev-20261127", &clone, "dev"),
+            "a clone is not previous"
+        );
+        assert!(
+            !of_run(&aside, "dev", "20261127"),
+            "an aside cluster is not the clone"
+        );
+        assert!(is_production("Prod", "prod"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The notifications a refresh sends. Pure: built from the run's record.
+//!
+//! | when | severity | title |
+//! |---|---|---|
+//! | the run finished: dev is the masked copy | action | masked refresh done |
+//! | a run failed (AWS, masking, verification, deadline) | failure | masked refresh failed |
+//! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
+//! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
+//! | a run could not start (preflight) | failure | masked refresh did not start |
+//!
+//! Only ids, phases, codes, counts, instants and durations appear.
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::notify::{Fact, Notification, Severity, Token};
+
+use crate::FUNCTION;
+use crate::error::Recorded;
+use crate::memory::{Phase, Run};
+
+fn token(id: &str) -> Token {
+    Token::new(id).unwrap_or_else(|_| Token::new("invalid-id").expect("a valid literal token"))
+}
+
+fn base(severity: Severity, target: &str, run: &Run, title: &'static str) -> Notification {
+    Notification::new(severity, FUNCTION, token(target), title)
+        .fact("run", token(&run.id))
+        .fact("source", token(&run.source))
+        .fact("clone", token(&run.clone))
+}
+
+/// The dev cluster is now the masked, verified copy.
+pub fn done(target: &str, run: &Run, at: DateTime<Utc>) -> Notification {
+    let m = &run.masking;
+    let mut n = base(Severity::Action, target, run, "masked refresh done")
+        .line("The development cluster is now a masked, verified copy of production; its endpoint is unchanged.")
+        .fact("duration", at - run.started_at)
+        .fact("tables", m.tables)
+        .fact("tables_masked", m.tables_masked)
+        .fact("tables_truncated", m.tables_truncated)
+        .fact("rows", m.rows)
+        .fact("chunks", i64::try_from(m.chunks).unwrap_or(i64::MAX))
+        .fact("masking_invocations", m.invocations)
+        .fact("checks_passed", m.checks)
+        .fact("previous_deleted", run.retired.len())
+        .resource(token(target));
+    if let Some(previous) = run.swap.as_ref().and_then(|s| s.previous.as_ref()) {
+        n = n.fact("previous", token(&previous.cluster));
+    }
+    if !run.warnings.is_empty() {
+        n = n
+            .fact("warnings", run.warnings.len())
+            .line("A previous development cluster could not be deleted; the next run tries again.");
+    }
+    n
+}
+
+/// A run failed; what happens next depends on how far it got.
+pub fn failed(target: &str, run: &Run) -> Notification {
+    let mut n = base(Severity::Failure, target, run, "masked refresh failed");
+    if let Some(f) = &run.failure {
+        n = n
+            .fact("phase", token(f.phase.as_str()))
+            .fact("kind", token(&f.kind))
+            .fact("error", Fact::error(&Recorded(f.error.clone())));
+    }
+    n = match run.phase {
+        Phase::Rollback => n.line("The swap had begun: offpeak is restoring the previous development cluster, then deleting the clone."),
+        _ => n.line("The clone is being deleted. The development database was not touched."),
+    };
+    n.next_step("Read the error above; the next window runs again.")
+}
+
+/// The failed run left nothing behind.
+pub fn cleaned_up(target: &str, run: &Run) -> Notification {
+    let rolled_back = run.swap.is_some();
+    let mut n = base(Severity::Action, target, run, "failed refresh cleaned up")
+        .fact("rolled_back", rolled_back)
+        .line("The clone was deleted. Development is the same cluster as before the run.");
+    if let Some(f) = &run.failure {
+        n = n
+            .fact("phase", token(f.phase.as_str()))
+            .fact("kind", token(&f.kind));
+    }
+    n
+}
+
+/// A cleanup or rollback step failed; offpeak keeps retrying every tick.
+pub fn stuck(target: &str, run: &Run, err: &(dyn std::error::Error + 'static)) -> Notification {
+    base(Severity::Failure, target, run, "refresh cleanup failing")
+        .fact("phase", token(run.phase.as_str()))
+        .fact("error", Fact::error(err))
+        .line("offpeak retries every tick. Until it succeeds, check the clusters named in this message.")
+        .next_step("Check the function's IAM policy and the clusters' states in the RDS console.")
+}
+
+/// The run of this window could not start.
+pub fn refused(target: &str, run: &Run) -> Notification {
+    let mut n = base(
+        Severity::Failure,
+        target,
+        run,
+        "masked refresh did not start",
+    )
+    .line("Nothing was created and the development database was not touched.");
+    if let Some(f) = &run.failure {
+        n = n.fact("error", Fact::error(&Recorded(f.error.clone())));
+    }
+    n.next_step("Fix the problem above; the next window tries again.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::run_in;
+
+    #[test]
+    fn done_carries_duration_and_counts() {
+        let mut run = run_in(Phase::Done);
+        run.masking.tables = 3;
+        run.masking.rows = 42;
+        let at = run.started_at + chrono::Duration::minutes(90);
+        let n = done("dev-aurora", &run, at);
+        assert_eq!(n.title, "masked refresh done");
+        let fact = |k: &str| {
+            n.facts
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.render())
+        };
+        assert_eq!(fact("duration").as_deref(), Some("5400s"));
+        assert_eq!(fact("tables").as_deref(), Some("3"));
+        assert_eq!(fact("rows").as_deref(), Some("42"));
+    }
+}

@@ -1,0 +1,308 @@
+//! The state machine's decisions, one observation at a time.
+
+use super::*;
+use crate::memory::Phase;
+use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE, clone_tags};
+use crate::rds::Member;
+use crate::testing::{run_in, utc};
+
+fn refresh(keep_previous: usize) -> Refresh {
+    Refresh {
+        source: "prod".into(),
+        target: "dev".into(),
+        quarantine: vec!["sg-q".into()],
+        dev_groups: vec!["sg-dev".into()],
+        password_secret: "offpeak/dev-master".into(),
+        instance_class: None,
+        keep_previous,
+        database_override: false,
+    }
+}
+
+fn cluster(id: &str, status: &str, tags: Vec<Tag>, members: &[(&str, bool)]) -> Cluster {
+    Cluster {
+        id: id.into(),
+        arn: format!("arn:{id}"),
+        status: status.into(),
+        engine: "aurora-postgresql".into(),
+        endpoint: Some(format!("{id}.cluster")),
+        subnet_group: Some("private".into()),
+        members: members
+            .iter()
+            .map(|(i, w)| Member {
+                instance_id: (*i).into(),
+                is_writer: *w,
+            })
+            .collect(),
+        tags,
+        ..Cluster::default()
+    }
+}
+
+fn instance(id: &str, cluster: &str, status: &str, tags: Vec<Tag>) -> Instance {
+    Instance {
+        id: id.into(),
+        arn: format!("arn:{id}"),
+        cluster_id: Some(cluster.into()),
+        status: status.into(),
+        class: "db.r6g.xlarge".into(),
+        tags,
+    }
+}
+
+fn managed() -> Vec<Tag> {
+    vec![Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE)]
+}
+
+fn ours() -> Vec<Tag> {
+    clone_tags("dev", "prod", "20261127")
+}
+
+/// prod with writer prod-1, dev with writer dev-1 and reader dev-2 (both handed over).
+fn world() -> Observed {
+    Observed {
+        clusters: vec![
+            cluster("prod", "available", vec![], &[("prod-1", true)]),
+            cluster(
+                "dev",
+                "available",
+                managed(),
+                &[("dev-2", false), ("dev-1", true)],
+            ),
+        ],
+        instances: vec![
+            instance("prod-1", "prod", "available", vec![]),
+            instance("dev-1", "dev", "available", managed()),
+            instance("dev-2", "dev", "available", managed()),
+        ],
+    }
+}
+
+const NOW: &str = "2026-11-27T03:30:00Z";
+
+#[test]
+fn the_clone_is_restored_into_quarantine_with_the_sources_subnet_group() {
+    let step = next(&refresh(0), &run_in(Phase::Clone), &world(), utc(NOW));
+    let Step::Act {
+        action: Action::RestoreClone(spec),
+        then: None,
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(
+        (spec.source.as_str(), spec.clone.as_str()),
+        ("prod", "dev-offpeak-20261127")
+    );
+    assert_eq!(spec.security_groups, ["sg-q"]);
+    assert_eq!(spec.subnet_group.as_deref(), Some("private"));
+    assert!(of_run(&spec.tags, "dev", "20261127"));
+}
+
+#[test]
+fn the_clone_phase_waits_for_available_and_refuses_a_stranger() {
+    let mut obs = world();
+    obs.clusters
+        .push(cluster("dev-offpeak-20261127", "creating", ours(), &[]));
+    let step = next(&refresh(0), &run_in(Phase::Clone), &obs, utc(NOW));
+    assert_eq!(
+        step,
+        Step::Wait("clone dev-offpeak-20261127 is creating".into())
+    );
+    obs.clusters[2].status = "available".into();
+    assert_eq!(
+        next(&refresh(0), &run_in(Phase::Clone), &obs, utc(NOW)),
+        Step::Advance(Phase::Secure)
+    );
+    obs.clusters[2].tags = managed();
+    let step = next(&refresh(0), &run_in(Phase::Clone), &obs, utc(NOW));
+    assert!(
+        matches!(
+            step,
+            Step::Fail {
+                kind: FailKind::Ownership,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn the_instance_copies_the_source_writers_class_unless_configured() {
+    let mut obs = world();
+    obs.clusters
+        .push(cluster("dev-offpeak-20261127", "available", ours(), &[]));
+    let step = next(&refresh(0), &run_in(Phase::Instance), &obs, utc(NOW));
+    let Step::Act {
+        action: Action::CreateInstance(spec),
+        ..
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(
+        (spec.class.as_str(), spec.instance.as_str()),
+        ("db.r6g.xlarge", "dev-offpeak-20261127-1")
+    );
+    let mut cfg = refresh(0);
+    cfg.instance_class = Some("db.r7g.large".into());
+    let Step::Act {
+        action: Action::CreateInstance(spec),
+        ..
+    } = next(&cfg, &run_in(Phase::Instance), &obs, utc(NOW))
+    else {
+        panic!()
+    };
+    assert_eq!(spec.class, "db.r7g.large");
+}
+
+#[test]
+fn the_deadline_binds_every_phase_until_the_swap_is_over() {
+    let late = utc("2026-11-27T06:00:00Z");
+    for phase in [Phase::Clone, Phase::Mask, Phase::Seal, Phase::Swap] {
+        let step = next(&refresh(0), &run_in(phase), &world(), late);
+        assert!(
+            matches!(
+                step,
+                Step::Fail {
+                    kind: FailKind::Deadline,
+                    ..
+                }
+            ),
+            "{phase}: {step:?}"
+        );
+    }
+    for phase in [
+        Phase::Promote,
+        Phase::Retire,
+        Phase::Cleanup,
+        Phase::Rollback,
+    ] {
+        let step = next(&refresh(0), &run_in(phase), &world(), late);
+        assert!(
+            !matches!(
+                step,
+                Step::Fail {
+                    kind: FailKind::Deadline,
+                    ..
+                }
+            ),
+            "{phase}: {step:?}"
+        );
+    }
+}
+
+#[test]
+fn the_swap_plan_puts_every_dev_instance_aside_writer_first() {
+    let mut obs = world();
+    obs.clusters
+        .push(cluster("dev-offpeak-20261127", "available", ours(), &[]));
+    let step = next(&refresh(0), &run_in(Phase::Swap), &obs, utc(NOW));
+    let Step::BeginSwap(plan) = step else {
+        panic!("{step:?}")
+    };
+    let aside = plan.previous.unwrap();
+    assert_eq!(aside.cluster, "dev-offpeak-prev-20261127");
+    assert_eq!(
+        aside.instances,
+        [
+            ("dev-1".to_owned(), "dev-offpeak-prev-20261127-1".to_owned()),
+            ("dev-2".to_owned(), "dev-offpeak-prev-20261127-2".to_owned())
+        ]
+    );
+    assert_eq!(
+        plan.instance, "dev-1",
+        "the clone's instance takes the writer's name"
+    );
+}
+
+#[test]
+fn without_a_dev_cluster_the_clone_simply_takes_the_name() {
+    let mut obs = world();
+    obs.clusters.retain(|c| c.id != "dev");
+    obs.instances
+        .retain(|i| i.cluster_id.as_deref() != Some("dev"));
+    let step = next(&refresh(0), &run_in(Phase::Swap), &obs, utc(NOW));
+    assert_eq!(
+        step,
+        Step::BeginSwap(SwapPlan {
+            previous: None,
+            instance: "dev-1".into()
+        })
+    );
+}
+
+#[test]
+fn preflight_refuses_what_offpeak_may_not_touch_and_waits_for_a_busy_source() {
+    let cfg = refresh(0);
+    assert_eq!(preflight(&cfg, "20261127", &world()), Start::Go);
+    let mut obs = world();
+    obs.instances[2].tags.clear();
+    let Start::Refuse(why) = preflight(&cfg, "20261127", &obs) else {
+        panic!()
+    };
+    assert!(
+        why.contains("dev-2") && why.contains("offpeak:managed-by=offpeak"),
+        "{why}"
+    );
+    let mut obs = world();
+    obs.clusters[0].status = "backing-up".into();
+    assert!(matches!(
+        preflight(&cfg, "20261127", &obs),
+        Start::NotYet(_)
+    ));
+    let mut no_quarantine = refresh(0);
+    no_quarantine.quarantine.clear();
+    assert!(matches!(
+        preflight(&no_quarantine, "20261127", &world()),
+        Start::Refuse(_)
+    ));
+}
+
+#[test]
+fn retire_keeps_the_newest_previous_clusters_and_never_a_foreign_one() {
+    let previous = |run: &str| {
+        let mut tags = names::aside_tags("dev", run, "dev");
+        tags.push(Tag::new(names::RUN_KEY, "older"));
+        cluster(&format!("dev-offpeak-prev-{run}"), "available", tags, &[])
+    };
+    let mut obs = world();
+    obs.clusters.extend([
+        previous("20261125"),
+        previous("20261127"),
+        previous("20261126"),
+    ]);
+    obs.clusters.push(cluster(
+        "dev-offpeak-prev-20261101",
+        "available",
+        managed(),
+        &[],
+    ));
+    let step = next(&refresh(1), &run_in(Phase::Retire), &obs, utc(NOW));
+    assert_eq!(
+        step,
+        Step::Act {
+            action: Action::DeleteCluster {
+                cluster: "dev-offpeak-prev-20261126".into(),
+                reason: Reason::Retired
+            },
+            then: None
+        }
+    );
+    obs.clusters
+        .retain(|c| c.id != "dev-offpeak-prev-20261126" && c.id != "dev-offpeak-prev-20261125");
+    assert_eq!(
+        next(&refresh(1), &run_in(Phase::Retire), &obs, utc(NOW)),
+        Step::Advance(Phase::Done)
+    );
+}
+
+#[test]
+fn cleanup_never_deletes_a_cluster_holding_the_dev_name() {
+    let mut obs = world();
+    obs.clusters.retain(|c| c.id != "dev");
+    obs.clusters.push(cluster("dev", "available", ours(), &[]));
+    let step = next(&refresh(0), &run_in(Phase::Cleanup), &obs, utc(NOW));
+    assert_eq!(step, Step::Advance(Phase::Rollback));
+}

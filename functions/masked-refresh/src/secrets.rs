@@ -1,0 +1,99 @@
+//! The Secrets Manager boundary: `secretsmanager:GetSecretValue` on the dev master password
+//! secret (the masking salt is read by the masking engine's own key loader).
+//!
+//! The secret may hold the password alone, or the JSON document RDS and most rotation functions
+//! use (`{"username": ..., "password": ...}`), in which case `password` is taken.
+//!
+//! Failure behaviour: an unreadable or empty secret is a [`SecretError`] naming the secret id and
+//! the AWS error code, never a value.
+
+use std::future::Future;
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+
+use crate::secret::Password;
+
+/// The Secrets Manager call of the masked-refresh IAM policy.
+pub trait Secrets: Send + Sync {
+    /// The password stored in secret `id`.
+    fn password(&self, id: &str) -> impl Future<Output = Result<Password, SecretError>> + Send;
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("read secret {secret_id} failed: {reason}")]
+pub struct SecretError {
+    pub secret_id: String,
+    /// An AWS error code, or what is wrong with the secret's shape.
+    pub reason: String,
+}
+
+/// The real adapter.
+#[derive(Debug, Clone)]
+pub struct SdkSecrets {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SdkSecrets {
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+}
+
+impl Secrets for SdkSecrets {
+    async fn password(&self, id: &str) -> Result<Password, SecretError> {
+        let failed = |reason: String| SecretError {
+            secret_id: id.to_owned(),
+            reason,
+        };
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| failed(code(&e)))?;
+        let text = out
+            .secret_string()
+            .ok_or_else(|| failed("the secret has no string value".into()))?;
+        password_from(text)
+            .ok_or_else(|| failed("the secret is empty or its JSON has no \"password\"".into()))
+    }
+}
+
+fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
+    match err {
+        SdkError::ServiceError(_) => err.code().unwrap_or("Unknown").to_owned(),
+        SdkError::TimeoutError(_) => "Timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "DispatchFailure".to_owned(),
+        _ => "ResponseError".to_owned(),
+    }
+}
+
+/// The password in a secret's text: the text itself, or the `password` of a JSON object.
+pub fn password_from(text: &str) -> Option<Password> {
+    let password = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => map.get("password")?.as_str()?.to_owned(),
+        _ => text.to_owned(),
+    };
+    (!password.is_empty()).then(|| Password::new(password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_json_secrets_both_work() {
+        assert_eq!(
+            password_from("s3cret-pass").unwrap().expose(),
+            "s3cret-pass"
+        );
+        let json = r#"{"username": "admin", "password": "from-json"}"#;
+        assert_eq!(password_from(json).unwrap().expose(), "from-json");
+        assert!(password_from(r#"{"username": "admin"}"#).is_none());
+        assert!(password_from("").is_none());
+    }
+}

@@ -1,0 +1,132 @@
+//! The masked refresh's own settings from the environment, read once per cold start (the Lambda
+//! `main`, or the CLI) and passed down: nothing below this module reads an environment variable.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `OFFPEAK_CLONE_DATABASE_URL` | mask this database instead of the clone's endpoint (local runs and tests: moto's endpoints are not databases) |
+//! | `OFFPEAK_MASKING_SALT` | the masking HMAC salt (local runs); else the Secrets Manager id in the rules |
+//! | `OFFPEAK_QUARANTINE_SECURITY_GROUP` | the stack's quarantine group, used when the schedule names none |
+//! | `OFFPEAK_MASK_SECONDS` | masking time per invocation before it yields to the next tick (default 600; the function's timeout is 900) |
+//! | `OFFPEAK_MASK_MAX_CHUNKS` | masking chunks per invocation (unset: no limit; tests, careful operators) |
+//!
+//! A set-but-blank variable counts as unset (SAM passes empty strings for optional parameters).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::secret::{DatabaseUrl, Password};
+
+pub const CLONE_DATABASE_URL_ENV: &str = "OFFPEAK_CLONE_DATABASE_URL";
+pub const QUARANTINE_ENV: &str = "OFFPEAK_QUARANTINE_SECURITY_GROUP";
+pub const MASK_SECONDS_ENV: &str = "OFFPEAK_MASK_SECONDS";
+pub const MASK_MAX_CHUNKS_ENV: &str = "OFFPEAK_MASK_MAX_CHUNKS";
+const DEFAULT_MASK_SECONDS: u64 = 600;
+
+/// Settings of the masked refresh, fixed for the process's life.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub clone_database_url: Option<DatabaseUrl>,
+    pub masking_salt: Option<Password>,
+    pub quarantine_security_group: Option<String>,
+    /// How long one invocation masks before leaving the rest to the next tick.
+    pub mask_time: Option<Duration>,
+    pub mask_max_chunks: Option<u64>,
+}
+
+/// A variable that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} must be a whole number, got {value:?}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "clone_database_url",
+                &self.clone_database_url.as_ref().map(|_| "<set>"),
+            )
+            .field("masking_salt", &self.masking_salt.as_ref().map(|_| "<set>"))
+            .field("quarantine_security_group", &self.quarantine_security_group)
+            .field("mask_time", &self.mask_time)
+            .field("mask_max_chunks", &self.mask_max_chunks)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &'static str| {
+            get(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| SettingsError { name, value: v })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            clone_database_url: get(CLONE_DATABASE_URL_ENV).map(DatabaseUrl::new),
+            masking_salt: get(crate::masking::SALT_ENV).map(Password::new),
+            quarantine_security_group: get(QUARANTINE_ENV),
+            mask_time: Some(Duration::from_secs(
+                number(MASK_SECONDS_ENV)?.unwrap_or(DEFAULT_MASK_SECONDS),
+            )),
+            mask_max_chunks: number(MASK_MAX_CHUNKS_ENV)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Settings::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn variables_are_read_once_and_blank_is_unset() {
+        let s = settings(&[
+            (CLONE_DATABASE_URL_ENV, "postgres://u:pw@127.0.0.1/db"),
+            (QUARANTINE_ENV, " "),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.clone_database_url.as_ref().unwrap().expose(),
+            "postgres://u:pw@127.0.0.1/db"
+        );
+        assert_eq!(s.quarantine_security_group, None);
+        assert_eq!(s.mask_time, Some(Duration::from_secs(600)));
+        assert!(
+            !format!("{s:?}").contains("pw@"),
+            "Debug never shows the URL"
+        );
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable() {
+        let err = settings(&[(MASK_MAX_CHUNKS_ENV, "lots")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OFFPEAK_MASK_MAX_CHUNKS must be a whole number, got \"lots\""
+        );
+    }
+}

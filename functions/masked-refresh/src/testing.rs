@@ -1,0 +1,225 @@
+//! Helpers shared by the unit tests.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::config::{MaskedRefresh, parse_str};
+
+use crate::memory::{Phase, Run};
+
+/// An instant from RFC 3339 text.
+pub fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 instant")
+        .with_timezone(&Utc)
+}
+
+/// A daily refresh window `start`-`end` in `zone`, prod -> dev.
+pub fn config(start: &str, end: &str, zone: &str) -> MaskedRefresh {
+    schedule_config(start, end, zone, 0)
+}
+
+pub fn schedule_config(start: &str, end: &str, zone: &str, keep_previous: u32) -> MaskedRefresh {
+    let yaml = format!(
+        "timezone: {zone}\nmasked_refresh:\n  source_cluster: prod\n  target_cluster: dev\n  rules: masking.yaml\n  \
+         window: {{ days: daily, start: \"{start}\", end: \"{end}\" }}\n  instance_class: db.r7g.large\n  \
+         quarantine_security_groups: [sg-quarantine]\n  dev_security_groups: [sg-dev]\n  \
+         dev_password_secret: offpeak/dev-master\n  keep_previous: {keep_previous}\n"
+    );
+    let schedule = parse_str(&yaml, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    schedule.masked_refresh.expect("a masked_refresh section")
+}
+
+/// Run `20261127` of `dev` in `phase`, started at 03:00Z with a 06:00Z deadline.
+pub fn run_in(phase: Phase) -> Run {
+    Run {
+        id: "20261127".into(),
+        phase,
+        started_at: utc("2026-11-27T03:00:00Z"),
+        deadline: utc("2026-11-27T06:00:00Z"),
+        source: "prod".into(),
+        clone: "dev-offpeak-20261127".into(),
+        instance: "dev-offpeak-20261127-1".into(),
+        nonce: "00ff".into(),
+        swap: None,
+        failure: None,
+        masking: Default::default(),
+        retired: Vec::new(),
+        warnings: Vec::new(),
+        stuck_notified: false,
+        finished_at: None,
+    }
+}
+
+use std::sync::Mutex;
+
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::notify::{Notifier, SentNotifications};
+use offpeak_shared::report::Report;
+use offpeak_shared::state::{MemoryStateStore, StateStore};
+
+use crate::action::Action;
+use crate::engine::{Masking, MaskingError};
+use crate::masking::{Budget, Check, MaskReport, MaskingKey, Verification};
+use crate::memory::Memory;
+use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use crate::rds::Tag;
+use crate::rds::fake::FakeRds;
+use crate::secret::{DatabaseUrl, Password};
+use crate::secrets::{SecretError, Secrets};
+use crate::settings::Settings;
+use crate::tick::{Deps, run};
+
+/// The dev master password the fake Secrets Manager holds.
+pub const DEV_PASSWORD: &str = "dev-master-password";
+
+/// A Secrets Manager holding only the dev password.
+pub struct FakeSecrets;
+
+impl Secrets for FakeSecrets {
+    async fn password(&self, id: &str) -> Result<Password, SecretError> {
+        match id {
+            "offpeak/dev-master" => Ok(Password::new(DEV_PASSWORD)),
+            _ => Err(SecretError {
+                secret_id: id.to_owned(),
+                reason: "ResourceNotFoundException".into(),
+            }),
+        }
+    }
+}
+
+/// A masking engine that needs `calls_to_finish` masking calls, and whose gate passes or not.
+pub struct FakeMasking {
+    pub calls_to_finish: u32,
+    pub gate_passes: bool,
+    pub fail_mask: bool,
+    pub masked: Mutex<u32>,
+}
+
+impl FakeMasking {
+    pub fn new(calls_to_finish: u32) -> Self {
+        Self {
+            calls_to_finish,
+            gate_passes: true,
+            fail_mask: false,
+            masked: Mutex::new(0),
+        }
+    }
+
+    fn verification(&self) -> Verification {
+        let check = Check {
+            check: "sample",
+            subject: "users.email".into(),
+            passed: self.gate_passes,
+            detail: "0 originals".into(),
+        };
+        Verification::new(vec![check])
+    }
+}
+
+impl Masking for FakeMasking {
+    fn check_rules(&self) -> Result<(), MaskingError> {
+        Ok(())
+    }
+
+    async fn key(&self) -> Result<MaskingKey, MaskingError> {
+        Ok(MaskingKey::from_salt(b"unit-test-salt-0123456789", "test").expect("a long salt"))
+    }
+
+    async fn mask(&self, _url: &DatabaseUrl, _budget: Budget) -> Result<MaskReport, MaskingError> {
+        if self.fail_mask {
+            let refused = crate::masking::MaskError::Refused(Vec::new());
+            return Err(MaskingError::Mask(refused));
+        }
+        let mut masked = self.masked.lock().unwrap();
+        *masked += 1;
+        let complete = *masked >= self.calls_to_finish;
+        Ok(MaskReport {
+            complete,
+            tables: Vec::new(),
+            verification: complete.then(|| self.verification()),
+        })
+    }
+
+    async fn verify(&self, _url: &DatabaseUrl) -> Result<Verification, MaskingError> {
+        Ok(self.verification())
+    }
+
+    async fn forget(&self, _url: &DatabaseUrl) -> Result<(), MaskingError> {
+        Ok(())
+    }
+}
+
+pub fn managed() -> Vec<Tag> {
+    vec![Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE)]
+}
+
+/// prod (writer prod-1) and dev (writer dev-1, handed to offpeak), a daily 03:00-06:00 UTC window.
+pub struct Harness {
+    pub rds: FakeRds,
+    pub masking: FakeMasking,
+    pub store: MemoryStateStore,
+    pub notifier: Notifier,
+    pub sent: SentNotifications,
+    pub cfg: MaskedRefresh,
+    pub settings: Settings,
+}
+
+impl Harness {
+    pub fn new(keep_previous: u32) -> Harness {
+        let rds = FakeRds::new();
+        rds.add_cluster(
+            "prod",
+            "prod-1",
+            &["sg-prod"],
+            &[Tag::new("team", "payments")],
+        );
+        rds.add_cluster("dev", "dev-1", &["sg-dev"], &managed());
+        let (notifier, sent) = Notifier::in_memory();
+        Harness {
+            rds,
+            masking: FakeMasking::new(2),
+            store: MemoryStateStore::new(),
+            notifier,
+            sent,
+            cfg: schedule_config("03:00", "06:00", "UTC", keep_previous),
+            settings: Settings::default(),
+        }
+    }
+
+    pub async fn tick_event(&self, at: &str, dry_run: bool) -> Report<Action> {
+        let deps = Deps {
+            rds: &self.rds,
+            secrets: &FakeSecrets,
+            masking: &self.masking,
+            store: Some(&self.store),
+            notifier: &self.notifier,
+            cfg: &self.cfg,
+            settings: &self.settings,
+        };
+        let event = InvocationEvent {
+            dry_run,
+            ..InvocationEvent::default()
+        };
+        run(&deps, &event, utc(at)).await.expect("the tick runs")
+    }
+
+    pub async fn tick(&self, at: &str) -> Report<Action> {
+        self.tick_event(at, false).await
+    }
+
+    pub async fn run(&self) -> Option<Run> {
+        let records = self.store.get_many(&["masked-refresh/dev"]).await.unwrap();
+        records
+            .get("masked-refresh/dev")
+            .and_then(|r| r.decode::<Memory>().unwrap().run)
+    }
+
+    pub async fn phase(&self) -> Option<Phase> {
+        self.run().await.map(|r| r.phase)
+    }
+
+    pub fn titles(&self) -> Vec<&'static str> {
+        self.sent.take().iter().map(|n| n.title).collect()
+    }
+}

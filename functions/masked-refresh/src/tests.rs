@@ -1,0 +1,359 @@
+//! Whole-flow tests against the in-memory fakes, where RDS takes time (unlike moto): clones and
+//! instances are `creating`, renames `renaming`, deletes `deleting` until the fake settles.
+
+use crate::memory::Phase;
+use crate::names::{ROLE_KEY, RUN_KEY};
+use crate::rds::Tag;
+use crate::testing::{DEV_PASSWORD, Harness, managed, utc};
+use offpeak_shared::state::StateStore;
+
+/// `HH:MM` on the 27th, UTC.
+fn at(hm: &str) -> String {
+    format!("2026-11-27T{hm}:00Z")
+}
+
+fn minutes(n: i64) -> String {
+    (utc("2026-11-27T03:00:00Z") + chrono::Duration::minutes(n)).to_rfc3339()
+}
+
+/// Ticks every 5 minutes from minute `from`, settling RDS between ticks, until the run is terminal.
+async fn until_terminal(h: &Harness, from: i64) -> i64 {
+    let mut m = from;
+    for _ in 0..40 {
+        h.tick(&minutes(m)).await;
+        if h.phase().await.is_some_and(Phase::is_terminal) {
+            return m;
+        }
+        h.rds.settle();
+        m += 5;
+    }
+    panic!("no end: {:?}", h.run().await)
+}
+
+#[tokio::test]
+async fn a_run_waits_for_rds_at_every_step_and_ends_with_dev_replaced() {
+    // GIVEN RDS that takes a tick for every change, and masking that needs two invocations
+    let h = Harness::new(0);
+    // WHEN the window opens
+    let first = h.tick(&at("03:00")).await;
+    // THEN the first tick starts the run and restores the clone, then waits for it
+    let lines: Vec<String> = first.plan.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].contains("clone prod as dev-offpeak-20261127"),
+        "{lines:?}"
+    );
+    assert!(
+        first
+            .notes
+            .iter()
+            .any(|n| n.message.contains("is creating")),
+        "{:?}",
+        first.notes
+    );
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+
+    // WHEN ticks keep coming
+    let end = until_terminal(&h, 5).await;
+
+    // THEN the run took many ticks, dev is the clone with the dev group and the dev password
+    assert!(end >= 25, "{end}");
+    assert_eq!(h.phase().await, Some(Phase::Done));
+    h.rds.settle();
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), Some("20261127"));
+    assert_eq!(dev.tag(ROLE_KEY), Some("dev"));
+    assert_eq!(dev.security_groups, ["sg-dev"]);
+    assert_eq!(h.rds.password("dev").as_deref(), Some(DEV_PASSWORD));
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "prod-1"]);
+    assert_eq!(
+        h.rds
+            .instance("dev-1")
+            .unwrap()
+            .tags
+            .iter()
+            .find(|t| t.key == RUN_KEY)
+            .map(|t| t.value.as_str()),
+        Some("20261127")
+    );
+    let run = h.run().await.unwrap();
+    assert_eq!(run.masking.invocations, 2);
+    assert_eq!(h.titles(), ["masked refresh done"]);
+}
+
+#[tokio::test]
+async fn the_clone_password_is_replaced_before_its_instance_exists() {
+    let h = Harness::new(0);
+    h.tick(&at("03:00")).await;
+    h.rds.settle();
+    h.rds.take_calls();
+    // WHEN the clone is available
+    h.tick(&at("03:05")).await;
+    // THEN its password changed from production's, and only then was the instance created
+    let calls: Vec<String> = h
+        .rds
+        .take_calls()
+        .into_iter()
+        .filter(|c| !c.starts_with("Describe"))
+        .collect();
+    let modify = calls
+        .iter()
+        .position(|c| c == "ModifyDBCluster dev-offpeak-20261127")
+        .expect("password call");
+    let create = calls
+        .iter()
+        .position(|c| c == "CreateDBInstance dev-offpeak-20261127-1")
+        .expect("create");
+    assert!(modify < create, "{calls:?}");
+    let password = h.rds.password("dev-offpeak-20261127").unwrap();
+    assert_ne!(password, "production");
+    assert_eq!(password.len(), 32);
+}
+
+#[tokio::test]
+async fn a_dev_cluster_not_handed_over_is_never_touched() {
+    // GIVEN a dev cluster made by hand (no offpeak tag)
+    let h = Harness::new(0);
+    h.rds.add_cluster("dev2", "dev2-1", &["sg-dev"], &[]);
+    let mut h = h;
+    h.cfg.target_cluster = "dev2".into();
+    // WHEN the window opens
+    let report = h.tick(&at("03:00")).await;
+    // THEN no run starts, nothing is created, a person is told which ids lack the tag
+    assert!(report.applied.is_empty(), "{report:?}");
+    let calls = h.rds.take_calls();
+    assert!(calls.iter().all(|c| c.starts_with("Describe")), "{calls:?}");
+    assert_eq!(h.titles(), ["masked refresh did not start"]);
+    // AND the next tick of the same window does not retry (or notify) again
+    h.tick(&at("03:05")).await;
+    assert!(h.rds.take_calls().is_empty());
+    assert!(h.titles().is_empty());
+}
+
+#[tokio::test]
+async fn keep_previous_keeps_the_newest_and_deletes_older_ones() {
+    // GIVEN keep_previous: 1, and three nightly runs
+    let h = Harness::new(1);
+    for day in ["27", "28", "29"] {
+        *h.masking.masked.lock().unwrap() = 0;
+        let mut m = 0;
+        loop {
+            h.tick(&format!("2026-11-{day}T03:{m:02}:00Z")).await;
+            h.rds.settle();
+            if h.phase().await.is_some_and(Phase::is_terminal)
+                && h.run().await.unwrap().id.ends_with(day)
+            {
+                break;
+            }
+            m += 1;
+            assert!(m < 59, "run of the {day}th did not finish");
+        }
+        assert_eq!(h.phase().await, Some(Phase::Done));
+    }
+    // THEN only the previous dev cluster put aside by the last run is kept
+    assert_eq!(
+        h.rds.cluster_ids(),
+        ["dev", "dev-offpeak-prev-20261129", "prod"]
+    );
+    assert_eq!(
+        h.run().await.unwrap().retired,
+        ["dev-offpeak-prev-20261128"]
+    );
+    let kept = h.rds.cluster("dev-offpeak-prev-20261129").unwrap();
+    assert_eq!(
+        kept.tag(RUN_KEY),
+        Some("20261128"),
+        "it is the clone promoted on the 28th"
+    );
+}
+
+#[tokio::test]
+async fn a_window_closing_during_the_swap_rolls_it_back() {
+    // GIVEN a run that reached the swap, whose rename of the dev cluster is still in progress
+    let h = Harness::new(0);
+    let mut m = 0;
+    while h.phase().await != Some(Phase::Swap)
+        || h.rds.cluster("dev-offpeak-prev-20261127").is_none()
+    {
+        h.tick(&minutes(m)).await;
+        if h.phase().await != Some(Phase::Swap) {
+            h.rds.settle();
+        }
+        m += 5;
+        assert!(m < 170, "{:?}", h.run().await);
+    }
+    assert!(
+        h.rds.cluster("dev").is_none(),
+        "the dev name is free mid-swap"
+    );
+    // WHEN the next tick comes after the window closed
+    h.rds.settle();
+    until_terminal(&h, 180).await;
+    // THEN the swap was rolled back and the clone deleted: dev is the original cluster again
+    let run = h.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Failed);
+    assert_eq!(run.failure.as_ref().unwrap().kind, "deadline");
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "prod-1"]);
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), None);
+    assert_eq!(dev.tag(ROLE_KEY), Some("dev"));
+    assert_eq!(
+        h.rds.password("dev").as_deref(),
+        Some("production"),
+        "the original dev password is untouched"
+    );
+    let titles = h.titles();
+    assert!(
+        titles.contains(&"masked refresh failed") && titles.contains(&"failed refresh cleaned up"),
+        "{titles:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tick_stands_aside_while_another_holds_the_lease() {
+    // GIVEN another invocation holds the lease
+    let h = Harness::new(0);
+    let taken = h
+        .store
+        .try_lease(
+            "masked-refresh/dev",
+            "other",
+            utc(&at("03:00")),
+            chrono::TimeDelta::minutes(16),
+        )
+        .await;
+    assert!(taken.unwrap());
+    // WHEN a tick runs inside the window
+    let report = h.tick(&at("03:01")).await;
+    // THEN it makes no RDS call and records nothing
+    assert!(report.plan.is_empty(), "{report:?}");
+    assert!(h.rds.take_calls().is_empty());
+    assert_eq!(h.run().await, None);
+    // AND once the lease expired, a tick starts the run
+    h.tick(&at("03:17")).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+}
+
+#[tokio::test]
+async fn dry_run_reports_the_next_step_and_writes_nothing() {
+    let h = Harness::new(0);
+    h.tick(&at("03:00")).await;
+    h.rds.settle();
+    h.rds.take_calls();
+    let report = h.tick_event(&at("03:05"), true).await;
+    let lines: Vec<String> = report.plan.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        ["replace the master password of dev-offpeak-20261127 (generated, not shown)"]
+    );
+    assert!(report.applied.is_empty());
+    assert!(h.rds.take_calls().iter().all(|c| c.starts_with("Describe")));
+    assert_eq!(h.phase().await, Some(Phase::Clone), "no state written");
+}
+
+#[tokio::test]
+async fn a_busy_source_delays_the_start_without_using_up_the_window() {
+    let h = Harness::new(0);
+    h.rds.set_cluster_status("prod", "modifying");
+    let report = h.tick(&at("03:00")).await;
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("source cluster prod is modifying")),
+        "{report:?}"
+    );
+    assert_eq!(h.run().await, None);
+    h.rds.settle();
+    h.tick(&at("03:05")).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+}
+
+#[tokio::test]
+async fn a_previous_cluster_with_deletion_protection_is_unprotected_then_deleted() {
+    // GIVEN the dev cluster has deletion protection on
+    let h = Harness::new(0);
+    h.rds.set_deletion_protection("dev");
+    // WHEN a run completes
+    until_terminal(&h, 0).await;
+    // THEN the previous cluster was unprotected and deleted
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(
+        h.run().await.unwrap().retired,
+        ["dev-offpeak-prev-20261127"]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_retirement_is_a_warning_not_a_failure() {
+    // GIVEN deleting the previous dev cluster is refused
+    let h = Harness::new(0);
+    h.rds.fail(
+        "DeleteDBCluster",
+        "dev-offpeak-prev-20261127",
+        "AccessDenied",
+    );
+    // WHEN a run completes
+    until_terminal(&h, 0).await;
+    // THEN the run is done, with a warning, and the previous cluster is still there
+    let run = h.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Done);
+    assert_eq!(run.warnings.len(), 1, "{run:?}");
+    assert!(h.rds.cluster("dev-offpeak-prev-20261127").is_some());
+    assert_eq!(h.titles(), ["masked refresh done"]);
+}
+
+#[tokio::test]
+async fn a_stuck_cleanup_is_notified_once_and_retried() {
+    // GIVEN masking fails, and deleting the clone is refused for a while
+    let mut h = Harness::new(0);
+    h.masking.fail_mask = true;
+    h.rds
+        .fail("DeleteDBCluster", "dev-offpeak-20261127", "AccessDenied");
+    for m in [0, 5, 10, 15, 20] {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+    }
+    assert_eq!(h.phase().await, Some(Phase::Cleanup));
+    assert_eq!(
+        h.titles(),
+        ["masked refresh failed", "refresh cleanup failing"]
+    );
+    // WHEN the refusal ends
+    h.rds.heal();
+    until_terminal(&h, 25).await;
+    // THEN the clone is gone and the run failed cleanly
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.titles(), ["failed refresh cleaned up"]);
+}
+
+#[tokio::test]
+async fn tags_on_instances_made_by_hand_block_the_swap() {
+    // GIVEN the dev cluster is offpeak's but a person added an untagged reader after the run began
+    let h = Harness::new(0);
+    let mut m = 0;
+    while h.phase().await != Some(Phase::Mask) {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+        m += 5;
+    }
+    h.rds
+        .add_instance("dev", "dev-reader", &[Tag::new("team", "x")]);
+    // WHEN the run reaches the swap
+    until_terminal(&h, m).await;
+    // THEN it refuses to put dev aside, deletes the clone, and dev keeps both instances
+    let run = h.run().await.unwrap();
+    assert_eq!(
+        (run.phase, run.failure.unwrap().kind.as_str()),
+        (Phase::Failed, "ownership")
+    );
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "dev-reader", "prod-1"]);
+    let _ = managed();
+}

@@ -1,0 +1,641 @@
+//! One tick: read the run → (start one) → observe → next step → apply → save, repeated while
+//! steps are ready, then stop until the next tick.
+//!
+//! Guarantees:
+//! - **One invocation at a time.** A tick takes the target's lease (`LEASE_TTL`, longer than
+//!   the function's timeout) before it changes anything, and every state write is conditional on
+//!   the version it read. A tick that finds the lease held stands aside; one killed mid-step
+//!   leaves the lease to expire, and the next tick after that resumes from the saved phase
+//!   (masking resumes from the progress committed inside the clone).
+//! - **Cheap when idle.** Outside the window, or once this window's run is over, a tick reads
+//!   the state document and stops: no AWS call besides that read.
+//! - **Bounded.** A tick takes at most `MAX_STEPS` steps, never repeats an action that already
+//!   succeeded in the same tick (it waits for RDS to show the effect instead), and masks only for
+//!   the configured time and never past the window's close.
+//! - **Failures are handled by phase** (see [`crate`] docs): before the swap, the clone is
+//!   deleted and dev is untouched; during it, the swap is rolled back; afterwards, only warnings.
+//!   Transient AWS errors (throttling, a resource briefly busy) are retried on the next tick
+//!   within the window. Every failure is notified once.
+//! - **Dry-run** reads the state and RDS and reports the next step; it writes nothing, takes no
+//!   lease, calls nothing else and connects to no database.
+//!
+//! Failure behaviour: if the state cannot be read or written, or RDS cannot be described, the
+//! tick returns the error (the invocation fails and the alarm sees it); the run resumes from its
+//! last saved phase on the next tick.
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::config::MaskedRefresh;
+use offpeak_shared::error_chain::chain;
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::notify::{Notification, Notifier};
+use offpeak_shared::report::{Failed, Report};
+use offpeak_shared::state::{PutOutcome, StateStore};
+
+use crate::action::{Action, Reason};
+use crate::apply::{Effect, Effectors};
+use crate::engine::Masking;
+use crate::error::{Recorded, StepError, TickError};
+use crate::memory::{Failure, Memory, Phase, Run};
+use crate::names::PHASE_KEY;
+use crate::observe::{Observed, observe};
+use crate::plan::{self, FailKind, Refresh, Start, Step};
+use crate::rds::{Rds, Tag};
+use crate::secret::random_hex;
+use crate::secrets::Secrets;
+use crate::settings::Settings;
+use crate::window::{self, Occasion};
+use crate::{FUNCTION, notices};
+
+/// Longer than the function's 900 s timeout: a live invocation never loses its lease.
+pub const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(16);
+/// Steps per tick: a whole happy path against an instant RDS takes about 25.
+const MAX_STEPS: usize = 80;
+
+/// What a tick runs against.
+pub struct Deps<'a, R, S, M, St> {
+    pub rds: &'a R,
+    pub secrets: &'a S,
+    pub masking: &'a M,
+    /// The state store; `None` is allowed only in dry-run.
+    pub store: Option<&'a St>,
+    pub notifier: &'a Notifier,
+    pub cfg: &'a MaskedRefresh,
+    pub settings: &'a Settings,
+}
+
+/// The state store key of a refresh target.
+pub fn state_key(target: &str) -> String {
+    format!("{FUNCTION}/{target}")
+}
+
+/// The configuration resolved for planning (the stack's quarantine group fills in for none).
+pub fn refresh(cfg: &MaskedRefresh, settings: &Settings) -> Refresh {
+    let quarantine = match cfg.quarantine_security_groups.is_empty() {
+        true => settings.quarantine_security_group.iter().cloned().collect(),
+        false => cfg.quarantine_security_groups.clone(),
+    };
+    Refresh {
+        source: cfg.source_cluster.to_ascii_lowercase(),
+        target: cfg.target_cluster.to_ascii_lowercase(),
+        quarantine,
+        dev_groups: cfg.dev_security_groups.clone(),
+        password_secret: cfg.dev_password_secret.clone(),
+        instance_class: cfg.instance_class.clone(),
+        keep_previous: cfg.keep_previous as usize,
+        database_override: settings.clone_database_url.is_some(),
+    }
+}
+
+/// Runs one tick. `clock` is the real clock's value; the event's `at` replaces it.
+pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
+    deps: &Deps<'_, R, S, M, St>,
+    event: &InvocationEvent,
+    clock: DateTime<Utc>,
+) -> Result<Report<Action>, TickError> {
+    event.ensure_no_override(FUNCTION)?;
+    let at = event.instant(clock);
+    let mut report = Report::new(FUNCTION, at, event.dry_run);
+    let refresh = refresh(deps.cfg, deps.settings);
+    let key = state_key(&refresh.target);
+    let store = match (deps.store, event.dry_run) {
+        (None, false) => return Err(TickError::StateNotConfigured),
+        (store, _) => store,
+    };
+    let (memory, version) = read(store, &key, &refresh.target, &mut report).await?;
+    let occasion = window::open_at(deps.cfg, at);
+    if !needs_work(&memory, occasion.as_ref(), &refresh.target, &mut report) {
+        return Ok(report);
+    }
+    let mut driver = Driver {
+        deps,
+        refresh,
+        key,
+        memory,
+        version,
+        at,
+        report,
+        acted: Vec::new(),
+        last: None,
+    };
+    match (event.dry_run, store) {
+        (true, _) => driver.preview(occasion.as_ref()).await?,
+        (false, Some(store)) => driver.leased(store, occasion.as_ref()).await?,
+        (false, None) => return Err(TickError::StateNotConfigured),
+    }
+    Ok(driver.report)
+}
+
+async fn read<St: StateStore>(
+    store: Option<&St>,
+    key: &str,
+    target: &str,
+    report: &mut Report<Action>,
+) -> Result<(Memory, Option<u64>), TickError> {
+    let Some(store) = store else {
+        report.note(
+            target,
+            "no state table configured: planned as if no run had happened",
+        );
+        return Ok((Memory::default(), None));
+    };
+    let records = store
+        .get_many(&[key])
+        .await
+        .map_err(|source| TickError::ReadState {
+            target: target.to_owned(),
+            source,
+        })?;
+    let Some(record) = records.get(key) else {
+        return Ok((Memory::default(), None));
+    };
+    match record.decode::<Memory>() {
+        Ok(memory) => Ok((memory, Some(record.version))),
+        // An unreadable document must not be overwritten blindly: a person looks at it first.
+        Err(source) => Err(TickError::ReadState {
+            target: target.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Whether this tick has anything to do; says why not in the report.
+fn needs_work(
+    memory: &Memory,
+    occasion: Option<&Occasion>,
+    target: &str,
+    report: &mut Report<Action>,
+) -> bool {
+    let run = memory.run.as_ref();
+    if let Some(run) = run.filter(|r| !r.phase.is_terminal()) {
+        report.note(target, format!("run {} is in phase {}", run.id, run.phase));
+        return true;
+    }
+    match (occasion, run) {
+        (None, _) => {
+            report.note(target, "the refresh window is closed: nothing to do");
+            false
+        }
+        (Some(occ), Some(run)) if run.id == occ.run => {
+            report.note(
+                target,
+                format!(
+                    "run {} already finished ({}): nothing to do until the next window",
+                    run.id, run.phase
+                ),
+            );
+            false
+        }
+        (Some(_), _) => true,
+    }
+}
+
+struct Driver<'d, 'a, R, S, M, St> {
+    deps: &'d Deps<'a, R, S, M, St>,
+    refresh: Refresh,
+    key: String,
+    memory: Memory,
+    version: Option<u64>,
+    at: DateTime<Utc>,
+    report: Report<Action>,
+    /// Actions that succeeded in this tick: never sent twice in one tick.
+    acted: Vec<Action>,
+    /// The latest observation, for mirroring the phase as a tag.
+    last: Option<Observed>,
+}
+
+impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St> {
+    fn target(&self) -> String {
+        self.refresh.target.clone()
+    }
+
+    fn active(&self) -> Option<&Run> {
+        self.memory.run.as_ref().filter(|r| !r.phase.is_terminal())
+    }
+
+    fn run_mut(&mut self) -> &mut Run {
+        self.memory.run.as_mut().expect("an active run")
+    }
+
+    fn note(&mut self, message: impl Into<String>) {
+        let target = self.target();
+        self.report.note(target, message);
+    }
+
+    async fn observe(&mut self) -> Result<Observed, TickError> {
+        let obs = observe(self.deps.rds, &self.refresh.source, &self.refresh.target)
+            .await
+            .map_err(|source| TickError::Observe {
+                target: self.target(),
+                source,
+            })?;
+        self.last = Some(obs.clone());
+        Ok(obs)
+    }
+
+    /// Takes the lease, drives the run, releases the lease.
+    async fn leased(&mut self, store: &St, occasion: Option<&Occasion>) -> Result<(), TickError> {
+        let holder = random_hex(8);
+        let taken = store
+            .try_lease(&self.key, &holder, self.at, LEASE_TTL)
+            .await
+            .map_err(|source| TickError::Lease {
+                target: self.target(),
+                source,
+            })?;
+        if !taken {
+            self.note("another invocation holds this refresh's lease: this tick stood aside");
+            return Ok(());
+        }
+        let result = self.drive(store, occasion).await;
+        if let Err(err) = store.release_lease(&self.key, &holder).await {
+            self.note(chain(&err));
+        }
+        result
+    }
+
+    async fn drive(&mut self, store: &St, occasion: Option<&Occasion>) -> Result<(), TickError> {
+        for _ in 0..MAX_STEPS {
+            let obs = self.observe().await?;
+            let Some(run) = self.active() else {
+                // No run in progress: start this window's run, unless it already happened.
+                let due =
+                    occasion.filter(|occ| self.memory.run.as_ref().is_none_or(|r| r.id != occ.run));
+                match due {
+                    Some(occ) if self.start(store, occ, &obs).await? => continue,
+                    _ => return Ok(()),
+                }
+            };
+            let step = plan::next(&self.refresh, run, &obs, self.at);
+            if !self.take(store, step).await? {
+                return Ok(());
+            }
+        }
+        self.note("step limit reached for this tick; the next tick continues");
+        Ok(())
+    }
+
+    /// Starts this window's run when preflight allows; false when it did not start.
+    async fn start(
+        &mut self,
+        store: &St,
+        occ: &Occasion,
+        obs: &Observed,
+    ) -> Result<bool, TickError> {
+        let mut run = new_run(&self.refresh, occ, self.at);
+        let verdict = match self.deps.masking.check_rules() {
+            Err(err) => Start::Refuse(chain(&err)),
+            Ok(()) => plan::preflight(&self.refresh, &occ.run, obs),
+        };
+        match verdict {
+            Start::Go => {
+                let action = start_action(&self.refresh, &run);
+                self.report.plan.push(action.clone());
+                self.memory.run = Some(run);
+                self.save(store).await?;
+                self.report.applied.push(action);
+                Ok(true)
+            }
+            Start::NotYet(why) => {
+                self.note(format!("run {} waits: {why}", occ.run));
+                Ok(false)
+            }
+            Start::Refuse(why) => {
+                run.failure = Some(failure(Phase::Clone, FailKind::Preflight, &why, self.at));
+                run.phase = Phase::Failed;
+                run.finished_at = Some(self.at);
+                self.note(format!("run {} did not start: {why}", occ.run));
+                self.memory.run = Some(run);
+                self.save(store).await?;
+                let n =
+                    notices::refused(&self.target(), self.memory.run.as_ref().expect("just set"));
+                self.send(&n).await;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Carries out one step; false when the tick should stop.
+    async fn take(&mut self, store: &St, step: Step) -> Result<bool, TickError> {
+        match step {
+            Step::Wait(why) => {
+                self.note(why);
+                Ok(false)
+            }
+            Step::Advance(phase) => self.advance(store, phase).await.map(|()| true),
+            Step::BeginSwap(plan) => {
+                self.run_mut().swap = Some(plan);
+                self.save(store).await.map(|()| true)
+            }
+            Step::Fail { kind, error } => self.fail(store, kind, error).await,
+            Step::Act { action, then } => self.act(store, action, then).await,
+        }
+    }
+
+    async fn act(
+        &mut self,
+        store: &St,
+        action: Action,
+        then: Option<Phase>,
+    ) -> Result<bool, TickError> {
+        if self.acted.contains(&action) {
+            self.note(format!("waiting for RDS to show the effect of: {action}"));
+            return Ok(false);
+        }
+        self.report.plan.push(action.clone());
+        let at = self.at;
+        let before = self.run_mut().clone();
+        let mut run = before.clone();
+        let effectors = Effectors {
+            rds: self.deps.rds,
+            secrets: self.deps.secrets,
+            masking: self.deps.masking,
+            settings: self.deps.settings,
+            source: &self.refresh.source,
+        };
+        let result = effectors.apply(&action, &mut run, at).await;
+        *self.run_mut() = run;
+        match result {
+            Ok(effect) => {
+                if let Action::DeleteCluster {
+                    cluster,
+                    reason: Reason::Retired,
+                } = &action
+                {
+                    self.run_mut().retired.push(cluster.clone());
+                }
+                self.report.applied.push(action.clone());
+                self.acted.push(action);
+                if then.is_none() && effect == Effect::Done && *self.run_mut() != before {
+                    self.save(store).await?;
+                }
+                self.applied(store, effect, then).await
+            }
+            Err(err) => {
+                tracing::warn!(error = %chain(&err), "refresh step failed");
+                self.report.failed.push(Failed {
+                    action,
+                    error: chain(&err),
+                });
+                self.step_failed(store, err).await
+            }
+        }
+    }
+
+    async fn applied(
+        &mut self,
+        store: &St,
+        effect: Effect,
+        then: Option<Phase>,
+    ) -> Result<bool, TickError> {
+        match (effect, then) {
+            (Effect::Done, Some(phase)) => self.advance(store, phase).await.map(|()| true),
+            (Effect::Done, None) => Ok(true),
+            (Effect::Partial, _) => {
+                let m = &self.run_mut().masking;
+                let message = format!("masking continues next tick ({} chunk(s) so far)", m.chunks);
+                self.save(store).await?;
+                self.note(message);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn step_failed(&mut self, store: &St, err: StepError) -> Result<bool, TickError> {
+        let phase = self.run_mut().phase;
+        if err.is_transient() && phase.has_deadline() {
+            self.note(format!("{}; the next tick retries", chain(&err)));
+            self.save(store).await?;
+            return Ok(false);
+        }
+        if phase == Phase::Promote {
+            self.note(format!("{}; the next tick retries", chain(&err)));
+            return Ok(false);
+        }
+        self.fail_with(store, err.kind(), chain(&err), Some(&err))
+            .await
+    }
+
+    async fn fail(&mut self, store: &St, kind: FailKind, error: String) -> Result<bool, TickError> {
+        self.fail_with(store, kind, error, None).await
+    }
+
+    /// Records a failure and moves the run to where that failure leads; false to stop.
+    async fn fail_with(
+        &mut self,
+        store: &St,
+        kind: FailKind,
+        error: String,
+        source: Option<&StepError>,
+    ) -> Result<bool, TickError> {
+        let at = self.at;
+        let run = self.run_mut();
+        let phase = run.phase;
+        let next = match phase {
+            Phase::Clone
+            | Phase::Secure
+            | Phase::Instance
+            | Phase::Mask
+            | Phase::Verify
+            | Phase::Seal => Phase::Cleanup,
+            Phase::Swap => Phase::Rollback,
+            Phase::Retire => {
+                run.warnings.push(error);
+                return self.advance(store, Phase::Done).await.map(|()| true);
+            }
+            Phase::Cleanup | Phase::Rollback => return self.stuck(store, source, error).await,
+            Phase::Promote | Phase::Done | Phase::Failed => {
+                self.note(error);
+                return Ok(false);
+            }
+        };
+        run.failure = Some(failure(phase, kind, &error, at));
+        run.phase = next;
+        self.note(format!(
+            "run failed in phase {phase} ({}): {error}; now {next}",
+            kind.as_str()
+        ));
+        self.save(store).await?;
+        self.mirror_phase(next).await;
+        let n = notices::failed(&self.target(), self.active().expect("an active run"));
+        self.send(&n).await;
+        Ok(true)
+    }
+
+    /// A cleanup or rollback step failed: retry next tick, tell a person once.
+    async fn stuck(
+        &mut self,
+        store: &St,
+        source: Option<&StepError>,
+        error: String,
+    ) -> Result<bool, TickError> {
+        self.note(format!("{error}; the next tick retries"));
+        if self.run_mut().stuck_notified {
+            return Ok(false);
+        }
+        self.run_mut().stuck_notified = true;
+        self.save(store).await?;
+        let recorded = Recorded(error);
+        let err: &(dyn std::error::Error + 'static) = match source {
+            Some(e) => e,
+            None => &recorded,
+        };
+        let n = notices::stuck(&self.target(), self.active().expect("an active run"), err);
+        self.send(&n).await;
+        Ok(false)
+    }
+
+    async fn advance(&mut self, store: &St, phase: Phase) -> Result<(), TickError> {
+        let at = self.at;
+        let run = self.run_mut();
+        let from = run.phase;
+        run.phase = phase;
+        if phase.is_terminal() {
+            run.finished_at = Some(at);
+        }
+        self.note(format!("phase {from} -> {phase}"));
+        self.save(store).await?;
+        self.mirror_phase(phase).await;
+        let target = self.target();
+        let run = self.memory.run.as_ref().expect("a run");
+        let notice = match phase {
+            Phase::Done => Some(notices::done(&target, run, at)),
+            Phase::Failed => Some(notices::cleaned_up(&target, run)),
+            _ => None,
+        };
+        if let Some(n) = notice {
+            self.send(&n).await;
+        }
+        Ok(())
+    }
+
+    /// Mirrors the phase as a tag on the run's cluster (best effort: the state store is the truth).
+    async fn mirror_phase(&mut self, phase: Phase) {
+        let run_id = self
+            .memory
+            .run
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default();
+        let cluster = self.last.as_ref().and_then(|obs| {
+            obs.run_clusters(&self.refresh.target, &run_id)
+                .first()
+                .map(|c| (c.id.clone(), c.arn.clone()))
+        });
+        let Some((id, arn)) = cluster else { return };
+        let tags = vec![Tag::new(PHASE_KEY, phase.as_str())];
+        if let Err(err) = self.deps.rds.add_tags(&arn, &tags).await {
+            self.note(format!("mirror phase tag on {id} failed: {}", chain(&err)));
+        }
+    }
+
+    async fn save(&mut self, store: &St) -> Result<(), TickError> {
+        let doc =
+            serde_json::to_value(&self.memory).expect("the state document serialises to JSON");
+        let target = self.target();
+        match store.put(&self.key, &doc, self.version).await {
+            Ok(PutOutcome::Written { version }) => {
+                self.version = Some(version);
+                Ok(())
+            }
+            Ok(PutOutcome::Conflict) => Err(TickError::Conflict { target }),
+            Err(source) => Err(TickError::WriteState { target, source }),
+        }
+    }
+
+    async fn send(&mut self, n: &Notification) {
+        if let Err(err) = self.deps.notifier.notify(n).await {
+            self.note(chain(&err));
+        }
+    }
+
+    /// Dry-run: the next step, reported, nothing done.
+    async fn preview(&mut self, occasion: Option<&Occasion>) -> Result<(), TickError> {
+        let obs = self.observe().await?;
+        let run = match (self.active().cloned(), occasion) {
+            (Some(run), _) => run,
+            (None, Some(occ)) => match plan::preflight(&self.refresh, &occ.run, &obs) {
+                Start::Go => {
+                    let run = new_run(&self.refresh, occ, self.at);
+                    self.report.plan.push(start_action(&self.refresh, &run));
+                    run
+                }
+                Start::NotYet(why) | Start::Refuse(why) => {
+                    self.note(format!("run {} would not start: {why}", occ.run));
+                    return Ok(());
+                }
+            },
+            (None, None) => return Ok(()),
+        };
+        self.preview_steps(run, &obs);
+        Ok(())
+    }
+
+    /// Follows phase changes (which need no call) in memory until the next call or wait.
+    fn preview_steps(&mut self, mut run: Run, obs: &Observed) {
+        for _ in 0..MAX_STEPS {
+            match plan::next(&self.refresh, &run, obs, self.at) {
+                Step::Act { action, .. } => return self.report.plan.push(action),
+                Step::Advance(phase) => {
+                    self.note(format!("next: phase {} -> {phase}", run.phase));
+                    run.phase = phase;
+                }
+                Step::BeginSwap(plan) => {
+                    self.note(format!(
+                        "next: begin the swap ({})",
+                        serde_json::to_string(&plan).unwrap_or_default()
+                    ));
+                    run.swap = Some(plan);
+                }
+                Step::Wait(why) => return self.note(format!("next: wait ({why})")),
+                Step::Fail { kind, error } => {
+                    return self.note(format!("next: the run fails ({}): {error}", kind.as_str()));
+                }
+            }
+            if run.phase.is_terminal() {
+                return;
+            }
+        }
+    }
+}
+
+fn new_run(refresh: &Refresh, occ: &Occasion, at: DateTime<Utc>) -> Run {
+    let names = crate::names::Names {
+        target: &refresh.target,
+        run: &occ.run,
+    };
+    Run {
+        id: occ.run.clone(),
+        phase: Phase::Clone,
+        started_at: at,
+        deadline: occ.closes,
+        source: refresh.source.clone(),
+        clone: names.clone_cluster(),
+        instance: names.clone_instance(),
+        nonce: random_hex(16),
+        swap: None,
+        failure: None,
+        masking: Default::default(),
+        retired: Vec::new(),
+        warnings: Vec::new(),
+        stuck_notified: false,
+        finished_at: None,
+    }
+}
+
+fn start_action(refresh: &Refresh, run: &Run) -> Action {
+    Action::StartRun {
+        target: refresh.target.clone(),
+        run: run.id.clone(),
+        clone: run.clone.clone(),
+        deadline: run.deadline.to_rfc3339(),
+    }
+}
+
+fn failure(phase: Phase, kind: FailKind, error: &str, at: DateTime<Utc>) -> Failure {
+    Failure {
+        phase,
+        kind: kind.as_str().to_owned(),
+        error: error.to_owned(),
+        at,
+    }
+}

@@ -1,0 +1,214 @@
+//! masked-refresh end to end: the real SDK adapters, DynamoDB state store and SNS against a
+//! private moto server, and real PostgreSQL standing in for the clone's database
+//! (`OFFPEAK_CLONE_DATABASE_URL`: moto's endpoints are not databases).
+//!
+//! After every tick, [`World::assert_nothing_unmasked_reachable`] checks the invariant: no
+//! cluster reachable from development (dev name or dev security group) holds unverified data.
+
+mod masked_refresh_support;
+#[path = "masking_support/mod.rs"]
+mod masking_support;
+
+use masked_refresh_support::wire::tally;
+use masked_refresh_support::*;
+use offpeak_masked_refresh::memory::Phase;
+use offpeak_masked_refresh::names::{MASKING_KEY, PHASE_KEY, ROLE_KEY, RUN_KEY};
+use offpeak_tests::pg_database;
+
+fn tag(c: &aws_sdk_rds::types::DbCluster, key: &str) -> Option<String> {
+    c.tag_list()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_full_run_makes_dev_a_masked_copy_over_successive_ticks() {
+    // GIVEN production, a dev cluster handed to offpeak, a database full of personal data, and
+    // masking in chunks of 100 rows, at most 2 chunks per invocation
+    let setup = Setup {
+        users: 300,
+        chunks: (100, 1),
+        max_chunks: Some(2),
+        ..Setup::default()
+    };
+    let world = World::new(setup, pg_database().await).await;
+    assert!(
+        !world.survivors().await.is_empty(),
+        "the stand-in starts with personal data"
+    );
+
+    // WHEN the window opens and the tick runs every 5 minutes until the run is over
+    let finished = world.tick_until_terminal(0).await;
+
+    // THEN the run is done within the window, over several ticks: masking resumed each time
+    let run = world.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Done, "{run:?}");
+    assert!(
+        (10..180).contains(&finished),
+        "finished at +{finished} min"
+    );
+    assert!(run.masking.invocations >= 3, "{:?}", run.masking);
+    assert_eq!(
+        (
+            run.masking.tables,
+            run.masking.tables_masked,
+            run.masking.tables_truncated
+        ),
+        (4, 2, 1)
+    );
+    // ... the dev name now points at the masked clone, in the dev security group
+    let dev = world.cluster(DEV).await.expect("a dev cluster");
+    assert_eq!(tag(&dev, RUN_KEY).as_deref(), Some(RUN));
+    assert_eq!(tag(&dev, MASKING_KEY).as_deref(), Some("verified"));
+    assert_eq!(tag(&dev, ROLE_KEY).as_deref(), Some("dev"));
+    assert_eq!(tag(&dev, PHASE_KEY).as_deref(), Some("done"));
+    let groups: Vec<&str> = dev
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, [DEV_SG]);
+    // ... the old dev cluster and its instance are gone (keep_previous: 0); the instance name stays
+    assert_eq!(world.cluster_ids().await, [DEV, SOURCE]);
+    assert_eq!(world.instance_ids().await, [DEV_INSTANCE, "prod-aurora-1"]);
+    // ... nothing personal survives in the database, and the masking bookkeeping is gone
+    assert!(
+        world.survivors().await.is_empty(),
+        "{:?}",
+        world.survivors().await
+    );
+    assert!(
+        world
+            .pool()
+            .everything()
+            .await
+            .iter()
+            .all(|l| !l.contains("offpeak_masking"))
+    );
+    // ... and a success notification was published
+    let subjects = world.subjects().await;
+    assert!(
+        subjects.iter().any(|s| s.contains("masked refresh done")),
+        "{subjects:?}"
+    );
+    assert!(
+        !subjects.iter().any(|s| s.contains("failed")),
+        "{subjects:?}"
+    );
+
+    // AND on the wire: a copy-on-write clone into quarantine, production's password replaced by a
+    // generated one before any instance existed, and the dev password set at the swap
+    let calls = world.wire.calls();
+    let restore = calls
+        .iter()
+        .find(|c| c.operation == "RestoreDBClusterToPointInTime")
+        .unwrap();
+    assert_eq!(restore.params["RestoreType"], "copy-on-write");
+    assert_eq!(restore.params["UseLatestRestorableTime"], "true");
+    assert_eq!(restore.params["SourceDBClusterIdentifier"], SOURCE);
+    assert_eq!(
+        restore.params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
+        QUARANTINE
+    );
+    let position = |op: &str, pred: &dyn Fn(&masked_refresh_support::wire::Call) -> bool| {
+        calls
+            .iter()
+            .position(|c| c.operation == op && pred(c))
+            .unwrap_or_else(|| panic!("no {op}"))
+    };
+    let secure = position("ModifyDBCluster", &|c| {
+        c.params.get("DBClusterIdentifier").map(String::as_str) == Some(CLONE)
+            && c.params.contains_key("MasterUserPassword")
+            && !c.params.contains_key("NewDBClusterIdentifier")
+    });
+    let create = position("CreateDBInstance", &|_| true);
+    assert!(
+        secure < create,
+        "the password is replaced before the instance exists"
+    );
+    let generated = &calls[secure].params["MasterUserPassword"];
+    assert!(generated.len() == 32 && generated != PROD_PASSWORD && generated != DEV_PASSWORD);
+    let promote = position("ModifyDBCluster", &|c| {
+        c.params.get("NewDBClusterIdentifier").map(String::as_str) == Some(DEV)
+    });
+    assert_eq!(calls[promote].params["MasterUserPassword"], DEV_PASSWORD);
+    assert_eq!(
+        calls[promote].params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
+        DEV_SG
+    );
+    // ... and production was never the subject of any change
+    for c in calls.iter().filter(|c| c.mutating() && c.service == "rds") {
+        assert!(
+            c.params.get("DBClusterIdentifier").map(String::as_str) != Some(SOURCE),
+            "{c:?}"
+        );
+        assert!(
+            !c.params
+                .get("ResourceName")
+                .is_some_and(|r| r.ends_with(&format!(":cluster:{SOURCE}"))),
+            "{c:?}"
+        );
+    }
+
+    // WHEN the tick runs again later the same day, inside and after the window
+    world.wire.take();
+    for at in [finished + 5, finished + 60, 200] {
+        let report = world.tick(minutes(at)).await;
+        assert!(report.plan.is_empty(), "{report:?}");
+    }
+    // THEN nothing happens: one state read per tick and no other call
+    let calls = world.wire.take();
+    assert_eq!(
+        tally(&calls).into_iter().collect::<Vec<_>>(),
+        [("dynamodb:BatchGetItem".to_owned(), 3)]
+    );
+}
+
+#[tokio::test]
+async fn keep_previous_keeps_the_old_dev_cluster_aside_for_rollback() {
+    // GIVEN keep_previous: 1
+    let setup = Setup {
+        keep_previous: 1,
+        ..Setup::default()
+    };
+    let world = World::new(setup, pg_database().await).await;
+    // WHEN a run completes
+    world.tick_until_terminal(0).await;
+    // THEN the old dev cluster is kept under its aside name with its instance, tagged as previous
+    assert_eq!(world.phase().await, Some(Phase::Done));
+    assert_eq!(world.cluster_ids().await, [DEV, ASIDE, SOURCE]);
+    let aside = world.cluster(ASIDE).await.unwrap();
+    assert_eq!(tag(&aside, ROLE_KEY).as_deref(), Some("previous"));
+    assert_eq!(tag(&aside, "offpeak:original-name").as_deref(), Some(DEV));
+    let instances = world.instance_ids().await;
+    assert!(instances.contains(&format!("{ASIDE}-1")), "{instances:?}");
+    assert!(
+        instances.contains(&DEV_INSTANCE.to_owned()),
+        "{instances:?}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_next_phase_and_changes_nothing() {
+    // GIVEN the window has just opened
+    let world = World::new(Setup::default(), pg_database().await).await;
+    // WHEN a dry-run tick runs
+    let report = world.try_tick(minutes(0), true).await.unwrap();
+    // THEN it plans the start and the restore, and made no mutating call
+    let lines: Vec<String> = report.plan.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("start run 20261127 of dev-aurora"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("clone prod-aurora as dev-aurora-offpeak-20261127 (copy-on-write"),
+        "{lines:?}"
+    );
+    assert!(report.applied.is_empty());
+    let calls = world.wire.take();
+    assert!(calls.iter().all(|c| !c.mutating()), "{:?}", tally(&calls));
+    assert_eq!(world.phase().await, None);
+}

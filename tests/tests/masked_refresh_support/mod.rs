@@ -1,0 +1,525 @@
+//! The world a masked-refresh test runs in: a private moto server (RDS, Secrets Manager,
+//! DynamoDB, SNS → SQS) holding a production and a dev Aurora cluster, a real database standing
+//! in for the clone (`OFFPEAK_CLONE_DATABASE_URL`), and the function wired through [`Wire`].
+
+#![allow(dead_code)] // each test file uses part of this
+
+pub mod moto_rds;
+pub mod sabotage;
+pub mod wire;
+
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_rds::types::{DbCluster, Tag};
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{DateTime, Utc};
+use offpeak_masked_refresh::memory::{Memory, Phase, Run};
+use offpeak_masked_refresh::names::{MASKING_KEY, MASKING_VERIFIED, RUN_KEY};
+use offpeak_masked_refresh::secret::DatabaseUrl;
+use offpeak_masked_refresh::{Action, Deps, Engine, SdkRds, SdkSecrets, Settings, TickError, run};
+use offpeak_shared::config::{MaskedRefresh, parse_str};
+use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::notify::Notifier;
+use offpeak_shared::report::Report;
+use offpeak_shared::state::{DynamoStateStore, StateStore};
+use offpeak_tests::moto::Moto;
+use offpeak_tests::{Engine as DbEngine, TestDb};
+use serde_json::Value;
+
+use crate::masking_support::{Pool, rules_text};
+use moto_rds::MotoRds;
+use sabotage::Sabotage;
+use wire::Wire;
+
+pub const TABLE: &str = "offpeak-state";
+pub const SOURCE: &str = "prod-aurora";
+pub const DEV: &str = "dev-aurora";
+pub const DEV_INSTANCE: &str = "dev-aurora-1";
+pub const RUN: &str = "20261127";
+pub const CLONE: &str = "dev-aurora-offpeak-20261127";
+pub const CLONE_INSTANCE: &str = "dev-aurora-offpeak-20261127-1";
+pub const ASIDE: &str = "dev-aurora-offpeak-prev-20261127";
+pub const QUARANTINE: &str = "sg-0quarantine";
+pub const DEV_SG: &str = "sg-0dev";
+pub const SECRET: &str = "offpeak/dev-aurora-master";
+pub const DEV_PASSWORD: &str = "dev-master-password-1";
+pub const PROD_PASSWORD: &str = "production-password-1";
+pub const SALT: &str = "refresh-test-salt-0123456789";
+/// The window opens at 03:00 UTC and closes at 06:00 UTC.
+pub const OPENS: &str = "2026-11-27T03:00:00Z";
+
+pub fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub fn minutes(n: i64) -> DateTime<Utc> {
+    utc(OPENS) + chrono::Duration::minutes(n)
+}
+
+/// How the world is set up.
+pub struct Setup {
+    pub engine: DbEngine,
+    pub keep_previous: u32,
+    pub users: u32,
+    /// `(chunk_rows, rewrite_max_rows)` of the rules.
+    pub chunks: (u64, u64),
+    pub max_chunks: Option<u64>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            engine: DbEngine::Postgres,
+            keep_previous: 0,
+            users: 200,
+            chunks: (50_000, 5_000_000),
+            max_chunks: None,
+        }
+    }
+}
+
+pub struct World {
+    /// Kept alive for the test's duration (dropping it stops the server).
+    _moto: Moto,
+    _dir: tempfile::TempDir,
+    /// Plain clients for setting up and checking (not on the wire).
+    pub rds: aws_sdk_rds::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    pub wire: Wire,
+    pub store: DynamoStateStore,
+    pub moto_rds: MotoRds,
+    pub secrets: SdkSecrets,
+    pub masking: Sabotage,
+    pub notifier: Notifier,
+    pub cfg: MaskedRefresh,
+    pub settings: Settings,
+    pub db: TestDb,
+}
+
+impl World {
+    /// GIVEN production `prod-aurora` (writer `prod-aurora-1`), development `dev-aurora`
+    /// (instance `dev-aurora-1`, handed to offpeak by tag), the dev password secret, the state
+    /// table, a topic with a queue, and a database with personal data standing in for the clone.
+    pub async fn new(setup: Setup, db: TestDb) -> World {
+        let moto = Moto::start().await;
+        let sdk = moto.sdk_config().await;
+        let rds = aws_sdk_rds::Client::new(&sdk);
+        let engine = match setup.engine {
+            DbEngine::Postgres => "aurora-postgresql",
+            DbEngine::MariaDb => "aurora-mysql",
+        };
+        create_cluster(
+            &rds,
+            SOURCE,
+            engine,
+            "prod-aurora-1",
+            "sg-0prod",
+            &[("team", "payments")],
+        )
+        .await;
+        create_cluster(
+            &rds,
+            DEV,
+            engine,
+            DEV_INSTANCE,
+            DEV_SG,
+            &[("offpeak:managed-by", "offpeak")],
+        )
+        .await;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(SECRET)
+            .secret_string(DEV_PASSWORD)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            DynamoStateStore::from_sdk_config(&sdk, TABLE)
+                .create_table_if_missing()
+                .await
+                .unwrap()
+        );
+        let (topic_arn, sqs, queue_url) = topic_with_queue(&sdk).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("masking.yaml"),
+            rules_text(setup.chunks.0, setup.chunks.1),
+        )
+        .unwrap();
+        let schedule = dir.path().join("schedules.yaml");
+        let cfg = schedule_config(&schedule, setup.keep_previous);
+        let pool = Pool::connect(&db, setup.engine).await;
+        pool.create_schema(setup.users).await;
+
+        let wire = Wire::default();
+        let wired = wire.wrap(&sdk);
+        let settings = Settings {
+            clone_database_url: Some(DatabaseUrl::new(db.url.clone())),
+            masking_salt: Some(offpeak_masked_refresh::secret::Password::new(SALT)),
+            quarantine_security_group: None,
+            mask_time: Some(Duration::from_secs(120)),
+            mask_max_chunks: setup.max_chunks,
+        };
+        World {
+            _moto: moto,
+            _dir: dir,
+            rds,
+            sqs,
+            queue_url,
+            store: DynamoStateStore::from_sdk_config(&wired, TABLE),
+            moto_rds: MotoRds::new(SdkRds::from_sdk_config(&wired)),
+            secrets: SdkSecrets::from_sdk_config(&wired),
+            masking: Sabotage::new(
+                Engine::new(&cfg.rules, settings.masking_salt.clone(), wired.clone()),
+                pool,
+            ),
+            notifier: Notifier::sns(aws_sdk_sns::Client::new(&wired), topic_arn),
+            wire,
+            cfg,
+            settings,
+            db,
+        }
+    }
+
+    pub async fn try_tick(
+        &self,
+        at: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Report<Action>, TickError> {
+        let deps = Deps {
+            rds: &self.moto_rds,
+            secrets: &self.secrets,
+            masking: &self.masking,
+            store: Some(&self.store),
+            notifier: &self.notifier,
+            cfg: &self.cfg,
+            settings: &self.settings,
+        };
+        let event = InvocationEvent {
+            dry_run,
+            ..InvocationEvent::default()
+        };
+        let report = Box::pin(run(&deps, &event, at)).await;
+        if let Ok(r) = &report {
+            let text = serde_json::to_string(r).unwrap();
+            for secret in [DEV_PASSWORD, SALT, &self.db.url] {
+                assert!(
+                    !text.contains(secret),
+                    "a secret reached the report: {text}"
+                );
+            }
+        }
+        report
+    }
+
+    /// One tick at `at`, which must not fail as a whole; the world's invariants are checked after.
+    pub async fn tick(&self, at: DateTime<Utc>) -> Report<Action> {
+        let report = self
+            .try_tick(at, false)
+            .await
+            .unwrap_or_else(|e| panic!("tick at {at} failed: {e:?}"));
+        self.assert_nothing_unmasked_reachable().await;
+        report
+    }
+
+    /// Ticks every 5 minutes from `from` until the run is terminal; returns the minute it got there.
+    pub async fn tick_until_terminal(&self, from: i64) -> i64 {
+        let mut at = from;
+        for _ in 0..30 {
+            self.tick(minutes(at)).await;
+            if self.run().await.is_some_and(|r| r.phase.is_terminal()) {
+                return at;
+            }
+            at += 5;
+        }
+        panic!("the run did not finish: {:?}", self.run().await);
+    }
+
+    pub async fn run(&self) -> Option<Run> {
+        let key = format!("masked-refresh/{DEV}");
+        let records = self.store.get_many(&[key.as_str()]).await.unwrap();
+        records
+            .get(&key)
+            .map(|r| r.decode::<Memory>().unwrap())
+            .and_then(|m| m.run)
+    }
+
+    pub async fn phase(&self) -> Option<Phase> {
+        self.run().await.map(|r| r.phase)
+    }
+
+    pub async fn clusters(&self) -> Vec<DbCluster> {
+        self.rds
+            .describe_db_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    pub async fn cluster_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .clusters()
+            .await
+            .iter()
+            .map(|c| c.db_cluster_identifier().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub async fn instance_ids(&self) -> Vec<String> {
+        let all: Vec<aws_sdk_rds::types::DbInstance> = self
+            .rds
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = all
+            .iter()
+            .map(|i| i.db_instance_identifier().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub async fn cluster(&self, id: &str) -> Option<DbCluster> {
+        self.clusters()
+            .await
+            .into_iter()
+            .find(|c| c.db_cluster_identifier() == Some(id))
+    }
+
+    /// The invariant: no cluster reachable from development holds unverified data. The cluster
+    /// named like dev is the original dev cluster or a verified clone; any clone not verified
+    /// sits in the quarantine group only.
+    pub async fn assert_nothing_unmasked_reachable(&self) {
+        for c in self.clusters().await {
+            let id = c.db_cluster_identifier().unwrap();
+            let tag = |k: &str| {
+                c.tag_list()
+                    .iter()
+                    .find(|t| t.key() == Some(k))
+                    .and_then(|t| t.value())
+                    .map(str::to_owned)
+            };
+            let groups: Vec<&str> = c
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id())
+                .collect();
+            let from_production = tag(RUN_KEY).is_some();
+            let verified = tag(MASKING_KEY).as_deref() == Some(MASKING_VERIFIED);
+            if from_production && !verified {
+                assert_eq!(
+                    groups,
+                    [QUARANTINE],
+                    "unverified clone {id} outside quarantine"
+                );
+                assert_ne!(id, DEV, "unverified clone holds the dev name");
+            }
+            if groups.contains(&DEV_SG) || id == DEV {
+                assert!(
+                    !from_production || verified,
+                    "{id} is reachable from dev but not verified"
+                );
+            }
+        }
+    }
+
+    /// Every notification subject that reached the queue so far.
+    pub async fn subjects(&self) -> Vec<String> {
+        let mut subjects = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            if received.messages().is_empty() {
+                return subjects;
+            }
+            for m in received.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                subjects.push(envelope["Subject"].as_str().unwrap().to_owned());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The stand-in database, seen from outside the engine.
+    pub fn pool(&self) -> &Pool {
+        &self.masking.pool
+    }
+
+    /// Lines of the stand-in database that still hold an original personal value.
+    pub async fn survivors(&self) -> Vec<String> {
+        let dump = self.pool().everything().await;
+        crate::masking_support::survivors(&dump)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+}
+
+fn schedule_config(path: &Path, keep_previous: u32) -> MaskedRefresh {
+    let yaml = format!(
+        "timezone: UTC
+masked_refresh:
+  source_cluster: {SOURCE}
+  target_cluster: {DEV}
+  rules: masking.yaml
+  window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}
+  quarantine_security_groups: [{QUARANTINE}]
+  dev_security_groups: [{DEV_SG}]
+  dev_password_secret: {SECRET}
+  keep_previous: {keep_previous}
+"
+    );
+    std::fs::write(path, &yaml).unwrap();
+    parse_str(&yaml, path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .masked_refresh
+        .unwrap()
+}
+
+async fn create_cluster(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    engine: &str,
+    instance: &str,
+    group: &str,
+    tags: &[(&str, &str)],
+) {
+    let tags: Vec<Tag> = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+        .collect();
+    rds.create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine(engine)
+        .database_name("app")
+        .master_username("admin")
+        .master_user_password(PROD_PASSWORD)
+        .vpc_security_group_ids(group)
+        .set_tags(Some(tags.clone()))
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_instance()
+        .db_cluster_identifier(id)
+        .db_instance_identifier(instance)
+        .engine(engine)
+        .db_instance_class("db.r6g.xlarge")
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn topic_with_queue(sdk: &aws_config::SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic_arn = sns
+        .create_topic()
+        .name("offpeak-notifications")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("notifications")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "false")
+        .send()
+        .await
+        .unwrap();
+    (topic_arn, sqs, queue_url)
+}
+
+impl World {
+    /// Development is exactly as before the run: the same cluster (no run tag, not put aside),
+    /// its instance under its own name, the dev group; no clone or aside cluster left anywhere.
+    pub async fn assert_dev_untouched(&self) {
+        assert_eq!(self.cluster_ids().await, [DEV, SOURCE]);
+        assert_eq!(self.instance_ids().await, [DEV_INSTANCE, "prod-aurora-1"]);
+        let dev = self.cluster(DEV).await.unwrap();
+        let tag = |k: &str| {
+            dev.tag_list()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+                .map(str::to_owned)
+        };
+        assert_eq!(tag(RUN_KEY), None, "the dev cluster is the original one");
+        assert_ne!(tag("offpeak:role").as_deref(), Some("previous"));
+        let groups: Vec<&str> = dev
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .collect();
+        assert_eq!(groups, [DEV_SG]);
+    }
+
+    /// The run failed with `kind` in `phase`, its clone is gone, and both notices went out.
+    pub async fn assert_failed_and_cleaned(&self, phase: Phase, kind: &str) {
+        let run = self.run().await.unwrap();
+        assert_eq!(run.phase, Phase::Failed, "{run:?}");
+        let failure = run.failure.as_ref().unwrap();
+        assert_eq!(
+            (failure.phase, failure.kind.as_str()),
+            (phase, kind),
+            "{failure:?}"
+        );
+        let subjects = self.subjects().await;
+        assert!(
+            subjects.iter().any(|s| s.contains("masked refresh failed")),
+            "{subjects:?}"
+        );
+        assert!(
+            subjects
+                .iter()
+                .any(|s| s.contains("failed refresh cleaned up")),
+            "{subjects:?}"
+        );
+        assert!(!subjects.iter().any(|s| s.contains("done")), "{subjects:?}");
+    }
+}

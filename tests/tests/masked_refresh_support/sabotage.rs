@@ -1,0 +1,58 @@
+//! The real masking engine, with a hook a test uses to break the clone's data between masking
+//! and the verification gate (a masking bug the gate must catch).
+
+use std::sync::Mutex;
+
+use offpeak_masked_refresh::Engine;
+use offpeak_masked_refresh::engine::{Masking, MaskingError};
+use offpeak_masked_refresh::masking::{Budget, MaskReport, MaskingKey, Verification};
+use offpeak_masked_refresh::secret::DatabaseUrl;
+
+use crate::masking_support::Pool;
+
+pub struct Sabotage {
+    engine: Engine,
+    pub pool: Pool,
+    before_verify: Mutex<Option<String>>,
+}
+
+impl Sabotage {
+    pub fn new(engine: Engine, pool: Pool) -> Self {
+        Self {
+            engine,
+            pool,
+            before_verify: Mutex::new(None),
+        }
+    }
+
+    /// Runs `sql` on the database right before the next verification gate.
+    pub fn before_verify(&self, sql: &str) {
+        *self.before_verify.lock().unwrap() = Some(sql.to_owned());
+    }
+}
+
+impl Masking for Sabotage {
+    fn check_rules(&self) -> Result<(), MaskingError> {
+        self.engine.check_rules()
+    }
+
+    async fn key(&self) -> Result<MaskingKey, MaskingError> {
+        self.engine.key().await
+    }
+
+    async fn mask(&self, url: &DatabaseUrl, budget: Budget) -> Result<MaskReport, MaskingError> {
+        self.engine.mask(url, budget).await
+    }
+
+    async fn verify(&self, url: &DatabaseUrl) -> Result<Verification, MaskingError> {
+        let sql = self.before_verify.lock().unwrap().take();
+        if let Some(sql) = sql {
+            self.pool.exec(&sql).await;
+        }
+        self.engine.verify(url).await
+    }
+
+    async fn forget(&self, url: &DatabaseUrl) -> Result<(), MaskingError> {
+        self.engine.forget(url).await
+    }
+}
