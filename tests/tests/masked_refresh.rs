@@ -45,10 +45,7 @@ async fn a_full_run_makes_dev_a_masked_copy_over_successive_ticks() {
     // THEN the run is done within the window, over several ticks: masking resumed each time
     let run = world.run().await.unwrap();
     assert_eq!(run.phase, Phase::Done, "{run:?}");
-    assert!(
-        (10..180).contains(&finished),
-        "finished at +{finished} min"
-    );
+    assert!((10..180).contains(&finished), "finished at +{finished} min");
     assert!(run.masking.invocations >= 3, "{:?}", run.masking);
     assert_eq!(
         (
