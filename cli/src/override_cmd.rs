@@ -8,8 +8,7 @@ use offpeak_eks_nodegroups::SleepState;
 
 use crate::args::ConfigArg;
 use crate::failure::Failure;
-use crate::tick_cmd::context;
-use offpeak_shared::error_chain::chain;
+use crate::tick_cmd::{context, failure};
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum OverrideState {
@@ -39,13 +38,7 @@ pub async fn run(args: OverrideArgs, now: DateTime<Utc>) -> Result<(), Failure> 
     let until = args.until.with_timezone(&Utc);
     let held = offpeak_eks_nodegroups::set_override(&ctx, &args.target, state, until, now)
         .await
-        .map_err(|e| {
-            if e.is_bad_input() {
-                Failure::BadInput(chain(&e))
-            } else {
-                Failure::Runtime(chain(&e))
-            }
-        })?;
+        .map_err(|e| failure(&e, e.is_bad_input()))?;
     let until = held.until.to_rfc3339_opts(SecondsFormat::Secs, true);
     println!(
         "{}: held {} until {until}; the next tick applies it",

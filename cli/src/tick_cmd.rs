@@ -26,6 +26,7 @@ use offpeak_shared::error_chain::chain;
 pub enum Function {
     AuroraReplicas,
     EksNodegroups,
+    MaskedRefresh,
 }
 
 #[derive(Args, Debug)]
@@ -72,15 +73,24 @@ pub async fn run(args: TickArgs, dry_run: bool, now: DateTime<Utc>) -> Result<()
     let succeeded = match args.function {
         Function::AuroraReplicas => {
             let report = offpeak_aurora_replicas::tick(&ctx, &event, now).await;
-            show(report.map_err(|e| Failure::Runtime(chain(&e)))?, args.json)
+            show(
+                report.map_err(|e| failure(&e, e.is_bad_input()))?,
+                args.json,
+            )
         }
         Function::EksNodegroups => {
             let report = offpeak_eks_nodegroups::tick(&ctx, &event, now).await;
-            let report = report.map_err(|e| match e.is_bad_input() {
-                true => Failure::BadInput(chain(&e)),
-                false => Failure::Runtime(chain(&e)),
-            })?;
-            show(report, args.json)
+            show(
+                report.map_err(|e| failure(&e, e.is_bad_input()))?,
+                args.json,
+            )
+        }
+        Function::MaskedRefresh => {
+            let report = offpeak_masked_refresh::tick(&ctx, &event, now).await;
+            show(
+                report.map_err(|e| failure(&e, e.is_bad_input()))?,
+                args.json,
+            )
         }
     };
     if succeeded {
@@ -89,6 +99,15 @@ pub async fn run(args: TickArgs, dry_run: bool, now: DateTime<Utc>) -> Result<()
         Err(Failure::Runtime(
             "some actions failed; see the report".into(),
         ))
+    }
+}
+
+/// A tick's error as the command's failure: bad input exits 2, anything else 1.
+pub fn failure(err: &(dyn std::error::Error + 'static), bad_input: bool) -> Failure {
+    if bad_input {
+        Failure::BadInput(chain(err))
+    } else {
+        Failure::Runtime(chain(err))
     }
 }
 
