@@ -1,0 +1,258 @@
+//! BENCHMARKS.md: the tables, written between this benchmark's markers
+//! (`<!-- bench:NAME -->` … `<!-- /bench:NAME -->`); everything outside them is left as it is.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cold_start::{FUNCTIONS, Runtime, Subject};
+use crate::ticks::{Measured, Scenario};
+use crate::wire::{Tally, is_read};
+
+/// Targets from the issue: start at least this many times faster than the Python baseline...
+const SPEEDUP_TARGET: f64 = 10.0;
+/// ...with at most this fraction of its peak memory.
+const MEMORY_TARGET: f64 = 1.0 / 3.0;
+
+/// Replaces the body of section `name` in `file`, appending the section when it is missing.
+pub fn write_section(file: &Path, name: &str, body: &str) {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let (open, close) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let section = format!("{open}\n{body}{close}");
+    let updated = match (text.find(&open), text.find(&close)) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{section}{}", &text[..start], &text[end + close.len()..])
+        }
+        _ => format!("{}\n{section}\n", text.trim_end()),
+    };
+    std::fs::write(file, updated).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+}
+
+pub fn median(values: &[Duration]) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.0}")
+    }
+}
+
+/// `median (min–max)` in milliseconds.
+fn spread(values: &[Duration]) -> String {
+    let (min, max) = (values.iter().min(), values.iter().max());
+    match (min, max) {
+        (Some(min), Some(max)) => format!("{} ({}–{})", ms(median(values)), ms(*min), ms(*max)),
+        _ => "–".to_owned(),
+    }
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+}
+
+fn kib_median(kib: &[u64]) -> u64 {
+    let mut sorted = kib.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+/// `3: rds:DescribeDBClusters 1, …`.
+fn calls(tally: &Tally) -> String {
+    let total: usize = tally.values().sum();
+    let each: Vec<String> = tally.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    if each.is_empty() {
+        return "0".to_owned();
+    }
+    format!("{total}: {}", each.join(", "))
+}
+
+/// The cold-start section: one row per function and runtime, then the targets.
+pub fn cold_start(subjects: &[Subject], runs: usize, machine: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{machine}\n");
+    let _ = writeln!(
+        out,
+        "{runs} cold starts per function and runtime; times are medians (min–max).\n"
+    );
+    out.push_str(
+        "| function | runtime | cold start, ms | warm invocation, ms | peak RSS | \
+         package: zip (unzipped) | AWS requests in one invocation |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for s in subjects {
+        let cold: Vec<Duration> = s.samples.iter().map(|x| x.cold).collect();
+        let warm: Vec<Duration> = s.samples.iter().map(|x| x.warm).collect();
+        let rss: Vec<u64> = s.samples.iter().map(|x| x.peak_rss_kib).collect();
+        let peak = if rss.is_empty() {
+            "–".to_owned()
+        } else {
+            mib(kib_median(&rss) as f64 * 1024.0)
+        };
+        let package = s.package.as_ref().map_or("–".to_owned(), |p| {
+            format!(
+                "{} ({}, {})",
+                mib(p.zipped_bytes as f64),
+                mib(p.unzipped_bytes as f64),
+                p.contents
+            )
+        });
+        let requests = match &s.problem {
+            Some(why) => format!("**not measured**: {}", first_line(why)),
+            None => calls(&s.requests),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {peak} | {package} | {requests} |",
+            s.function,
+            s.runtime.label(),
+            spread(&cold),
+            spread(&warm)
+        );
+    }
+    out.push_str(&targets(subjects));
+    out
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().replace('|', "\\|")
+}
+
+/// The targets table: Python ÷ Rust cold start, Rust ÷ Python memory, per function.
+fn targets(subjects: &[Subject]) -> String {
+    let mut out = String::from(
+        "\n| function | cold start, Python ÷ Rust (target ≥ 10×) | \
+         peak RSS, Rust ÷ Python (target ≤ 1/3) | same AWS requests |\n|---|---|---|---|\n",
+    );
+    for f in &FUNCTIONS {
+        let find = |runtime| {
+            subjects
+                .iter()
+                .find(|s| s.function == f.name && s.runtime == runtime)
+                .filter(|s| s.problem.is_none() && !s.samples.is_empty())
+        };
+        let (Some(rust), Some(python)) = (find(Runtime::Rust), find(Runtime::Python)) else {
+            let _ = writeln!(out, "| {} | not measured | not measured | – |", f.name);
+            continue;
+        };
+        let cold = |s: &Subject| median(&s.samples.iter().map(|x| x.cold).collect::<Vec<_>>());
+        let rss =
+            |s: &Subject| kib_median(&s.samples.iter().map(|x| x.peak_rss_kib).collect::<Vec<_>>());
+        let speedup = cold(python).as_secs_f64() / cold(rust).as_secs_f64();
+        let memory = rss(rust) as f64 / rss(python) as f64;
+        let verdict = |met: bool| if met { "met" } else { "**missed**" };
+        let same = if rust.requests == python.requests {
+            "yes"
+        } else {
+            "**no**"
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {speedup:.1}× — {} | {memory:.2} — {} | {same} |",
+            f.name,
+            verdict(speedup >= SPEEDUP_TARGET),
+            verdict(memory <= MEMORY_TARGET),
+        );
+    }
+    out
+}
+
+/// The ticks section: one row per function, size and phase.
+pub fn ticks(scenarios: &[Scenario], machine: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{machine}\n");
+    out.push_str(
+        "| function | targets | tick | planned actions | AWS calls | reads | writes | \
+         calls by operation | wall time, ms | ms per call |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in scenarios {
+        for m in &s.phases {
+            out.push_str(&tick_row(s, m));
+        }
+    }
+    out.push('\n');
+    for s in scenarios {
+        let _ = writeln!(
+            out,
+            "- {} × {}: {} (seeding moto took {:.0} s).",
+            s.function,
+            s.targets,
+            s.shape,
+            s.seed_time.as_secs_f64()
+        );
+    }
+    out.push_str(&aurora_reads(scenarios));
+    out
+}
+
+fn tick_row(s: &Scenario, m: &Measured) -> String {
+    let total: usize = m.calls.values().sum();
+    let reads: usize = m
+        .calls
+        .iter()
+        .filter(|(op, _)| is_read(op))
+        .map(|(_, n)| n)
+        .sum();
+    let per_call = if total == 0 {
+        "–".to_owned()
+    } else {
+        format!(
+            "{:.1}",
+            median(&m.wall).as_secs_f64() * 1000.0 / total as f64
+        )
+    };
+    let mut tick = m.label.to_owned();
+    if m.failed > 0 {
+        let _ = write!(tick, " (**{} failed actions**)", m.failed);
+    }
+    if !m.other_totals.is_empty() {
+        let _ = write!(tick, " (later cycles: {:?} calls)", m.other_totals);
+    }
+    let by_operation: Vec<String> = m.calls.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    format!(
+        "| {} | {} | {tick} | {} | {total} | {reads} | {} | {} | {} | {per_call} |\n",
+        s.function,
+        s.targets,
+        m.planned,
+        total - reads,
+        by_operation.join(", "),
+        spread(&m.wall)
+    )
+}
+
+/// Aurora's reads per steady tick at each size.
+fn aurora_reads(scenarios: &[Scenario]) -> String {
+    let steady: Vec<String> = scenarios
+        .iter()
+        .filter(|s| s.function == "aurora-replicas")
+        .filter_map(|s| {
+            let m = s
+                .phases
+                .iter()
+                .find(|m| m.label.starts_with("steady, in window"))?;
+            let reads: usize = m
+                .calls
+                .iter()
+                .filter(|(op, _)| is_read(op))
+                .map(|(_, n)| n)
+                .sum();
+            Some(format!("{} cluster(s) → {reads}", s.targets))
+        })
+        .collect();
+    if steady.is_empty() {
+        return String::new();
+    }
+    format!(
+        "- aurora-replicas reads per steady tick: {}.\n",
+        steady.join(", ")
+    )
+}

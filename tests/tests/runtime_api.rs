@@ -1,0 +1,580 @@
+//! Each function binary serves invocations through the Lambda Runtime API, as `sam local invoke`
+//! (and Lambda itself) would run it, without Docker.
+//!
+//! The harness's Runtime API server on loopback ([`RuntimeApi`]) hands out the sample events from
+//! `events/`; the real binary runs as a child process with Lambda's environment, the variables of
+//! `events/env.json` and a private moto server's endpoint; the test checks the JSON responses and
+//! what changed in moto.
+//!
+//! The binaries are the workspace's debug builds: the test runs `cargo build` for them first (a
+//! no-op when they are fresh), so it never tests a stale binary. A debug build uses more memory
+//! than the release build Lambda runs, so "fits its `MemorySize`" is checked conservatively.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use aws_sdk_autoscaling::types::Tag;
+use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
+use offpeak_shared::state::{DynamoStateStore, StateStore};
+use offpeak_tests::Moto;
+use offpeak_tests::process::{kill_and_reap, log_tail, spawn_guarded};
+use offpeak_tests::runtime_api::{Outcome, RuntimeApi};
+use serde_json::{Value, json};
+
+/// How long one invocation may take before the test gives up (cold start included).
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sends one event and returns the function's answer; a missing answer or a failed cold start
+/// panics with the function's output.
+async fn invoke(api: &mut RuntimeApi, payload: &str, function: &FunctionProcess) -> Outcome {
+    let answer = api
+        .invoke(payload, INVOKE_TIMEOUT)
+        .await
+        .unwrap_or_else(|| panic!("no answer in {INVOKE_TIMEOUT:?}; {}", function.log()));
+    if let Outcome::InitError { body } = &answer.outcome {
+        panic!("cold start failed: {body}; {}", function.log());
+    }
+    answer.outcome
+}
+
+// ------------------------------------------------------------------------------------------------
+// The function process
+// ------------------------------------------------------------------------------------------------
+
+/// A function binary running against a [`RuntimeApi`], killed on drop.
+struct FunctionProcess {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FunctionProcess {
+    /// Starts `bin` the way Lambda does: Lambda's variables, the function's declared variables as
+    /// `events/env.json` sets them, and moto's endpoint and test credentials.
+    fn start(bin: &str, api: &RuntimeApi, moto: &Moto) -> FunctionProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join(format!("{bin}.log"));
+        let mut command = Command::new(function_binary(bin));
+        command.env_clear().envs(moto.env()).envs(env_json()).envs([
+            ("AWS_LAMBDA_RUNTIME_API", api.address().to_owned()),
+            ("AWS_LAMBDA_FUNCTION_NAME", format!("offpeak-{bin}")),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                memory_size(bin).to_string(),
+            ),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/offpeak-{bin}"),
+            ),
+            (
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/11/27/[$LATEST]test".to_owned(),
+            ),
+            // What provided.al2023 sets: no zoneinfo on the image, so the zones must be built in.
+            ("TZ", ":UTC".to_owned()),
+        ]);
+        let child = spawn_guarded(command, &log, libc::SIGKILL).expect("start the function");
+        FunctionProcess {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The process's output so far, for failure messages.
+    fn log(&self) -> String {
+        format!("function output:\n{}", log_tail(&self.log, 8192))
+    }
+
+    /// Every stdout/stderr line, each of which must be a JSON object (LoggingConfig LogFormat JSON).
+    fn json_lines(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.log).expect("function log");
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str::<Value>(l)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| panic!("log line is not a JSON object: {l}"))
+            })
+            .collect()
+    }
+
+    /// The process's peak memory so far is below the function's `MemorySize` in template.yaml.
+    fn assert_fits_memory(&self, bin: &str) {
+        let (peak, limit) = (self.peak_rss_mib(), memory_size(bin));
+        eprintln!("{bin}: peak RSS {peak} MiB (debug build), MemorySize {limit} MiB");
+        assert!(
+            peak < limit,
+            "{bin}: peak RSS {peak} MiB exceeds MemorySize {limit} MiB"
+        );
+    }
+
+    /// Peak resident memory in MiB (`VmHWM`).
+    fn peak_rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status of the function");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM");
+        kib / 1024
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        kill_and_reap(&mut self.child);
+    }
+}
+
+/// `target/<profile>/<bin>` next to this test's own executable, built first so it is current.
+///
+/// `--workspace --bins --tests` resolves features exactly as `cargo test --workspace` does, so
+/// under `make test` this only links the binaries; a narrower build (`-p <function>`) would
+/// compile the whole AWS SDK stack a second time with other features.
+fn function_binary(bin: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build --workspace --bins --tests failed"
+        );
+    });
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join(bin);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// The workspace this test was built from.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn workspace_json(relative: &str) -> Value {
+    let path = workspace_root().join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The variables `sam local invoke --env-vars events/env.json` gives every function.
+fn env_json() -> Vec<(String, String)> {
+    workspace_json("events/env.json")["Parameters"]
+        .as_object()
+        .expect("env.json Parameters")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string value").to_owned()))
+        .collect()
+}
+
+fn event(name: &str) -> String {
+    workspace_json(&format!("events/{name}")).to_string()
+}
+
+/// `MemorySize` of the function in template.yaml.
+fn memory_size(bin: &str) -> u64 {
+    let path = workspace_root().join("template.yaml");
+    let template: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
+            .expect("parse");
+    template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .find(|r| r["Properties"]["CodeUri"] == format!("functions/{bin}"))
+        .and_then(|r| r["Properties"]["MemorySize"].as_u64())
+        .unwrap_or_else(|| panic!("no MemorySize for {bin}"))
+}
+
+/// The state table `events/env.json` names, created in moto as the stack would create it.
+async fn state_table(moto: &Moto) -> DynamoStateStore {
+    let table = env_json()
+        .into_iter()
+        .find(|(k, _)| k == "OFFPEAK_STATE_TABLE")
+        .map(|(_, v)| v)
+        .expect("env.json sets OFFPEAK_STATE_TABLE");
+    let store = DynamoStateStore::from_sdk_config(&moto.sdk_config().await, table);
+    store
+        .create_table_if_missing()
+        .await
+        .expect("create the state table");
+    store
+}
+
+fn response(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Response { body, .. } => body,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// aurora-replicas
+// ------------------------------------------------------------------------------------------------
+
+async fn aurora_cluster(rds: &aws_sdk_rds::Client, cluster: &str) {
+    rds.create_db_cluster()
+        .db_cluster_identifier(cluster)
+        .engine("aurora-postgresql")
+        .master_username("offpeak")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("create cluster");
+    rds.create_db_instance()
+        .db_instance_identifier(format!("{cluster}-writer"))
+        .db_cluster_identifier(cluster)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r7g.large")
+        .send()
+        .await
+        .expect("create writer");
+}
+
+async fn instance_ids(rds: &aws_sdk_rds::Client) -> Vec<String> {
+    let mut ids: Vec<String> = rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("describe instances")
+        .db_instances()
+        .iter()
+        .filter_map(|i| i.db_instance_identifier().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn aurora_replicas_answers_the_dry_run_sample_and_keeps_serving_after_a_bad_event() {
+    // GIVEN the clusters the shipped schedule names, each with its writer, in moto
+    let moto = Moto::start().await;
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+    state_table(&moto).await;
+    aurora_cluster(&rds, "prod-aurora").await;
+    aurora_cluster(&rds, "prod-aurora-us").await;
+    let before = instance_ids(&rds).await;
+    let mut api = RuntimeApi::start().await;
+    let function = FunctionProcess::start("aurora-replicas", &api, &moto);
+
+    // WHEN it is sent the dry-run sample (Friday 18:30 JST, the evening peak)
+    let sample = event("aurora-replicas-dry-run-peak.json");
+    let report = response(invoke(&mut api, &sample, &function).await);
+
+    // THEN the report plans prod-aurora's two peak replicas and nothing changed in RDS
+    assert_eq!(report["function"], "aurora-replicas", "{report:#}");
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["at"], "2026-11-27T09:30:00Z");
+    let planned: Vec<(&str, &str, &str)> = report["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|a| {
+            let field = |k: &str| a[k].as_str().unwrap_or_default();
+            (field("action"), field("cluster"), field("instance"))
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("create", "prod-aurora", "prod-aurora-offpeak-1"),
+            ("create", "prod-aurora", "prod-aurora-offpeak-2"),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["applied"], json!([]), "{report:#}");
+    assert_eq!(report["failed"], json!([]), "{report:#}");
+    assert_eq!(instance_ids(&rds).await, before, "a dry run changed RDS");
+
+    // WHEN a malformed event follows on the same (warm) process
+    let bad = invoke(&mut api, r#"{"dry-run": true}"#, &function).await;
+
+    // THEN it is an invocation error (what Lambda counts in Errors), and the next tick still works
+    let Outcome::Error {
+        body, error_type, ..
+    } = bad
+    else {
+        panic!("a malformed event must fail the invocation, got {bad:?}");
+    };
+    assert!(!error_type.is_empty(), "error type header; body {body}");
+    let message = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown field `dry-run`"), "{body}");
+    let again = response(invoke(&mut api, &sample, &function).await);
+    assert_eq!(again["plan"], report["plan"]);
+
+    // AND every output line is JSON, with one CloudWatch EMF record per tick
+    let lines = function.json_lines();
+    let emf = lines
+        .iter()
+        .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "offpeak")
+        .count();
+    assert_eq!(emf, 2, "{}", function.log());
+    function.assert_fits_memory("aurora-replicas");
+}
+
+// ------------------------------------------------------------------------------------------------
+// eks-nodegroups
+// ------------------------------------------------------------------------------------------------
+
+const LAUNCH_CONFIG: &str = "offpeak-test-nodes";
+
+/// `(min, max, desired)`.
+type Size = (i32, i32, i32);
+
+struct EksWorld {
+    eks: aws_sdk_eks::Client,
+    asg: aws_sdk_autoscaling::Client,
+}
+
+impl EksWorld {
+    async fn new(moto: &Moto) -> EksWorld {
+        let sdk = moto.sdk_config().await;
+        let world = EksWorld {
+            eks: aws_sdk_eks::Client::new(&sdk),
+            asg: aws_sdk_autoscaling::Client::new(&sdk),
+        };
+        world
+            .asg
+            .create_launch_configuration()
+            .launch_configuration_name(LAUNCH_CONFIG)
+            .image_id("ami-0abcdef1234567890")
+            .instance_type("t3.medium")
+            .send()
+            .await
+            .expect("launch configuration");
+        world
+    }
+
+    async fn cluster(&self, name: &str) {
+        self.eks
+            .create_cluster()
+            .name(name)
+            .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+            .resources_vpc_config(
+                VpcConfigRequest::builder()
+                    .subnet_ids("subnet-0aaa")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create cluster");
+    }
+
+    /// A managed node group and, standing in for EKS (moto does not create it), its Auto Scaling
+    /// group with the tags EKS puts there.
+    async fn nodegroup(&self, cluster: &str, name: &str, (min, max, desired): Size) {
+        let scaling = NodegroupScalingConfig::builder()
+            .min_size(min)
+            .max_size(max)
+            .desired_size(desired)
+            .build();
+        let created = self
+            .eks
+            .create_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .node_role("arn:aws:iam::123456789012:role/eks-node")
+            .subnets("subnet-0aaa")
+            .scaling_config(scaling)
+            .send()
+            .await
+            .expect("create node group");
+        let resources = created
+            .nodegroup()
+            .and_then(|n| n.resources())
+            .expect("resources");
+        let asg = resources.auto_scaling_groups()[0]
+            .name()
+            .expect("asg name")
+            .to_owned();
+        let per_cluster = format!("k8s.io/cluster-autoscaler/{cluster}");
+        let tags = [
+            ("k8s.io/cluster-autoscaler/enabled", "true"),
+            (per_cluster.as_str(), "owned"),
+            ("eks:cluster-name", cluster),
+            ("eks:nodegroup-name", name),
+        ];
+        self.auto_scaling_group(&asg, (min, max, desired), &tags)
+            .await;
+    }
+
+    async fn auto_scaling_group(
+        &self,
+        name: &str,
+        (min, max, desired): Size,
+        tags: &[(&str, &str)],
+    ) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .key(*k)
+                    .value(*v)
+                    .propagate_at_launch(true)
+                    .build()
+            })
+            .collect();
+        self.asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_configuration_name(LAUNCH_CONFIG)
+            .min_size(min)
+            .max_size(max)
+            .desired_capacity(desired)
+            .availability_zones("ap-northeast-1a")
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("create auto scaling group");
+    }
+
+    async fn nodegroup_size(&self, cluster: &str, name: &str) -> Size {
+        let described = self
+            .eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+            .expect("describe node group");
+        let c = described
+            .nodegroup()
+            .and_then(|n| n.scaling_config())
+            .expect("scaling");
+        (
+            c.min_size().unwrap_or_default(),
+            c.max_size().unwrap_or_default(),
+            c.desired_size().unwrap_or_default(),
+        )
+    }
+
+    async fn group_size(&self, name: &str) -> Size {
+        let described = self
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .expect("describe auto scaling group");
+        let g = &described.auto_scaling_groups()[0];
+        (
+            g.min_size().unwrap_or_default(),
+            g.max_size().unwrap_or_default(),
+            g.desired_capacity().unwrap_or_default(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn eks_nodegroups_applies_the_override_sample_against_moto() {
+    // GIVEN the clusters and groups the shipped schedule names, all awake, in moto
+    let moto = Moto::start().await;
+    let store = state_table(&moto).await;
+    let world = EksWorld::new(&moto).await;
+    world.cluster("dev-eks").await;
+    world.nodegroup("dev-eks", "app", (1, 4, 2)).await;
+    world.nodegroup("dev-eks", "batch", (1, 3, 2)).await;
+    world
+        .auto_scaling_group(
+            "dev-legacy",
+            (1, 2, 1),
+            &[("k8s.io/cluster-autoscaler/enabled", "true")],
+        )
+        .await;
+    world.cluster("sandbox-eks").await;
+    world.nodegroup("sandbox-eks", "web", (1, 2, 1)).await;
+    let mut api = RuntimeApi::start().await;
+    let function = FunctionProcess::start("eks-nodegroups", &api, &moto);
+
+    // WHEN it is sent the override sample: Friday 22:30 JST (dev-eks sleeps from 22:00), keep
+    // dev-eks/app awake until Saturday 18:00
+    let report =
+        response(invoke(&mut api, &event("eks-nodegroups-override.json"), &function).await);
+
+    // THEN the override is recorded, dev-eks's other groups sleep, app and the sandbox stay up
+    assert_eq!(report["function"], "eks-nodegroups", "{report:#}");
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["at"], "2026-11-27T13:30:00Z");
+    assert_eq!(report["failed"], json!([]), "{report:#}");
+    let recorded = report["applied"]
+        .as_array()
+        .expect("applied")
+        .iter()
+        .any(|a| a["target"] == "dev-eks/app" && a["step"] == "record_override");
+    assert!(recorded, "override not recorded: {report:#}");
+    assert_eq!(world.nodegroup_size("dev-eks", "app").await, (1, 4, 2));
+    assert_eq!(
+        world.nodegroup_size("dev-eks", "batch").await,
+        (0, 3, 0),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.group_size("dev-legacy").await,
+        (0, 2, 0),
+        "{report:#}"
+    );
+    assert_eq!(world.nodegroup_size("sandbox-eks", "web").await, (1, 2, 1));
+    let saved = store.get_many(&["dev-eks/app"]).await.expect("read state");
+    assert!(
+        saved.contains_key("dev-eks/app"),
+        "no state for dev-eks/app"
+    );
+
+    // AND every output line is JSON, and the process fits its memory setting
+    function.json_lines();
+    function.assert_fits_memory("eks-nodegroups");
+}
+
+// ------------------------------------------------------------------------------------------------
+// masked-refresh
+// ------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn masked_refresh_answers_a_real_tick_outside_its_window_without_touching_rds() {
+    // GIVEN production and development clusters in moto, and the state table
+    let moto = Moto::start().await;
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+    state_table(&moto).await;
+    aurora_cluster(&rds, "prod-aurora").await;
+    aurora_cluster(&rds, "dev-aurora").await;
+    let before = instance_ids(&rds).await;
+    let mut api = RuntimeApi::start().await;
+    let function = FunctionProcess::start("masked-refresh", &api, &moto);
+
+    // WHEN it is sent the sample real tick at noon JST (the refresh window is 03:00-06:00)
+    let report = response(invoke(&mut api, &event("masked-refresh-tick.json"), &function).await);
+
+    // THEN it answers with a report that changed nothing
+    assert_eq!(report["function"], "masked-refresh", "{report:#}");
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["at"], "2026-11-27T03:00:00Z");
+    assert_eq!(report["applied"], json!([]), "{report:#}");
+    assert_eq!(report["failed"], json!([]), "{report:#}");
+    assert_eq!(
+        instance_ids(&rds).await,
+        before,
+        "a tick outside the window changed RDS"
+    );
+
+    // AND every output line is JSON, and the process fits its memory setting
+    function.json_lines();
+    function.assert_fits_memory("masked-refresh");
+}

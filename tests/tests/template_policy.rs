@@ -1,0 +1,1328 @@
+//! The SAM template's IAM policies, pinned: each function may call exactly what it uses, deletes and
+//! modifications reach only what offpeak created, and production is only ever cloned. A broadened
+//! policy fails here (and `broadened_policies_are_caught` proves the rules notice).
+//!
+//! `template.yaml` is written in long-form intrinsics (`Ref:`, `Fn::Sub:`), so it parses as plain
+//! YAML. The intrinsics are then evaluated for concrete parameter values ([`Cfn`]), so every rule
+//! reads real ARNs and conditions, as IAM will. Each rule runs for three parameter sets: the
+//! defaults, every optional feature switched on, and the leanest deployment.
+//!
+//! Also pinned here, because a deploy depends on them: how the functions are built and scheduled,
+//! the sample events, `events/env.json`, and that the template's defaults name the targets of the
+//! shipped `infra/schedules.yaml`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use offpeak_shared::event::InvocationEvent;
+use serde_json::{Map, Value, json};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "ap-northeast-1";
+const STACK: &str = "offpeak";
+const FUNCTIONS: [&str; 3] = ["aurora-replicas", "eks-nodegroups", "masked-refresh"];
+
+// ------------------------------------------------------------------------------------------------
+// Expected permissions: the single list to update when a function starts calling something new.
+// ------------------------------------------------------------------------------------------------
+
+/// Allowed actions of `function` for a deployment shaped like `scenario`.
+fn expected_actions(function: &str, s: &Scenario) -> BTreeSet<String> {
+    let mut actions: Vec<&str> = vec![
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "sns:Publish",
+    ];
+    if s.topic_encrypted() {
+        actions.extend(["kms:GenerateDataKey", "kms:Decrypt"]);
+    }
+    match function {
+        "aurora-replicas" => {
+            actions.extend([
+                "rds:DescribeDBClusters",
+                "rds:DescribeDBInstances",
+                "rds:CreateDBInstance",
+                "rds:AddTagsToResource",
+                "rds:DeleteDBInstance",
+            ]);
+            if s.is_set("RdsMonitoringRoleArn") {
+                actions.push("iam:PassRole");
+            }
+        }
+        "eks-nodegroups" => {
+            actions.extend([
+                "eks:ListNodegroups",
+                "eks:DescribeNodegroup",
+                "eks:UpdateNodegroupConfig",
+                "eks:TagResource",
+                "eks:UntagResource",
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteTags",
+            ]);
+            if s.is_set("SelfManagedAsgNames") {
+                actions.push("autoscaling:UpdateAutoScalingGroup");
+            }
+        }
+        "masked-refresh" => {
+            actions.extend([
+                "rds:DescribeDBClusters",
+                "rds:DescribeDBInstances",
+                "rds:RestoreDBClusterToPointInTime",
+                "rds:CreateDBInstance",
+                "rds:AddTagsToResource",
+                "rds:ModifyDBCluster",
+                "rds:ModifyDBInstance",
+                "rds:DeleteDBCluster",
+                "rds:DeleteDBInstance",
+                "secretsmanager:GetSecretValue",
+            ]);
+            if s.is_set("SourceKmsKeyArn") {
+                actions.extend(["kms:CreateGrant", "kms:DescribeKey"]);
+            }
+        }
+        other => panic!("unknown function {other}"),
+    }
+    actions.into_iter().map(str::to_owned).collect()
+}
+
+/// AWS managed policies a function's role may carry.
+fn expected_managed_policies(function: &str) -> Vec<String> {
+    match function {
+        "masked-refresh" => {
+            vec!["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole".to_owned()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Read-only actions AWS grants only on `Resource: "*"`.
+const STAR_ONLY_ACTIONS: [&str; 1] = ["autoscaling:DescribeAutoScalingGroups"];
+
+/// RDS actions that create, change or delete something.
+const RDS_WRITES: [&str; 7] = [
+    "rds:CreateDBInstance",
+    "rds:RestoreDBClusterToPointInTime",
+    "rds:AddTagsToResource",
+    "rds:ModifyDBCluster",
+    "rds:ModifyDBInstance",
+    "rds:DeleteDBCluster",
+    "rds:DeleteDBInstance",
+];
+
+/// Actions that write tags, and the tag keys each may write.
+const TAG_WRITES: [(&str, &[&str]); 5] = [
+    ("rds:AddTagsToResource", &["offpeak:*"]),
+    ("eks:TagResource", &["offpeak:*"]),
+    ("eks:UntagResource", &["offpeak:*"]),
+    (
+        "autoscaling:CreateOrUpdateTags",
+        &["offpeak:*", "k8s.io/cluster-autoscaler/*"],
+    ),
+    (
+        "autoscaling:DeleteTags",
+        &["offpeak:*", "k8s.io/cluster-autoscaler/*"],
+    ),
+];
+
+const OWNER_TAG: &str = "offpeak:managed-by";
+
+// ------------------------------------------------------------------------------------------------
+// Parameter sets
+// ------------------------------------------------------------------------------------------------
+
+struct Scenario {
+    name: &'static str,
+    params: BTreeMap<&'static str, &'static str>,
+}
+
+impl Scenario {
+    /// Values for the parameters without a default, which every deployment must give.
+    fn base(name: &'static str) -> Self {
+        let params = BTreeMap::from([
+            ("VpcId", "vpc-0123456789abcdef0"),
+            ("MaskedRefreshSubnetIds", "subnet-0aaa1111,subnet-0bbb2222"),
+            ("MaskedRefreshSecurityGroupId", "sg-0fff5555eeee6666a"),
+        ]);
+        Scenario { name, params }
+    }
+
+    fn with(mut self, key: &'static str, value: &'static str) -> Self {
+        self.params.insert(key, value);
+        self
+    }
+
+    /// The parameter's value in this scenario, the template default otherwise.
+    fn value(&self, key: &str) -> String {
+        match self.params.get(key) {
+            Some(v) => (*v).to_owned(),
+            None => template()["Parameters"][key]["Default"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    fn is_set(&self, key: &str) -> bool {
+        !self.value(key).is_empty()
+    }
+
+    fn topic_encrypted(&self) -> bool {
+        !self.is_set("ExistingTopicArn") || self.is_set("ExistingTopicKmsKeyArn")
+    }
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario::base("defaults"),
+        Scenario::base("every option")
+            .with("NotificationEmail", "ops@example.com")
+            .with(
+                "ExistingTopicArn",
+                "arn:aws:sns:ap-northeast-1:123456789012:ops-alerts",
+            )
+            .with(
+                "ExistingTopicKmsKeyArn",
+                "arn:aws:kms:ap-northeast-1:123456789012:key/0a1b2c3d-0000-4000-8000-0123456789ab",
+            )
+            .with(
+                "SourceKmsKeyArn",
+                "arn:aws:kms:ap-northeast-1:123456789012:key/9f8e7d6c-0000-4000-8000-0123456789ab",
+            )
+            .with(
+                "RdsMonitoringRoleArn",
+                "arn:aws:iam::123456789012:role/rds-monitoring-role",
+            ),
+        Scenario::base("leanest")
+            .with(
+                "ExistingTopicArn",
+                "arn:aws:sns:ap-northeast-1:123456789012:ops-alerts",
+            )
+            .with("SelfManagedAsgNames", ""),
+    ]
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reading the workspace
+// ------------------------------------------------------------------------------------------------
+
+/// A file of the workspace this test was built from.
+fn workspace_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+fn read_yaml(relative: &str) -> Value {
+    let path = workspace_file(relative);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+fn template() -> &'static Value {
+    static TEMPLATE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| read_yaml("template.yaml"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// CloudFormation intrinsics, evaluated for one parameter set
+// ------------------------------------------------------------------------------------------------
+
+/// A template with its parameters and conditions resolved for one scenario.
+struct Cfn<'t> {
+    template: &'t Value,
+    params: BTreeMap<String, Value>,
+}
+
+impl<'t> Cfn<'t> {
+    fn new(template: &'t Value, scenario: &Scenario) -> Self {
+        let declared = template["Parameters"].as_object().expect("Parameters");
+        for key in scenario.params.keys() {
+            assert!(
+                declared.contains_key(*key),
+                "{}: no parameter {key}",
+                scenario.name
+            );
+        }
+        let params = declared
+            .iter()
+            .map(|(name, decl)| {
+                let raw = match scenario.params.get(name.as_str()) {
+                    Some(v) => (*v).to_owned(),
+                    None => scalar_text(decl.get("Default").unwrap_or_else(|| {
+                        panic!("{}: parameter {name} has no default", scenario.name)
+                    })),
+                };
+                let kind = decl["Type"].as_str().unwrap_or("String");
+                let value = if kind == "CommaDelimitedList" || kind.starts_with("List<") {
+                    Value::from(raw.split(',').collect::<Vec<_>>())
+                } else {
+                    Value::from(raw)
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        Cfn { template, params }
+    }
+
+    /// Evaluates every intrinsic in `v`; `None` is `AWS::NoValue`.
+    fn eval(&self, v: &Value) -> Option<Value> {
+        match v {
+            Value::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|i| self.eval(i)).collect(),
+            )),
+            Value::Object(map) => match intrinsic(map) {
+                Some((name, arg)) => self.intrinsic(name, arg),
+                None => Some(Value::Object(
+                    map.iter()
+                        .filter_map(|(k, v)| self.eval(v).map(|v| (k.clone(), v)))
+                        .collect(),
+                )),
+            },
+            other => Some(other.clone()),
+        }
+    }
+
+    fn intrinsic(&self, name: &str, arg: &Value) -> Option<Value> {
+        let list = |v: &Value| -> Vec<Value> {
+            match self.eval(v) {
+                Some(Value::Array(items)) => items,
+                other => panic!("{name}: expected a list, got {other:?}"),
+            }
+        };
+        let text = |v: &Value| -> String {
+            match self.eval(v) {
+                Some(Value::String(s)) => s,
+                other => panic!("{name}: expected a string, got {other:?}"),
+            }
+        };
+        match name {
+            "Ref" => self.reference(arg.as_str().expect("Ref takes a name")),
+            "Fn::GetAtt" => Some(Value::from(get_att(arg))),
+            "Fn::Sub" => Some(Value::from(self.sub(arg))),
+            "Fn::Join" => {
+                let args = arg.as_array().expect("Fn::Join args");
+                let parts: Vec<String> = list(&args[1]).iter().map(scalar_text).collect();
+                Some(Value::from(
+                    parts.join(args[0].as_str().expect("delimiter")),
+                ))
+            }
+            "Fn::Split" => {
+                let args = arg.as_array().expect("Fn::Split args");
+                let delimiter = args[0].as_str().expect("delimiter");
+                Some(Value::from(
+                    text(&args[1]).split(delimiter).collect::<Vec<_>>(),
+                ))
+            }
+            "Fn::Select" => {
+                let args = arg.as_array().expect("Fn::Select args");
+                let index: usize = scalar_text(&args[0]).parse().expect("index");
+                Some(list(&args[1])[index].clone())
+            }
+            "Fn::If" => {
+                let args = arg.as_array().expect("Fn::If args");
+                let branch = if self.condition(args[0].as_str().expect("condition name")) {
+                    &args[1]
+                } else {
+                    &args[2]
+                };
+                self.eval(branch)
+            }
+            other => {
+                panic!("intrinsic {other} is not understood by this test; teach Cfn::intrinsic")
+            }
+        }
+    }
+
+    fn reference(&self, name: &str) -> Option<Value> {
+        let pseudo = match name {
+            "AWS::NoValue" => return None,
+            "AWS::Partition" => "aws",
+            "AWS::Region" => REGION,
+            "AWS::AccountId" => ACCOUNT,
+            "AWS::StackName" => STACK,
+            "AWS::URLSuffix" => "amazonaws.com",
+            _ => "",
+        };
+        if !pseudo.is_empty() {
+            return Some(Value::from(pseudo));
+        }
+        if let Some(value) = self.params.get(name) {
+            return Some(value.clone());
+        }
+        assert!(
+            self.template["Resources"].get(name).is_some(),
+            "Ref to unknown name {name}"
+        );
+        Some(Value::from(format!("{{Ref {name}}}")))
+    }
+
+    /// `Fn::Sub` in both forms; `${!x}` is the literal `${x}`.
+    fn sub(&self, arg: &Value) -> String {
+        let (pattern, vars) = match arg {
+            Value::String(s) => (s.as_str(), Map::new()),
+            Value::Array(args) => (
+                args[0].as_str().expect("Fn::Sub string"),
+                args[1].as_object().expect("Fn::Sub variables").clone(),
+            ),
+            other => panic!("Fn::Sub: {other}"),
+        };
+        let mut out = String::new();
+        let mut rest = pattern;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("unclosed ${") + start;
+            let name = &rest[start + 2..end];
+            match name.strip_prefix('!') {
+                Some(literal) => out.push_str(&format!("${{{literal}}}")),
+                None => out.push_str(&self.sub_variable(name, &vars)),
+            }
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn sub_variable(&self, name: &str, vars: &Map<String, Value>) -> String {
+        let value = match vars.get(name) {
+            Some(v) => self.eval(v),
+            None if name.contains('.') => Some(Value::from(get_att(&Value::from(name)))),
+            None => self.reference(name),
+        };
+        match value {
+            Some(Value::String(s)) => s,
+            other => panic!("Fn::Sub ${{{name}}} is not a string: {other:?}"),
+        }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let body = &self.template["Conditions"][name];
+        assert!(!body.is_null(), "unknown condition {name}");
+        self.truth(body)
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        let map = v.as_object().expect("a condition is a mapping");
+        let (name, arg) = map.iter().next().expect("a condition function");
+        let args = || arg.as_array().expect("condition arguments");
+        match name.as_str() {
+            "Condition" => self.condition(arg.as_str().expect("condition name")),
+            "Fn::Equals" => self.eval(&args()[0]) == self.eval(&args()[1]),
+            "Fn::Not" => !self.truth(&args()[0]),
+            "Fn::And" => args().iter().all(|a| self.truth(a)),
+            "Fn::Or" => args().iter().any(|a| self.truth(a)),
+            other => panic!("condition function {other} is not understood by this test"),
+        }
+    }
+}
+
+/// `{"Ref": ..}` or `{"Fn::...": ..}`: an intrinsic, as its name and argument.
+fn intrinsic(map: &Map<String, Value>) -> Option<(&str, &Value)> {
+    match map.iter().next() {
+        Some((k, v)) if map.len() == 1 && (k == "Ref" || k.starts_with("Fn::")) => {
+            Some((k.as_str(), v))
+        }
+        _ => None,
+    }
+}
+
+fn get_att(arg: &Value) -> String {
+    let joined = match arg {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().map(scalar_text).collect::<Vec<_>>().join("."),
+        other => panic!("Fn::GetAtt: {other}"),
+    };
+    assert!(
+        template()["Resources"]
+            .get(joined.split('.').next().unwrap_or_default())
+            .is_some(),
+        "GetAtt of unknown resource {joined}"
+    );
+    format!("{{GetAtt {joined}}}")
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("expected a scalar, got {other}"),
+    }
+}
+
+/// A string or a list of strings, as IAM writes `Action`, `Resource` and condition values.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().map(scalar_text).collect(),
+        other => vec![scalar_text(other)],
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The policies as IAM will see them
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Statement {
+    sid: String,
+    allow: bool,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    condition: Value,
+    raw_keys: Vec<String>,
+}
+
+impl Statement {
+    /// Values of `Condition[operator][key]`.
+    fn condition_values(&self, operator: &str, key: &str) -> Vec<String> {
+        strings(&self.condition[operator][key])
+    }
+
+    fn requires(&self, key: &str, value: &str) -> bool {
+        self.condition_values("StringEquals", key) == [value]
+    }
+
+    fn has(&self, action: &str) -> bool {
+        self.actions.iter().any(|a| a == action)
+    }
+}
+
+struct Role {
+    statements: Vec<Statement>,
+    managed: Vec<String>,
+}
+
+impl Role {
+    fn allowed(&self) -> impl Iterator<Item = &Statement> {
+        self.statements.iter().filter(|s| s.allow)
+    }
+
+    fn allowed_actions(&self) -> BTreeSet<String> {
+        self.allowed().flat_map(|s| s.actions.clone()).collect()
+    }
+}
+
+/// Everything the rules look at, for one scenario.
+struct Model<'s> {
+    scenario: &'s Scenario,
+    /// Function name (`aurora-replicas`, ...) → its role.
+    roles: BTreeMap<String, Role>,
+    /// Functions that carry their own policies (SAM `Policies:`) instead of a role from the IAM section.
+    sam_policies: Vec<String>,
+}
+
+impl<'s> Model<'s> {
+    fn build(template: &Value, scenario: &'s Scenario) -> Self {
+        let cfn = Cfn::new(template, scenario);
+        let resources = template["Resources"].as_object().expect("Resources");
+        let mut roles = BTreeMap::new();
+        let mut sam_policies = Vec::new();
+        for (logical, resource) in resources {
+            if resource["Type"] != "AWS::Serverless::Function" {
+                continue;
+            }
+            let function = function_name(resource);
+            if resource["Properties"].get("Policies").is_some() {
+                sam_policies.push(function.clone());
+            }
+            let role_ref = &resource["Properties"]["Role"]["Fn::GetAtt"];
+            let role_id = role_ref[0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{logical}: Role must be Fn::GetAtt [<role>, Arn]"));
+            let role = cfn.eval(&resources[role_id]).expect("role resource");
+            assert_eq!(role["Type"], "AWS::IAM::Role", "{logical} role {role_id}");
+            roles.insert(function, parse_role(&role["Properties"]));
+        }
+        Model {
+            scenario,
+            roles,
+            sam_policies,
+        }
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}")
+    }
+
+    fn production_cluster(&self) -> String {
+        self.arn(
+            "rds",
+            &format!("cluster:{}", self.scenario.value("ProductionClusterId")),
+        )
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.scenario
+            .value(key)
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn function_name(resource: &Value) -> String {
+    let code_uri = resource["Properties"]["CodeUri"]
+        .as_str()
+        .expect("CodeUri is a path");
+    code_uri
+        .strip_prefix("functions/")
+        .unwrap_or_else(|| panic!("CodeUri {code_uri} is not under functions/"))
+        .to_owned()
+}
+
+fn parse_role(properties: &Value) -> Role {
+    let mut statements = Vec::new();
+    for policy in properties["Policies"].as_array().into_iter().flatten() {
+        for s in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("Statement list")
+        {
+            statements.push(Statement {
+                sid: s["Sid"].as_str().unwrap_or("(no Sid)").to_owned(),
+                allow: match s["Effect"].as_str() {
+                    Some("Allow") => true,
+                    Some("Deny") => false,
+                    other => panic!("Effect {other:?}"),
+                },
+                actions: strings(&s["Action"]),
+                resources: strings(&s["Resource"]),
+                condition: s["Condition"].clone(),
+                raw_keys: s.as_object().expect("statement").keys().cloned().collect(),
+            });
+        }
+    }
+    Role {
+        statements,
+        managed: strings(&properties["ManagedPolicyArns"]),
+    }
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// `db`, `cluster`, `pg`, ... of an RDS ARN, and the name (pattern) after it.
+fn rds_resource(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(7, ':');
+    let service = parts.nth(2)?;
+    let kind = parts.nth(2)?;
+    let name = parts.next()?;
+    (service == "rds").then_some((kind, name))
+}
+
+// ------------------------------------------------------------------------------------------------
+// The rules. Each returns what it found wrong; the tests below assert none.
+// ------------------------------------------------------------------------------------------------
+
+type Rule = fn(&Model) -> Vec<String>;
+
+fn rules() -> [(&'static str, Rule); 9] {
+    [
+        ("roles", roles_are_in_the_iam_section),
+        ("action sets", action_sets_are_exact),
+        ("wildcards", no_wildcard_actions_or_resources),
+        ("region", wildcard_arns_are_pinned_to_the_region),
+        ("ownership", rds_writes_reach_only_offpeak_resources),
+        ("production", production_is_only_cloned),
+        ("dev only", eks_writes_reach_only_dev_clusters),
+        ("tag keys", tag_writes_carry_only_offpeak_keys),
+        ("targets", reads_and_publishes_reach_only_offpeak_resources),
+    ]
+}
+
+fn roles_are_in_the_iam_section(m: &Model) -> Vec<String> {
+    let mut found: Vec<String> = m
+        .sam_policies
+        .iter()
+        .map(|f| format!("{f}: SAM `Policies:` on the function; permissions belong in its role"))
+        .collect();
+    let names: BTreeSet<&str> = m.roles.keys().map(String::as_str).collect();
+    if names != BTreeSet::from(FUNCTIONS) {
+        found.push(format!(
+            "functions with roles: {names:?}, expected {FUNCTIONS:?}"
+        ));
+    }
+    for (function, role) in &m.roles {
+        if role.managed != expected_managed_policies(function) {
+            found.push(format!("{function}: managed policies {:?}", role.managed));
+        }
+        for s in &role.statements {
+            for key in &s.raw_keys {
+                if !["Sid", "Effect", "Action", "Resource", "Condition"].contains(&key.as_str()) {
+                    found.push(format!("{function} {}: `{key}` is not allowed here", s.sid));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn action_sets_are_exact(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    for (function, role) in &m.roles {
+        let actual = role.allowed_actions();
+        let expected = expected_actions(function, m.scenario);
+        for extra in actual.difference(&expected) {
+            found.push(format!("{function}: {extra} is allowed but not expected"));
+        }
+        for missing in expected.difference(&actual) {
+            found.push(format!("{function}: {missing} is expected but not allowed"));
+        }
+    }
+    found
+}
+
+fn no_wildcard_actions_or_resources(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    for (function, role) in &m.roles {
+        for s in role.allowed() {
+            for a in s
+                .actions
+                .iter()
+                .filter(|a| a.contains('*') || a.contains('?'))
+            {
+                found.push(format!("{function} {}: wildcard action {a}", s.sid));
+            }
+            let star_only = s
+                .actions
+                .iter()
+                .all(|a| STAR_ONLY_ACTIONS.contains(&a.as_str()));
+            if s.resources.iter().any(|r| r == "*") && !star_only {
+                found.push(format!(
+                    "{function} {}: Resource \"*\" for {:?}",
+                    s.sid, s.actions
+                ));
+            }
+            if s.resources.is_empty() {
+                found.push(format!("{function} {}: no Resource", s.sid));
+            }
+        }
+    }
+    found
+}
+
+/// `arn:*:svc:*:*:...` is how the template spells ARNs built from list parameters; the statement
+/// must pin the region so the wildcard does not reach other regions.
+fn wildcard_arns_are_pinned_to_the_region(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    for (function, role) in &m.roles {
+        for s in role.allowed() {
+            let wildcard = s.resources.iter().any(|r| r.starts_with("arn:*:"));
+            if wildcard && !s.requires("aws:RequestedRegion", REGION) {
+                found.push(format!(
+                    "{function} {}: arn:*: without aws:RequestedRegion",
+                    s.sid
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// RDS creates, changes and deletes reach only resources offpeak created: named as offpeak names
+/// them (the name, before any wildcard, contains "offpeak") or carrying the offpeak owner tag.
+/// Creates must also tag the new resource as offpeak's. Parameter, option and subnet groups may be
+/// referenced by a create, never changed.
+fn rds_writes_reach_only_offpeak_resources(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    let replica_clusters: Vec<String> = m
+        .list("ReplicaClusterIds")
+        .iter()
+        .map(|c| format!("arn:*:rds:*:*:cluster:{c}"))
+        .collect();
+    let production = m.production_cluster();
+    for (function, role) in &m.roles {
+        for s in role.allowed() {
+            let writes: Vec<&str> = s
+                .actions
+                .iter()
+                .map(String::as_str)
+                .filter(|a| RDS_WRITES.contains(a))
+                .collect();
+            let creates = writes.iter().all(|a| {
+                matches!(
+                    *a,
+                    "rds:CreateDBInstance" | "rds:RestoreDBClusterToPointInTime"
+                )
+            });
+            let tagged_at_creation = s.requires(&format!("aws:RequestTag/{OWNER_TAG}"), "offpeak");
+            if creates && !writes.is_empty() && !tagged_at_creation {
+                found.push(format!(
+                    "{function} {}: creates without tagging as offpeak's",
+                    s.sid
+                ));
+            }
+            for action in &writes {
+                for r in &s.resources {
+                    let Some((kind, name)) = rds_resource(r) else {
+                        found.push(format!("{function} {}: {action} on non-RDS {r}", s.sid));
+                        continue;
+                    };
+                    let offpeak_named = name
+                        .split(['*', '?'])
+                        .next()
+                        .unwrap_or_default()
+                        .contains("offpeak");
+                    let owner_tag = match kind {
+                        "db" => s.requires(&format!("rds:db-tag/{OWNER_TAG}"), "offpeak"),
+                        "cluster" => s.requires(&format!("rds:cluster-tag/{OWNER_TAG}"), "offpeak"),
+                        _ => false,
+                    };
+                    let referenced_group =
+                        matches!(kind, "pg" | "og" | "subgrp" | "cluster-pg") && creates;
+                    // A replica is created *in* a configured cluster; a clone is restored *from* production.
+                    let parent = kind == "cluster"
+                        && ((*action == "rds:CreateDBInstance"
+                            && function == "aurora-replicas"
+                            && replica_clusters.contains(r))
+                            || (*action == "rds:RestoreDBClusterToPointInTime"
+                                && *r == production));
+                    if !(offpeak_named || owner_tag || referenced_group || parent) {
+                        found.push(format!(
+                            "{function} {}: {action} reaches {r}, which offpeak did not create",
+                            s.sid
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(role) = m.roles.get("aurora-replicas") {
+        for s in role.allowed().filter(|s| s.has("rds:DeleteDBInstance")) {
+            let tagged = s.requires(&format!("rds:db-tag/{OWNER_TAG}"), "offpeak");
+            let named = s.resources.iter().all(|r| r.ends_with("-offpeak-*"));
+            if !(tagged && named) {
+                found.push(format!("aurora-replicas {}: deletes need the owner tag and the <cluster>-offpeak-<n> name", s.sid));
+            }
+        }
+    }
+    found
+}
+
+/// Only masked-refresh names production, only as the source of a point-in-time restore; an
+/// explicit Deny covers every write its tag-scoped statements could otherwise reach.
+fn production_is_only_cloned(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    let production = m.production_cluster();
+    let clone_prefix = m.arn(
+        "rds",
+        &format!("cluster:{}*", m.scenario.value("CloneIdPrefix")),
+    );
+    if glob(&clone_prefix, &production) {
+        found.push(format!(
+            "CloneIdPrefix pattern {clone_prefix} matches production {production}"
+        ));
+    }
+    for (function, role) in &m.roles {
+        let restores = role
+            .allowed()
+            .filter(|s| s.has("rds:RestoreDBClusterToPointInTime"));
+        for s in restores {
+            if function != "masked-refresh" {
+                found.push(format!(
+                    "{function} {}: only masked-refresh may clone",
+                    s.sid
+                ));
+            }
+            if s.actions != ["rds:RestoreDBClusterToPointInTime"] {
+                found.push(format!(
+                    "{function} {}: the restore statement grants more: {:?}",
+                    s.sid, s.actions
+                ));
+            }
+            let clusters: BTreeSet<&str> = s
+                .resources
+                .iter()
+                .filter(|r| rds_resource(r).is_some_and(|(kind, _)| kind == "cluster"))
+                .map(String::as_str)
+                .collect();
+            if clusters != BTreeSet::from([production.as_str(), clone_prefix.as_str()]) {
+                found.push(format!("{function} {}: restore clusters {clusters:?}, expected production (source) and the clone prefix (target)", s.sid));
+            }
+        }
+    }
+    let Some(role) = m.roles.get("masked-refresh") else {
+        found.push("no masked-refresh role".to_owned());
+        return found;
+    };
+    if !role
+        .allowed()
+        .any(|s| s.has("rds:RestoreDBClusterToPointInTime"))
+    {
+        found.push("masked-refresh may not clone production at all".to_owned());
+    }
+    let denied: BTreeSet<&str> = role
+        .statements
+        .iter()
+        .filter(|s| !s.allow && s.resources == [production.clone()])
+        .flat_map(|s| s.actions.iter().map(String::as_str))
+        .collect();
+    for s in role
+        .allowed()
+        .filter(|s| s.resources.iter().any(|r| glob(r, &production)))
+    {
+        for a in &s.actions {
+            let read = a.starts_with("rds:Describe") || a == "rds:RestoreDBClusterToPointInTime";
+            let instance_only =
+                matches!(a.as_str(), "rds:ModifyDBInstance" | "rds:DeleteDBInstance");
+            if !(read || instance_only || denied.contains(a.as_str())) {
+                found.push(format!(
+                    "masked-refresh {}: {a} reaches production {production} and is not denied",
+                    s.sid
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Node groups and Auto Scaling groups change only in the dev clusters named by parameters.
+fn eks_writes_reach_only_dev_clusters(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    let dev = m.list("EksClusterNames");
+    let nodegroups: Vec<String> = dev
+        .iter()
+        .map(|c| format!("arn:*:eks:*:*:nodegroup/{c}/*/*"))
+        .collect();
+    let clusters: Vec<String> = dev
+        .iter()
+        .map(|c| format!("arn:*:eks:*:*:cluster/{c}"))
+        .collect();
+    let named_asgs: Vec<String> = m
+        .list("SelfManagedAsgNames")
+        .iter()
+        .map(|n| format!("arn:*:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/{n}"))
+        .collect();
+    for (function, role) in &m.roles {
+        for s in role.allowed() {
+            for a in &s.actions {
+                let allowed: &[String] = match a.as_str() {
+                    "eks:ListNodegroups" => &clusters,
+                    "eks:DescribeNodegroup"
+                    | "eks:UpdateNodegroupConfig"
+                    | "eks:TagResource"
+                    | "eks:UntagResource" => &nodegroups,
+                    "autoscaling:UpdateAutoScalingGroup" => &named_asgs,
+                    "autoscaling:CreateOrUpdateTags" | "autoscaling:DeleteTags" => {
+                        let by_cluster_tag = s
+                            .condition_values("StringEquals", "aws:ResourceTag/eks:cluster-name")
+                            == dev;
+                        if by_cluster_tag {
+                            continue;
+                        }
+                        &named_asgs
+                    }
+                    _ => continue,
+                };
+                if s.resources.iter().any(|r| !allowed.contains(r)) {
+                    found.push(format!(
+                        "{function} {}: {a} on {:?}, outside the dev clusters {dev:?}",
+                        s.sid, s.resources
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn tag_writes_carry_only_offpeak_keys(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    for (function, role) in &m.roles {
+        for s in role.allowed() {
+            for (action, keys) in TAG_WRITES {
+                if !s.has(action) {
+                    continue;
+                }
+                let limit = s.condition_values("ForAllValues:StringLike", "aws:TagKeys");
+                if limit.is_empty() || limit.iter().any(|k| !keys.contains(&k.as_str())) {
+                    found.push(format!(
+                        "{function} {}: {action} may write tag keys {limit:?}, allowed {keys:?}",
+                        s.sid
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// State, notifications, secrets, logs and KMS: only offpeak's own resources and the named secrets.
+fn reads_and_publishes_reach_only_offpeak_resources(m: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    let topic = match m.scenario.value("ExistingTopicArn") {
+        t if t.is_empty() => "{Ref NotificationTopic}".to_owned(),
+        t => t,
+    };
+    let topic_key = if m.scenario.is_set("ExistingTopicArn") {
+        m.scenario.value("ExistingTopicKmsKeyArn")
+    } else {
+        "{GetAtt OffpeakKey.Arn}".to_owned()
+    };
+    let secret = |key: &str| {
+        m.arn(
+            "secretsmanager",
+            &format!("secret:{}-??????", m.scenario.value(key)),
+        )
+    };
+    let secrets = vec![secret("DevPasswordSecretId"), secret("MaskingSaltSecretId")];
+    for (function, role) in &m.roles {
+        let log_group = format!("{{GetAtt {}LogGroup.Arn}}", pascal(function));
+        for s in role.allowed() {
+            for a in &s.actions {
+                let expected: Vec<String> = match a.as_str() {
+                    a if a.starts_with("dynamodb:") => vec!["{GetAtt StateTable.Arn}".to_owned()],
+                    "sns:Publish" => vec![topic.clone()],
+                    "kms:GenerateDataKey" | "kms:Decrypt" => vec![topic_key.clone()],
+                    "kms:CreateGrant" | "kms:DescribeKey" => {
+                        vec![m.scenario.value("SourceKmsKeyArn")]
+                    }
+                    "secretsmanager:GetSecretValue" => secrets.clone(),
+                    a if a.starts_with("logs:") => vec![log_group.clone()],
+                    "iam:PassRole" => vec![m.scenario.value("RdsMonitoringRoleArn")],
+                    _ => continue,
+                };
+                if s.resources != expected {
+                    found.push(format!(
+                        "{function} {}: {a} on {:?}, expected {expected:?}",
+                        s.sid, s.resources
+                    ));
+                }
+            }
+            let via = s.condition_values("StringEquals", "kms:ViaService");
+            if s.actions.iter().any(|a| a.starts_with("kms:")) && via.len() != 1 {
+                found.push(format!(
+                    "{function} {}: KMS use without a single kms:ViaService",
+                    s.sid
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// `aurora-replicas` → `AuroraReplicas` (the template's logical-id stem).
+fn pascal(function: &str) -> String {
+    function
+        .split('-')
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn assert_rule(name: &str, rule: Rule) {
+    let mut report = Vec::new();
+    for scenario in scenarios() {
+        let model = Model::build(template(), &scenario);
+        report.extend(
+            rule(&model)
+                .into_iter()
+                .map(|v| format!("[{}] {v}", scenario.name)),
+        );
+    }
+    assert!(
+        report.is_empty(),
+        "IAM rule \"{name}\" broken:\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn every_function_runs_as_its_own_role_from_the_iam_section() {
+    assert_rule("roles", roles_are_in_the_iam_section);
+}
+
+#[test]
+fn each_function_may_call_exactly_the_actions_it_uses() {
+    assert_rule("action sets", action_sets_are_exact);
+}
+
+#[test]
+fn no_wildcard_actions_and_resource_star_only_for_auto_scaling_describe() {
+    assert_rule("wildcards", no_wildcard_actions_or_resources);
+}
+
+#[test]
+fn wildcard_partition_arns_are_pinned_to_the_stack_region() {
+    assert_rule("region", wildcard_arns_are_pinned_to_the_region);
+}
+
+#[test]
+fn rds_deletes_and_modifications_reach_only_what_offpeak_created() {
+    assert_rule("ownership", rds_writes_reach_only_offpeak_resources);
+}
+
+#[test]
+fn production_is_only_ever_cloned() {
+    assert_rule("production", production_is_only_cloned);
+}
+
+#[test]
+fn node_groups_and_auto_scaling_groups_change_only_in_dev_clusters() {
+    assert_rule("dev only", eks_writes_reach_only_dev_clusters);
+}
+
+#[test]
+fn tag_writes_carry_only_offpeak_and_cluster_autoscaler_keys() {
+    assert_rule("tag keys", tag_writes_carry_only_offpeak_keys);
+}
+
+#[test]
+fn state_notifications_secrets_and_logs_are_offpeaks_own() {
+    assert_rule("targets", reads_and_publishes_reach_only_offpeak_resources);
+}
+
+/// A way to broaden the template, the rule that must notice it, and the edit itself.
+type Broadening = (&'static str, &'static str, fn(&mut Value));
+
+/// The rules above would notice each of these broadenings.
+#[test]
+fn broadened_policies_are_caught() {
+    let cases: [Broadening; 6] = [
+        ("rds:* on aurora-replicas", "wildcards", |t| {
+            statement(t, "AuroraReplicasRole", "ObserveClusters")["Action"] = json!("rds:*");
+        }),
+        ("delete without the owner tag", "ownership", |t| {
+            let s = statement(t, "AuroraReplicasRole", "RemoveAndRetagOwnReplicas");
+            s.as_object_mut().unwrap().remove("Condition");
+        }),
+        ("delete every instance", "ownership", |t| {
+            statement(t, "MaskedRefreshRole", "ManageClones")["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*"});
+        }),
+        ("modify production", "production", |t| {
+            let s = statement(t, "MaskedRefreshRole", "NeverWriteProduction");
+            s["Action"] = json!([
+                "rds:AddTagsToResource",
+                "rds:CreateDBInstance",
+                "rds:DeleteDBCluster"
+            ]);
+        }),
+        ("restore from any cluster", "production", |t| {
+            statement(t, "MaskedRefreshRole", "CloneProduction")["Resource"][0] = json!({"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*"});
+        }),
+        ("scale any node group", "dev only", |t| {
+            statement(t, "EksNodegroupsRole", "ScaleDevNodegroups")["Resource"] = json!("*");
+        }),
+    ];
+    let scenario = Scenario::base("defaults");
+    let intact = Model::build(template(), &scenario);
+    for (name, rule, mutate) in cases {
+        let (_, check) = rules()
+            .into_iter()
+            .find(|(r, _)| *r == rule)
+            .expect("rule name");
+        assert!(
+            check(&intact).is_empty(),
+            "rule {rule} fails on the template itself"
+        );
+        let mut broadened = template().clone();
+        mutate(&mut broadened);
+        let model = Model::build(&broadened, &scenario);
+        assert!(!check(&model).is_empty(), "rule {rule} missed: {name}");
+    }
+}
+
+/// The statement `sid` of `role`'s (first) inline policy.
+fn statement<'t>(template: &'t mut Value, role: &str, sid: &str) -> &'t mut Value {
+    template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .iter_mut()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("{role} has no statement {sid}"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Build, schedule, events and defaults
+// ------------------------------------------------------------------------------------------------
+
+fn functions(t: &Value) -> Vec<(&String, &Value)> {
+    t["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .collect()
+}
+
+#[test]
+fn functions_are_built_and_scheduled_as_deployed() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"], json!(["arm64"]));
+    assert_eq!(globals["Handler"], "bootstrap");
+    let found = functions(t);
+    assert_eq!(found.len(), FUNCTIONS.len());
+    for (logical, f) in found {
+        let p = &f["Properties"];
+        assert_eq!(
+            f["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{logical}"
+        );
+        assert_eq!(p["LoggingConfig"]["LogFormat"], "JSON", "{logical}");
+        assert_eq!(p["ReservedConcurrentExecutions"], 1, "{logical}");
+        assert!(
+            p.get("Runtime").is_none() && p.get("Architectures").is_none(),
+            "{logical}: set in Globals"
+        );
+        let bin = function_name(f);
+        let manifest = workspace_file(&format!("functions/{bin}/Cargo.toml"));
+        let manifest = std::fs::read_to_string(&manifest).expect("function manifest");
+        assert!(
+            manifest.contains(&format!("name = \"{bin}\"")),
+            "{logical}: bin target {bin}"
+        );
+
+        let events = p["Events"].as_object().expect("Events");
+        assert_eq!(events.len(), 1, "{logical}: one schedule");
+        let tick = events.values().next().unwrap();
+        assert_eq!(tick["Type"], "ScheduleV2", "{logical}");
+        let s = &tick["Properties"];
+        assert_eq!(
+            s["ScheduleExpression"],
+            json!({"Ref": "TickRate"}),
+            "{logical}"
+        );
+        assert_eq!(
+            s["ScheduleExpressionTimezone"],
+            json!({"Ref": "ScheduleTimezone"}),
+            "{logical}"
+        );
+        assert_eq!(s["OmitName"], true, "{logical}");
+        assert!(
+            s["RetryPolicy"]["MaximumRetryAttempts"].is_number(),
+            "{logical}"
+        );
+        assert_eq!(
+            s["DeadLetterConfig"]["Arn"],
+            json!({"Fn::GetAtt": ["TickDeadLetterQueue", "Arn"]}),
+            "{logical}"
+        );
+    }
+    assert_eq!(t["Parameters"]["TickRate"]["Default"], "rate(5 minutes)");
+}
+
+#[test]
+fn sample_events_are_valid_invocation_events() {
+    let dir = workspace_file("events");
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("events/") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "env.json" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("event");
+        InvocationEvent::from_json_str(&text).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+        seen.insert(name);
+    }
+    for function in FUNCTIONS {
+        assert!(
+            seen.iter().any(|n| n.starts_with(function)),
+            "no sample event for {function} in events/ ({seen:?})"
+        );
+    }
+}
+
+#[test]
+fn env_json_sets_only_variables_the_template_declares() {
+    let t = template();
+    let env: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_file("events/env.json")).expect("events/env.json"),
+    )
+    .expect("events/env.json is JSON");
+    let globals: BTreeSet<&String> = t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .map(|v| v.keys().collect())
+        .unwrap_or_default();
+    let declared = |logical: Option<&str>| -> BTreeSet<&String> {
+        let mut vars = globals.clone();
+        let own = logical.map(|l| &t["Resources"][l]["Properties"]["Environment"]["Variables"]);
+        if let Some(Value::Object(own)) = own {
+            vars.extend(own.keys());
+        }
+        vars
+    };
+    for (scope, vars) in env.as_object().expect("env.json is a mapping") {
+        let logical = (scope != "Parameters").then_some(scope.as_str());
+        if let Some(l) = logical {
+            assert_eq!(
+                t["Resources"][l]["Type"], "AWS::Serverless::Function",
+                "env.json scope {l}"
+            );
+        }
+        let allowed = declared(logical);
+        for var in vars.as_object().expect("variables").keys() {
+            assert!(
+                allowed.contains(var),
+                "env.json {scope}: {var} is not declared in template.yaml, so sam local ignores it"
+            );
+        }
+    }
+}
+
+/// The defaults let `sam deploy --guided` accept the shipped schedule as it is.
+#[test]
+fn template_defaults_name_the_targets_of_the_shipped_schedule() {
+    let schedule = read_yaml("infra/schedules.yaml");
+    let param = |key: &str| -> Vec<String> {
+        scalar_text(&template()["Parameters"][key]["Default"])
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let field = |list: &str, key: &str| -> Vec<String> {
+        schedule[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|target| strings(&target[key]))
+            .collect()
+    };
+    assert_eq!(
+        param("ReplicaClusterIds"),
+        field("aurora_replicas", "cluster")
+    );
+    assert_eq!(param("EksClusterNames"), field("eks_nodegroups", "cluster"));
+    assert_eq!(
+        param("SelfManagedAsgNames"),
+        field("eks_nodegroups", "autoscaling_groups")
+    );
+    let refresh = &schedule["masked_refresh"];
+    assert_eq!(
+        param("ProductionClusterId"),
+        strings(&refresh["source_cluster"])
+    );
+    assert_eq!(
+        param("DevPasswordSecretId"),
+        strings(&refresh["dev_password_secret"])
+    );
+    let rules = format!("infra/{}", scalar_text(&refresh["rules"]));
+    assert_eq!(
+        param("MaskingSaltSecretId"),
+        strings(&read_yaml(&rules)["salt_secret"])
+    );
+}
