@@ -24,6 +24,7 @@ pub mod mariadb;
 pub mod moto;
 pub mod postgres;
 pub mod process;
+pub mod runtime_api;
 mod scratch;
 mod throwaway;
 
