@@ -115,3 +115,34 @@ async fn a_second_run_changes_nothing() {
     assert_eq!(pool.kept().await, masked);
     assert!(again.verification.unwrap().passed);
 }
+
+#[tokio::test]
+async fn a_strategy_without_a_shape_is_checked_value_by_value() {
+    // GIVEN names masked by a raw SQL expression, whose output has no shape to check
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    pool.create_schema(200).await;
+    let text = rules_text(100, 1_000_000).replace(
+        "full_name: name",
+        "full_name: { strategy: sql, sql: \"UPPER({column})\" }",
+    );
+    let mut conn = Db::connect(&db.url).await.unwrap();
+    let report = masking::mask(&mut conn, &rules(&text), &key(), masking::Budget::default())
+        .await
+        .unwrap();
+    assert!(report.verification.unwrap().passed);
+
+    // WHEN one original name comes back
+    pool.exec("UPDATE users SET full_name = 'Zoë Ñúñez-王 000007' WHERE id = 8")
+        .await;
+
+    // THEN the sample check, digesting every value, finds it
+    let v = masking::verify(&mut conn, &rules(&text), &key())
+        .await
+        .unwrap();
+    conn.close().await;
+    assert_eq!(
+        failed(&v),
+        vec![("sample".to_owned(), "users.full_name".to_owned())]
+    );
+}
