@@ -22,13 +22,13 @@ SAM_DEPLOY_FLAGS ?=
 # Taken when make reads this file, so `make test` reports time spent on the venv too.
 START := $(shell date +%s)
 
-.PHONY: help venv test demo bench deploy venv-sam venv-checkov lint-template sam-build
+.PHONY: help venv test demo bench venv-bench deploy venv-sam venv-checkov lint-template sam-build
 
 help:
 	@echo "make venv    Python test tools (moto server) in ./$(VENV)"
-	@echo "make test    fmt check, clippy, every test in the workspace"
-	@echo "make demo    validate the schedule and show its week at a glance"
-	@echo "make bench   (not yet implemented)"
+	@echo "make test    fmt check, clippy, template lint, every test in the workspace"
+	@echo "make demo    a week of ticks in fast-forward through all three functions, against moto and PostgreSQL"
+	@echo "make bench   every number in BENCHMARKS.md: calendar, masking, cold start, calls per tick"
 	@echo "make lint-template  sam validate --lint, cfn-lint and checkov on template.yaml"
 	@echo "make sam-build      sam build: three arm64 bootstrap binaries in .aws-sam/build"
 	@echo "make deploy  offpeak validate, sam build, sam deploy (first time: SAM_DEPLOY_FLAGS=--guided)"
@@ -41,16 +41,31 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	touch $@
 
-test: venv
+test: venv lint-template
 	@OFFPEAK_TEST_START=$(START) bash tools/test.sh
 
-demo:
-	cargo run -q -p offpeak-cli -- validate
-	cargo run -q -p offpeak-cli -- timeline
+# A week of ticks in fast-forward through the three functions, against moto and a local PostgreSQL
+# (tests/src/bin/demo.rs, infra/demo/schedules.yaml).
+demo: venv
+	cargo run -q -p offpeak-tests --bin offpeak-demo
 
-bench:
-	@echo "make $@: not yet implemented" >&2
-	@exit 1
+# The Python baseline the cold-start benchmark compares with (boto3 + Lambda's runtime client).
+VENV_BENCH := .venv-bench
+VENV_BENCH_STAMP := $(VENV_BENCH)/.offpeak-requirements.stamp
+
+venv-bench: $(VENV_BENCH_STAMP)
+
+$(VENV_BENCH_STAMP): tools/requirements-bench.txt
+	$(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-bench.txt
+	touch $@
+
+# Criterion benches print their own reports; the last one rewrites its sections of BENCHMARKS.md
+# (cold start against the Python baseline, AWS calls and wall time per tick; see its docs).
+bench: venv venv-bench
+	cargo bench -p offpeak-shared --bench calendar
+	cargo bench -p offpeak-masked-refresh --bench masking
+	cargo bench -p offpeak-tests --bench lambda
 
 venv-sam: $(VENV_SAM_STAMP)
 
