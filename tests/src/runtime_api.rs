@@ -20,7 +20,7 @@
 //! connection. [`RuntimeApi::next_answer`] returns `None` when no answer came in time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -78,6 +78,7 @@ struct Invocation {
 /// A Runtime API server on `127.0.0.1`, stopped on drop.
 pub struct RuntimeApi {
     address: String,
+    first_poll: Arc<OnceLock<Instant>>,
     invocations: mpsc::UnboundedSender<Invocation>,
     answers: mpsc::UnboundedReceiver<Answer>,
     server: tokio::task::JoinHandle<()>,
@@ -97,13 +98,18 @@ impl RuntimeApi {
         let (invocations, queue) = mpsc::unbounded_channel();
         let (report, answers) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
+        let first_poll = Arc::new(OnceLock::new());
+        let polled = first_poll.clone();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_connection(stream, queue.clone(), report.clone()));
+                let served =
+                    serve_connection(stream, queue.clone(), report.clone(), polled.clone());
+                tokio::spawn(served);
             }
         });
         RuntimeApi {
             address,
+            first_poll,
             invocations,
             answers,
             server,
@@ -114,6 +120,12 @@ impl RuntimeApi {
     /// `127.0.0.1:PORT`, the value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// When the function first asked for an invocation: the end of its init phase (what Lambda
+    /// reports as `Init Duration`, counted from the process start).
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.first_poll.get().copied()
     }
 
     /// Queues an invocation for the next `GET /invocation/next`; returns its request id.
@@ -164,12 +176,14 @@ async fn serve_connection(
     stream: TcpStream,
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Invocation>>>,
     report: mpsc::UnboundedSender<Answer>,
+    first_poll: Arc<OnceLock<Instant>>,
 ) {
     let mut stream = BufReader::new(stream);
     while let Some(request) = read_request(&mut stream).await {
         let received = Instant::now();
         let reply = match (request.method.as_str(), request.path.as_str()) {
             ("GET", "/2018-06-01/runtime/invocation/next") => {
+                first_poll.get_or_init(|| received);
                 let Some(next) = queue.lock().await.recv().await else {
                     return;
                 };
@@ -313,6 +327,7 @@ mod tests {
     #[tokio::test]
     async fn hands_out_invocations_and_reports_answers() {
         let mut api = RuntimeApi::start().await;
+        assert!(api.first_poll().is_none());
         let first = api.enqueue(r#"{"n":1}"#);
         let mut client = BufReader::new(TcpStream::connect(api.address()).await.unwrap());
         let next = exchange(
@@ -325,6 +340,7 @@ mod tests {
         assert!(next.contains(&format!("Lambda-Runtime-Aws-Request-Id: {first}")));
         assert!(next.contains("Lambda-Runtime-Deadline-Ms: "));
         assert!(next.ends_with(r#"{"n":1}"#), "{next}");
+        assert!(api.first_poll().is_some());
         let path = format!("/2018-06-01/runtime/invocation/{first}/response");
         let posted = exchange(&mut client, "POST", &path, r#"{"ok":true}"#).await;
         assert!(posted.starts_with("HTTP/1.1 202"), "{posted}");

@@ -76,9 +76,15 @@ impl Runtime {
 /// One cold start.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
+    /// Spawn → first `GET /invocation/next` (Lambda's `Init Duration`).
+    pub init: Duration,
+    /// Spawn → first response read.
     pub cold: Duration,
     pub warm: Duration,
     pub peak_rss_kib: u64,
+    /// Anonymous (heap, stacks) part of the resident set after both invocations; the rest is
+    /// mapped files (the executable, shared libraries).
+    pub anon_kib: u64,
 }
 
 /// One function on one runtime.
@@ -210,20 +216,25 @@ async fn sample(
         .map_err(|e| format!("cannot start {}: {e}", launch.program.display()))?;
     let invocations = async {
         let first = answer(&mut api, &mut child, function).await?;
+        let init = api.first_poll().ok_or("answered without polling")? - started;
         let requests = census.map(Census::take).unwrap_or_default();
         let sent = Instant::now();
         api.enqueue(event);
         let second = answer(&mut api, &mut child, function).await?;
-        Ok::<_, String>((first.received - started, second.received - sent, requests))
+        let times = (init, first.received - started, second.received - sent);
+        Ok::<_, String>((times, requests))
     }
     .await;
+    let anon_kib = rss_anon_kib(child.id());
     let peak_rss_kib = kill_and_measure(&mut child);
-    let (cold, warm, requests) =
+    let ((init, cold, warm), requests) =
         invocations.map_err(|why| format!("{why}; output:\n{}", log_tail(log, 1500)))?;
     let sample = Sample {
+        init,
         cold,
         warm,
         peak_rss_kib,
+        anon_kib,
     };
     Ok((sample, requests))
 }
@@ -249,6 +260,17 @@ async fn exited(child: &mut Child) -> ExitStatus {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `RssAnon` of a running process, in KiB (0 when unreadable).
+fn rss_anon_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix("RssAnon:"))?;
+            line.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Kills the process and returns its peak resident set in KiB (0 if it had already exited).
@@ -410,16 +432,9 @@ fn tree_size(path: &Path) -> u64 {
 fn build_release(function: &str) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let package = format!("offpeak-{function}");
+    eprintln!("bench: cargo build --release -p {package} --bin {function}");
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            &package,
-            "--bin",
-            function,
-        ])
+        .args(["build", "--release", "-p", &package, "--bin", function])
         .current_dir(offpeak_tests::workspace_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

@@ -60,9 +60,11 @@ pub struct Scenario {
 pub async fn run() -> Vec<Scenario> {
     let mut out = Vec::new();
     for targets in SIZES {
+        eprintln!("bench: ticks of aurora-replicas, {targets} cluster(s)");
         out.push(aurora(targets).await);
     }
     for targets in SIZES {
+        eprintln!("bench: ticks of eks-nodegroups, {targets} node group(s)");
         out.push(eks(targets).await);
     }
     out
