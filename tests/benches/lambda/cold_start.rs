@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use offpeak_tests::Moto;
 use offpeak_tests::process::{log_tail, spawn_guarded};
 use offpeak_tests::runtime_api::{Answer, Outcome, RuntimeApi};
-use serde_json::Value;
 
 use crate::census::Census;
 use crate::wire::Tally;
@@ -307,7 +306,7 @@ impl Launch {
 
 /// What Lambda sets for every runtime, plus moto's credentials and the state table.
 fn lambda_env(function: &str) -> Vec<(String, String)> {
-    let memory = memory_size(function).to_string();
+    let memory = crate::template::property(function, "MemorySize").to_string();
     let name = format!("offpeak-{function}");
     let mut env: Vec<(String, String)> = [
         ("AWS_ACCESS_KEY_ID", offpeak_tests::moto::ACCESS_KEY_ID),
@@ -501,20 +500,6 @@ fn python(root: &Path) -> PathBuf {
         python.display()
     );
     python
-}
-
-/// `MemorySize` of the function in template.yaml.
-fn memory_size(function: &str) -> u64 {
-    let path = offpeak_tests::workspace_root().join("template.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let template: Value = serde_saphyr::from_str(&text).expect("template.yaml parses");
-    template["Resources"]
-        .as_object()
-        .expect("Resources")
-        .values()
-        .find(|r| r["Properties"]["CodeUri"] == format!("functions/{function}"))
-        .and_then(|r| r["Properties"]["MemorySize"].as_u64())
-        .unwrap_or_else(|| panic!("template.yaml sets no MemorySize for {function}"))
 }
 
 /// The targets of infra/schedules.yaml (compiled into the functions), all awake.

@@ -12,6 +12,7 @@
 mod census;
 mod cold_start;
 mod report;
+mod template;
 mod ticks;
 mod wire;
 mod world;

@@ -197,6 +197,38 @@ pub fn ticks(scenarios: &[Scenario], machine: &str) -> String {
         );
     }
     out.push_str(&aurora_reads(scenarios));
+    out.push_str(&timeout_budget(scenarios));
+    out
+}
+
+/// For each function's heaviest tick: the average answer time per call at which the calls, made
+/// one after another, still fit the function's `Timeout`.
+fn timeout_budget(scenarios: &[Scenario]) -> String {
+    let mut out = String::new();
+    for function in ["aurora-replicas", "eks-nodegroups"] {
+        let heaviest = scenarios
+            .iter()
+            .filter(|s| s.function == function)
+            .flat_map(|s| {
+                s.phases
+                    .iter()
+                    .map(move |m| (s, m, m.calls.values().sum::<usize>()))
+            })
+            .max_by_key(|(_, _, total)| *total);
+        let Some((s, m, total)) = heaviest.filter(|(_, _, total)| *total > 0) else {
+            continue;
+        };
+        let timeout = crate::template::property(function, "Timeout");
+        let _ = writeln!(
+            out,
+            "- {function}'s heaviest tick ({} targets, \"{}\") makes {total} calls one after \
+             another: to finish within its {timeout} s `Timeout`, AWS must answer them in \
+             {:.0} ms each on average.",
+            s.targets,
+            m.label,
+            timeout as f64 * 1000.0 / total as f64
+        );
+    }
     out
 }
 
