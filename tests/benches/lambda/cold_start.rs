@@ -100,9 +100,12 @@ pub struct Subject {
 
 /// The deployment package: what is zipped and the zip's size.
 pub struct Package {
-    pub contents: String,
+    /// The file in the zip.
+    pub contents: &'static str,
     pub unzipped_bytes: u64,
     pub zipped_bytes: u64,
+    /// What the runtime adds that the zip leaves out (Python: boto3), and its size.
+    pub provided: Option<(&'static str, u64)>,
 }
 
 /// How a subject's process is started.
@@ -351,12 +354,7 @@ fn rust_launch(f: &Function, scratch: &Path, python: &Path) -> (Launch, Result<P
             .join("bootstrap");
         std::fs::create_dir_all(staged.parent().expect("parent")).map_err(|e| e.to_string())?;
         std::fs::copy(&binary, &staged).map_err(|e| format!("{}: {e}", binary.display()))?;
-        package(
-            python,
-            &[(&staged, "bootstrap")],
-            "`bootstrap` (the release binary)",
-            scratch,
-        )
+        package(python, &staged, "bootstrap", scratch)
     });
     (launch, package)
 }
@@ -386,16 +384,15 @@ fn python_launch(
         env,
     };
     let handler = dir.join("handler.py");
-    let contents = format!(
-        "`handler.py`; the runtime provides boto3 + botocore ({} unzipped here)",
-        sdk_size(python)
-    );
-    let package = package(python, &[(&handler, "handler.py")], &contents, scratch);
+    let package = package(python, &handler, "handler.py", scratch).map(|p| Package {
+        provided: Some(("boto3 + botocore", sdk_size(python))),
+        ..p
+    });
     (launch, package)
 }
 
-/// boto3 and botocore as installed next to `python`, in MiB.
-fn sdk_size(python: &Path) -> String {
+/// Bytes of boto3 and botocore as installed next to `python`.
+fn sdk_size(python: &Path) -> u64 {
     let venv = python
         .parent()
         .and_then(Path::parent)
@@ -411,7 +408,7 @@ fn sdk_size(python: &Path) -> String {
             .map(|package| tree_size(&site.join(package)))
             .sum()
     });
-    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+    bytes
 }
 
 fn tree_size(path: &Path) -> u64 {
@@ -446,40 +443,42 @@ fn build_release(function: &str) -> Result<(), String> {
     }
 }
 
-/// Zips `files` as Lambda deployment packages are zipped (Python's `zipfile`, deflate).
+/// Zips `file` as `name`, as Lambda deployment packages are zipped (Python's `zipfile`, deflate).
 fn package(
     python: &Path,
-    files: &[(&Path, &str)],
-    contents: &str,
+    file: &Path,
+    name: &'static str,
     scratch: &Path,
 ) -> Result<Package, String> {
-    let zip = scratch.join(format!("{}.zip", files[0].1));
-    let mut command = Command::new(python);
-    command.args([
-        "-c",
-        "import sys, zipfile\n\
-         with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n\
-         \x20   for src, name in zip(sys.argv[2::2], sys.argv[3::2]): z.write(src, name)",
-    ]);
-    command.arg(&zip);
-    let mut unzipped_bytes = 0;
-    for (path, name) in files {
-        command.arg(path).arg(name);
-        unzipped_bytes += std::fs::metadata(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .len();
-    }
-    let status = command.status().map_err(|e| format!("zip: {e}"))?;
+    let zip = scratch.join(format!("{name}.zip"));
+    let status = Command::new(python)
+        .args([
+            "-c",
+            "import sys, zipfile\n\
+             with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n\
+             \x20   z.write(sys.argv[2], sys.argv[3])",
+        ])
+        .arg(&zip)
+        .arg(file)
+        .arg(name)
+        .status()
+        .map_err(|e| format!("zip: {e}"))?;
     if !status.success() {
-        return Err(format!("zipping {} failed ({status})", files[0].1));
+        return Err(format!("zipping {} failed ({status})", file.display()));
     }
-    let zipped_bytes = std::fs::metadata(&zip).map_err(|e| e.to_string())?.len();
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let package = Package {
+        contents: name,
+        unzipped_bytes: size(file)?,
+        zipped_bytes: size(&zip)?,
+        provided: None,
+    };
     std::fs::remove_file(&zip).map_err(|e| e.to_string())?;
-    Ok(Package {
-        contents: contents.to_owned(),
-        unzipped_bytes,
-        zipped_bytes,
-    })
+    Ok(package)
 }
 
 /// `target/release`: this benchmark's executable lives in its `deps/`.

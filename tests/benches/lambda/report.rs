@@ -59,6 +59,15 @@ fn mib(bytes: f64) -> String {
     format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
 }
 
+/// KiB below a MiB, MiB above.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        mib(bytes as f64)
+    }
+}
+
 fn kib_median(kib: &[u64]) -> u64 {
     let mut sorted = kib.to_vec();
     sorted.sort_unstable();
@@ -85,7 +94,7 @@ pub fn cold_start(subjects: &[Subject], runs: usize, machine: &str) -> String {
     );
     out.push_str(
         "| function | runtime | cold start, ms | of which init, ms | warm invocation, ms | \
-         peak RSS (anonymous) | package: zip (unzipped) | AWS requests in one invocation |\n\
+         peak RSS (anonymous) | zip (file, unzipped) | AWS requests in one invocation |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     for s in subjects {
@@ -101,11 +110,14 @@ pub fn cold_start(subjects: &[Subject], runs: usize, machine: &str) -> String {
             format!("{} ({})", kib(&rss), kib(&anon))
         };
         let package = s.package.as_ref().map_or("–".to_owned(), |p| {
+            let provided = p.provided.map_or(String::new(), |(what, bytes)| {
+                format!("; the runtime provides {what}, {} here", size(bytes))
+            });
             format!(
-                "{} ({}, {})",
-                mib(p.zipped_bytes as f64),
-                mib(p.unzipped_bytes as f64),
-                p.contents
+                "{} (`{}`, {}){provided}",
+                size(p.zipped_bytes),
+                p.contents,
+                size(p.unzipped_bytes)
             )
         });
         let requests = match &s.problem {
@@ -133,7 +145,7 @@ fn first_line(text: &str) -> String {
 /// The targets table: Python ÷ Rust cold start, Rust ÷ Python memory, per function.
 fn targets(subjects: &[Subject]) -> String {
     let mut out = String::from(
-        "\n| function | cold start, Python ÷ Rust (target ≥ 10×) | init alone, Python ÷ Rust | \
+        "\n| function | cold start, Python ÷ Rust (target ≥ 10×) | init, Python ÷ Rust | \
          peak RSS, Rust ÷ Python (target ≤ 1/3) | same AWS requests |\n|---|---|---|---|---|\n",
     );
     for f in &FUNCTIONS {
