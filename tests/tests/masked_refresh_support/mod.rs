@@ -12,7 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_rds::types::{DbCluster, Tag};
-use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use offpeak_masked_refresh::memory::{Memory, Phase, Run};
 use offpeak_masked_refresh::names::{MASKING_KEY, MASKING_VERIFIED, RUN_KEY};
@@ -25,7 +24,6 @@ use offpeak_shared::report::Report;
 use offpeak_shared::state::{DynamoStateStore, StateStore};
 use offpeak_tests::moto::Moto;
 use offpeak_tests::{Engine as DbEngine, TestDb};
-use serde_json::Value;
 
 use crate::masking_support::{Pool, rules_text};
 use moto_rds::MotoRds;
@@ -87,8 +85,7 @@ pub struct World {
     _dir: tempfile::TempDir,
     /// Plain clients for setting up and checking (not on the wire).
     pub rds: aws_sdk_rds::Client,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    inbox: offpeak_tests::Inbox,
     pub wire: Wire,
     pub store: DynamoStateStore,
     pub moto_rds: MotoRds,
@@ -143,7 +140,8 @@ impl World {
                 .await
                 .unwrap()
         );
-        let (topic_arn, sqs, queue_url) = topic_with_queue(&sdk).await;
+        let inbox = offpeak_tests::Inbox::subscribe(&sdk).await;
+        let topic_arn = inbox.topic_arn.clone();
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -169,8 +167,7 @@ impl World {
             _moto: moto,
             _dir: dir,
             rds,
-            sqs,
-            queue_url,
+            inbox,
             store: DynamoStateStore::from_sdk_config(&wired, TABLE),
             moto_rds: MotoRds::new(SdkRds::from_sdk_config(&wired)),
             secrets: SdkSecrets::from_sdk_config(&wired),
@@ -339,32 +336,7 @@ impl World {
 
     /// Every notification subject that reached the queue so far.
     pub async fn subjects(&self) -> Vec<String> {
-        let mut subjects = Vec::new();
-        loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap();
-            if received.messages().is_empty() {
-                return subjects;
-            }
-            for m in received.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                subjects.push(envelope["Subject"].as_str().unwrap().to_owned());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        self.inbox.subjects().await
     }
 
     /// The stand-in database, seen from outside the engine.
@@ -435,44 +407,6 @@ async fn create_cluster(
         .send()
         .await
         .unwrap();
-}
-
-async fn topic_with_queue(sdk: &aws_config::SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
-    let sns = aws_sdk_sns::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name("offpeak-notifications")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("notifications")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "false")
-        .send()
-        .await
-        .unwrap();
-    (topic_arn, sqs, queue_url)
 }
 
 impl World {
