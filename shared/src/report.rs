@@ -2,7 +2,7 @@
 //!
 //! A report is generic over the function's own action type `A`, so each function keeps its
 //! actions as a closed enum while every function answers in the same shape:
-//! `{"function", "at", "dry_run", "plan", "applied", "failed", "notes"}`. Errors in `failed` are
+//! `{"function", "at", "dry_run", "plan", "applied", "failed", "notes", "drifting"}`. Errors in `failed` are
 //! already free of personal data (they name operations, ids and AWS error codes only).
 
 use chrono::{DateTime, Utc};
@@ -23,6 +23,10 @@ pub struct Report<A> {
     pub failed: Vec<Failed<A>>,
     /// Observations that produced no action (e.g. a cluster not `available`, a missing node group).
     pub notes: Vec<Note>,
+    /// Targets that are not as the schedule wants and that this tick leaves so: replicas or node
+    /// groups changed by hand for several ticks, a nightly refresh that failed. Each function
+    /// publishes their number as its `Drift` metric, which the template's drift alarms watch.
+    pub drifting: Vec<String>,
 }
 
 /// An action and why it failed.
@@ -50,6 +54,7 @@ impl<A> Report<A> {
             applied: Vec::new(),
             failed: Vec::new(),
             notes: Vec::new(),
+            drifting: Vec::new(),
         }
     }
 

@@ -76,11 +76,13 @@ pub async fn tick(
     Box::pin(run(&deps, event, now)).await
 }
 
-/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`).
+/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);
+/// `Drift` counts clusters whose replicas have differed from the schedule for [`memory::DRIFT_TICKS`] ticks.
 pub fn metrics(report: &Report<Action>) -> Emf {
     let count = |n: usize| n as f64;
     Emf::new(FUNCTION)
         .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
         .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
         .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
+        .metric("Drift", count(report.drifting.len()), Unit::Count)
 }

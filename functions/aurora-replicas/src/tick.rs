@@ -34,7 +34,7 @@ use crate::action::Action;
 use crate::apply::{Outcome, apply};
 use crate::desired::{Desired, desired};
 use crate::error::chain;
-use crate::memory::Memory;
+use crate::memory::{DRIFT_TICKS, Memory};
 use crate::observe::{Observed, observe};
 use crate::plan::{TargetPlan, plan};
 use crate::rds::Rds;
@@ -198,6 +198,9 @@ impl<'d, 's> Cluster<'d, 's> {
         let finding = self.plan.finding();
         let (mut next, due) = Memory::next(self.prev.as_ref(), self.desired.replicas, at, &finding);
         let changed = finding.acts || self.prev.as_ref() != Some(&next);
+        if next.drift_ticks >= DRIFT_TICKS {
+            report.drifting.push(self.id().to_owned());
+        }
         let version = match self.claim(deps, store, &next, changed, report).await {
             Claim::Held { version } => version,
             Claim::StoodAside => return,

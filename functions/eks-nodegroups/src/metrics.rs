@@ -6,7 +6,7 @@
 //! | `NodeGroupsAsleep` | Count | node groups and self-managed ASGs at `min = desired = 0` after the tick |
 //! | `InstanceHoursSaved` | None | instance-hours not run by the targets woken this tick (saved desired × hours asleep) |
 //! | `ActionsApplied` / `ActionsFailed` | Count | this tick's actions |
-//! | `TargetsDrifting` | Count | targets whose actual state differs from the desired one and are left as is |
+//! | `Drift` | Count | targets whose actual state differs from the desired one and are left as is (the template's drift alarm watches it) |
 //!
 //! Built purely from the tick's observations and outcomes; only [`emit`] prints.
 
@@ -62,7 +62,7 @@ pub fn tick_metrics(
             count(|r| matches!(r, Outcome::Failed(_))),
             Unit::Count,
         )
-        .metric("TargetsDrifting", drifting(plans) as f64, Unit::Count)
+        .metric("Drift", drifting(plans).len() as f64, Unit::Count)
 }
 
 /// Prints the tick's metrics as one EMF line.
@@ -106,7 +106,7 @@ fn hours_saved(outcome: &TargetOutcome<'_>, now: DateTime<Utc>) -> f64 {
 }
 
 /// Targets flagged (or being flagged) for drift.
-fn drifting(plans: &[TargetPlan]) -> usize {
+pub fn drifting(plans: &[TargetPlan]) -> Vec<String> {
     plans
         .iter()
         .filter(|p| {
@@ -123,5 +123,6 @@ fn drifting(plans: &[TargetPlan]) -> usize {
                     .is_some_and(|a| a.concern == Concern::Drift)
             })
         })
-        .count()
+        .map(|p| p.target.clone())
+        .collect()
 }

@@ -129,11 +129,13 @@ pub async fn tick_with(
     Box::pin(run(&deps, event, now)).await
 }
 
-/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`).
+/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);
+/// `Drift` is 1 while the latest refresh run failed (development was not refreshed as scheduled).
 pub fn metrics(report: &Report<Action>) -> Emf {
     let count = |n: usize| n as f64;
     Emf::new(FUNCTION)
         .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
         .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
         .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
+        .metric("Drift", count(report.drifting.len()), Unit::Count)
 }

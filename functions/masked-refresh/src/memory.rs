@@ -108,6 +108,11 @@ impl Phase {
         matches!(self, Phase::Done | Phase::Failed)
     }
 
+    /// The run failed or is undoing itself: development was not refreshed by this run.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Phase::Cleanup | Phase::Rollback | Phase::Failed)
+    }
+
     /// Before the swap began: a failure here deletes the clone and leaves dev untouched.
     pub fn is_pre_swap(self) -> bool {
         matches!(

@@ -104,6 +104,7 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
     let (memory, version) = read(store, &key, &refresh.target, &mut report).await?;
     let occasion = window::open_at(deps.cfg, at);
     if !needs_work(&memory, occasion.as_ref(), &refresh.target, &mut report) {
+        note_drift(&memory, &refresh.target, &mut report);
         return Ok(report);
     }
     let mut driver = Driver {
@@ -122,7 +123,16 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
         (false, Some(store)) => driver.leased(store, occasion.as_ref()).await?,
         (false, None) => return Err(TickError::StateNotConfigured),
     }
+    let target = driver.target();
+    note_drift(&driver.memory, &target, &mut driver.report);
     Ok(driver.report)
+}
+
+/// Development is stale while the latest run failed: the `Drift` metric's alarm watches this.
+fn note_drift(memory: &Memory, target: &str, report: &mut Report<Action>) {
+    if memory.run.as_ref().is_some_and(|r| r.phase.is_failure()) {
+        report.drifting.push(target.to_owned());
+    }
 }
 
 async fn read<St: StateStore>(
