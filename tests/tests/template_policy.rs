@@ -57,8 +57,6 @@ fn expected_actions(function: &str, s: &Scenario) -> BTreeSet<String> {
                 "eks:ListNodegroups",
                 "eks:DescribeNodegroup",
                 "eks:UpdateNodegroupConfig",
-                "eks:TagResource",
-                "eks:UntagResource",
                 "autoscaling:DescribeAutoScalingGroups",
                 "autoscaling:CreateOrUpdateTags",
                 "autoscaling:DeleteTags",
@@ -114,10 +112,8 @@ const RDS_WRITES: [&str; 7] = [
 ];
 
 /// Actions that write tags, and the tag keys each may write.
-const TAG_WRITES: [(&str, &[&str]); 5] = [
+const TAG_WRITES: [(&str, &[&str]); 3] = [
     ("rds:AddTagsToResource", &["offpeak:*"]),
-    ("eks:TagResource", &["offpeak:*"]),
-    ("eks:UntagResource", &["offpeak:*"]),
     (
         "autoscaling:CreateOrUpdateTags",
         &["offpeak:*", "k8s.io/cluster-autoscaler/*"],
@@ -914,10 +910,7 @@ fn eks_writes_reach_only_dev_clusters(m: &Model) -> Vec<String> {
             for a in &s.actions {
                 let allowed: &[String] = match a.as_str() {
                     "eks:ListNodegroups" => &clusters,
-                    "eks:DescribeNodegroup"
-                    | "eks:UpdateNodegroupConfig"
-                    | "eks:TagResource"
-                    | "eks:UntagResource" => &nodegroups,
+                    "eks:DescribeNodegroup" | "eks:UpdateNodegroupConfig" => &nodegroups,
                     "autoscaling:UpdateAutoScalingGroup" => &named_asgs,
                     "autoscaling:CreateOrUpdateTags" | "autoscaling:DeleteTags" => {
                         let by_cluster_tag = s
