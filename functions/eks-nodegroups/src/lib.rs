@@ -59,6 +59,12 @@ pub use record::HeldOverride;
 /// The function's name: the Lambda's, the CLI's `<function>` and the report's `function`.
 pub const FUNCTION: &str = "eks-nodegroups";
 
+/// How many targets a tick describes or changes at once. EKS has no batch describe, so a tick
+/// makes one `DescribeNodegroup` per node group; 8 in flight keeps 500 node groups to a few
+/// seconds while staying well inside EKS and Auto Scaling API rate limits (the SDK's standard
+/// retry absorbs any throttling). Results are always reported in schedule order.
+pub const CONCURRENCY: usize = 8;
+
 /// One tick with the cold-start context: the Lambda handler and `offpeak plan|run eks-nodegroups`.
 /// `clock_now` is the clock's value; the event's `at` replaces it.
 pub async fn tick(

@@ -3,11 +3,14 @@
 //! Guarantees: read-only (list and describe calls only); one target's failure never stops the
 //! others. A node group, cluster or Auto Scaling group that does not exist is [`View::Missing`];
 //! any other failure to read it is [`View::Unreadable`] with the error chain. The Auto Scaling
-//! groups of every target are described together, in as few calls as the API allows.
+//! groups of every target are described together, in as few calls as the API allows. EKS has no
+//! batch describe, so node groups are listed and described [`CONCURRENCY`] at a time; the result
+//! is in schedule order whatever order the answers arrive in.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
 use offpeak_shared::config::Schedule;
 
 use crate::aws::{AsgView, AutoScaling, Eks, NodegroupView};
@@ -15,6 +18,7 @@ use crate::error::chain;
 use crate::model::{Resource, Scaling};
 use crate::skip::{SKIP_KEY, Skip, skip_at};
 use crate::targets::{self, Entry, Unit};
+use crate::CONCURRENCY;
 
 /// Node group states in which EKS accepts a scaling update.
 const ACTIONABLE_NODEGROUP_STATUSES: [&str; 2] = ["ACTIVE", "DEGRADED"];
@@ -59,16 +63,17 @@ pub async fn observe<'s, E: Eks, A: AutoScaling>(
     schedule: &'s Schedule,
     now: DateTime<Utc>,
 ) -> Vec<Observed<'s>> {
-    let mut partial = Vec::new();
-    for entry in targets::entries(schedule) {
-        match entry {
-            Entry::Unit(unit) => partial.push(first_look(eks, unit).await),
-            Entry::AllNodegroups { cluster, entry } => {
-                partial.extend(all_nodegroups(eks, cluster, entry).await);
-            }
-        }
-    }
-    dedupe(&mut partial);
+    // Futures are built up front (not by a closure inside the stream) so the tick's future stays
+    // `Send` for any lifetime, which the compiler can't prove through stream closures.
+    let lists: Vec<_> = targets::entries(schedule)
+        .into_iter()
+        .map(|entry| expand(eks, entry))
+        .collect();
+    let lists: Vec<Vec<Expanded<'s>>> = stream::iter(lists).buffered(CONCURRENCY).collect().await;
+    let mut expanded: Vec<Expanded<'s>> = lists.into_iter().flatten().collect();
+    dedupe(&mut expanded);
+    let looks: Vec<_> = expanded.into_iter().map(|e| look(eks, e)).collect();
+    let partial: Vec<Partial<'s>> = stream::iter(looks).buffered(CONCURRENCY).collect().await;
     let groups = describe_groups(autoscaling, &partial).await;
     partial
         .into_iter()
@@ -88,6 +93,13 @@ enum Look {
     Done(View),
 }
 
+async fn look<'s, E: Eks>(eks: &E, expanded: Expanded<'s>) -> Partial<'s> {
+    match expanded {
+        Expanded::Unit(unit) => first_look(eks, unit).await,
+        Expanded::Known(partial) => partial,
+    }
+}
+
 async fn first_look<'s, E: Eks>(eks: &E, unit: Unit<'s>) -> Partial<'s> {
     let look = match &unit.resource {
         Resource::AutoScalingGroup { .. } => Look::SelfManaged,
@@ -104,38 +116,53 @@ async fn first_look<'s, E: Eks>(eks: &E, unit: Unit<'s>) -> Partial<'s> {
     Partial { unit, look }
 }
 
-async fn all_nodegroups<'s, E: Eks>(
-    eks: &E,
-    cluster: &'s str,
-    entry: &'s offpeak_shared::config::EksTarget,
-) -> Vec<Partial<'s>> {
-    let wildcard = || targets::nodegroup(entry, "*");
-    let names = match eks.list_nodegroups(cluster).await {
-        Ok(Some(names)) => names,
-        Ok(None) => {
-            let what = format!("eks cluster {cluster} does not exist");
-            return vec![done(wildcard(), View::Missing { what })];
-        }
-        Err(e) => return vec![done(wildcard(), View::Unreadable(chain(&e)))],
-    };
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        out.push(first_look(eks, targets::nodegroup(entry, &name)).await);
-    }
-    out
+/// A schedule entry resolved to targets: a unit still to describe, or an outcome already known
+/// (a `["*"]` entry whose cluster is missing or unreadable).
+enum Expanded<'s> {
+    Unit(Unit<'s>),
+    Known(Partial<'s>),
 }
 
-fn done(unit: Unit<'_>, view: View) -> Partial<'_> {
-    Partial {
+impl Expanded<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Expanded::Unit(unit) => &unit.id,
+            Expanded::Known(p) => &p.unit.id,
+        }
+    }
+}
+
+/// A named target as is; a `["*"]` entry listed into one unit per node group.
+async fn expand<'s, E: Eks>(eks: &E, entry: Entry<'s>) -> Vec<Expanded<'s>> {
+    let (cluster, entry) = match entry {
+        Entry::Unit(unit) => return vec![Expanded::Unit(unit)],
+        Entry::AllNodegroups { cluster, entry } => (cluster, entry),
+    };
+    let wildcard = || targets::nodegroup(entry, "*");
+    match eks.list_nodegroups(cluster).await {
+        Ok(Some(names)) => names
+            .iter()
+            .map(|name| Expanded::Unit(targets::nodegroup(entry, name)))
+            .collect(),
+        Ok(None) => {
+            let what = format!("eks cluster {cluster} does not exist");
+            vec![done(wildcard(), View::Missing { what })]
+        }
+        Err(e) => vec![done(wildcard(), View::Unreadable(chain(&e)))],
+    }
+}
+
+fn done(unit: Unit<'_>, view: View) -> Expanded<'_> {
+    Expanded::Known(Partial {
         unit,
         look: Look::Done(view),
-    }
+    })
 }
 
 /// A target listed twice (a `["*"]` entry and a named one) is acted on once, as first listed.
-fn dedupe(partial: &mut Vec<Partial<'_>>) {
+fn dedupe(expanded: &mut Vec<Expanded<'_>>) {
     let mut seen = BTreeSet::new();
-    partial.retain(|p| seen.insert(p.unit.id.clone()));
+    expanded.retain(|e| seen.insert(e.id().to_owned()));
 }
 
 /// The Auto Scaling groups every target needs, by name; on failure, the error chain.

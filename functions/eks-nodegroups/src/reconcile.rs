@@ -5,12 +5,12 @@
 use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
 use offpeak_shared::config::Schedule;
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::{Record, StateStore};
 
-use crate::FUNCTION;
 use crate::apply::{self, Outcome, Services, TargetOutcome};
 use crate::aws::{AutoScaling, Eks};
 use crate::error::{TickError, chain};
@@ -18,7 +18,7 @@ use crate::observe::{self, Observed, View};
 use crate::overrides;
 use crate::plan::{self, Action, TargetPlan};
 use crate::record::Stored;
-use crate::{metrics, notify};
+use crate::{CONCURRENCY, FUNCTION, metrics, notify};
 
 /// Runs one tick at `now` (the event's `at`, else the clock, already resolved by the caller).
 ///
@@ -46,6 +46,7 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
         });
     }
     let plans = plan_all(svc.state, &observed, event, now, &mut report).await?;
+    report.drifting = metrics::drifting(&plans);
     report.plan = plans
         .iter()
         .flat_map(|p| p.actions.iter().cloned())
@@ -54,10 +55,14 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
         return Ok(report);
     }
     let holder = lease_holder();
-    let mut outcomes = Vec::new();
+    // Targets are independent (each under its own lease): applied CONCURRENCY at a time, so a
+    // 500-node-group Monday morning fits the function's timeout.
+    // (Futures built up front: see observe.rs on closures inside streams.)
+    let mut applies = Vec::new();
     for plan in plans.iter().filter(|p| !p.actions.is_empty()) {
-        outcomes.push(apply::apply_target(svc, plan, &holder, now).await);
+        applies.push(apply::apply_target(svc, plan, &holder, now));
     }
+    let outcomes: Vec<_> = stream::iter(applies).buffered(CONCURRENCY).collect().await;
     record_outcomes(&outcomes, &mut report);
     for (target, message) in notify::send(svc.notifier, &outcomes, now).await {
         report.note(target, message);
