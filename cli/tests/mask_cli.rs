@@ -144,7 +144,10 @@ async fn masks_verifies_and_exits_0(db: TestDb, engine: Engine) {
         let cols: Vec<&str> = row.split('|').collect();
         assert!(cols[1].ends_with("@example.invalid"), "{row}");
     }
-    assert!(rows[0].ends_with("|pro") && rows[1].ends_with("||free"), "{rows:?}");
+    assert!(
+        rows[0].ends_with("|pro") && rows[1].ends_with("||free"),
+        "{rows:?}"
+    );
 
     // AND `--verify-only` on the masked database passes and changes nothing
     let out = mask(&rules, &db.url, &["--verify-only", "--json"], Some(SALT));
@@ -228,6 +231,5 @@ async fn postgres_verify_only_fails_with_exit_1_on_unmasked_data() {
 
 #[tokio::test]
 async fn mariadb_verify_only_fails_with_exit_1_on_unmasked_data() {
-    verify_only_on_unmasked_data_fails_with_exit_1(mariadb_database().await, Engine::MariaDb)
-        .await;
+    verify_only_on_unmasked_data_fails_with_exit_1(mariadb_database().await, Engine::MariaDb).await;
 }

@@ -34,7 +34,7 @@ pub use database::{DbServer, Engine, TestDb};
 pub use inbox::Inbox;
 pub use mariadb::{mariadb_database, mariadb_server, throwaway_mariadb};
 pub use moto::Moto;
-pub use postgres::{pg_database, pg_server, throwaway_pg};
+pub use postgres::{ServerTls, pg_database, pg_server, throwaway_pg, throwaway_pg_with_tls};
 
 /// The workspace root (the directory holding the top-level `Cargo.toml` and `.venv`).
 pub fn workspace_root() -> PathBuf {

@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
 use offpeak_shared::config::Schedule;
 
+use crate::CONCURRENCY;
 use crate::aws::{AsgView, AutoScaling, Eks, NodegroupView};
 use crate::error::chain;
 use crate::model::{Resource, Scaling};
 use crate::skip::{SKIP_KEY, Skip, skip_at};
 use crate::targets::{self, Entry, Unit};
-use crate::CONCURRENCY;
 
 /// Node group states in which EKS accepts a scaling update.
 const ACTIONABLE_NODEGROUP_STATUSES: [&str; 2] = ["ACTIVE", "DEGRADED"];
