@@ -64,26 +64,62 @@ pub fn throwaway_pg() -> &'static DbServer {
 /// The OS user a server must run as: `None` to stay as we are, `Some((uid, gid))` when we are root.
 type RunAs = Option<(u32, u32)>;
 
+/// A server certificate and its private key, PEM.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerTls<'a> {
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
+/// A new throwaway PostgreSQL server of its own that accepts TLS with `tls` (and, like every
+/// throwaway server, trust auth on 127.0.0.1), stopped when the process exits.
+///
+/// # Panics
+/// When the server can't be started.
+pub fn throwaway_pg_with_tls(tls: ServerTls<'_>) -> DbServer {
+    start_with(Some(tls)).unwrap_or_else(|why| panic!("could not start a TLS PostgreSQL: {why}"))
+}
+
 fn start() -> Result<DbServer, String> {
+    start_with(None)
+}
+
+fn start_with(tls: Option<ServerTls<'_>>) -> Result<DbServer, String> {
     let (initdb, postgres) = binaries()?;
     let run_as = run_as()?;
     let dir = throwaway::new_dir("pg")?;
-    start_in(&dir, &initdb, &postgres, run_as).inspect_err(|_| {
+    start_in(&dir, &initdb, &postgres, run_as, tls).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&dir);
     })
 }
 
-fn start_in(dir: &Path, initdb: &Path, postgres: &Path, run_as: RunAs) -> Result<DbServer, String> {
+fn start_in(
+    dir: &Path,
+    initdb: &Path,
+    postgres: &Path,
+    run_as: RunAs,
+    tls: Option<ServerTls<'_>>,
+) -> Result<DbServer, String> {
     if let Some((uid, gid)) = run_as {
         chown(dir, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", dir.display()))?;
     }
     let data = dir.join("data");
     let log = dir.join("postgres.log");
     run_to_completion(initdb_command(initdb, dir, &data, run_as), &log)?;
+    let mut settings: Vec<String> = Vec::new();
+    if let Some(tls) = tls {
+        settings.extend(write_tls_files(dir, tls, run_as)?);
+    }
     let (child, port) = throwaway::start_on_free_port(&ServerSpec {
         name: "postgres",
         log: &log,
-        command: &|port| postgres_command(postgres, dir, &data, port, run_as),
+        command: &|port| {
+            let mut command = postgres_command(postgres, dir, &data, port, run_as);
+            for setting in &settings {
+                command.args(["-c", setting]);
+            }
+            command
+        },
         ready: &|_| is_ready(&data),
         // Immediate shutdown: unlike SIGKILL it still releases the server's SysV memory segment.
         stop_signal: libc::SIGQUIT,
@@ -98,6 +134,28 @@ fn start_in(dir: &Path, initdb: &Path, postgres: &Path, run_as: RunAs) -> Result
         format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         format!("throwaway server in {}", dir.display()),
     ))
+}
+
+/// Writes the certificate and key where the server user can read them (the key only it, as
+/// PostgreSQL insists), and returns the settings that enable TLS with them.
+fn write_tls_files(dir: &Path, tls: ServerTls<'_>, run_as: RunAs) -> Result<Vec<String>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    for (path, pem) in [(&cert, tls.cert_pem), (&key, tls.key_pem)] {
+        std::fs::write(path, pem).map_err(|e| format!("write {}: {e}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        if let Some((uid, gid)) = run_as {
+            chown(path, Some(uid), Some(gid))
+                .map_err(|e| format!("chown {}: {e}", path.display()))?;
+        }
+    }
+    Ok(vec![
+        "ssl=on".to_owned(),
+        format!("ssl_cert_file={}", cert.display()),
+        format!("ssl_key_file={}", key.display()),
+    ])
 }
 
 /// `initdb` and the `postgres` beside it, so both come from one installation.

@@ -162,8 +162,8 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         Ok(Password::derive(key.verify_key(), &run.clone, &run.nonce))
     }
 
-    /// The clone's database: the override, else its endpoint with the derived password (TLS is
-    /// required by the connection for any non-loopback host).
+    /// The clone's database: the override (its own TLS settings), else its endpoint with the
+    /// derived password, reached over TLS with the certificate checked ([`crate::tls`]).
     async fn url(
         &self,
         action: &Action,
@@ -186,11 +186,15 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         let user = url_component(db.user.as_deref().unwrap_or_default());
         let port = db.port.map(|p| format!(":{p}")).unwrap_or_default();
         let pw = url_component(password.expose());
-        Ok(DatabaseUrl::new(format!(
+        let url = format!(
             "{scheme}://{user}:{pw}@{}{port}/{}",
             db.host,
             url_component(name)
-        )))
+        );
+        Ok(DatabaseUrl::verified(
+            url,
+            self.settings.clone_roots.clone(),
+        ))
     }
 
     async fn mask(

@@ -113,9 +113,11 @@ pub fn load_rules(path: &Path) -> Result<Rules, masking::RulesError> {
 }
 
 async fn connect(url: &DatabaseUrl) -> Result<Db, MaskingError> {
-    Db::connect(url.expose())
-        .await
-        .map_err(MaskingError::Connect)
+    match url.roots() {
+        Some(roots) => Db::connect_verified(url.expose(), roots.pem()).await,
+        None => Db::connect(url.expose()).await,
+    }
+    .map_err(MaskingError::Connect)
 }
 
 impl Masking for Engine {

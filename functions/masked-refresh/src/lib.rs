@@ -52,6 +52,7 @@ pub mod secret;
 pub mod secrets;
 pub mod settings;
 pub mod tick;
+pub mod tls;
 pub mod window;
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::tls::TrustRoots;
+
 /// Domain separation: this HMAC is for clone passwords and nothing else.
 const CLONE_PASSWORD_LABEL: &[u8] = b"offpeak/masked-refresh/clone-password/v1";
 /// Hex characters in a derived password: 128 bits, within every Aurora engine's limit (MySQL: 41)
@@ -58,17 +60,39 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A database URL, which may carry a password. Never printed.
+/// A database URL, which may carry a password, and how its server's certificate is checked.
+/// Never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
+pub struct DatabaseUrl {
+    url: String,
+    roots: Option<TrustRoots>,
+}
 
 impl DatabaseUrl {
+    /// A URL whose own parameters decide TLS (`OFFPEAK_CLONE_DATABASE_URL`: local runs, tests).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self {
+            url: value.into(),
+            roots: None,
+        }
+    }
+
+    /// A URL offpeak built itself: TLS required, the certificate and host name checked against
+    /// `roots`, whatever the URL says.
+    pub fn verified(value: impl Into<String>, roots: TrustRoots) -> Self {
+        Self {
+            url: value.into(),
+            roots: Some(roots),
+        }
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// The authorities to check the server against; `None`: as the URL says.
+    pub fn roots(&self) -> Option<&TrustRoots> {
+        self.roots.as_ref()
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `OFFPEAK_QUARANTINE_SECURITY_GROUP` | the stack's quarantine group, used when the schedule names none |
 //! | `OFFPEAK_MASK_SECONDS` | masking time per invocation before it yields to the next tick (default 600; the function's timeout is 900) |
 //! | `OFFPEAK_MASK_MAX_CHUNKS` | masking chunks per invocation (unset: no limit; tests, careful operators) |
+//! | `OFFPEAK_CLONE_CA_BUNDLE` | PEM file of the authorities the clone's certificate must chain to (default: the compiled-in Amazon RDS bundle, see [`crate::tls`]) |
 //!
 //! A set-but-blank variable counts as unset (SAM passes empty strings for optional parameters).
 
@@ -15,11 +16,13 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::secret::{DatabaseUrl, Password};
+use crate::tls::{EmptyBundle, TrustRoots};
 
 pub const CLONE_DATABASE_URL_ENV: &str = "OFFPEAK_CLONE_DATABASE_URL";
 pub const QUARANTINE_ENV: &str = "OFFPEAK_QUARANTINE_SECURITY_GROUP";
 pub const MASK_SECONDS_ENV: &str = "OFFPEAK_MASK_SECONDS";
 pub const MASK_MAX_CHUNKS_ENV: &str = "OFFPEAK_MASK_MAX_CHUNKS";
+pub const CLONE_CA_BUNDLE_ENV: &str = "OFFPEAK_CLONE_CA_BUNDLE";
 const DEFAULT_MASK_SECONDS: u64 = 600;
 
 /// Settings of the masked refresh, fixed for the process's life.
@@ -31,14 +34,23 @@ pub struct Settings {
     /// How long one invocation masks before leaving the rest to the next tick.
     pub mask_time: Option<Duration>,
     pub mask_max_chunks: Option<u64>,
+    /// The authorities the clone's endpoint certificate is checked against.
+    pub clone_roots: TrustRoots,
 }
 
-/// A variable that does not parse.
+/// A variable that does not hold what it should.
 #[derive(Debug, thiserror::Error)]
-#[error("{name} must be a whole number, got {value:?}")]
-pub struct SettingsError {
-    pub name: &'static str,
-    pub value: String,
+pub enum SettingsError {
+    #[error("{name} must be a whole number, got {value:?}")]
+    NotANumber { name: &'static str, value: String },
+    #[error("{CLONE_CA_BUNDLE_ENV}: cannot read {path}")]
+    ReadBundle {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{CLONE_CA_BUNDLE_ENV}: {0}")]
+    EmptyBundle(#[source] EmptyBundle),
 }
 
 impl fmt::Debug for Settings {
@@ -52,6 +64,7 @@ impl fmt::Debug for Settings {
             .field("quarantine_security_group", &self.quarantine_security_group)
             .field("mask_time", &self.mask_time)
             .field("mask_max_chunks", &self.mask_max_chunks)
+            .field("clone_roots", &self.clone_roots)
             .finish()
     }
 }
@@ -73,7 +86,7 @@ impl Settings {
             get(name)
                 .map(|v| {
                     v.parse::<u64>()
-                        .map_err(|_| SettingsError { name, value: v })
+                        .map_err(|_| SettingsError::NotANumber { name, value: v })
                 })
                 .transpose()
         };
@@ -85,8 +98,20 @@ impl Settings {
                 number(MASK_SECONDS_ENV)?.unwrap_or(DEFAULT_MASK_SECONDS),
             )),
             mask_max_chunks: number(MASK_MAX_CHUNKS_ENV)?,
+            clone_roots: get(CLONE_CA_BUNDLE_ENV)
+                .map(|path| read_bundle(&path))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
+}
+
+fn read_bundle(path: &str) -> Result<TrustRoots, SettingsError> {
+    let pem = std::fs::read(path).map_err(|source| SettingsError::ReadBundle {
+        path: path.to_owned(),
+        source,
+    })?;
+    TrustRoots::from_pem(pem, path).map_err(SettingsError::EmptyBundle)
 }
 
 #[cfg(test)]
@@ -115,6 +140,7 @@ mod tests {
         );
         assert_eq!(s.quarantine_security_group, None);
         assert_eq!(s.mask_time, Some(Duration::from_secs(600)));
+        assert_eq!(s.clone_roots, TrustRoots::rds());
         assert!(
             !format!("{s:?}").contains("pw@"),
             "Debug never shows the URL"
@@ -127,6 +153,29 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "OFFPEAK_MASK_MAX_CHUNKS must be a whole number, got \"lots\""
+        );
+    }
+
+    #[test]
+    fn a_ca_bundle_file_replaces_the_compiled_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = dir.path().join("one.pem");
+        let pem = crate::tls::tests::first_certificate();
+        std::fs::write(&one, &pem).unwrap();
+        let s = settings(&[(CLONE_CA_BUNDLE_ENV, one.to_str().unwrap())]).unwrap();
+        assert_eq!(s.clone_roots.len(), 1);
+
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "nothing").unwrap();
+        let err = settings(&[(CLONE_CA_BUNDLE_ENV, junk.to_str().unwrap())]).unwrap_err();
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
+        let err = settings(&[(CLONE_CA_BUNDLE_ENV, "/nonexistent/ca.pem")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OFFPEAK_CLONE_CA_BUNDLE: cannot read /nonexistent/ca.pem"
         );
     }
 }

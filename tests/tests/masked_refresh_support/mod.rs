@@ -162,6 +162,7 @@ impl World {
             quarantine_security_group: None,
             mask_time: Some(Duration::from_secs(120)),
             mask_max_chunks: setup.max_chunks,
+            ..Settings::default()
         };
         World {
             _moto: moto,

@@ -5,9 +5,11 @@
 //!   dates, row-level security off (PostgreSQL: a policy makes a statement fail rather than
 //!   silently skip rows), strict SQL mode and `NO_BACKSLASH_ESCAPES` (MySQL), and the key blocks
 //!   as session state set through bind parameters.
-//! - TLS: the URL's own settings (`sslmode=verify-full&sslrootcert=...` for PostgreSQL,
-//!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=...` for MySQL, e.g. the RDS CA bundle) are honoured; when
-//!   the URL says nothing and the host is not loopback, TLS is required.
+//! - TLS: [`Db::connect_verified`] always checks the server's certificate and host name against
+//!   the given authorities (the masked refresh's connection to the clone). [`Db::connect`] honours
+//!   the URL's own settings (`sslmode=verify-full&sslrootcert=...` for PostgreSQL,
+//!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=...` for MySQL); when the URL says nothing and the host is
+//!   not loopback, TLS is required.
 //! - Every failure is a scrubbed [`DbError`]: no server message, no value, no URL.
 
 use std::str::FromStr;
@@ -47,13 +49,29 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connects by URL scheme (`postgres://`/`postgresql://` or `mysql://`/`mariadb://`).
+    /// Connects by URL scheme (`postgres://`/`postgresql://` or `mysql://`/`mariadb://`), with
+    /// the URL's own TLS settings (TLS required for a non-loopback host that names none).
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Self::open(url, None).await
+    }
+
+    /// Connects over TLS, checking the server's certificate chain against `roots` (PEM) and its
+    /// name against the URL's host, whatever the URL says: PostgreSQL `verify-full`, MySQL
+    /// `VERIFY_IDENTITY`. A server that offers no TLS or an unexpected certificate is refused.
+    pub async fn connect_verified(url: &str, roots: &[u8]) -> Result<Db, DbError> {
+        Self::open(url, Some(roots)).await
+    }
+
+    async fn open(url: &str, roots: Option<&[u8]>) -> Result<Db, DbError> {
         let during = "connecting to the database";
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut opts =
                 PgConnectOptions::from_str(url).map_err(|e| DbError::scrub(e, during))?;
-            if !has_param(url, "sslmode") && !is_loopback(opts.get_host()) {
+            if let Some(roots) = roots {
+                opts = opts
+                    .ssl_mode(PgSslMode::VerifyFull)
+                    .ssl_root_cert_from_pem(roots.to_vec());
+            } else if !has_param(url, "sslmode") && !is_loopback(opts.get_host()) {
                 opts = opts.ssl_mode(PgSslMode::Require);
             }
             let conn = PgConnection::connect_with(&opts)
@@ -74,7 +92,11 @@ impl Db {
         }
         let mut opts =
             MySqlConnectOptions::from_str(&url).map_err(|e| DbError::scrub(e, during))?;
-        if !has_param(&url, "ssl-mode") && !is_loopback(opts.get_host()) {
+        if let Some(roots) = roots {
+            opts = opts
+                .ssl_mode(MySqlSslMode::VerifyIdentity)
+                .ssl_ca_from_pem(roots.to_vec());
+        } else if !has_param(&url, "ssl-mode") && !is_loopback(opts.get_host()) {
             opts = opts.ssl_mode(MySqlSslMode::Required);
         }
         let conn = MySqlConnection::connect_with(&opts)

@@ -66,7 +66,10 @@ fn kind(err: &sqlx::Error) -> String {
             _ => "server error".into(),
         },
         // I/O and TLS errors describe the connection, not the data.
-        sqlx::Error::Io(e) => format!("i/o error ({})", e.kind()),
+        sqlx::Error::Io(e) => match certificate_refused(e) {
+            Some(why) => format!("tls error: {why}"),
+            None => format!("i/o error ({})", e.kind()),
+        },
         sqlx::Error::Tls(e) => format!("tls error: {e}"),
         sqlx::Error::PoolTimedOut => "connection timed out".into(),
         // Configuration errors can quote the URL, password included.
@@ -75,6 +78,15 @@ fn kind(err: &sqlx::Error) -> String {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode error".into(),
         _ => "driver error".into(),
     }
+}
+
+/// A TLS handshake that failed on the server's certificate (rustls reports it as invalid data):
+/// its reason names the certificate problem, never connection data.
+fn certificate_refused(e: &std::io::Error) -> Option<String> {
+    let inner = e.get_ref()?.to_string();
+    inner
+        .starts_with("invalid peer certificate")
+        .then_some(inner)
 }
 
 impl fmt::Display for DbError {
