@@ -9,6 +9,8 @@
 //! The binaries are the workspace's debug builds: the test runs `cargo build` for them first (a
 //! no-op when they are fresh), so it never tests a stale binary. A debug build uses more memory
 //! than the release build Lambda runs, so "fits its `MemorySize`" is checked conservatively.
+//! `OFFPEAK_BOOTSTRAP_DIR` (and `OFFPEAK_BOOTSTRAP_RUNNER`) run the bootstraps `sam build` made
+//! instead, see [`function_command`]; docs/deploy.md shows the command.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -55,7 +57,7 @@ impl FunctionProcess {
     fn start(bin: &str, api: &RuntimeApi, moto: &Moto) -> FunctionProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join(format!("{bin}.log"));
-        let mut command = Command::new(function_binary(bin));
+        let mut command = function_command(bin);
         command.env_clear().envs(moto.env()).envs(env_json()).envs([
             ("AWS_LAMBDA_RUNTIME_API", api.address().to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", format!("offpeak-{bin}")),
@@ -106,7 +108,7 @@ impl FunctionProcess {
     /// The process's peak memory so far is below the function's `MemorySize` in template.yaml.
     fn assert_fits_memory(&self, bin: &str) {
         let (peak, limit) = (self.peak_rss_mib(), memory_size(bin));
-        eprintln!("{bin}: peak RSS {peak} MiB (debug build), MemorySize {limit} MiB");
+        eprintln!("{bin}: peak RSS {peak} MiB, MemorySize {limit} MiB");
         assert!(
             peak < limit,
             "{bin}: peak RSS {peak} MiB exceeds MemorySize {limit} MiB"
@@ -130,6 +132,31 @@ impl FunctionProcess {
 impl Drop for FunctionProcess {
     fn drop(&mut self) {
         kill_and_reap(&mut self.child);
+    }
+}
+
+/// The command that runs `bin`: by default the workspace's debug build ([`function_binary`]).
+/// With `OFFPEAK_BOOTSTRAP_DIR` set (e.g. `.aws-sam/build` after `sam build`) it is the
+/// `bootstrap` SAM built for the function instead, run through `OFFPEAK_BOOTSTRAP_RUNNER` when
+/// that is set too (e.g. `qemu-aarch64-static` for the arm64 build on an x86_64 machine): the
+/// same checks then hold for the artefacts `sam deploy` uploads.
+fn function_command(bin: &str) -> Command {
+    let Some(dir) = std::env::var_os("OFFPEAK_BOOTSTRAP_DIR") else {
+        return Command::new(function_binary(bin));
+    };
+    let bootstrap = Path::new(&dir).join(logical_id(bin)).join("bootstrap");
+    assert!(
+        bootstrap.is_file(),
+        "{} does not exist",
+        bootstrap.display()
+    );
+    match std::env::var_os("OFFPEAK_BOOTSTRAP_RUNNER") {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.arg(bootstrap);
+            command
+        }
+        None => Command::new(bootstrap),
     }
 }
 
@@ -185,6 +212,21 @@ fn env_json() -> Vec<(String, String)> {
 
 fn event(name: &str) -> String {
     workspace_json(&format!("events/{name}")).to_string()
+}
+
+/// The template's logical id of the function whose code is `functions/<bin>`.
+fn logical_id(bin: &str) -> String {
+    let path = workspace_root().join("template.yaml");
+    let template: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
+            .expect("parse");
+    template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .find(|(_, r)| r["Properties"]["CodeUri"] == format!("functions/{bin}"))
+        .map(|(id, _)| id.clone())
+        .unwrap_or_else(|| panic!("no function with CodeUri functions/{bin}"))
 }
 
 /// `MemorySize` of the function in template.yaml.
