@@ -137,8 +137,9 @@ impl Drop for FunctionProcess {
 
 /// The command that runs `bin`: by default the workspace's debug build ([`function_binary`]).
 /// With `OFFPEAK_BOOTSTRAP_DIR` set (e.g. `.aws-sam/build` after `sam build`) it is the
-/// `bootstrap` SAM built for the function instead, run through `OFFPEAK_BOOTSTRAP_RUNNER` when
-/// that is set too (e.g. `qemu-aarch64-static` for the arm64 build on an x86_64 machine): the
+/// `bootstrap` SAM built for the function instead, run through `OFFPEAK_BOOTSTRAP_RUNNER` (a
+/// program and its arguments) when that is set too, e.g.
+/// `qemu-aarch64-static -L /usr/aarch64-linux-gnu` for the arm64 build on an x86_64 machine: the
 /// same checks then hold for the artefacts `sam deploy` uploads.
 fn function_command(bin: &str) -> Command {
     let Some(dir) = std::env::var_os("OFFPEAK_BOOTSTRAP_DIR") else {
@@ -150,10 +151,12 @@ fn function_command(bin: &str) -> Command {
         "{} does not exist",
         bootstrap.display()
     );
-    match std::env::var_os("OFFPEAK_BOOTSTRAP_RUNNER") {
-        Some(runner) => {
-            let mut command = Command::new(runner);
-            command.arg(bootstrap);
+    let runner = std::env::var("OFFPEAK_BOOTSTRAP_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(bootstrap);
             command
         }
         None => Command::new(bootstrap),
