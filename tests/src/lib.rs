@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod bench_report;
 pub mod database;
 pub mod inbox;
 pub mod mariadb;

@@ -9,18 +9,25 @@
 //! - Each round copies a template database once per contender (`CREATE DATABASE ... TEMPLATE`),
 //!   so every contender starts from identical, freshly analysed data; contenders run in turn
 //!   within a round so they share the machine's state.
-//! - Contenders: `offpeak` (the whole `mask` call: catalog and default-deny check, sample capture,
-//!   table rewrite, ANALYZE and the verification gate), `offpeak mask only` (the same minus the
-//!   gate, i.e. what the hand-written forms do), `UPDATE` (one hand-written UPDATE of the same
-//!   columns) and `CTAS` (hand-written CREATE TABLE AS SELECT, then primary key, unique index and
-//!   the swap: what makes the copy a usable table), plus, for reference, a hand-written
-//!   `ALTER TABLE ... USING` (the same single-pass rewrite offpeak does).
+//! - Contenders: `offpeak` (the whole `mask_parallel` call: catalog and default-deny check,
+//!   sample capture, the `swap` method — a masked copy filled on `swap_workers` sessions, then
+//!   swapped in with its indexes and checked by signature —, ANALYZE and the verification gate),
+//!   `offpeak mask only` (the same minus the gate, i.e. what the hand-written forms do),
+//!   `offpeak mask only, swap off` (`swap_workers: 0`: the in-place `ALTER TABLE ... USING`
+//!   rewrite offpeak used before), `UPDATE` (one hand-written UPDATE of the same columns) and
+//!   `CTAS` (hand-written CREATE TABLE AS SELECT, then primary key, unique index and the swap:
+//!   what makes the copy a usable table), plus, for reference, a hand-written
+//!   `ALTER TABLE ... USING`.
 //! - All contenders must produce the same masked data: a checksum over the masked columns is
 //!   compared, so the comparison is of equal work.
+//! - The results table is written into BENCHMARKS.md between `<!-- bench:masking -->` and
+//!   `<!-- /bench:masking -->`, with when and where it ran.
 
+use std::fmt::Write as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use offpeak_masked_refresh::masking::{self, Budget, Db, MaskingKey, rules};
+use offpeak_masked_refresh::masking::{self, Budget, Db, Endpoint, MaskingKey, rules};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 const SALT: &[u8] = b"benchmark-salt-0123456789";
@@ -53,16 +60,33 @@ fn main() {
 async fn bench() {
     let rows: u64 = env_number("OFFPEAK_BENCH_ROWS", 1_000_000);
     let runs: u64 = env_number("OFFPEAK_BENCH_RUNS", 3);
+    let load_before = load_average();
     let server = offpeak_tests::pg_server();
     let template = server.database().await;
     println!("filling {rows} users rows ...");
     fill(&template.url, rows).await;
-    let contenders: [(&str, Contender); 5] = [
+    let contenders: [(&str, Contender); 6] = [
         (
             "offpeak (mask + verify)",
-            Contender::Offpeak { verify: true },
+            Contender::Offpeak {
+                verify: true,
+                swap: true,
+            },
         ),
-        ("offpeak (mask only)", Contender::Offpeak { verify: false }),
+        (
+            "offpeak (mask only)",
+            Contender::Offpeak {
+                verify: false,
+                swap: true,
+            },
+        ),
+        (
+            "offpeak (mask only, swap off)",
+            Contender::Offpeak {
+                verify: false,
+                swap: false,
+            },
+        ),
         ("hand-written UPDATE", Contender::Update),
         ("hand-written CTAS + indexes", Contender::Ctas),
         ("hand-written ALTER ... USING", Contender::Alter),
@@ -85,7 +109,50 @@ async fn bench() {
         1,
         "every contender produced the same masked data"
     );
-    report(rows, &contenders.map(|(n, _)| n), &mut times);
+    let body = report(rows, &contenders.map(|(n, _)| n), &mut times);
+    let machine = machine(server.url(), rows, runs, &load_before).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md");
+    offpeak_tests::bench_report::write_section(&file, "masking", &format!("{machine}\n\n{body}"));
+    println!("\n{machine}\n\n{body}");
+}
+
+/// When and where the numbers were measured.
+async fn machine(url: &str, rows: u64, runs: u64, load_before: &str) -> String {
+    let mut conn = PgConnection::connect(url).await.expect("connect");
+    let version: String = conn
+        .fetch_one("SELECT version()")
+        .await
+        .expect("version")
+        .get(0);
+    let settings: String = conn
+        .fetch_one(
+            "SELECT string_agg(name || ' = ' || setting, ', ' ORDER BY name) FROM pg_settings \
+             WHERE name IN ('max_parallel_workers_per_gather', 'max_parallel_maintenance_workers', \
+                            'shared_buffers', 'wal_level', 'synchronous_commit')",
+        )
+        .await
+        .expect("settings")
+        .get(0);
+    conn.close().await.expect("close");
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let short = version.split(" on ").next().unwrap_or(&version);
+    format!(
+        "Measured {} on {cores} cores (load average {load_before} before, {} after; the machine \
+         is shared), {short} on the same machine ({settings}); {rows} rows, median of {runs} \
+         rounds, `swap_workers` {}.",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        load_average(),
+        masking::rules::parse_str(RULES, "bench.yaml")
+            .map(|r| r.swap_workers)
+            .unwrap_or_default()
+    )
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -95,7 +162,13 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn report(rows: u64, names: &[&str], times: &mut [Vec<Duration>]) {
+/// The results table (markdown): median, runs in order, rows per second, ratio to the faster of
+/// the hand-written UPDATE and CTAS (the target's baseline).
+fn report(rows: u64, names: &[&str], times: &mut [Vec<Duration>]) -> String {
+    let runs: Vec<Vec<f64>> = times
+        .iter()
+        .map(|t| t.iter().map(Duration::as_secs_f64).collect())
+        .collect();
     let medians: Vec<f64> = times
         .iter_mut()
         .map(|t| {
@@ -103,31 +176,33 @@ fn report(rows: u64, names: &[&str], times: &mut [Vec<Duration>]) {
             t[t.len() / 2].as_secs_f64()
         })
         .collect();
-    let best_hand = medians[2].min(medians[3]); // UPDATE and CTAS: the target's baseline
-    println!(
-        "\nPostgreSQL, {rows} rows, median of {} runs",
-        times[0].len()
-    );
-    println!(
-        "{:<30} {:>10} {:>12} {:>22}",
-        "contender", "median s", "rows/s", "vs faster hand-written"
-    );
-    for (name, m) in names.iter().zip(&medians) {
-        let all: Vec<String> = times[names.iter().position(|n| n == name).unwrap()]
+    let hand = |n: &str| {
+        names
             .iter()
-            .map(|d| format!("{:.2}", d.as_secs_f64()))
-            .collect();
-        println!(
-            "{name:<30} {m:>10.2} {:>12.0} {:>21.2}x   runs: {}",
+            .position(|x| x.starts_with(n))
+            .map(|i| medians[i])
+    };
+    let best_hand = hand("hand-written UPDATE")
+        .unwrap_or(f64::MAX)
+        .min(hand("hand-written CTAS").unwrap_or(f64::MAX));
+    let mut out = String::from(
+        "| contender | median | runs | rows/s | vs faster hand-written |\n|---|---:|---|---:|---:|\n",
+    );
+    for ((name, m), all) in names.iter().zip(&medians).zip(&runs) {
+        let all: Vec<String> = all.iter().map(|s| format!("{s:.2}")).collect();
+        let _ = writeln!(
+            out,
+            "| {name} | {m:.2} s | {} | {:.0} | {:.2}x |",
+            all.join(", "),
             rows as f64 / m,
-            m / best_hand,
-            all.join(", ")
+            m / best_hand
         );
     }
+    out
 }
 
 enum Contender {
-    Offpeak { verify: bool },
+    Offpeak { verify: bool, swap: bool },
     Update,
     Ctas,
     Alter,
@@ -136,7 +211,7 @@ enum Contender {
 impl Contender {
     async fn run(&self, url: &str) -> Duration {
         match self {
-            Contender::Offpeak { verify } => offpeak(url, *verify).await,
+            Contender::Offpeak { verify, swap } => offpeak(url, *verify, *swap).await,
             Contender::Update => timed_sql(url, &[update_sql()]).await,
             Contender::Ctas => timed_sql(url, &ctas_sql()).await,
             Contender::Alter => timed_sql(url, &[alter_sql()]).await,
@@ -144,14 +219,34 @@ impl Contender {
     }
 }
 
-async fn offpeak(url: &str, verify: bool) -> Duration {
-    let rules = rules::parse_str(RULES, "bench.yaml").expect("rules");
+async fn offpeak(url: &str, verify: bool, swap: bool) -> Duration {
+    let text = match swap {
+        true => RULES.to_owned(),
+        false => format!("swap_workers: 0\n{RULES}"),
+    };
+    let rules = rules::parse_str(&text, "bench.yaml").expect("rules");
     let key = MaskingKey::from_salt(SALT, "bench").expect("key");
     let mut db = Db::connect(url).await.expect("connect");
     let started = Instant::now();
-    let report = masking::mask(&mut db, &rules, &key, Budget::default())
-        .await
-        .expect("mask");
+    let report = masking::mask_parallel(
+        &mut db,
+        Some(Endpoint::new(url)),
+        &rules,
+        &key,
+        Budget::default(),
+    )
+    .await
+    .expect("mask");
+    let expected = if swap { "swap" } else { "rewrite" };
+    for t in &report.tables {
+        println!(
+            "    {}: {} in {:.2}s",
+            t.table,
+            t.method.as_deref().unwrap_or("-"),
+            t.seconds
+        );
+        assert_eq!(t.method.as_deref(), Some(expected), "method of {}", t.table);
+    }
     let mut took = started.elapsed();
     assert!(
         report.verification.as_ref().is_some_and(|v| v.passed),

@@ -7,15 +7,23 @@
 //! versions keep original bytes in pages and index entries until the table is rewritten) and
 //! refresh statistics, so no original value lingers on disk, in `pg_stats` or in histograms.
 //!
-//! Methods: `rewrite` (PostgreSQL `ALTER TABLE ... ALTER COLUMN ... TYPE ... USING`, one pass
-//! that writes a fresh table and rebuilds its indexes: fastest, no dead tuples, all or nothing),
-//! `chunked` (UPDATE by primary-key range, each chunk committed together with its progress, so
-//! an interrupted run resumes at the next chunk and never masks a row twice), and `single` (one
-//! UPDATE in one transaction, for tables without a usable key). PostgreSQL user triggers are
-//! disabled inside each masking transaction (and re-enabled before it commits).
+//! Methods: `swap` (PostgreSQL, where a `rewrite` would do and the table is eligible: a masked
+//! copy filled by block ranges on several sessions at once, each range committed with its
+//! progress, then swapped in — indexes, constraints, foreign keys both ways, triggers, grants,
+//! comments, options and sequences rebuilt — in one transaction that commits only if the table's
+//! signature is unchanged; see `swap`), `rewrite` (PostgreSQL `ALTER TABLE ... ALTER COLUMN ...
+//! TYPE ... USING`, one pass that writes a fresh table and rebuilds its indexes: no dead tuples,
+//! all or nothing), `chunked` (UPDATE by primary-key range, each chunk committed together with
+//! its progress, so an interrupted run resumes at the next chunk and never masks a row twice),
+//! and `single` (one UPDATE in one transaction, for tables without a usable key). PostgreSQL
+//! user triggers are disabled inside each UPDATE transaction (and re-enabled before it commits);
+//! a swap's copy has no trigger until its data is in, and `ALTER TABLE` fires none.
 //!
 //! Failure behaviour: a failed statement rolls its transaction back and surfaces as a scrubbed
-//! `DbError`; everything committed before it stays valid progress.
+//! `DbError`; everything committed before it stays valid progress. A swap whose final
+//! transaction fails on the server or would change the table's signature is rolled back (the
+//! table untouched, still unmasked), its copy dropped, and the table masked in the same run by
+//! the method it would have had without the swap (recorded, so later runs use it too).
 
 use std::time::Instant;
 
@@ -30,6 +38,7 @@ use super::expr;
 use super::report::TableReport;
 use super::rules::Rules;
 use super::scrub::DbError;
+use super::swap::{self, Outcome, Sessions};
 
 /// When a run must stop and leave the rest to the next one.
 #[derive(Clone, Copy, Debug, Default)]
@@ -41,7 +50,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    fn exhausted(&self, chunks: u64) -> bool {
+    pub(crate) fn exhausted(&self, chunks: u64) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
             || self.max_chunks.is_some_and(|m| chunks >= m)
     }
@@ -84,7 +93,7 @@ impl<'p> Work<'p> {
         }
     }
 
-    fn during(&self) -> String {
+    pub(crate) fn during(&self) -> String {
         format!("masking table {}", self.plan.display)
     }
 
@@ -107,6 +116,7 @@ impl<'p> Work<'p> {
         Some((d.ident(pk), cast))
     }
 
+    /// The method when the swap is not used (or was rolled back).
     fn method(&self, d: Dialect, rows: i64, rules: &Rules) -> &'static str {
         let blocked = self
             .masked
@@ -143,11 +153,13 @@ pub async fn record(
             &[],
         )
         .await?;
+    let method = match work {
+        Some(w) => choose(db, w, rows, rules).await?,
+        None => "truncate",
+    };
     let progress = Progress {
         fingerprint: work.map_or_else(|| "truncate".to_owned(), |w| w.fingerprint.clone()),
-        method: work
-            .map_or("truncate", |w| w.method(d, rows, rules))
-            .to_owned(),
+        method: method.to_owned(),
         rows_before: rows,
         last_key: None,
         done: false,
@@ -172,6 +184,30 @@ pub async fn record(
     statements.push(bookkeeping::start(d, &plan.display, &progress));
     db.transaction(&during, &statements).await?;
     Ok((progress, false))
+}
+
+/// The method for a table to mask: `swap` where a `rewrite` would do and the table is eligible,
+/// else what [`Work::method`] says.
+async fn choose(
+    db: &mut Db,
+    work: &Work<'_>,
+    rows: i64,
+    rules: &Rules,
+) -> Result<&'static str, DbError> {
+    let method = work.method(db.dialect, rows, rules);
+    if method != "rewrite" || rules.swap_workers == 0 {
+        return Ok(method);
+    }
+    let reasons = swap::ineligible(db, &work.sql_name).await?;
+    if reasons.is_empty() {
+        return Ok("swap");
+    }
+    tracing::info!(
+        table = %work.plan.display,
+        reasons = %reasons.join("; "),
+        "table not eligible for the swap method; rewriting it in place"
+    );
+    Ok(method)
 }
 
 /// Step 2: empties the tables to truncate that are not done yet.
@@ -215,8 +251,92 @@ pub async fn truncate(db: &mut Db, plans: &[&TablePlan]) -> Result<(), DbError> 
     Ok(())
 }
 
-/// Step 3 for one table. Returns the chunks committed and whether the table is done.
+/// What step 3 did for one table.
+#[derive(Debug)]
+pub struct Masked {
+    /// Chunks (or swap ranges) committed.
+    pub chunks: u64,
+    pub done: bool,
+    /// The method that masked it (a rolled-back swap names its fallback).
+    pub method: String,
+}
+
+/// Step 3 for one table.
 pub async fn mask(
+    db: &mut Db,
+    work: &Work<'_>,
+    progress: &Progress,
+    rules: &Rules,
+    run: Run<'_>,
+) -> Result<Masked, DbError> {
+    if progress.method != "swap" {
+        let (chunks, done) =
+            mask_in_place(db, work, progress, rules, run.budget, run.chunks_so_far).await?;
+        return Ok(Masked {
+            chunks,
+            done,
+            method: progress.method.clone(),
+        });
+    }
+    let fallback = work.method(db.dialect, progress.rows_before, rules);
+    let outcome = swap::mask(
+        db,
+        work,
+        run.sessions,
+        run.budget,
+        run.chunks_so_far,
+        fallback,
+    )
+    .await?;
+    let (ranges, why) = match outcome {
+        Outcome::Stopped { ranges } => {
+            return Ok(Masked {
+                chunks: ranges,
+                done: false,
+                method: "swap".into(),
+            });
+        }
+        Outcome::Swapped { ranges } => {
+            return Ok(Masked {
+                chunks: ranges,
+                done: true,
+                method: "swap".into(),
+            });
+        }
+        Outcome::Abandoned { ranges, why } => (ranges, why),
+    };
+    tracing::warn!(table = %work.plan.display, why = %why, fallback, "swap rolled back; masking the table by its fallback method");
+    let rest = Progress {
+        method: fallback.to_owned(),
+        last_key: None,
+        done: false,
+        ..progress.clone()
+    };
+    let (chunks, done) = mask_in_place(
+        db,
+        work,
+        &rest,
+        rules,
+        run.budget,
+        run.chunks_so_far + ranges,
+    )
+    .await?;
+    Ok(Masked {
+        chunks: chunks + ranges,
+        done,
+        method: fallback.to_owned(),
+    })
+}
+
+/// The allowance and sessions of the run, for [`mask`].
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub budget: &'a Budget,
+    pub chunks_so_far: u64,
+    pub sessions: Sessions<'a>,
+}
+
+async fn mask_in_place(
     db: &mut Db,
     work: &Work<'_>,
     progress: &Progress,
@@ -382,7 +502,8 @@ pub async fn finalize(
         match d {
             // An UPDATE leaves the original row versions (and their index entries) on disk; a
             // plain VACUUM makes the space reusable but leaves the bytes in the pages. Only a
-            // rewrite removes them; a `rewrite` or TRUNCATE already wrote fresh files.
+            // rewrite removes them; a `rewrite`, a `swap` (whose dropped table's files are
+            // unlinked) or TRUNCATE already wrote fresh files.
             Dialect::Postgres if updated_in_place(method) => {
                 db.execute(&during, &format!("VACUUM (FULL, ANALYZE) {name}"), &[])
                     .await?
@@ -412,6 +533,7 @@ pub async fn finalize(
     Ok(())
 }
 
+/// Methods that leave original row versions in the table's files until it is rewritten.
 fn updated_in_place(method: Option<&str>) -> bool {
     matches!(method, Some("chunked") | Some("single"))
 }

@@ -9,7 +9,11 @@
 //!   is refused instead of masking masked data with other rules.
 //! - The sample holds keyed digests of original values (never the values), taken before masking.
 //!
-//! Tables: PostgreSQL `offpeak_masking.progress` / `offpeak_masking.sample`; MySQL
+//! - A PostgreSQL `swap` records its copy (`offpeak_masking.swap`) when it creates it, and each
+//!   block range it copied (`offpeak_masking.swap_range`) in the transaction that copies it.
+//!
+//! Tables: PostgreSQL `offpeak_masking.progress` / `offpeak_masking.sample` (and the swap's two,
+//! whose copies also live in `offpeak_masking`); MySQL
 //! `offpeak_masking_progress` / `offpeak_masking_sample` in the masked database. Both are outside
 //! coverage and are kept after a run so a repeat run is a no-op and `--verify-only` can check the
 //! sample; [`forget`] drops them.
@@ -58,6 +62,10 @@ pub async fn ensure(db: &mut Db) -> Result<(), DbError> {
             "CREATE TABLE IF NOT EXISTS offpeak_masking.sample (table_name text NOT NULL, \
              column_name text NOT NULL, digest bytea NOT NULL, conforms boolean NOT NULL, \
              PRIMARY KEY (table_name, column_name, digest))",
+            "CREATE TABLE IF NOT EXISTS offpeak_masking.swap (table_name text PRIMARY KEY, \
+             tmp_name text NOT NULL, filenode text NOT NULL, blocks bigint NOT NULL, step bigint NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS offpeak_masking.swap_range (table_name text NOT NULL, \
+             first_block bigint NOT NULL, rows bigint NOT NULL, PRIMARY KEY (table_name, first_block))",
         ],
         Dialect::MySql => &[
             "CREATE TABLE IF NOT EXISTS offpeak_masking_progress (table_name VARCHAR(300) PRIMARY KEY, \
@@ -159,6 +167,18 @@ pub fn advance(
         sql,
         vec![Param::Text(last_key.map(str::to_owned)), text(table)],
     )
+}
+
+/// The statement switching `table` to another method (a swap that fell back), before any of its
+/// rows changed by the new one.
+pub fn set_method(d: Dialect, table: &str, method: &str) -> (String, Vec<Param>) {
+    let sql = format!(
+        "UPDATE {} SET method = {}, last_key = NULL, done = FALSE WHERE table_name = {}",
+        progress_table(d),
+        placeholder(d, 1),
+        placeholder(d, 2)
+    );
+    (sql, vec![text(method), text(table)])
 }
 
 /// The statement storing up to [`SAMPLE_ROWS`] keyed digests of `value` (evaluated in `from`),

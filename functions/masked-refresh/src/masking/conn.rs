@@ -40,6 +40,31 @@ enum Conn {
     My(MySqlConnection),
 }
 
+/// Where to open more sessions to the database being masked, with the same TLS rules as the
+/// first: `roots` set means [`Db::connect_verified`], else [`Db::connect`].
+#[derive(Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub url: &'a str,
+    pub roots: Option<&'a [u8]>,
+}
+
+impl<'a> Endpoint<'a> {
+    /// A URL whose own parameters decide TLS.
+    pub fn new(url: &'a str) -> Self {
+        Self { url, roots: None }
+    }
+
+    pub async fn connect(&self) -> Result<Db, DbError> {
+        Db::open(self.url, self.roots).await
+    }
+}
+
+impl std::fmt::Debug for Endpoint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Endpoint(<redacted>)")
+    }
+}
+
 /// The session offpeak masks and verifies through.
 pub struct Db {
     conn: Conn,

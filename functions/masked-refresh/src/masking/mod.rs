@@ -9,12 +9,20 @@
 //!   any strategy that does not fit its column, or any masking that could break a unique index
 //!   or a foreign key refuses the run ([`MaskError::Refused`], every finding listed) with the
 //!   database untouched.
-//! - **The database does the work.** Strategies are SQL evaluated by the server, one statement
-//!   per table covering all its masked columns (a PostgreSQL table rewrite where the table is
-//!   small enough, else primary-key chunks). Pseudonyms are HMAC-SHA256 with a secret salt:
-//!   deterministic, so equal values mask equally across tables and joins survive.
-//! - **Resumable.** Progress is committed with each chunk in the database itself; a run cut
-//!   short ([`Budget`]) resumes where it stopped and never masks a row twice.
+//! - **The database does the work.** Strategies are SQL evaluated by the server, covering all of
+//!   a table's masked columns at once: on PostgreSQL, where the table is small enough, a masked
+//!   copy filled in parallel and swapped in (`swap`, when every object of the table can be
+//!   rebuilt exactly) or a single-statement table rewrite; else primary-key chunks. Pseudonyms
+//!   are HMAC-SHA256 with a secret salt: deterministic, so equal values mask equally across
+//!   tables and joins survive.
+//! - **Resumable.** Progress is committed with each chunk (or, for a swap, each copied block
+//!   range) in the database itself; a run cut short ([`Budget`]) resumes where it stopped and
+//!   never masks a row, or copies a range, twice.
+//! - **Nothing half-done.** A swap replaces its table in one transaction that commits only if the
+//!   table's signature (columns, constraints, indexes, triggers, foreign keys both ways, owner,
+//!   grants, comments, options, sequences) is what it was; otherwise it rolls back, leaving the
+//!   table as it was, and the table is rewritten in place instead. The swap's copy only ever
+//!   holds masked values, and the replaced table's files are unlinked when it commits.
 //! - **Verified.** [`mask`] ends with the verification gate ([`verify`] runs it alone): rows,
 //!   shapes, a keyed-digest sample of originals that must not reappear (also not in `pg_stats`),
 //!   foreign keys and indexes.
@@ -36,6 +44,7 @@ mod key;
 mod report;
 pub mod rules;
 mod scrub;
+mod swap;
 mod verify;
 
 use std::time::Instant;
@@ -43,7 +52,7 @@ use std::time::Instant;
 pub use apply::Budget;
 pub use catalog::Catalog;
 pub use classify::{Finding, TablePlan};
-pub use conn::{Db, Param, Rows};
+pub use conn::{Db, Endpoint, Param, Rows};
 pub use dialect::Dialect;
 pub use key::{KeyError, MaskingKey, SALT_ENV};
 pub use report::{Check, MaskReport, TableReport, Verification};
@@ -88,12 +97,31 @@ pub async fn check(db: &mut Db, rules: &Rules) -> Result<(Catalog, Vec<TablePlan
 }
 
 /// Masks the database by `rules`, within `budget`, then verifies it once every table is done.
+///
+/// Everything runs on `db`; [`mask_parallel`] may also open sessions of its own.
 pub async fn mask(
     db: &mut Db,
     rules: &Rules,
     key: &MaskingKey,
     budget: Budget,
 ) -> Result<MaskReport, MaskError> {
+    mask_parallel(db, None, rules, key, budget).await
+}
+
+/// [`mask`], with `endpoint` (the database `db` is connected to) to open up to `swap_workers`
+/// more sessions that fill PostgreSQL `swap` copies in parallel; `None` fills on `db` alone.
+pub async fn mask_parallel(
+    db: &mut Db,
+    endpoint: Option<Endpoint<'_>>,
+    rules: &Rules,
+    key: &MaskingKey,
+    budget: Budget,
+) -> Result<MaskReport, MaskError> {
+    let sessions = swap::Sessions {
+        endpoint,
+        key,
+        workers: rules.swap_workers,
+    };
     db.prepare_session(key).await?;
     let (catalog, plans) = check(db, rules).await?;
     db.binlog_off().await?;
@@ -133,7 +161,22 @@ pub async fn mask(
         &mut reports,
         pending_truncate.iter().map(|p| p.display.as_str()),
     );
-    let complete = mask_tables(db, rules, &budget, &pending_mask, &mut reports).await?;
+    let run = apply::Run {
+        budget: &budget,
+        chunks_so_far: 0,
+        sessions,
+    };
+    let complete = mask_tables(db, rules, run, &pending_mask, &mut reports).await?;
+    // A swap that fell back changed its table's method (and so what `finalize` must do).
+    for (table, method) in methods.iter_mut() {
+        if let Some(m) = reports
+            .iter()
+            .find(|r| &r.table == table)
+            .and_then(|r| r.method.clone())
+        {
+            *method = m;
+        }
+    }
     let verification = match complete {
         true => {
             apply::finalize(db, &plans, &methods, &catalog).await?;
@@ -160,21 +203,21 @@ fn mark_done<'a>(reports: &mut [TableReport], tables: impl Iterator<Item = &'a s
 async fn mask_tables(
     db: &mut Db,
     rules: &Rules,
-    budget: &Budget,
+    mut run: apply::Run<'_>,
     pending: &[(apply::Work<'_>, bookkeeping::Progress)],
     reports: &mut [TableReport],
 ) -> Result<bool, MaskError> {
-    let mut chunks = 0;
     for (work, progress) in pending {
         let started = Instant::now();
-        let (n, done) = apply::mask(db, work, progress, rules, budget, chunks).await?;
-        chunks += n;
+        let masked = apply::mask(db, work, progress, rules, run).await?;
+        run.chunks_so_far += masked.chunks;
         if let Some(r) = reports.iter_mut().find(|r| r.table == work.plan.display) {
-            r.chunks = n;
-            r.done = done;
+            r.chunks = masked.chunks;
+            r.done = masked.done;
+            r.method = Some(masked.method);
             r.seconds = started.elapsed().as_secs_f64();
         }
-        if !done {
+        if !masked.done {
             return Ok(false);
         }
     }

@@ -76,6 +76,18 @@ mod tests {
     }
 
     #[test]
+    fn swap_workers_default_to_four_and_zero_turns_the_swap_off() {
+        let tables = "tables:\n  t: keep\n";
+        assert_eq!(parse_str(tables, "m.yaml").unwrap().swap_workers, 4);
+        let off = parse_str(&format!("swap_workers: 0\n{tables}"), "m.yaml").unwrap();
+        assert_eq!(off.swap_workers, 0);
+        assert_eq!(
+            errors(&format!("swap_workers: 17\n{tables}")),
+            ["m.yaml:1:15: swap_workers must be a whole number from 0 (off) to 16, found `17`"]
+        );
+    }
+
+    #[test]
     fn a_full_rules_file_parses_into_typed_strategies() {
         let text = r#"
 salt_secret: offpeak/masking-salt
@@ -157,7 +169,7 @@ colour: blue
                 "m.yaml:6:33: unknown key `keep_frist` in strategy `redact` (expected one of: strategy, keep_first, keep_last)",
                 "m.yaml:7:5: unknown key `masc` in table `users` (expected one of: keep, mask)",
                 "m.yaml:8:11: table `orders`: expected `keep`, `truncate` or a mapping with keep/mask, found `truncated`",
-                "m.yaml:9:1: unknown key `colour` in the masking rules (expected one of: salt_secret, chunk_rows, rewrite_max_rows, tables)",
+                "m.yaml:9:1: unknown key `colour` in the masking rules (expected one of: salt_secret, chunk_rows, rewrite_max_rows, swap_workers, tables)",
             ]
         );
     }

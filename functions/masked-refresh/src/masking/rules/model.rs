@@ -7,6 +7,10 @@ use offpeak_shared::yaml::Pos;
 pub const DEFAULT_CHUNK_ROWS: u64 = 50_000;
 /// Default size up to which a PostgreSQL table is masked by one rewrite instead of in chunks.
 pub const DEFAULT_REWRITE_MAX_ROWS: u64 = 5_000_000;
+/// Default sessions filling a PostgreSQL table copied by the `swap` method (0 turns it off).
+pub const DEFAULT_SWAP_WORKERS: u64 = 4;
+/// Most sessions a swap fill may use.
+pub const MAX_SWAP_WORKERS: u64 = 16;
 
 /// A whole rules file.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +21,8 @@ pub struct Rules {
     pub salt_secret: Option<String>,
     pub chunk_rows: u64,
     pub rewrite_max_rows: u64,
+    /// Sessions filling a table copied by the PostgreSQL `swap` method; 0 turns the method off.
+    pub swap_workers: u64,
     /// Position of the `tables:` key, where findings about unlisted tables point.
     pub tables_pos: Pos,
     pub tables: Vec<TableRule>,

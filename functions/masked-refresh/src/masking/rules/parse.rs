@@ -4,11 +4,18 @@
 use offpeak_shared::yaml::{Fields, Node, Pos, Value, Walker};
 
 use super::model::{
-    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DatePart, HASH_HEX_LEN, JsonPathRule,
-    JsonSegment, Rules, Strategy, TableAction, TableRule,
+    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DEFAULT_SWAP_WORKERS, DatePart,
+    HASH_HEX_LEN, JsonPathRule, JsonSegment, MAX_SWAP_WORKERS, Rules, Strategy, TableAction,
+    TableRule,
 };
 
-const TOP_KEYS: &[&str] = &["salt_secret", "chunk_rows", "rewrite_max_rows", "tables"];
+const TOP_KEYS: &[&str] = &[
+    "salt_secret",
+    "chunk_rows",
+    "rewrite_max_rows",
+    "swap_workers",
+    "tables",
+];
 const TABLE_KEYS: &[&str] = &["keep", "mask"];
 const STRATEGIES: &[&str] = &[
     "hash",
@@ -43,6 +50,7 @@ fn document(w: &mut Walker, root: &Node, path: &str) -> Option<Rules> {
     let salt_secret = top.get("salt_secret").map(|n| w.string(n, "salt_secret"));
     let chunk_rows = count(w, &top, "chunk_rows", DEFAULT_CHUNK_ROWS);
     let rewrite_max_rows = count(w, &top, "rewrite_max_rows", DEFAULT_REWRITE_MAX_ROWS);
+    let swap_workers = workers(w, &top);
     let tables_node = w.required(&top, "tables", "the masking rules");
     let tables = tables_node.and_then(|n| tables(w, n));
     Some(Rules {
@@ -50,6 +58,7 @@ fn document(w: &mut Walker, root: &Node, path: &str) -> Option<Rules> {
         salt_secret: salt_secret.map_or(Some(None), |s| s.map(Some))?,
         chunk_rows: chunk_rows?,
         rewrite_max_rows: rewrite_max_rows?,
+        swap_workers: swap_workers?,
         tables_pos: tables_node?.pos,
         tables: tables?,
     })
@@ -63,6 +72,18 @@ fn count(w: &mut Walker, top: &Fields, key: &str, default: u64) -> Option<u64> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!(
             "{key} must be a whole number of at least 1, found `{s}`"
+        )),
+    })
+}
+
+fn workers(w: &mut Walker, top: &Fields) -> Option<u64> {
+    let Some(node) = top.get("swap_workers") else {
+        return Some(DEFAULT_SWAP_WORKERS);
+    };
+    w.parsed(node, "swap_workers", |s| match s.parse::<u64>() {
+        Ok(n) if n <= MAX_SWAP_WORKERS => Ok(n),
+        _ => Err(format!(
+            "swap_workers must be a whole number from 0 (off) to {MAX_SWAP_WORKERS}, found `{s}`"
         )),
     })
 }
