@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use offpeak_masked_refresh::masking::{
-    self, Budget, Db, MaskError, MaskReport, MaskingKey, Verification, rules,
+    self, Budget, Db, Endpoint, MaskError, MaskReport, MaskingKey, Verification, rules,
 };
 
 use crate::failure::Failure;
@@ -39,6 +39,7 @@ pub async fn run(args: MaskArgs) -> Result<(), Failure> {
             true => Failure::BadInput(e.to_string()),
             false => Failure::Runtime(e.to_string()),
         })?;
+    let endpoint = Endpoint::new(&args.database_url);
     let mut db = Db::connect(&args.database_url)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -46,7 +47,7 @@ pub async fn run(args: MaskArgs) -> Result<(), Failure> {
         true => masking::verify(&mut db, &rules, &key)
             .await
             .map(Outcome::Verified),
-        false => masking::mask(&mut db, &rules, &key, Budget::default())
+        false => masking::mask_parallel(&mut db, Some(endpoint), &rules, &key, Budget::default())
             .await
             .map(Outcome::Masked),
     };

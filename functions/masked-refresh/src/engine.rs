@@ -14,8 +14,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::masking::{self, Budget, Db, MaskReport, MaskingKey, Rules, Verification};
+use crate::masking::{self, Budget, Db, Endpoint, MaskReport, MaskingKey, Rules, Verification};
 use crate::secret::{DatabaseUrl, Password};
+use crate::tls::TrustRoots;
 
 /// The rules file as it was when this binary was built.
 pub const EMBEDDED_RULES: &str = include_str!("../../../infra/masking.yaml");
@@ -112,12 +113,16 @@ pub fn load_rules(path: &Path) -> Result<Rules, masking::RulesError> {
     }
 }
 
-async fn connect(url: &DatabaseUrl) -> Result<Db, MaskingError> {
-    match url.roots() {
-        Some(roots) => Db::connect_verified(url.expose(), roots.pem()).await,
-        None => Db::connect(url.expose()).await,
+/// The database behind `url`, with its TLS rules (checked certificate when it carries roots).
+fn endpoint(url: &DatabaseUrl) -> Endpoint<'_> {
+    Endpoint {
+        url: url.expose(),
+        roots: url.roots().map(TrustRoots::pem),
     }
-    .map_err(MaskingError::Connect)
+}
+
+async fn connect(url: &DatabaseUrl) -> Result<Db, MaskingError> {
+    endpoint(url).connect().await.map_err(MaskingError::Connect)
 }
 
 impl Masking for Engine {
@@ -144,7 +149,9 @@ impl Masking for Engine {
         let rules = self.rules()?;
         let key = self.key().await?;
         let mut db = connect(url).await?;
-        let result = masking::mask(&mut db, &rules, &key, budget).await;
+        // More sessions to the same database fill large tables' copies in parallel.
+        let result =
+            masking::mask_parallel(&mut db, Some(endpoint(url)), &rules, &key, budget).await;
         db.close().await;
         result.map_err(MaskingError::Mask)
     }
