@@ -65,6 +65,7 @@ $(VENV_BENCH_STAMP): tools/requirements-bench.txt
 bench: venv venv-bench
 	cargo bench -p offpeak-shared --bench calendar
 	cargo bench -p offpeak-masked-refresh --bench masking
+	cargo bench -p offpeak-masked-refresh --bench refresh_scaling
 	cargo bench -p offpeak-tests --bench lambda
 
 venv-sam: $(VENV_SAM_STAMP)

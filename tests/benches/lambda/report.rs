@@ -2,8 +2,9 @@
 //! (`<!-- bench:NAME -->` … `<!-- /bench:NAME -->`); everything outside them is left as it is.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
+
+pub use offpeak_tests::bench_report::write_section;
 
 use crate::cold_start::{FUNCTIONS, Runtime, Subject};
 use crate::ticks::{Measured, Scenario};
@@ -13,23 +14,6 @@ use crate::wire::{Tally, is_read};
 const SPEEDUP_TARGET: f64 = 10.0;
 /// ...with at most this fraction of its peak memory.
 const MEMORY_TARGET: f64 = 1.0 / 3.0;
-
-/// Replaces the body of section `name` in `file`, appending the section when it is missing.
-pub fn write_section(file: &Path, name: &str, body: &str) {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let (open, close) = (
-        format!("<!-- bench:{name} -->"),
-        format!("<!-- /bench:{name} -->"),
-    );
-    let section = format!("{open}\n{body}{close}");
-    let updated = match (text.find(&open), text.find(&close)) {
-        (Some(start), Some(end)) if start < end => {
-            format!("{}{section}{}", &text[..start], &text[end + close.len()..])
-        }
-        _ => format!("{}\n{section}\n", text.trim_end()),
-    };
-    std::fs::write(file, updated).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-}
 
 pub fn median(values: &[Duration]) -> Duration {
     let mut sorted = values.to_vec();
@@ -213,11 +197,14 @@ pub fn ticks(scenarios: &[Scenario], machine: &str) -> String {
     out
 }
 
-/// For each function's heaviest tick: the average answer time per call at which the calls, made
-/// one after another, still fit the function's `Timeout`.
+/// For each function's heaviest tick: the average answer time per call at which its calls, made
+/// as many at a time as the function makes them, still fit the function's `Timeout`.
 fn timeout_budget(scenarios: &[Scenario]) -> String {
     let mut out = String::new();
-    for function in ["aurora-replicas", "eks-nodegroups"] {
+    for (function, in_flight) in [
+        ("aurora-replicas", 1),
+        ("eks-nodegroups", offpeak_eks_nodegroups::CONCURRENCY),
+    ] {
         let heaviest = scenarios
             .iter()
             .filter(|s| s.function == function)
@@ -231,14 +218,18 @@ fn timeout_budget(scenarios: &[Scenario]) -> String {
             continue;
         };
         let timeout = crate::template::property(function, "Timeout");
+        let how = match in_flight {
+            1 => "one after another".to_owned(),
+            n => format!("up to {n} at a time"),
+        };
         let _ = writeln!(
             out,
-            "- {function}'s heaviest tick ({} targets, \"{}\") makes {total} calls one after \
-             another: to finish within its {timeout} s `Timeout`, AWS must answer them in \
-             {:.0} ms each on average.",
+            "- {function}'s heaviest tick ({} targets, \"{}\") makes {total} calls, {how}: to \
+             finish within its {timeout} s `Timeout`, AWS must answer them in {:.0} ms each on \
+             average.",
             s.targets,
             m.label,
-            timeout as f64 * 1000.0 / total as f64
+            timeout as f64 * 1000.0 * in_flight as f64 / total as f64
         );
     }
     out
