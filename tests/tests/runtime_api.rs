@@ -217,8 +217,8 @@ fn event(name: &str) -> String {
     workspace_json(&format!("events/{name}")).to_string()
 }
 
-/// The template's logical id of the function whose code is `functions/<bin>`.
-fn logical_id(bin: &str) -> String {
+/// The template's function whose code is `functions/<bin>`: its logical id and its resource.
+fn function_resource(bin: &str) -> (String, Value) {
     let path = workspace_root().join("template.yaml");
     let template: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
@@ -228,22 +228,18 @@ fn logical_id(bin: &str) -> String {
         .expect("Resources")
         .iter()
         .find(|(_, r)| r["Properties"]["CodeUri"] == format!("functions/{bin}"))
-        .map(|(id, _)| id.clone())
+        .map(|(id, r)| (id.clone(), r.clone()))
         .unwrap_or_else(|| panic!("no function with CodeUri functions/{bin}"))
+}
+
+fn logical_id(bin: &str) -> String {
+    function_resource(bin).0
 }
 
 /// `MemorySize` of the function in template.yaml.
 fn memory_size(bin: &str) -> u64 {
-    let path = workspace_root().join("template.yaml");
-    let template: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
-            .expect("parse");
-    template["Resources"]
-        .as_object()
-        .expect("Resources")
-        .values()
-        .find(|r| r["Properties"]["CodeUri"] == format!("functions/{bin}"))
-        .and_then(|r| r["Properties"]["MemorySize"].as_u64())
+    function_resource(bin).1["Properties"]["MemorySize"]
+        .as_u64()
         .unwrap_or_else(|| panic!("no MemorySize for {bin}"))
 }
 
