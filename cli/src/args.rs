@@ -35,6 +35,20 @@ pub enum Command {
     Override(crate::override_cmd::OverrideArgs),
     /// Mask a PostgreSQL/MySQL database in place by the masking rules, then verify it.
     Mask(crate::mask::MaskArgs),
+    /// Stop a function (or all) from changing anything until a time; no redeploy.
+    Pause(crate::pause_cmd::PauseArgs),
+    /// Lift a pause now.
+    Resume(crate::pause_cmd::ResumeArgs),
+    /// Active pauses, overrides, and removed targets not yet put back.
+    Status(StatusArgs),
+    /// Write the stack parameters that follow from the schedule into samconfig.toml (--check: compare).
+    DeployParams(crate::deploy_params::DeployParamsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,11 +4,14 @@
 //! values to the library code. Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 
 mod args;
+mod deploy_params;
 mod desired;
 mod failure;
 mod mask;
 mod override_cmd;
+mod pause_cmd;
 mod state_cmd;
+mod status_cmd;
 mod tick_cmd;
 mod timeline;
 mod validate;
@@ -38,6 +41,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(a) => block_on(tick_cmd::run(a.tick, a.dry_run, chrono::Utc::now())),
         Command::Override(a) => block_on(override_cmd::run(a, chrono::Utc::now())),
         Command::Mask(a) => block_on(mask::run(a)),
+        Command::Pause(a) => block_on(pause_cmd::pause(a, chrono::Utc::now())),
+        Command::Resume(a) => block_on(pause_cmd::resume(a)),
+        Command::Status(a) => block_on(status_cmd::run(&a.config, chrono::Utc::now())),
+        Command::DeployParams(a) => deploy_params::run(&a),
     }
 }
 

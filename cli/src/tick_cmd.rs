@@ -29,6 +29,23 @@ pub enum Function {
     MaskedRefresh,
 }
 
+impl Function {
+    pub const ALL: [Function; 3] = [
+        Function::AuroraReplicas,
+        Function::EksNodegroups,
+        Function::MaskedRefresh,
+    ];
+
+    /// The function's name, as in the stack and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::AuroraReplicas => offpeak_aurora_replicas::FUNCTION,
+            Function::EksNodegroups => offpeak_eks_nodegroups::FUNCTION,
+            Function::MaskedRefresh => offpeak_masked_refresh::FUNCTION,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct TickArgs {
     /// Which function's tick to run

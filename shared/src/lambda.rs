@@ -1,28 +1,37 @@
 //! The Lambda edge every offpeak function shares: cold-start context and the invocation loop.
 //!
-//! A function's `main.rs` is one call: `offpeak_shared::lambda::serve("aurora-replicas", tick)`.
-//! At cold start, [`serve`] sets up JSON-capable logging, loads the AWS context (SDK config, state
+//! A function's `main.rs` is one call: `offpeak_shared::lambda::serve(FUNCTION, handler)`. At
+//! cold start, [`serve`] sets up JSON-capable logging, loads the AWS context (SDK config, state
 //! store, notifier) and the schedule **once**; then for every invocation it parses the event,
-//! reads the clock (the only place a function does), and hands plain values to `tick`.
+//! reads the clock (the only place a function does), and hands plain values to the handler.
 //!
-//! Failure behaviour: a schedule that does not load stops the cold start with every
-//! `PATH:LINE:COL` error in the log (the function never acts on a config it cannot read); an
-//! invalid event fails that invocation with a message naming the problem; a tick's own error
-//! fails the invocation, so EventBridge Scheduler's retry policy and dead-letter queue see it.
+//! The schedule is data, not code: the stack ships `infra/` as a layer and points
+//! `OFFPEAK_CONFIG` at `/opt/schedules.yaml`, so a schedule edit is a deploy of a new layer
+//! version and recompiles nothing. The masking rules the schedule names are read from beside it.
+//!
+//! Failure behaviour: an unset `OFFPEAK_CONFIG` or a schedule that does not load stops the cold
+//! start with every `PATH:LINE:COL` error in the log (the function never acts on a config it
+//! cannot read); an invalid event fails that invocation with `errorType` `InvalidEvent`; a tick's
+//! own error fails the invocation with the stable `errorType` its `kind()` names ([`diagnostic`])
+//! (never a Rust type name), so alarms, EventBridge Scheduler's retry policy and the dead-letter
+//! queue see it.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::aws::AwsCtx;
 use crate::config::{self, LoadError, Schedule};
+use crate::error_chain::chain;
 use crate::event::{InvocationEvent, system_now};
+use crate::report::Report;
 
-/// Names a schedule file to use instead of the one compiled in (local runs).
+/// Names the schedule file a function reads at cold start (the stack sets `/opt/schedules.yaml`).
 pub const CONFIG_ENV: &str = "OFFPEAK_CONFIG";
 
 /// What a function's tick gets, built once per cold start. Cheap to clone.
@@ -33,10 +42,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Loads the AWS context and the schedule (`OFFPEAK_CONFIG`, else the embedded file).
+    /// Loads the AWS context and the schedule file `OFFPEAK_CONFIG` names.
     pub async fn load() -> Result<Self, LoadError> {
-        let override_path = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
-        let schedule = config::load_configured(override_path.as_deref())?;
+        let path = std::env::var_os(CONFIG_ENV)
+            .map(PathBuf::from)
+            .ok_or(LoadError::NotConfigured)?;
+        let schedule = config::load(&path)?;
         Ok(Ctx {
             aws: AwsCtx::load().await,
             schedule: Arc::new(schedule),
@@ -44,12 +55,38 @@ impl Ctx {
     }
 }
 
+/// `err` as the Lambda error response: its stable kind and its one-line cause chain.
+pub fn diagnostic(kind: &str, err: &(dyn std::error::Error + 'static)) -> Diagnostic {
+    Diagnostic {
+        error_type: kind.to_owned(),
+        error_message: chain(err),
+    }
+}
+
+/// Logs the report's plan, outcome and notes as one JSON line and turns it into the response.
+///
+/// The line is `{"level": "INFO", "message": "tick report", "function", "report": {...}}`, so
+/// CloudWatch Logs Insights can query `report.plan` and `report.notes` of a dry-run deployment.
+/// Reports hold ids, counts and scrubbed errors only (see [`crate::report`]).
+pub fn respond<A: Serialize>(report: &Report<A>) -> Result<Value, Diagnostic> {
+    let value =
+        serde_json::to_value(report).map_err(|e| diagnostic("ReportNotSerializable", &e))?;
+    let line = json!({
+        "level": "INFO",
+        "message": "tick report",
+        "function": report.function,
+        "report": &value,
+    });
+    println!("{line}");
+    Ok(value)
+}
+
 /// Runs the Lambda Runtime API loop, calling `tick(ctx, event, now)` for each invocation and
 /// returning its report as the response.
 pub async fn serve<F, Fut>(function: &'static str, tick: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Ctx, InvocationEvent, DateTime<Utc>) -> Fut + Send + Sync + Copy + 'static,
-    Fut: Future<Output = Result<Value, lambda_runtime::Error>> + Send,
+    F: Fn(Ctx, InvocationEvent, DateTime<Utc>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<Value, Diagnostic>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let ctx = match Ctx::load().await {
@@ -60,11 +97,40 @@ where
         }
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ctx = ctx.clone();
+        let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
-            let parsed = InvocationEvent::from_value(event.payload)?;
+            let parsed = InvocationEvent::from_value(event.payload)
+                .map_err(|e| diagnostic("InvalidEvent", &e))?;
             tick(ctx, parsed, system_now()).await
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("describe clusters failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_failure_is_reported_by_its_stable_kind_and_cause_chain() {
+        let err = Outer(std::io::Error::other("throttled"));
+        let d = diagnostic("ObserveFailed", &err);
+        assert_eq!(d.error_type, "ObserveFailed");
+        assert_eq!(d.error_message, "describe clusters failed: throttled");
+    }
+
+    #[test]
+    fn the_response_is_the_report() {
+        let mut report: Report<String> =
+            Report::new("aurora-replicas", DateTime::<Utc>::UNIX_EPOCH, true);
+        report.plan.push("add replica prod-offpeak-1".into());
+        report.note("prod", "cluster is modifying");
+        let value = respond(&report).unwrap();
+        assert_eq!(value["plan"][0], "add replica prod-offpeak-1");
+        assert_eq!(value["notes"][0]["target"], "prod");
+    }
 }

@@ -11,6 +11,7 @@
 //! - [`aws`]: AWS context built once per cold start (standard endpoint variables honoured).
 //! - [`state`]: the DynamoDB state store.
 //! - [`notify`]: SNS notifications readable as email and as AWS Chatbot custom notifications.
+//! - [`pause`]: the kill switch (`offpeak pause` / `resume`), read by every tick.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`yaml`]: YAML with line/column positions and error-collecting typed access.
 
@@ -22,6 +23,7 @@ pub mod event;
 pub mod lambda;
 pub mod metrics;
 pub mod notify;
+pub mod pause;
 pub mod report;
 pub mod state;
 pub mod yaml;

@@ -2,7 +2,8 @@
 //!
 //! A report is generic over the function's own action type `A`, so each function keeps its
 //! actions as a closed enum while every function answers in the same shape:
-//! `{"function", "at", "dry_run", "plan", "applied", "failed", "notes", "drifting"}`. Errors in `failed` are
+//! `{"function", "at", "dry_run", "plan", "applied", "failed", "notes", "drifting"}` (plus
+//! `paused_until` while a pause holds). Errors in `failed` are
 //! already free of personal data (they name operations, ids and AWS error codes only).
 
 use chrono::{DateTime, Utc};
@@ -27,6 +28,9 @@ pub struct Report<A> {
     /// groups changed by hand for several ticks, a nightly refresh that failed. Each function
     /// publishes their number as its `Drift` metric, which the template's drift alarms watch.
     pub drifting: Vec<String>,
+    /// Set while `offpeak pause` holds the function: the tick planned and changed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 /// An action and why it failed.
@@ -55,6 +59,7 @@ impl<A> Report<A> {
             failed: Vec::new(),
             notes: Vec::new(),
             drifting: Vec::new(),
+            paused_until: None,
         }
     }
 

@@ -49,16 +49,43 @@ struct FunctionProcess {
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
+    _layer: tempfile::TempDir,
+}
+
+/// What the stack's schedule layer puts in `/opt`: a copy of `infra/`, in a temporary directory.
+fn schedule_layer() -> tempfile::TempDir {
+    let layer = tempfile::tempdir().expect("layer dir");
+    for name in ["schedules.yaml", "masking.yaml"] {
+        std::fs::copy(
+            workspace_root().join("infra").join(name),
+            layer.path().join(name),
+        )
+        .expect("copy infra/ into the layer");
+    }
+    layer
 }
 
 impl FunctionProcess {
-    /// Starts `bin` the way Lambda does: Lambda's variables, the function's declared variables as
-    /// `events/env.json` sets them, and moto's endpoint and test credentials.
+    /// Starts `bin` the way Lambda does, with the shipped schedule layer.
     fn start(bin: &str, api: &RuntimeApi, moto: &Moto) -> FunctionProcess {
+        Self::start_with_layer(bin, api, moto, schedule_layer())
+    }
+
+    /// Starts `bin` the way Lambda does: Lambda's variables, the function's declared variables as
+    /// `events/env.json` sets them, moto's endpoint and test credentials, and `OFFPEAK_CONFIG`
+    /// pointing into `layer` as the stack points it at `/opt/schedules.yaml`.
+    fn start_with_layer(
+        bin: &str,
+        api: &RuntimeApi,
+        moto: &Moto,
+        layer: tempfile::TempDir,
+    ) -> FunctionProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join(format!("{bin}.log"));
+        let config = layer.path().join("schedules.yaml").display().to_string();
         let mut command = function_command(bin);
         command.env_clear().envs(moto.env()).envs(env_json()).envs([
+            ("OFFPEAK_CONFIG", config),
             ("AWS_LAMBDA_RUNTIME_API", api.address().to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", format!("offpeak-{bin}")),
             (
@@ -83,7 +110,20 @@ impl FunctionProcess {
             child,
             log,
             _dir: dir,
+            _layer: layer,
         }
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait for the function") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// The process's output so far, for failure messages.
@@ -353,7 +393,11 @@ async fn aurora_replicas_answers_the_dry_run_sample_and_keeps_serving_after_a_ba
     else {
         panic!("a malformed event must fail the invocation, got {bad:?}");
     };
-    assert!(!error_type.is_empty(), "error type header; body {body}");
+    assert_eq!(
+        error_type, "InvalidEvent",
+        "a stable error type; body {body}"
+    );
+    assert_eq!(body["errorType"], "InvalidEvent", "{body}");
     let message = body["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("unknown field `dry-run`"), "{body}");
     let again = response(invoke(&mut api, &sample, &function).await);
@@ -366,7 +410,87 @@ async fn aurora_replicas_answers_the_dry_run_sample_and_keeps_serving_after_a_ba
         .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "offpeak")
         .count();
     assert_eq!(emf, 2, "{}", function.log());
+    // AND each tick logged its report (plan and notes) as one structured line, as the dry-run
+    // deployment in docs/deploy.md relies on
+    let logged: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "tick report")
+        .collect();
+    assert_eq!(logged.len(), 2, "{}", function.log());
+    assert_eq!(logged[0]["report"]["plan"], report["plan"]);
+    assert_eq!(logged[0]["report"]["notes"], report["notes"]);
     function.assert_fits_memory("aurora-replicas");
+}
+
+#[tokio::test]
+async fn an_edited_schedule_in_the_layer_is_read_at_cold_start_without_a_rebuild() {
+    // GIVEN the same binary, and a layer whose schedule was edited after the build: prod-aurora's
+    // weekday peak asks for 3 replicas instead of 2
+    let moto = Moto::start().await;
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+    state_table(&moto).await;
+    aurora_cluster(&rds, "prod-aurora").await;
+    aurora_cluster(&rds, "prod-aurora-us").await;
+    let layer = schedule_layer();
+    let path = layer.path().join("schedules.yaml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    let edited = shipped.replacen("replicas: 2", "replicas: 3", 1);
+    assert_ne!(
+        edited, shipped,
+        "the shipped schedule has a 2-replica window"
+    );
+    std::fs::write(&path, edited).unwrap();
+    let mut api = RuntimeApi::start().await;
+    let function = FunctionProcess::start_with_layer("aurora-replicas", &api, &moto, layer);
+
+    // WHEN it is sent the dry-run sample (Friday 18:30 JST)
+    let report = response(
+        invoke(
+            &mut api,
+            &event("aurora-replicas-dry-run-peak.json"),
+            &function,
+        )
+        .await,
+    );
+
+    // THEN it plans the edited three replicas
+    let instances: Vec<&str> = report["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .filter_map(|a| a["instance"].as_str())
+        .collect();
+    assert_eq!(
+        instances,
+        [
+            "prod-aurora-offpeak-1",
+            "prod-aurora-offpeak-2",
+            "prod-aurora-offpeak-3"
+        ],
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_without_its_schedule_fails_its_cold_start_naming_the_variable() {
+    // GIVEN a layer without the schedule file
+    let moto = Moto::start().await;
+    let layer = tempfile::tempdir().unwrap();
+    let api = RuntimeApi::start().await;
+    let mut function = FunctionProcess::start_with_layer("eks-nodegroups", &api, &moto, layer);
+    // WHEN it starts
+    let status = function.wait_exit(INVOKE_TIMEOUT);
+    // THEN it exits at cold start (Lambda reports Runtime.ExitError), naming the file it needs
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{status:?}; {}",
+        function.log()
+    );
+    let log = function.log();
+    assert!(
+        log.contains("cannot read schedule file") && log.contains("schedules.yaml"),
+        "{log}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------

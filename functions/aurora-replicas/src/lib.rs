@@ -44,6 +44,7 @@ use chrono::{DateTime, Utc};
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::metrics::{Emf, Unit};
+use offpeak_shared::pause::gated;
 use offpeak_shared::report::Report;
 
 pub use action::Action;
@@ -71,9 +72,21 @@ pub async fn tick(
         notifier: ctx.aws.notifier(),
         schedule: &ctx.schedule,
     };
+    let read_failed = |source| TickError::ReadState { count: 2, source };
     // Boxed: the SDK's futures nest deeply, and the handler's future type would otherwise exceed
     // the compiler's layout recursion limit.
-    Box::pin(run(&deps, event, now)).await
+    let run = |event: InvocationEvent| async move { Box::pin(run(&deps, &event, now)).await };
+    let (store, notifier) = (ctx.aws.state(), ctx.aws.notifier());
+    Box::pin(gated(
+        store,
+        notifier,
+        FUNCTION,
+        event,
+        now,
+        read_failed,
+        run,
+    ))
+    .await
 }
 
 /// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);

@@ -1,14 +1,18 @@
-//! The aurora-replicas Lambda: one tick per invocation, the report as the response, its metrics
-//! as one EMF log line. Everything else is in the library and `offpeak_shared::lambda`.
+//! The aurora-replicas Lambda: one tick per invocation, the report as the response (and one
+//! JSON log line), its metrics as one EMF log line, failures under stable error types. Everything
+//! else is in the library and `offpeak_shared::lambda`.
 
 use offpeak_aurora_replicas::{FUNCTION, metrics, tick};
+use offpeak_shared::lambda::{diagnostic, respond, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    offpeak_shared::lambda::serve(FUNCTION, |ctx, event, now| async move {
-        let report = tick(&ctx, &event, now).await?;
+    serve(FUNCTION, |ctx, event, now| async move {
+        let report = tick(&ctx, &event, now)
+            .await
+            .map_err(|e| diagnostic(e.kind(), &e))?;
         metrics(&report).emit(now.timestamp_millis());
-        Ok(serde_json::to_value(report)?)
+        respond(&report)
     })
     .await
 }

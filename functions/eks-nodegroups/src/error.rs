@@ -114,6 +114,26 @@ pub enum TickError {
         "refusing to remove the cluster-autoscaler tags of {target}: no pre-sleep state is saved to restore them from"
     )]
     NothingSaved { target: String },
+    #[error(
+        "register {targets} in offpeak's registry failed; nothing was changed, the next tick tries again"
+    )]
+    Enroll {
+        targets: String,
+        #[source]
+        source: StateError,
+    },
+    #[error("release target {target} from offpeak's registry failed; the next tick tries again")]
+    Release {
+        target: String,
+        #[source]
+        source: StateError,
+    },
+    #[error("delete the state of target {target} failed; the next tick tries again")]
+    DeleteState {
+        target: String,
+        #[source]
+        source: StateError,
+    },
     #[error("override target {target} is not in the schedule; eks targets are: {known}")]
     UnknownOverrideTarget { target: String, known: String },
     #[error("override of {target} ends at {until}, which is not after now ({now})")]
@@ -142,6 +162,64 @@ impl TickError {
                 | TickError::OverrideTooLong { .. }
         )
     }
+
+    /// True when AWS refused the call for lack of permission (`AccessDenied*`): offpeak's role
+    /// may not touch the resource, which no retry fixes — a person must act.
+    pub fn is_access_denied(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(err) = cause {
+            if denied(err) {
+                return true;
+            }
+            cause = err.source();
+        }
+        false
+    }
+
+    /// A stable name for the Lambda `errorType` (alarms and runbooks match it, never a Rust
+    /// type name).
+    pub fn kind(&self) -> &'static str {
+        use TickError::*;
+        match self {
+            ListNodegroups { .. }
+            | DescribeNodegroup { .. }
+            | DescribeAutoScalingGroups { .. }
+            | IncompleteScaling { .. }
+            | IncompleteSize { .. }
+            | Gone { .. } => "ObserveFailed",
+            UpdateNodegroupConfig { .. }
+            | UpdateAutoScalingGroup { .. }
+            | CreateOrUpdateTags { .. }
+            | DeleteTags { .. } => "ActionFailed",
+            NoStateStore { .. } | ReadState { .. } | DecodeState { .. } | Lease { .. } => {
+                "StateUnavailable"
+            }
+            WriteState { .. }
+            | StateConflict { .. }
+            | SavedExists { .. }
+            | NothingSaved { .. }
+            | Enroll { .. }
+            | Release { .. }
+            | DeleteState { .. } => "StateWriteFailed",
+            UnknownOverrideTarget { .. } | OverrideEnded { .. } | OverrideTooLong { .. } => {
+                "InvalidOverride"
+            }
+        }
+    }
+}
+
+/// AWS's access-denied codes: `AccessDeniedException` (EKS, JSON protocols), `AccessDenied`
+/// (Auto Scaling, query protocol). The in-memory fakes' errors are text starting with the code.
+fn denied(err: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_sdk_eks::error::ProvideErrorMetadata;
+    let code = if let Some(e) = err.downcast_ref::<aws_sdk_eks::Error>() {
+        e.code().map(str::to_owned)
+    } else if let Some(e) = err.downcast_ref::<aws_sdk_autoscaling::Error>() {
+        e.code().map(str::to_owned)
+    } else {
+        Some(err.to_string())
+    };
+    code.is_some_and(|c| c.starts_with("AccessDenied"))
 }
 
 #[cfg(test)]
@@ -165,6 +243,32 @@ mod tests {
             "update scaling of node group app of eks cluster dev-eks to min 0 / max 3 / desired 0 failed: \
              ResourceInUseException: update in progress"
         );
+    }
+
+    #[test]
+    fn access_denied_is_recognised_in_the_cause() {
+        let denied = TickError::DescribeNodegroup {
+            cluster: "old-eks".into(),
+            nodegroup: "app".into(),
+            source: "AccessDeniedException: not authorized".into(),
+        };
+        assert!(denied.is_access_denied());
+        let throttled = TickError::DescribeNodegroup {
+            cluster: "old-eks".into(),
+            nodegroup: "app".into(),
+            source: "ThrottlingException: rate exceeded".into(),
+        };
+        assert!(!throttled.is_access_denied());
+        use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsError;
+        let meta = aws_sdk_autoscaling::error::ErrorMetadata::builder()
+            .code("AccessDenied")
+            .build();
+        let sdk = aws_sdk_autoscaling::Error::from(DescribeAutoScalingGroupsError::generic(meta));
+        let from_sdk = TickError::DescribeAutoScalingGroups {
+            names: "legacy".into(),
+            source: Box::new(sdk),
+        };
+        assert!(from_sdk.is_access_denied());
     }
 
     #[test]

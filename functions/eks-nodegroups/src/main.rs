@@ -1,13 +1,16 @@
 //! The eks-nodegroups Lambda: one tick per EventBridge Scheduler invocation; the response is the
-//! tick's report.
+//! tick's report (and one JSON log line), failures under stable error types.
 
 use offpeak_eks_nodegroups::{FUNCTION, tick};
+use offpeak_shared::lambda::{diagnostic, respond, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    offpeak_shared::lambda::serve(FUNCTION, |ctx, event, now| async move {
-        let report = tick(&ctx, &event, now).await?;
-        Ok(serde_json::to_value(report)?)
+    serve(FUNCTION, |ctx, event, now| async move {
+        let report = tick(&ctx, &event, now)
+            .await
+            .map_err(|e| diagnostic(e.kind(), &e))?;
+        respond(&report)
     })
     .await
 }

@@ -1,9 +1,9 @@
 //! The seam between the refresh and the masking engine ([`crate::masking`]): rules, key, and the
 //! three database operations a run performs inside the clone.
 //!
-//! [`Engine`] is the real one. The rules come from the file the schedule names; when that file
-//! is absent and the schedule is the one compiled into the binary (a Lambda package holds no
-//! `infra/`), the rules compiled in with it are used. The HMAC key comes from
+//! [`Engine`] is the real one. The rules come from the file the schedule names (in Lambda, beside
+//! the schedule in the stack's schedule layer: `/opt/masking.yaml`); nothing is compiled in, so
+//! a missing file fails the run's first step with its path named. The HMAC key comes from
 //! `OFFPEAK_MASKING_SALT` (given through [`crate::Settings`]) or the Secrets Manager id in the
 //! rules, and is loaded at most once per tick.
 //!
@@ -17,11 +17,6 @@ use std::sync::Mutex;
 use crate::masking::{self, Budget, Db, Endpoint, MaskReport, MaskingKey, Rules, Verification};
 use crate::secret::{DatabaseUrl, Password};
 use crate::tls::TrustRoots;
-
-/// The rules file as it was when this binary was built.
-pub const EMBEDDED_RULES: &str = include_str!("../../../infra/masking.yaml");
-/// Where the compiled-in schedule's rules live, relative to the compiled-in schedule.
-pub const EMBEDDED_RULES_PATH: &str = "infra/masking.yaml";
 
 /// Why masking could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -100,17 +95,9 @@ impl Engine {
     }
 }
 
-/// Reads the rules at `path`, falling back to the compiled-in rules for the compiled-in schedule.
+/// Reads the rules at `path`.
 pub fn load_rules(path: &Path) -> Result<Rules, masking::RulesError> {
-    match masking::rules::load(path) {
-        Err(masking::RulesError::Read { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound
-                && path == Path::new(EMBEDDED_RULES_PATH) =>
-        {
-            masking::rules::parse_str(EMBEDDED_RULES, EMBEDDED_RULES_PATH)
-        }
-        other => other,
-    }
+    masking::rules::load(path)
 }
 
 /// The database behind `url`, with its TLS rules (checked certificate when it carries roots).
@@ -178,13 +165,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_compiled_in_rules_parse_and_back_the_compiled_in_schedule() {
-        let rules = load_rules(Path::new(EMBEDDED_RULES_PATH)).unwrap();
+    fn the_shipped_rules_parse_and_a_missing_file_is_named() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/masking.yaml");
+        let rules = load_rules(&shipped).unwrap();
         assert!(!rules.tables.is_empty());
-        let missing = load_rules(Path::new("/nonexistent/masking.yaml"));
+        let missing = load_rules(Path::new("/nonexistent/masking.yaml")).unwrap_err();
         assert!(
-            matches!(missing, Err(masking::RulesError::Read { .. })),
-            "only the embedded path falls back"
+            matches!(missing, masking::RulesError::Read { .. }),
+            "{missing}"
         );
     }
 }

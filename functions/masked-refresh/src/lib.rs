@@ -66,6 +66,7 @@ use chrono::{DateTime, Utc};
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::metrics::{Emf, Unit};
+use offpeak_shared::pause::gated;
 use offpeak_shared::report::Report;
 
 pub use action::Action;
@@ -125,9 +126,24 @@ pub async fn tick_with(
         cfg,
         settings,
     };
+    let read_failed = |source| TickError::ReadState {
+        target: FUNCTION.to_owned(),
+        source,
+    };
     // Boxed: the SDK's futures nest deeply; unboxed, the handler's future type would exceed the
     // compiler's layout recursion limit.
-    Box::pin(run(&deps, event, now)).await
+    let run = |event: InvocationEvent| async move { Box::pin(run(&deps, &event, now)).await };
+    let (store, notifier) = (ctx.aws.state(), ctx.aws.notifier());
+    Box::pin(gated(
+        store,
+        notifier,
+        FUNCTION,
+        event,
+        now,
+        read_failed,
+        run,
+    ))
+    .await
 }
 
 /// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);

@@ -238,6 +238,38 @@ async fn a_tick_stands_aside_while_another_holds_the_lease() {
 }
 
 #[tokio::test]
+async fn a_replayed_instant_cannot_take_a_lease_a_live_invocation_holds() {
+    // GIVEN a live invocation took the lease at 03:00 (clock)
+    let h = Harness::new(0);
+    let live = h
+        .store
+        .try_lease(
+            "masked-refresh/dev",
+            "live",
+            utc(&at("03:00")),
+            chrono::TimeDelta::minutes(16),
+        )
+        .await;
+    assert!(live.unwrap());
+    // WHEN a real invocation at clock 03:01 replays an instant after the lease's end
+    let report = h
+        .tick_replayed(&at("03:01"), Some(&at("04:00")), false)
+        .await;
+    // THEN it stands aside: the lease is judged by the clock, not by `at`
+    assert!(report.plan.is_empty(), "{report:?}");
+    assert!(h.rds.take_calls().is_empty());
+    assert_eq!(h.run().await, None);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("stood aside")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[tokio::test]
 async fn dry_run_reports_the_next_step_and_writes_nothing() {
     let h = Harness::new(0);
     h.tick(&at("03:00")).await;
@@ -330,6 +362,32 @@ async fn a_stuck_cleanup_is_notified_once_and_retried() {
     h.rds.settle();
     assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
     assert_eq!(h.titles(), ["failed refresh cleaned up"]);
+}
+
+#[tokio::test]
+async fn a_stuck_notice_that_failed_to_publish_is_not_recorded_as_sent() {
+    // GIVEN masking fails, deleting the clone is refused, and SNS is unreachable
+    let mut h = Harness::new(0);
+    h.masking.fail_mask = true;
+    h.rds
+        .fail("DeleteDBCluster", "dev-offpeak-20261127", "AccessDenied");
+    let (working, sent) = (h.notifier.clone(), h.sent.clone());
+    h.notifier = crate::testing::unreachable_notifier();
+    for m in [0, 5, 10, 15, 20] {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+    }
+    assert_eq!(h.phase().await, Some(Phase::Cleanup));
+    // THEN the run does not count the stuck notice as sent
+    assert!(!h.run().await.unwrap().stuck_notified);
+    // WHEN SNS is back
+    h.notifier = working;
+    h.tick(&minutes(25)).await;
+    // THEN the stuck notice goes out, once
+    let titles: Vec<_> = sent.take().into_iter().map(|n| n.title).collect();
+    assert_eq!(titles, ["refresh cleanup failing"]);
+    h.tick(&minutes(30)).await;
+    assert!(sent.take().is_empty());
 }
 
 #[tokio::test]

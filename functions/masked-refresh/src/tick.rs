@@ -86,7 +86,9 @@ pub fn refresh(cfg: &MaskedRefresh, settings: &Settings) -> Refresh {
     }
 }
 
-/// Runs one tick. `clock` is the real clock's value; the event's `at` replaces it.
+/// Runs one tick. `clock` is the real clock's value. The event's `at`, when set, replaces it as
+/// the instant the schedule is evaluated at and the run's steps are timed by; the lease is always
+/// taken at `clock`, so a replayed instant can never take over a run a live invocation holds.
 pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
     deps: &Deps<'_, R, S, M, St>,
     event: &InvocationEvent,
@@ -114,6 +116,7 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
         memory,
         version,
         at,
+        clock,
         report,
         acted: Vec::new(),
         last: None,
@@ -206,6 +209,8 @@ struct Driver<'d, 'a, R, S, M, St> {
     memory: Memory,
     version: Option<u64>,
     at: DateTime<Utc>,
+    /// The real clock's value: leases are taken at it, whatever `at` says.
+    clock: DateTime<Utc>,
     report: Report<Action>,
     /// Actions that succeeded in this tick: never sent twice in one tick.
     acted: Vec<Action>,
@@ -246,7 +251,7 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
     async fn leased(&mut self, store: &St, occasion: Option<&Occasion>) -> Result<(), TickError> {
         let holder = random_hex(8);
         let taken = store
-            .try_lease(&self.key, &holder, self.at, LEASE_TTL)
+            .try_lease(&self.key, &holder, self.clock, LEASE_TTL)
             .await
             .map_err(|source| TickError::Lease {
                 target: self.target(),
@@ -482,15 +487,17 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         if self.run_mut().stuck_notified {
             return Ok(false);
         }
-        self.run_mut().stuck_notified = true;
-        self.save(store).await?;
         let recorded = Recorded(error);
         let err: &(dyn std::error::Error + 'static) = match source {
             Some(e) => e,
             None => &recorded,
         };
         let n = notices::stuck(&self.target(), self.active().expect("an active run"), err);
-        self.send(&n).await;
+        // Recorded as told only once it was: a failed publish is tried again next tick.
+        if self.send(&n).await {
+            self.run_mut().stuck_notified = true;
+            self.save(store).await?;
+        }
         Ok(false)
     }
 
@@ -552,9 +559,14 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         }
     }
 
-    async fn send(&mut self, n: &Notification) {
-        if let Err(err) = self.deps.notifier.notify(n).await {
-            self.note(chain(&err));
+    /// Publishes `n`; a failure becomes a note. True when it was published.
+    async fn send(&mut self, n: &Notification) -> bool {
+        match self.deps.notifier.notify(n).await {
+            Ok(_) => true,
+            Err(err) => {
+                self.note(chain(&err));
+                false
+            }
         }
     }
 

@@ -22,9 +22,13 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Why a schedule could not be loaded. Both are bad input (exit code 2).
+/// Why a schedule could not be loaded. All are bad input (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error(
+        "OFFPEAK_CONFIG is not set: it names the schedule file (the stack sets /opt/schedules.yaml, shipped in its schedule layer)"
+    )]
+    NotConfigured,
     #[error("cannot read schedule file {path}: {source}", path = path.display())]
     Read {
         path: PathBuf,

@@ -5,8 +5,9 @@
 //! order), including unknown keys, so a typo never silently disables a window. Loading reads the
 //! file it is given and nothing else: no clock, no environment, no AWS.
 //!
-//! The file is compiled into each function binary ([`EMBEDDED`]); `OFFPEAK_CONFIG` names another
-//! file for local runs, read by the caller at its edge and passed to [`load`].
+//! The file is data, never compiled in: the functions read the file `OFFPEAK_CONFIG` names at
+//! cold start (the stack ships `infra/` as a layer), the CLI the file `--config` names. Either
+//! edge reads the environment and passes the path to [`load`].
 
 mod error;
 mod model;
@@ -22,12 +23,6 @@ pub use model::{
     AuroraTarget, DaySet, EksTarget, MaskedRefresh, Minute, NodeGroups, ReplicaWindow, Schedule,
     Span, Window,
 };
-
-/// The schedule shipped with this build, as `infra/schedules.yaml` was when it was compiled.
-pub const EMBEDDED: &str = include_str!("../../../infra/schedules.yaml");
-
-/// How the embedded schedule is named in error messages; relative paths resolve against `infra/`.
-pub const EMBEDDED_PATH: &str = "infra/schedules.yaml";
 
 /// Parses schedule text. `path` names the file in error messages and anchors relative paths.
 pub fn parse_str(text: &str, path: &Path) -> Result<Schedule, LoadError> {
@@ -51,13 +46,4 @@ pub fn load(path: &Path) -> Result<Schedule, LoadError> {
         source,
     })?;
     parse_str(&text, path)
-}
-
-/// The schedule a function runs with: `override_path` (from `OFFPEAK_CONFIG`) if given, else the
-/// embedded one.
-pub fn load_configured(override_path: Option<&Path>) -> Result<Schedule, LoadError> {
-    match override_path {
-        Some(path) => load(path),
-        None => parse_str(EMBEDDED, Path::new(EMBEDDED_PATH)),
-    }
 }

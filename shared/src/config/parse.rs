@@ -488,20 +488,29 @@ impl Grammar {
         )
     }
 
-    /// Every target id is used once: an Aurora cluster, a `cluster/nodegroup`, an ASG.
+    /// Every target id is used once: an Aurora cluster, a `cluster/nodegroup`, an ASG. Ids are
+    /// compared ignoring case: RDS identifiers are case-insensitive (stored lowercase), so
+    /// `prod-a` and `Prod-A` are one cluster, and two targets that differ only by case would
+    /// fight over it; for EKS and Auto Scaling names such a pair is a typo far more often than
+    /// two real resources, so it is refused too.
     fn check_duplicates(&mut self, aurora: &[(Pos, AuroraTarget)], eks: &[(Pos, EksTarget)]) {
-        let mut seen: HashMap<String, Pos> = HashMap::new();
+        let mut seen: HashMap<String, (String, Pos)> = HashMap::new();
         let mut dup = |w: &mut Walker, id: String, pos: Pos| {
-            if let Some(first) = seen.get(&id) {
-                w.error(
+            match seen.get(&id.to_lowercase()) {
+                Some((first, at)) if *first == id => w.error(
+                    pos,
+                    format!("duplicate target `{id}` (first defined at line {})", at.line),
+                ),
+                Some((first, at)) => w.error(
                     pos,
                     format!(
-                        "duplicate target `{id}` (first defined at line {})",
-                        first.line
+                        "duplicate target `{id}`: differs only by case from `{first}` at line {}, and AWS would treat them as one resource or as a typo",
+                        at.line
                     ),
-                );
-            } else {
-                seen.insert(id, pos);
+                ),
+                None => {
+                    seen.insert(id.to_lowercase(), (id, pos));
+                }
             }
         };
         for (pos, t) in aurora {

@@ -37,6 +37,7 @@
 mod dynamo;
 mod item;
 mod memory;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -180,6 +181,10 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "state of target {target} kept changing under {attempts} attempts to update it; the next tick retries"
+    )]
+    Contended { target: String, attempts: u32 },
     #[error("build a dynamodb request for table {table} failed")]
     BuildRequest {
         table: String,
