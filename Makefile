@@ -22,7 +22,7 @@ SAM_DEPLOY_FLAGS ?=
 # Taken when make reads this file, so `make test` reports time spent on the venv too.
 START := $(shell date +%s)
 
-.PHONY: help venv test demo bench venv-bench deploy venv-sam venv-checkov lint-template sam-build
+.PHONY: help venv test demo bench venv-bench deploy deploy-params venv-sam venv-checkov lint-template sam-build arm64-target
 
 help:
 	@echo "make venv    Python test tools (moto server) in ./$(VENV)"
@@ -31,7 +31,8 @@ help:
 	@echo "make bench   every number in BENCHMARKS.md: calendar, masking, cold start, calls per tick"
 	@echo "make lint-template  sam validate --lint, cfn-lint and checkov on template.yaml"
 	@echo "make sam-build      sam build: three arm64 bootstrap binaries in .aws-sam/build"
-	@echo "make deploy  offpeak validate, sam build, sam deploy (first time: SAM_DEPLOY_FLAGS=--guided)"
+	@echo "make deploy-params  write the parameters the schedule decides into samconfig.toml"
+	@echo "make deploy  validate, check samconfig against the schedule, sam build, sam deploy (first time: SAM_DEPLOY_FLAGS=--guided)"
 
 venv: $(VENV_STAMP)
 
@@ -89,10 +90,27 @@ lint-template: venv-sam venv-checkov
 	$(VENV_SAM)/bin/cfn-lint template.yaml
 	$(VENV_CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-sam-build: venv-sam
+# The arm64 standard library is installed before SAM starts its parallel builds: left to
+# cargo-lambda, each build would try to install it at once, and on a fresh machine one fails.
+ARM64_TARGET := aarch64-unknown-linux-gnu
+
+arm64-target:
+	@rustup target list --installed | grep -qx $(ARM64_TARGET) || rustup target add $(ARM64_TARGET)
+
+sam-build: venv-sam arm64-target
 	$(SAM) build
 
-deploy: venv-sam
-	cargo run -q -p offpeak-cli -- validate
+OFFPEAK := cargo run -q -p offpeak-cli --
+
+# The stack parameters that follow from the schedule (target lists, clone prefix, secrets),
+# written into samconfig.toml; review the diff, then `make deploy`.
+deploy-params:
+	$(OFFPEAK) deploy-params
+
+# Refuses to deploy a schedule that does not validate, or parameters (and so IAM) that no longer
+# match it. The schedule travels as a layer (infra/): editing it rebuilds no Rust.
+deploy: venv-sam arm64-target
+	$(OFFPEAK) validate
+	$(OFFPEAK) deploy-params --check
 	$(SAM) build
 	$(SAM) deploy $(SAM_DEPLOY_FLAGS)

@@ -14,6 +14,12 @@
 //! - Bad input is rejected, never guessed at: unknown fields, a timestamp without a UTC offset, an
 //!   unknown override state or an empty override target are all a [`EventError`] that names the
 //!   problem. A `null` or empty payload is the default event (a plain scheduled tick).
+//! - **`at` moves the schedule, never the clock.** In a dry-run it replays a moment. In a real run
+//!   it only changes the instant the *schedule* is evaluated at ([`InvocationEvent::instant`]):
+//!   leases (taking, renewing, expiry), override validity (after the clock, at most 31 days
+//!   ahead of it) and pauses are always judged by the clock's value, which every function gets
+//!   separately. So a replayed instant can neither take over a target a live tick holds, nor
+//!   stretch an override's cap, nor lift a pause.
 //! - [`InvocationEvent::instant`] never reads the clock: the caller passes the clock's value in.
 //!   [`system_now`] is the one place in offpeak that reads the real clock, and only the edges (the
 //!   Lambda handler and the CLI) call it.
@@ -101,7 +107,8 @@ impl InvocationEvent {
         event.validated()
     }
 
-    /// The instant this tick reasons about: `at` when given, else the clock value passed in.
+    /// The instant the schedule is evaluated at: `at` when given, else the clock value passed in.
+    /// Leases, override caps and pauses use the clock value itself, never this.
     pub fn instant(&self, clock_now: DateTime<Utc>) -> DateTime<Utc> {
         self.at.map_or(clock_now, |at| at.with_timezone(&Utc))
     }
