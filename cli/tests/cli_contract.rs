@@ -211,3 +211,84 @@ fn timeline_draws_a_row_per_target_per_day() {
         format!("{}{}{}", "·".repeat(6), "█".repeat(6), "·".repeat(36))
     );
 }
+
+#[test]
+fn the_shipped_samconfig_follows_the_shipped_schedule() {
+    let out = offpeak(&["deploy-params", "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn deploy_params_derives_the_target_lists_and_check_refuses_a_stale_samconfig() {
+    // GIVEN a copy of the shipped schedule, rules and samconfig (with a parameter of the account's)
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["schedules.yaml", "masking.yaml"] {
+        std::fs::copy(repo().join("infra").join(name), dir.path().join(name)).unwrap();
+    }
+    let samconfig = dir.path().join("samconfig.toml");
+    let shipped = std::fs::read_to_string(repo().join("samconfig.toml")).unwrap();
+    let with_vpc = shipped.replace(
+        "[default.deploy.parameters]\n",
+        "[default.deploy.parameters]\nparameter_overrides = \"VpcId=\\\"vpc-0123\\\"\"\n",
+    );
+    std::fs::write(&samconfig, with_vpc).unwrap();
+    let schedule = dir.path().join("schedules.yaml");
+    let (config, sam) = (
+        schedule.to_string_lossy().into_owned(),
+        samconfig.to_string_lossy().into_owned(),
+    );
+    let args = |extra: &[&'static str]| {
+        let mut v = vec!["deploy-params", "--config", &config, "--samconfig", &sam];
+        v.extend_from_slice(extra);
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        offpeak(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    // WHEN the schedule gains a cluster
+    let text_before = std::fs::read_to_string(&schedule).unwrap();
+    let edited = text_before.replacen(
+        "aurora_replicas:\n",
+        "aurora_replicas:\n  - cluster: prod-new\n    windows:\n      - { days: daily, start: \"10:00\", end: \"11:00\", replicas: 1 }\n",
+        1,
+    );
+    std::fs::write(&schedule, edited).unwrap();
+
+    // THEN --check refuses, naming the parameter, and changes nothing
+    let check = run(&["--check"]);
+    assert_eq!(check.status.code(), Some(2), "{}", text(&check.stdout));
+    let stderr = text(&check.stderr);
+    assert!(
+        stderr.contains("ReplicaClusterIds: unset -> \"prod-new,"),
+        "{stderr}"
+    );
+    assert!(
+        !std::fs::read_to_string(&samconfig)
+            .unwrap()
+            .contains("prod-new")
+    );
+
+    // WHEN deploy-params writes them
+    let write = run(&[]);
+    assert_eq!(write.status.code(), Some(0), "{}", text(&write.stderr));
+
+    // THEN samconfig names the new cluster, keeps the account's parameter and its comments, and
+    // --check passes
+    let written = std::fs::read_to_string(&samconfig).unwrap();
+    assert!(
+        written.contains(r#"ReplicaClusterIds=\"prod-new,prod-aurora,prod-aurora-us\""#),
+        "{written}"
+    );
+    assert!(
+        written.contains(r#"CloneIdPrefix=\"dev-aurora-offpeak-\""#),
+        "{written}"
+    );
+    assert!(written.contains(r#"VpcId=\"vpc-0123\""#), "{written}");
+    assert!(
+        written.contains("# SAM CLI settings for offpeak"),
+        "{written}"
+    );
+    assert_eq!(run(&["--check"]).status.code(), Some(0));
+}

@@ -200,3 +200,77 @@ fn run_with_a_broken_schedule_exits_2_before_any_aws_call() {
         "{stderr}"
     );
 }
+
+/// `until` an hour from the real clock: pauses are judged by the clock, never by `--at`.
+fn in_an_hour() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+}
+
+#[tokio::test]
+async fn a_paused_function_plans_and_changes_nothing_until_resumed() {
+    let world = World::new().await;
+    let before = world.instances().await;
+
+    // GIVEN aurora-replicas is paused for an hour
+    let paused = world.offpeak(&["pause", "aurora-replicas", "--until", &in_an_hour()]);
+    assert_eq!(paused.status.code(), Some(0), "{paused:?}");
+    assert!(stdout(&paused).contains("aurora-replicas: paused until"));
+
+    // WHEN a real tick runs at peak
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK, "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+
+    // THEN it planned the two replicas, applied nothing, and says until when it is paused
+    assert_eq!(
+        report["plan"].as_array().map(Vec::len),
+        Some(2),
+        "{report:#}"
+    );
+    assert_eq!(report["applied"], serde_json::json!([]));
+    assert!(report["paused_until"].is_string(), "{report:#}");
+    assert_eq!(world.instances().await, before, "a paused tick changed RDS");
+
+    // AND status shows the pause
+    let status = world.offpeak_with_config(&["status"]);
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    assert!(
+        stdout(&status).contains("paused    aurora-replicas"),
+        "{}",
+        stdout(&status)
+    );
+
+    // WHEN it is resumed, the next tick acts
+    let resumed = world.offpeak(&["resume", "aurora-replicas"]);
+    assert_eq!(resumed.status.code(), Some(0), "{resumed:?}");
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK, "--json"]);
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        report["applied"].as_array().map(Vec::len),
+        Some(2),
+        "{report:#}"
+    );
+    assert!(report.get("paused_until").is_none());
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(!stdout(&status).contains("paused "), "{}", stdout(&status));
+}
+
+#[tokio::test]
+async fn a_pause_of_everything_holds_every_function_and_bad_ends_are_refused() {
+    let world = World::new().await;
+    let before = world.instances().await;
+    // GIVEN a pause of all functions
+    let paused = world.offpeak(&["pause", "--until", &in_an_hour()]);
+    assert_eq!(paused.status.code(), Some(0), "{paused:?}");
+    // THEN aurora-replicas changes nothing
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK, "--json"]);
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(report["paused_until"].is_string(), "{report:#}");
+    assert_eq!(world.instances().await, before);
+    // AND an end in the past or beyond 31 days is bad input
+    let past = world.offpeak(&["pause", "--until", "2020-01-01T00:00:00Z"]);
+    assert_eq!(past.status.code(), Some(2), "{past:?}");
+    let far = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
+    let too_long = world.offpeak(&["pause", "eks-nodegroups", "--until", &far]);
+    assert_eq!(too_long.status.code(), Some(2), "{too_long:?}");
+}

@@ -20,6 +20,7 @@
 
 pub mod bench_report;
 pub mod database;
+pub mod iam;
 pub mod inbox;
 pub mod mariadb;
 pub mod moto;

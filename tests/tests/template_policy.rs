@@ -8,18 +8,23 @@
 //! defaults, every optional feature switched on, and the leanest deployment.
 //!
 //! Also pinned here, because a deploy depends on them: how the functions are built and scheduled,
-//! the sample events, `events/env.json`, and that the template's defaults name the targets of the
-//! shipped `infra/schedules.yaml`.
+//! the schedule layer they read, the sample events, `events/env.json`, that the template's defaults
+//! name the targets of the shipped `infra/schedules.yaml`, that the list parameters refuse IAM
+//! wildcards, and that every function's alarms can fire at any tick rate the template allows.
+//!
+//! The intrinsics evaluator ([`Cfn`]) lives in `offpeak_tests::iam::cfn`, shared with the IAM
+//! conformance test (`tests/tests/iam_conformance.rs`), which judges the requests the functions
+//! really send against these policies, conditions included.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
 use offpeak_shared::event::InvocationEvent;
-use serde_json::{Map, Value, json};
+use offpeak_tests::iam::cfn::{
+    ACCOUNT, Cfn, REGION, function_name, read_yaml, scalar_text, strings, template, workspace_file,
+};
+use offpeak_tests::iam::policy::glob;
+use serde_json::{Value, json};
 
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "ap-northeast-1";
-const STACK: &str = "offpeak";
 const FUNCTIONS: [&str; 3] = ["aurora-replicas", "eks-nodegroups", "masked-refresh"];
 
 // ------------------------------------------------------------------------------------------------
@@ -125,6 +130,7 @@ const TAG_WRITES: [(&str, &[&str]); 3] = [
 ];
 
 const OWNER_TAG: &str = "offpeak:managed-by";
+const FUNCTION_TAG: &str = "offpeak:function";
 
 // ------------------------------------------------------------------------------------------------
 // Parameter sets
@@ -202,264 +208,6 @@ fn scenarios() -> Vec<Scenario> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Reading the workspace
-// ------------------------------------------------------------------------------------------------
-
-/// A file of the workspace this test was built from.
-fn workspace_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
-
-fn read_yaml(relative: &str) -> Value {
-    let path = workspace_file(relative);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-}
-
-fn template() -> &'static Value {
-    static TEMPLATE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    TEMPLATE.get_or_init(|| read_yaml("template.yaml"))
-}
-
-// ------------------------------------------------------------------------------------------------
-// CloudFormation intrinsics, evaluated for one parameter set
-// ------------------------------------------------------------------------------------------------
-
-/// A template with its parameters and conditions resolved for one scenario.
-struct Cfn<'t> {
-    template: &'t Value,
-    params: BTreeMap<String, Value>,
-}
-
-impl<'t> Cfn<'t> {
-    fn new(template: &'t Value, scenario: &Scenario) -> Self {
-        let declared = template["Parameters"].as_object().expect("Parameters");
-        for key in scenario.params.keys() {
-            assert!(
-                declared.contains_key(*key),
-                "{}: no parameter {key}",
-                scenario.name
-            );
-        }
-        let params = declared
-            .iter()
-            .map(|(name, decl)| {
-                let raw = match scenario.params.get(name.as_str()) {
-                    Some(v) => (*v).to_owned(),
-                    None => scalar_text(decl.get("Default").unwrap_or_else(|| {
-                        panic!("{}: parameter {name} has no default", scenario.name)
-                    })),
-                };
-                let kind = decl["Type"].as_str().unwrap_or("String");
-                let value = if kind == "CommaDelimitedList" || kind.starts_with("List<") {
-                    Value::from(raw.split(',').collect::<Vec<_>>())
-                } else {
-                    Value::from(raw)
-                };
-                (name.clone(), value)
-            })
-            .collect();
-        Cfn { template, params }
-    }
-
-    /// Evaluates every intrinsic in `v`; `None` is `AWS::NoValue`.
-    fn eval(&self, v: &Value) -> Option<Value> {
-        match v {
-            Value::Array(items) => Some(Value::Array(
-                items.iter().filter_map(|i| self.eval(i)).collect(),
-            )),
-            Value::Object(map) => match intrinsic(map) {
-                Some((name, arg)) => self.intrinsic(name, arg),
-                None => Some(Value::Object(
-                    map.iter()
-                        .filter_map(|(k, v)| self.eval(v).map(|v| (k.clone(), v)))
-                        .collect(),
-                )),
-            },
-            other => Some(other.clone()),
-        }
-    }
-
-    fn intrinsic(&self, name: &str, arg: &Value) -> Option<Value> {
-        let list = |v: &Value| -> Vec<Value> {
-            match self.eval(v) {
-                Some(Value::Array(items)) => items,
-                other => panic!("{name}: expected a list, got {other:?}"),
-            }
-        };
-        let text = |v: &Value| -> String {
-            match self.eval(v) {
-                Some(Value::String(s)) => s,
-                other => panic!("{name}: expected a string, got {other:?}"),
-            }
-        };
-        match name {
-            "Ref" => self.reference(arg.as_str().expect("Ref takes a name")),
-            "Fn::GetAtt" => Some(Value::from(get_att(arg))),
-            "Fn::Sub" => Some(Value::from(self.sub(arg))),
-            "Fn::Join" => {
-                let args = arg.as_array().expect("Fn::Join args");
-                let parts: Vec<String> = list(&args[1]).iter().map(scalar_text).collect();
-                Some(Value::from(
-                    parts.join(args[0].as_str().expect("delimiter")),
-                ))
-            }
-            "Fn::Split" => {
-                let args = arg.as_array().expect("Fn::Split args");
-                let delimiter = args[0].as_str().expect("delimiter");
-                Some(Value::from(
-                    text(&args[1]).split(delimiter).collect::<Vec<_>>(),
-                ))
-            }
-            "Fn::Select" => {
-                let args = arg.as_array().expect("Fn::Select args");
-                let index: usize = scalar_text(&args[0]).parse().expect("index");
-                Some(list(&args[1])[index].clone())
-            }
-            "Fn::If" => {
-                let args = arg.as_array().expect("Fn::If args");
-                let branch = if self.condition(args[0].as_str().expect("condition name")) {
-                    &args[1]
-                } else {
-                    &args[2]
-                };
-                self.eval(branch)
-            }
-            other => {
-                panic!("intrinsic {other} is not understood by this test; teach Cfn::intrinsic")
-            }
-        }
-    }
-
-    fn reference(&self, name: &str) -> Option<Value> {
-        let pseudo = match name {
-            "AWS::NoValue" => return None,
-            "AWS::Partition" => "aws",
-            "AWS::Region" => REGION,
-            "AWS::AccountId" => ACCOUNT,
-            "AWS::StackName" => STACK,
-            "AWS::URLSuffix" => "amazonaws.com",
-            _ => "",
-        };
-        if !pseudo.is_empty() {
-            return Some(Value::from(pseudo));
-        }
-        if let Some(value) = self.params.get(name) {
-            return Some(value.clone());
-        }
-        assert!(
-            self.template["Resources"].get(name).is_some(),
-            "Ref to unknown name {name}"
-        );
-        Some(Value::from(format!("{{Ref {name}}}")))
-    }
-
-    /// `Fn::Sub` in both forms; `${!x}` is the literal `${x}`.
-    fn sub(&self, arg: &Value) -> String {
-        let (pattern, vars) = match arg {
-            Value::String(s) => (s.as_str(), Map::new()),
-            Value::Array(args) => (
-                args[0].as_str().expect("Fn::Sub string"),
-                args[1].as_object().expect("Fn::Sub variables").clone(),
-            ),
-            other => panic!("Fn::Sub: {other}"),
-        };
-        let mut out = String::new();
-        let mut rest = pattern;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let end = rest[start..].find('}').expect("unclosed ${") + start;
-            let name = &rest[start + 2..end];
-            match name.strip_prefix('!') {
-                Some(literal) => out.push_str(&format!("${{{literal}}}")),
-                None => out.push_str(&self.sub_variable(name, &vars)),
-            }
-            rest = &rest[end + 1..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    fn sub_variable(&self, name: &str, vars: &Map<String, Value>) -> String {
-        let value = match vars.get(name) {
-            Some(v) => self.eval(v),
-            None if name.contains('.') => Some(Value::from(get_att(&Value::from(name)))),
-            None => self.reference(name),
-        };
-        match value {
-            Some(Value::String(s)) => s,
-            other => panic!("Fn::Sub ${{{name}}} is not a string: {other:?}"),
-        }
-    }
-
-    fn condition(&self, name: &str) -> bool {
-        let body = &self.template["Conditions"][name];
-        assert!(!body.is_null(), "unknown condition {name}");
-        self.truth(body)
-    }
-
-    fn truth(&self, v: &Value) -> bool {
-        let map = v.as_object().expect("a condition is a mapping");
-        let (name, arg) = map.iter().next().expect("a condition function");
-        let args = || arg.as_array().expect("condition arguments");
-        match name.as_str() {
-            "Condition" => self.condition(arg.as_str().expect("condition name")),
-            "Fn::Equals" => self.eval(&args()[0]) == self.eval(&args()[1]),
-            "Fn::Not" => !self.truth(&args()[0]),
-            "Fn::And" => args().iter().all(|a| self.truth(a)),
-            "Fn::Or" => args().iter().any(|a| self.truth(a)),
-            other => panic!("condition function {other} is not understood by this test"),
-        }
-    }
-}
-
-/// `{"Ref": ..}` or `{"Fn::...": ..}`: an intrinsic, as its name and argument.
-fn intrinsic(map: &Map<String, Value>) -> Option<(&str, &Value)> {
-    match map.iter().next() {
-        Some((k, v)) if map.len() == 1 && (k == "Ref" || k.starts_with("Fn::")) => {
-            Some((k.as_str(), v))
-        }
-        _ => None,
-    }
-}
-
-fn get_att(arg: &Value) -> String {
-    let joined = match arg {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().map(scalar_text).collect::<Vec<_>>().join("."),
-        other => panic!("Fn::GetAtt: {other}"),
-    };
-    assert!(
-        template()["Resources"]
-            .get(joined.split('.').next().unwrap_or_default())
-            .is_some(),
-        "GetAtt of unknown resource {joined}"
-    );
-    format!("{{GetAtt {joined}}}")
-}
-
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        other => panic!("expected a scalar, got {other}"),
-    }
-}
-
-/// A string or a list of strings, as IAM writes `Action`, `Resource` and condition values.
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::Null => Vec::new(),
-        Value::Array(items) => items.iter().map(scalar_text).collect(),
-        other => vec![scalar_text(other)],
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
 // The policies as IAM will see them
 // ------------------------------------------------------------------------------------------------
 
@@ -514,7 +262,7 @@ struct Model<'s> {
 
 impl<'s> Model<'s> {
     fn build(template: &Value, scenario: &'s Scenario) -> Self {
-        let cfn = Cfn::new(template, scenario);
+        let cfn = Cfn::new(template, scenario.name, &scenario.params);
         let resources = template["Resources"].as_object().expect("Resources");
         let mut roles = BTreeMap::new();
         let mut sam_policies = Vec::new();
@@ -562,16 +310,6 @@ impl<'s> Model<'s> {
     }
 }
 
-fn function_name(resource: &Value) -> String {
-    let code_uri = resource["Properties"]["CodeUri"]
-        .as_str()
-        .expect("CodeUri is a path");
-    code_uri
-        .strip_prefix("functions/")
-        .unwrap_or_else(|| panic!("CodeUri {code_uri} is not under functions/"))
-        .to_owned()
-}
-
 fn parse_role(properties: &Value) -> Role {
     let mut statements = Vec::new();
     for policy in properties["Policies"].as_array().into_iter().flatten() {
@@ -597,20 +335,6 @@ fn parse_role(properties: &Value) -> Role {
         statements,
         managed: strings(&properties["ManagedPolicyArns"]),
     }
-}
-
-/// IAM's wildcard match: `*` any run of characters, `?` one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
 }
 
 /// `db`, `cluster`, `pg`, ... of an RDS ARN, and the name (pattern) after it.
@@ -799,12 +523,15 @@ fn rds_writes_reach_only_offpeak_resources(m: &Model) -> Vec<String> {
             }
         }
     }
+    // aurora-replicas deletes its replicas also after their cluster left ReplicaClusterIds, so its
+    // deletes are bounded by the name and by *both* tags: the owner and the function.
     if let Some(role) = m.roles.get("aurora-replicas") {
         for s in role.allowed().filter(|s| s.has("rds:DeleteDBInstance")) {
-            let tagged = s.requires(&format!("rds:db-tag/{OWNER_TAG}"), "offpeak");
+            let tagged = s.requires(&format!("rds:db-tag/{OWNER_TAG}"), "offpeak")
+                && s.requires(&format!("rds:db-tag/{FUNCTION_TAG}"), "aurora-replicas");
             let named = s.resources.iter().all(|r| r.ends_with("-offpeak-*"));
             if !(tagged && named) {
-                found.push(format!("aurora-replicas {}: deletes need the owner tag and the <cluster>-offpeak-<n> name", s.sid));
+                found.push(format!("aurora-replicas {}: deletes need the owner and function tags and the <cluster>-offpeak-<n> name", s.sid));
             }
         }
     }
@@ -935,12 +662,14 @@ fn eks_writes_reach_only_dev_clusters(m: &Model) -> Vec<String> {
     found
 }
 
+/// Tag writes carry only offpeak's keys (and the cluster autoscaler's), except RDS's tag-on-create
+/// authorization of a new resource: a replica is created with its cluster's own tags.
 fn tag_writes_carry_only_offpeak_keys(m: &Model) -> Vec<String> {
     let mut found = Vec::new();
     for (function, role) in &m.roles {
         for s in role.allowed() {
             for (action, keys) in TAG_WRITES {
-                if !s.has(action) {
+                if !s.has(action) || tags_only_at_creation(s) {
                     continue;
                 }
                 let limit = s.condition_values("ForAllValues:StringLike", "aws:TagKeys");
@@ -954,6 +683,24 @@ fn tag_writes_carry_only_offpeak_keys(m: &Model) -> Vec<String> {
         }
     }
     found
+}
+
+/// An `rds:AddTagsToResource` statement for RDS's tag-on-create check: nothing else, the request
+/// must tag the resource as offpeak's, and it reaches only offpeak-named instances or clusters.
+fn tags_only_at_creation(s: &Statement) -> bool {
+    let only_tagging = s.actions == ["rds:AddTagsToResource"];
+    let requested = s.requires(&format!("aws:RequestTag/{OWNER_TAG}"), "offpeak");
+    let named = s.resources.iter().all(|r| {
+        rds_resource(r).is_some_and(|(kind, name)| {
+            matches!(kind, "db" | "cluster")
+                && name
+                    .split(['*', '?'])
+                    .next()
+                    .unwrap_or_default()
+                    .contains("offpeak")
+        })
+    });
+    only_tagging && requested && named
 }
 
 /// State, notifications, secrets, logs and KMS: only offpeak's own resources and the named secrets.
@@ -1092,13 +839,37 @@ type Broadening = (&'static str, &'static str, fn(&mut Value));
 /// The rules above would notice each of these broadenings.
 #[test]
 fn broadened_policies_are_caught() {
-    let cases: [Broadening; 6] = [
+    let cases: [Broadening; 10] = [
         ("rds:* on aurora-replicas", "wildcards", |t| {
             statement(t, "AuroraReplicasRole", "ObserveClusters")["Action"] = json!("rds:*");
         }),
         ("delete without the owner tag", "ownership", |t| {
             let s = statement(t, "AuroraReplicasRole", "RemoveAndRetagOwnReplicas");
             s.as_object_mut().unwrap().remove("Condition");
+        }),
+        ("delete another function's replicas", "ownership", |t| {
+            let s = statement(t, "AuroraReplicasRole", "RemoveAndRetagOwnReplicas");
+            s["Condition"]["StringEquals"]
+                .as_object_mut()
+                .unwrap()
+                .remove("rds:db-tag/offpeak:function");
+        }),
+        ("tag on create without the owner tag", "tag keys", |t| {
+            let s = statement(t, "AuroraReplicasRole", "TagReplicasAtCreation");
+            s["Condition"]["StringEquals"]
+                .as_object_mut()
+                .unwrap()
+                .remove("aws:RequestTag/offpeak:managed-by");
+        }),
+        ("tag on create reaching any instance", "tag keys", |t| {
+            statement(t, "AuroraReplicasRole", "TagReplicasAtCreation")["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*"});
+        }),
+        ("retag with any key", "tag keys", |t| {
+            let s = statement(t, "AuroraReplicasRole", "RemoveAndRetagOwnReplicas");
+            s["Condition"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ForAllValues:StringLike");
         }),
         ("delete every instance", "ownership", |t| {
             statement(t, "MaskedRefreshRole", "ManageClones")["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*"});
@@ -1317,5 +1088,168 @@ fn template_defaults_name_the_targets_of_the_shipped_schedule() {
     assert_eq!(
         param("MaskingSaltSecretId"),
         strings(&read_yaml(&rules)["salt_secret"])
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Parameters, alarms and the schedule layer
+// ------------------------------------------------------------------------------------------------
+
+/// The list parameters that become IAM resource ARNs refuse wildcards. CloudFormation applies a
+/// CommaDelimitedList's AllowedPattern to each element (Java regex; these patterns mean the same
+/// in Rust's `regex`), and an empty value is the one element `""`.
+#[test]
+fn list_parameters_refuse_wildcards_and_accept_real_names() {
+    let cases: [(&str, &[&str], bool); 3] = [
+        (
+            "ReplicaClusterIds",
+            &["prod-aurora", "prod-aurora-us", "Orders2", "a"],
+            false,
+        ),
+        (
+            "EksClusterNames",
+            &["dev-eks", "sandbox_eks", "2024-dev", "Dev-EKS"],
+            false,
+        ),
+        (
+            "SelfManagedAsgNames",
+            &["dev-legacy", "eks-app-20261127", "legacy workers", "a.b/c"],
+            true,
+        ),
+    ];
+    let t = template();
+    for (param, real, empty_ok) in cases {
+        let decl = &t["Parameters"][param];
+        assert_eq!(decl["Type"], "CommaDelimitedList", "{param}");
+        assert!(decl["ConstraintDescription"].is_string(), "{param}");
+        let pattern = decl["AllowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{param} has no AllowedPattern"));
+        let re = regex::Regex::new(pattern).unwrap_or_else(|e| panic!("{param}: {e}"));
+        // CloudFormation: the whole list is accepted only if every element matches.
+        let accepts = |value: &str| value.split(',').all(|item| re.is_match(item));
+        for bad in ["*", "prod*", "a?b", "?", "dev-eks,*", "arn:aws:rds:*"] {
+            assert!(!accepts(bad), "{param} accepts {bad:?}");
+        }
+        for good in real {
+            assert!(accepts(good), "{param} refuses {good:?}");
+        }
+        assert!(
+            accepts(&scalar_text(&decl["Default"])),
+            "{param}: the default"
+        );
+        assert_eq!(accepts(""), empty_ok, "{param}: empty");
+    }
+}
+
+/// An alarm of the template, evaluated for the default parameters.
+fn alarms() -> Vec<Value> {
+    let scenario = Scenario::base("defaults");
+    let cfn = Cfn::new(template(), scenario.name, &scenario.params);
+    template()["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .filter_map(|r| cfn.eval(&r["Properties"]))
+        .collect()
+}
+
+fn number(v: &Value) -> u64 {
+    scalar_text(v).parse().expect("a whole number")
+}
+
+/// Every function has an errors alarm, a failed-actions alarm and a drift alarm, all to the topic,
+/// and each can fire at the slowest tick rate the template allows (rate(1 hour)).
+#[test]
+fn every_function_has_errors_failed_actions_and_drift_alarms_that_fire_at_hourly_ticks() {
+    const SLOWEST_TICK: u64 = 3600;
+    let alarms = alarms();
+    for function in FUNCTIONS {
+        let logical = format!("{{Ref {}Function}}", pascal(function));
+        let find = |namespace: &str, metric: &str, dimension: (&str, &str)| -> &Value {
+            alarms
+                .iter()
+                .find(|a| {
+                    a["Namespace"] == namespace
+                        && a["MetricName"] == metric
+                        && a["Dimensions"] == json!([{"Name": dimension.0, "Value": dimension.1}])
+                })
+                .unwrap_or_else(|| panic!("{function}: no {namespace} {metric} alarm"))
+        };
+        let errors = find("AWS/Lambda", "Errors", ("FunctionName", &logical));
+        let failed = find("offpeak", "ActionsFailed", ("Function", function));
+        let drift = find("offpeak", "Drift", ("Function", function));
+        for (what, a) in [
+            ("errors", errors),
+            ("failed actions", failed),
+            ("drift", drift),
+        ] {
+            assert_eq!(
+                a["AlarmActions"],
+                json!(["{Ref NotificationTopic}"]),
+                "{function} {what}"
+            );
+            let missing = a["TreatMissingData"].as_str().unwrap_or("missing");
+            assert_ne!(
+                missing, "breaching",
+                "{function} {what}: no tick is no alarm"
+            );
+        }
+        // Any failed action is seen: Sum over the period above zero.
+        assert_eq!(failed["Statistic"], "Sum", "{function}");
+        let fires_on_one = (failed["ComparisonOperator"] == "GreaterThanThreshold"
+            && number(&failed["Threshold"]) == 0)
+            || (failed["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+                && number(&failed["Threshold"]) == 1);
+        assert!(
+            fires_on_one,
+            "{function}: one failed action must fire: {failed}"
+        );
+        // Drift: every period holds a tick even at hourly ticks, and the datapoints the alarm
+        // needs fit in its evaluation range at that rate.
+        let period = number(&drift["Period"]);
+        let evaluated = number(&drift["EvaluationPeriods"]);
+        let needed = drift.get("DatapointsToAlarm").map_or(evaluated, number);
+        assert!(period >= SLOWEST_TICK, "{function} drift: period {period}s");
+        assert!(
+            needed <= evaluated && needed <= period * evaluated / SLOWEST_TICK,
+            "{function} drift: {needed} of {evaluated} x {period}s never fires at hourly ticks"
+        );
+    }
+}
+
+/// The schedule and the masking rules ship as a layer that `sam build` packages as it is, and
+/// every function reads the schedule from it.
+#[test]
+fn the_schedule_ships_as_a_layer_every_function_reads() {
+    let t = template();
+    let layer = &t["Resources"]["ScheduleLayer"];
+    assert_eq!(layer["Type"], "AWS::Serverless::LayerVersion");
+    assert_eq!(layer["Properties"]["ContentUri"], "infra/");
+    assert!(
+        layer["Metadata"]["BuildMethod"].is_null(),
+        "no BuildMethod: sam build must not build (or change) the schedule"
+    );
+    assert_eq!(
+        layer["Properties"]["CompatibleArchitectures"],
+        t["Globals"]["Function"]["Architectures"]
+    );
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Layers"], json!([{"Ref": "ScheduleLayer"}]));
+    let config = &globals["Environment"]["Variables"]["OFFPEAK_CONFIG"];
+    assert_eq!(config, "/opt/schedules.yaml");
+    for (logical, f) in functions(t) {
+        let p = &f["Properties"];
+        assert!(p.get("Layers").is_none(), "{logical}: set in Globals");
+        let own = &p["Environment"]["Variables"]["OFFPEAK_CONFIG"];
+        assert!(own.is_null(), "{logical}: OFFPEAK_CONFIG set in Globals");
+    }
+    // What lands in /opt: the schedule, and the rules it names (relative to it).
+    let schedule = read_yaml("infra/schedules.yaml");
+    let rules = scalar_text(&schedule["masked_refresh"]["rules"]);
+    assert!(
+        workspace_file(&format!("infra/{rules}")).is_file(),
+        "infra/{rules}"
     );
 }
