@@ -307,10 +307,15 @@ impl Launch {
     }
 }
 
-/// What Lambda sets for every runtime, plus moto's credentials and the state table.
+/// What Lambda sets for every runtime, plus moto's credentials, the state table and the
+/// schedule (read from `infra/`, as the stack's layer puts it in `/opt`).
 fn lambda_env(function: &str) -> Vec<(String, String)> {
     let memory = crate::template::property(function, "MemorySize").to_string();
     let name = format!("offpeak-{function}");
+    let schedule = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../infra/schedules.yaml")
+        .display()
+        .to_string();
     let mut env: Vec<(String, String)> = [
         ("AWS_ACCESS_KEY_ID", offpeak_tests::moto::ACCESS_KEY_ID),
         (
@@ -331,6 +336,7 @@ fn lambda_env(function: &str) -> Vec<(String, String)> {
         ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/27/[$LATEST]bench"),
         ("TZ", ":UTC"),
         ("OFFPEAK_STATE_TABLE", STATE_TABLE),
+        ("OFFPEAK_CONFIG", &schedule),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -501,7 +507,7 @@ fn python(root: &Path) -> PathBuf {
     python
 }
 
-/// The targets of infra/schedules.yaml (compiled into the functions), all awake.
+/// The targets of infra/schedules.yaml (the functions' schedule), all awake.
 async fn seed_shipped_schedule(moto: &Moto) {
     let world = World::new(&moto.sdk_config().await).await;
     let aurora = ["prod-aurora", "prod-aurora-us", "dev-aurora"].map(str::to_owned);
