@@ -33,7 +33,8 @@ use offpeak_shared::config::{Schedule, parse_str};
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::report::Report;
-use offpeak_shared::state::DynamoStateStore;
+use offpeak_shared::state::registry::{self, Registry};
+use offpeak_shared::state::{DynamoStateStore, StateStore};
 use offpeak_tests::Inbox;
 use offpeak_tests::moto::Moto;
 
@@ -46,6 +47,9 @@ const PARAMETER_GROUP: &str = "prod-pg";
 const PEAK: &str = "2026-11-27T08:45:00Z";
 /// 18:00 UTC: the window has closed.
 const OFF_PEAK: &str = "2026-11-27T18:00:00Z";
+/// `BatchGetItem`s of a tick that only reads: the pause gate's (`offpeak_shared::pause`) and the
+/// tick's own (every cluster's memory and the registry, in one call).
+const STATE_READS: usize = 2;
 
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -681,7 +685,7 @@ async fn dry_run_makes_zero_mutating_calls_and_prints_the_plan() {
     assert_eq!(
         tally(&calls),
         BTreeMap::from([
-            ("dynamodb:BatchGetItem".to_owned(), 1),
+            ("dynamodb:BatchGetItem".to_owned(), STATE_READS),
             ("rds:DescribeDBClusters".to_owned(), 1),
             ("rds:DescribeDBInstances".to_owned(), 1),
         ])
@@ -819,6 +823,77 @@ async fn the_sdk_adapter_reports_duplicates_and_missing_instances_as_success_cod
     );
 }
 
+#[tokio::test]
+async fn a_cluster_removed_from_the_schedule_loses_its_replicas_and_is_released() {
+    // GIVEN alpha and bravo at peak with two offpeak replicas each, tagged so that the role may
+    // delete them without naming their cluster
+    let clusters = vec!["alpha".to_owned(), "bravo".to_owned()];
+    let mut w = World::new(&clusters, 2).await;
+    w.tick(PEAK).await;
+    w.tick_at(minutes_after(PEAK, 1)).await;
+    for i in w.instances("alpha").await {
+        if i.db_instance_identifier().unwrap().contains("-offpeak-") {
+            assert_eq!(tag(&i, "offpeak:managed-by"), Some("offpeak"));
+            assert_eq!(tag(&i, "offpeak:function"), Some("aurora-replicas"));
+        }
+    }
+    w.subjects().await;
+
+    // WHEN alpha is removed from the schedule and the next tick runs, still inside the window
+    w.ctx.schedule = Arc::new(schedule(&clusters[1..], 2));
+    w.wire.take();
+    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+
+    // THEN alpha's offpeak replicas are deleted, found by the tick's one describe of each kind
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        lines(&report.applied),
+        [
+            "delete alpha-offpeak-2 (available, no longer scheduled)",
+            "delete alpha-offpeak-1 (available, no longer scheduled)",
+        ]
+    );
+    let rds_calls: BTreeMap<String, usize> = tally(&w.wire.take())
+        .into_iter()
+        .filter(|(op, _)| op.starts_with("rds:"))
+        .collect();
+    assert_eq!(
+        rds_calls,
+        BTreeMap::from([
+            ("rds:DeleteDBInstance".to_owned(), 2),
+            ("rds:DescribeDBClusters".to_owned(), 1),
+            ("rds:DescribeDBInstances".to_owned(), 1),
+        ])
+    );
+    assert_eq!(w.ids("alpha").await, ["alpha-reader", "alpha-writer"]);
+
+    // AND alpha is released from the registry and its state item is gone
+    let store = w.ctx.aws.state().expect("a state table");
+    let key = registry::key("aurora-replicas");
+    let records = store
+        .get_many(&[key.as_str(), "alpha", "bravo"])
+        .await
+        .unwrap();
+    let registered = Registry::from_records(&records, "aurora-replicas").unwrap();
+    assert_eq!(
+        registered.targets.iter().collect::<Vec<_>>(),
+        ["bravo"],
+        "{registered:?}"
+    );
+    assert!(!records.contains_key("alpha"));
+    assert!(records.contains_key("bravo"));
+
+    // AND bravo is unchanged, and people heard about alpha
+    assert_eq!(
+        w.offpeak_ids("bravo").await,
+        ["bravo-offpeak-1", "bravo-offpeak-2"]
+    );
+    assert_eq!(
+        w.subjects().await,
+        ["offpeak ACTION: replicas removed - alpha (aurora-replicas)"]
+    );
+}
+
 /// Calls of each kind in one tick, for the issue note.
 async fn calls_per_tick(clusters: usize) -> Vec<(&'static str, BTreeMap<String, usize>)> {
     let names = names("prod", clusters);
@@ -852,11 +927,11 @@ async fn aws_calls_per_tick_for_1_and_50_clusters() {
             let total: usize = tally.values().sum();
             println!("  {label}: {total} {tally:?}");
         }
-        // Reads: one state read and one describe of each kind, plus a page per 100 instances.
+        // Reads: the state reads and one describe of each kind, plus a page per 100 instances.
         let instance_pages = (clusters * 4).div_ceil(100);
         let steady = &counts[2].1;
         let reads = BTreeMap::from([
-            ("dynamodb:BatchGetItem".to_owned(), 1),
+            ("dynamodb:BatchGetItem".to_owned(), STATE_READS),
             ("rds:DescribeDBClusters".to_owned(), 1),
             ("rds:DescribeDBInstances".to_owned(), instance_pages),
         ]);
@@ -867,8 +942,9 @@ async fn aws_calls_per_tick_for_1_and_50_clusters() {
         let peak = &counts[0].1;
         assert_eq!(peak["rds:CreateDBInstance"], 2 * clusters);
         assert_eq!(
-            peak["dynamodb:UpdateItem"], clusters,
-            "one claim per cluster"
+            peak["dynamodb:UpdateItem"],
+            clusters + 1,
+            "one claim per cluster, and one registry write enrolling them all"
         );
         assert_eq!(peak["rds:DescribeDBClusters"], 1);
         let off = &counts[3].1;
@@ -876,7 +952,7 @@ async fn aws_calls_per_tick_for_1_and_50_clusters() {
         assert_eq!(
             &counts[5].1,
             &BTreeMap::from([
-                ("dynamodb:BatchGetItem".to_owned(), 1),
+                ("dynamodb:BatchGetItem".to_owned(), STATE_READS),
                 ("rds:DescribeDBClusters".to_owned(), 1),
                 (
                     "rds:DescribeDBInstances".to_owned(),

@@ -38,6 +38,8 @@ pub enum RemovalReason {
     Surplus,
     /// In a terminal failure state; a healthy replacement is created in its place.
     Broken,
+    /// Its cluster was removed from the schedule: offpeak puts the cluster back as it found it.
+    Unscheduled,
 }
 
 impl Action {
@@ -73,6 +75,7 @@ impl fmt::Display for Action {
                 let why = match r.reason {
                     RemovalReason::Surplus => "surplus",
                     RemovalReason::Broken => "broken, to be replaced",
+                    RemovalReason::Unscheduled => "no longer scheduled",
                 };
                 write!(f, "delete {} ({}, {why})", r.instance, r.status)
             }

@@ -57,6 +57,22 @@ pub enum TickError {
         #[source]
         source: StateError,
     },
+    #[error(
+        "enroll cluster(s) {clusters} in offpeak's registry failed; they were not changed (the next tick retries)"
+    )]
+    Enroll {
+        clusters: String,
+        #[source]
+        source: StateError,
+    },
+    #[error(
+        "release cluster {cluster} (no longer scheduled, back at its baseline) from offpeak's registry failed; the next tick retries"
+    )]
+    Release {
+        cluster: String,
+        #[source]
+        source: StateError,
+    },
 }
 
 /// A short hint for the codes a person can do something about.
@@ -89,7 +105,9 @@ impl TickError {
             TickError::Event(_)
             | TickError::StateNotConfigured
             | TickError::ReadState { .. }
-            | TickError::WriteState { .. } => None,
+            | TickError::WriteState { .. }
+            | TickError::Enroll { .. }
+            | TickError::Release { .. } => None,
         }
     }
 
@@ -103,7 +121,9 @@ impl TickError {
         match self {
             TickError::Event(_) => "InvalidEvent",
             TickError::StateNotConfigured | TickError::ReadState { .. } => "StateUnavailable",
-            TickError::WriteState { .. } => "StateWriteFailed",
+            TickError::WriteState { .. } | TickError::Enroll { .. } | TickError::Release { .. } => {
+                "StateWriteFailed"
+            }
             TickError::DescribeClusters { .. } | TickError::DescribeInstances { .. } => {
                 "ObserveFailed"
             }

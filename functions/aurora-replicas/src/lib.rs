@@ -4,12 +4,14 @@
 //! Each tick (EventBridge Scheduler, every few minutes; or `offpeak plan|run aurora-replicas`):
 //!
 //! 1. [`observe`] — one `DescribeDBClusters` and one `DescribeDBInstances` for all target clusters
-//!    (tags included), plus one state-store read;
-//! 2. [`desired`] — how many offpeak replicas each cluster wants now (pure; `lead_time` included);
+//!    and all [`unscheduled`] ones (tags included), plus one state-store read (memory and registry);
+//! 2. [`desired`] — how many offpeak replicas each cluster wants now (pure; `lead_time` included;
+//!    the event's `at`, when set, moves only this instant);
 //! 3. [`plan`] — the [`Action`]s that close the gap (pure; gated by [`memory`]: act on
-//!    transitions, respect manual changes inside a window unless `enforce: true`);
-//! 4. [`apply`] — the only code that mutates, after the cluster is claimed in the state store
-//!    ([`mod@tick`]); dry-run stops before it.
+//!    transitions, respect manual changes inside a window unless `enforce: true`); a registered
+//!    cluster the schedule no longer names wants none of offpeak's replicas ([`unscheduled`]);
+//! 4. [`apply`] — the only code that mutates, after the cluster is enrolled in offpeak's registry
+//!    and claimed in the state store ([`mod@tick`]); dry-run stops before it.
 //!
 //! Safety, in one place (details in each module's docs):
 //! - offpeak deletes only replicas it created (tags **and** name, [`ownership`]) and never the
@@ -19,10 +21,13 @@
 //! - new replicas have promotion tier 15, the writer's engine and parameter group, and are spread
 //!   over the cluster's AZs; the 15-reader limit counts every reader ([`plan`], [`placement`]);
 //! - duplicated, concurrent, late or missed ticks converge to the same cluster ([`mod@tick`]);
+//! - removing a cluster from the schedule removes offpeak's replicas from it, then forgets it
+//!   ([`unscheduled`]);
 //! - one cluster's failure never stops another's, and every failure is notified ([`notices`]).
 
 pub mod action;
 pub mod apply;
+pub mod cluster;
 pub mod desired;
 mod error;
 pub mod memory;
@@ -34,6 +39,7 @@ pub mod plan;
 pub mod rds;
 pub mod status;
 pub mod tick;
+pub mod unscheduled;
 
 #[cfg(test)]
 mod testing;

@@ -19,6 +19,10 @@
 //! still being created count; deleting or broken ones do not). It is never set by an action's
 //! success alone, so a lost create is retried.
 //!
+//! Every instant in the document (`since`, `acted_at`) is the clock's value when the tick ran,
+//! even when the invocation's `at` replays another moment: `at` moves only the instant the
+//! schedule is read at, so a replay can neither backdate nor postdate what offpeak did.
+//!
 //! The `notified` flags make each notification about a transition go out once: "ready for peak",
 //! drift (desired ≠ actual for [`DRIFT_TICKS`] ticks in a row after the transition tick), the
 //! first failure, and a replica kept because it became the writer. A new transition resets them.
@@ -78,6 +82,9 @@ pub enum Reason {
     Unfinished,
     /// `enforce: true`.
     Enforce,
+    /// The cluster was removed from the schedule: it wants no offpeak replica, whatever a person
+    /// did (see [`crate::unscheduled`]).
+    Unscheduled,
 }
 
 /// The transition gate.
@@ -113,10 +120,10 @@ pub struct Due {
 }
 
 impl Memory {
-    fn fresh(desired: u8, at: DateTime<Utc>) -> Self {
+    fn fresh(desired: u8, now: DateTime<Utc>) -> Self {
         Self {
             desired,
-            since: at,
+            since: now,
             converged: false,
             drift_ticks: 0,
             acted_at: None,
@@ -124,18 +131,19 @@ impl Memory {
         }
     }
 
-    /// The memory after a tick at `at` that wants `desired` and found `finding`, with the
-    /// notifications now due. Pure.
+    /// The memory after a tick that wants `desired` and found `finding`, with the notifications
+    /// now due. `now` is the clock's value, never the event's `at`: `at` only chooses what the
+    /// schedule says, while `since` and `acted_at` record when things happened. Pure.
     pub fn next(
         prev: Option<&Memory>,
         desired: u8,
-        at: DateTime<Utc>,
+        now: DateTime<Utc>,
         finding: &Finding,
     ) -> (Memory, Due) {
         let transition = prev.is_none_or(|p| p.desired != desired);
         let before = match prev {
             Some(p) if !transition => p.clone(),
-            _ => Memory::fresh(desired, at),
+            _ => Memory::fresh(desired, now),
         };
         let mut next = before.clone();
         next.converged |= finding.matches;
@@ -148,7 +156,7 @@ impl Memory {
             next.notified.failure = false;
         }
         if finding.acts {
-            next.acted_at = Some(at);
+            next.acted_at = Some(now);
         }
         let due = Due {
             ready: finding.ready && !before.notified.ready,

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | replicas were created | action | replicas requested |
 //! | every wanted replica is `available` (once per transition) | info | ready for peak |
-//! | replicas were deleted | action | replicas removed |
+//! | replicas were deleted (a window closed, or the cluster left the schedule) | action | replicas removed |
 //! | an action failed (first time per transition, until it converges) | failure | replica change failed |
 //! | the tick could not observe or read its state | failure | tick failed |
 //! | an offpeak replica had to go but is the writer (once per replica and transition) | drift | replica kept: it is the writer |
@@ -18,7 +18,7 @@ use offpeak_shared::notify::{Fact, Notification, Severity, Token};
 use crate::FUNCTION;
 use crate::TickError;
 use crate::action::Action;
-use crate::memory::{DRIFT_TICKS, Mode};
+use crate::memory::{DRIFT_TICKS, Mode, Reason};
 use crate::plan::TargetPlan;
 
 /// A notification token for an id; ids RDS accepts are always valid tokens.
@@ -70,8 +70,15 @@ pub fn ready(plan: &TargetPlan) -> Notification {
 
 /// Replicas were deleted.
 pub fn removed(plan: &TargetPlan, deleted: &[&Action]) -> Notification {
+    let why = match plan.mode {
+        Mode::Converge(Reason::Unscheduled) => {
+            "offpeak deleted read replicas it had added: the cluster is no longer in the schedule."
+        }
+        Mode::Converge(Reason::Transition | Reason::Unfinished | Reason::Enforce)
+        | Mode::Respect => "offpeak deleted read replicas it had added, as the schedule says.",
+    };
     let n = base(Severity::Action, plan, "replicas removed")
-        .line("offpeak deleted read replicas it had added, as the schedule says.")
+        .line(why)
         .fact("removed", deleted.len())
         .fact(
             "remaining",
@@ -93,13 +100,14 @@ pub fn failed(plan: &TargetPlan, actions: &[&Action], first: &TickError) -> Noti
         .next_step("If it persists, check the function's logs and IAM policy, and the cluster's events in the RDS console.")
 }
 
-/// The tick failed before it could plan (observe or state read).
-pub fn tick_failed(err: &TickError, at: DateTime<Utc>) -> Notification {
+/// The tick failed before it could plan (observe or state read); `now` is the clock's value
+/// (never a replayed `at`): when it failed.
+pub fn tick_failed(err: &TickError, now: DateTime<Utc>) -> Notification {
     Notification::new(Severity::Failure, FUNCTION, token(FUNCTION), "tick failed")
         .line("offpeak could not read the clusters or its state, so it changed nothing; the next tick retries.")
         .fact("kind", token(err.kind()))
         .fact("error", Fact::error(err))
-        .fact("at", at)
+        .fact("at", now)
         .next_step("If it persists, check the function's logs and its IAM policy (rds:Describe*, dynamodb:BatchGetItem).")
 }
 
@@ -139,7 +147,6 @@ pub fn drift(plan: &TargetPlan) -> Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::Reason;
     use crate::plan::Census;
     use crate::rds::RdsError;
 

@@ -59,13 +59,19 @@ pub struct Census {
     pub present: usize,
     /// Of those, the ones `available`.
     pub available: usize,
+    /// offpeak replicas in any state but `deleting` (broken, busy and a promoted writer too): what
+    /// offpeak still has to put back before the cluster is at its baseline.
+    pub owned: usize,
 }
 
 impl Census {
-    fn of(view: &ClusterView) -> Self {
+    pub(crate) fn of(view: &ClusterView) -> Self {
         let present: Vec<&Member> = offpeak(view).filter(|m| counts(m)).collect();
         Self {
             exists: true,
+            owned: offpeak(view)
+                .filter(|m| m.health != Health::Deleting)
+                .count(),
             present: present.len(),
             available: present
                 .iter()
@@ -90,7 +96,8 @@ fn situation(cluster: Option<&ClusterView>) -> Situation<'_> {
     }
 }
 
-fn offpeak(view: &ClusterView) -> impl Iterator<Item = &Member> {
+/// The members offpeak made (see [`crate::ownership`]): the only ones it may ever delete.
+pub(crate) fn offpeak(view: &ClusterView) -> impl Iterator<Item = &Member> {
     view.members.iter().filter(|m| m.offpeak_index().is_some())
 }
 
@@ -167,7 +174,7 @@ fn converge(plan: &mut TargetPlan, d: &Desired<'_>, view: &ClusterView) {
     }
 }
 
-fn removal(view: &ClusterView, m: &Member, reason: RemovalReason) -> Action {
+pub(crate) fn removal(view: &ClusterView, m: &Member, reason: RemovalReason) -> Action {
     Action::Delete(Removal {
         cluster: view.id.clone(),
         instance: m.instance.id.clone(),

@@ -1,13 +1,14 @@
 //! Whole-flow tests of a tick: the fake RDS, the in-memory state store and notifier.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::config::Schedule;
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::{Notifier, SentNotifications, Severity};
 use offpeak_shared::report::Report;
+use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{
     DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore,
 };
@@ -16,7 +17,7 @@ use crate::action::Action;
 use crate::memory::Memory;
 use crate::rds::fake::{AZS, FakeRds};
 use crate::testing::{schedule, utc};
-use crate::{Deps, TickError, run};
+use crate::{Deps, FUNCTION, TickError, run};
 
 const YAML: &str = r#"
 timezone: Asia/Tokyo
@@ -38,16 +39,29 @@ aurora_replicas:
 const PEAK: &str = "2026-11-27T09:15:00Z";
 /// The same evening, 23:30 JST: the window has closed.
 const OFF_PEAK: &str = "2026-11-27T14:30:00Z";
+/// The schedule after `prod` was removed from it.
+const YAML_WITHOUT_PROD: &str = r#"
+timezone: Asia/Tokyo
+aurora_replicas:
+  - cluster: prod-us
+    timezone: Asia/Tokyo
+    lead_time: 15m
+    enforce: true
+    windows:
+      - { days: mon-fri, start: "18:30", end: "23:30", replicas: 1 }
+"#;
 
 fn minutes_after(at: &str, minutes: i64) -> DateTime<Utc> {
     utc(at) + chrono::Duration::minutes(minutes)
 }
 
-/// A state store that yields before every call (so concurrent ticks interleave) and counts writes.
+/// A state store that yields before every call (so concurrent ticks interleave), counts writes,
+/// and can refuse every write of the registry.
 #[derive(Default)]
 struct Store {
     inner: MemoryStateStore,
     puts: AtomicUsize,
+    refuse_registry: AtomicBool,
 }
 
 impl StateStore for Store {
@@ -66,6 +80,12 @@ impl StateStore for Store {
         expected_version: Option<u64>,
     ) -> Result<PutOutcome, StateError> {
         tokio::task::yield_now().await;
+        if target == registry::key(FUNCTION) && self.refuse_registry.load(Ordering::SeqCst) {
+            return Err(StateError::Contended {
+                target: target.to_owned(),
+                attempts: registry::ATTEMPTS,
+            });
+        }
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put(target, doc, expected_version).await
     }
@@ -169,6 +189,32 @@ impl World {
     async fn memory(&self, cluster: &str) -> Memory {
         let records = self.store.inner.get_many(&[cluster]).await.unwrap();
         records[cluster].decode().unwrap()
+    }
+
+    async fn has_state(&self, cluster: &str) -> bool {
+        let records = self.store.inner.get_many(&[cluster]).await.unwrap();
+        records.contains_key(cluster)
+    }
+
+    async fn registered(&self) -> Vec<String> {
+        let key = registry::key(FUNCTION);
+        let records = self.store.inner.get_many(&[&key]).await.unwrap();
+        let registry = Registry::from_records(&records, FUNCTION).unwrap();
+        registry.targets.into_iter().collect()
+    }
+
+    /// The same world after `yaml` replaced the schedule (a deploy).
+    fn rescheduled(self, yaml: &str) -> Self {
+        Self {
+            schedule: schedule(yaml),
+            ..self
+        }
+    }
+
+    /// A real run whose event carries `at`, at clock value `clock`.
+    async fn replay(&self, at: &str, clock: DateTime<Utc>) -> Report<Action> {
+        let event = InvocationEvent::from_json_str(&format!(r#"{{"at": "{at}"}}"#)).unwrap();
+        run(&self.deps(), &event, clock).await.unwrap()
     }
 }
 
@@ -519,4 +565,303 @@ async fn replicas_are_spread_over_the_cluster_azs() {
         .collect();
     // writer and reader are in the first AZ.
     assert_eq!(azs, [AZS[1], AZS[2], AZS[1], AZS[2], AZS[0]]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clusters removed from the schedule (the registry).
+
+/// GIVEN both clusters at peak with their replicas available and announced ready (and an Auto
+/// Scaling reader on prod).
+async fn at_peak() -> World {
+    let w = World::new();
+    w.rds
+        .add_instance("prod", "application-autoscaling-7f", false);
+    w.tick(PEAK).await;
+    w.rds.settle();
+    w.tick_at(minutes_after(PEAK, 1)).await;
+    w.titles();
+    w
+}
+
+#[tokio::test]
+async fn every_cluster_is_enrolled_before_its_first_change() {
+    // GIVEN a registry that refuses writes
+    let w = World::new();
+    w.store.refuse_registry.store(true, Ordering::SeqCst);
+
+    // WHEN the peak tick runs
+    let report = w.tick(PEAK).await;
+
+    // THEN no cluster was changed, each planned action failed, and people heard about it
+    assert!(w.rds.mutating_calls().is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 3, "{report:?}");
+    assert!(report.failed[0].error.contains("registry"), "{report:?}");
+    assert_eq!(
+        w.titles(),
+        [
+            (Severity::Failure, "prod".into(), "replica change failed"),
+            (Severity::Failure, "prod-us".into(), "replica change failed"),
+        ]
+    );
+
+    // AND once the registry accepts writes, both are enrolled and then changed
+    w.store.refuse_registry.store(false, Ordering::SeqCst);
+    w.tick_at(minutes_after(PEAK, 5)).await;
+    assert_eq!(w.registered().await, ["prod", "prod-us"]);
+    assert_eq!(w.offpeak_ids("prod").len(), 2);
+}
+
+#[tokio::test]
+async fn a_cluster_removed_from_the_schedule_loses_its_replicas_and_is_released() {
+    // GIVEN both clusters at peak, then prod removed from the schedule
+    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    assert_eq!(w.registered().await, ["prod", "prod-us"]);
+    w.rds.reset_calls();
+
+    // WHEN the next tick runs, still inside the window
+    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+
+    // THEN prod's offpeak replicas are deleted, nothing else of prod is touched
+    assert_eq!(
+        lines(&report.applied),
+        [
+            "delete prod-offpeak-2 (available, no longer scheduled)",
+            "delete prod-offpeak-1 (available, no longer scheduled)",
+        ]
+    );
+    assert_eq!(
+        w.rds.calls(),
+        [
+            "DescribeDBClusters",
+            "DescribeDBInstances",
+            "DeleteDBInstance",
+            "DeleteDBInstance"
+        ],
+        "one describe of each kind covers the unscheduled cluster too"
+    );
+    w.rds.settle();
+    assert_eq!(
+        w.rds.live_ids("prod"),
+        ["application-autoscaling-7f", "prod-reader", "prod-writer"]
+    );
+    // AND prod is released and its state cleaned; prod-us keeps its replica and its place
+    assert_eq!(w.registered().await, ["prod-us"]);
+    assert!(!w.has_state("prod").await);
+    assert_eq!(w.offpeak_ids("prod-us"), ["prod-us-offpeak-1"]);
+    assert_eq!(
+        w.titles(),
+        [(Severity::Action, "prod".into(), "replicas removed")]
+    );
+
+    // AND the tick after that is quiet
+    let next = w.tick_at(minutes_after(PEAK, 10)).await;
+    assert!(next.plan.is_empty() && next.notes.is_empty(), "{next:?}");
+}
+
+#[tokio::test]
+async fn an_unscheduled_cluster_keeps_a_promoted_offpeak_writer_and_stays_registered() {
+    // GIVEN prod at peak, a failover that made prod-offpeak-1 its writer, then prod unscheduled
+    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    w.rds.failover("prod", "prod-offpeak-1");
+
+    // WHEN the next ticks run
+    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+    for minute in [10, 15, 20, 25] {
+        w.tick_at(minutes_after(PEAK, minute)).await;
+    }
+
+    // THEN the writer stays, the other replica goes, the cluster stays registered and a person
+    // is told once
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-offpeak-2 (available, no longer scheduled)"]
+    );
+    w.rds.settle();
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1"]);
+    assert_eq!(w.rds.writer("prod").as_deref(), Some("prod-offpeak-1"));
+    assert_eq!(w.registered().await, ["prod", "prod-us"]);
+    let prod: Vec<_> = w
+        .titles()
+        .into_iter()
+        .filter(|(_, target, _)| target == "prod")
+        .map(|(s, _, t)| (s, t))
+        .collect();
+    assert_eq!(
+        prod,
+        [
+            (Severity::Action, "replicas removed"),
+            (Severity::Drift, "replica kept: it is the writer"),
+        ]
+    );
+
+    // AND after a failover back it is removed and the cluster released
+    w.rds.failover("prod", "prod-writer");
+    let report = w.tick_at(minutes_after(PEAK, 30)).await;
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-offpeak-1 (available, no longer scheduled)"]
+    );
+    assert_eq!(w.registered().await, ["prod-us"]);
+}
+
+#[tokio::test]
+async fn a_failed_deletion_of_an_unscheduled_replica_is_a_notified_failure() {
+    // GIVEN prod at peak, then unscheduled, and RDS refusing its deletions
+    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    w.rds.fail("DeleteDBInstance", "prod", "AccessDenied");
+
+    // WHEN the next tick runs
+    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+
+    // THEN both deletions are failures, a person is told, and prod stays registered
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    assert!(
+        report.failed[0].error.contains("AccessDenied"),
+        "{report:?}"
+    );
+    assert_eq!(
+        w.titles(),
+        [(Severity::Failure, "prod".into(), "replica change failed")]
+    );
+    assert_eq!(w.registered().await, ["prod", "prod-us"]);
+
+    // AND once RDS accepts them, the next tick removes the replicas and releases prod
+    w.rds.clear_faults();
+    let report = w.tick_at(minutes_after(PEAK, 10)).await;
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(w.registered().await, ["prod-us"]);
+}
+
+#[tokio::test]
+async fn a_registered_cluster_that_no_longer_exists_is_released_with_a_note() {
+    // GIVEN a registered cluster RDS does not know (deleted by a person), with a state item
+    let w = World::new();
+    registry::enroll(&w.store.inner, FUNCTION, &["gone"])
+        .await
+        .unwrap();
+    let doc = serde_json::json!({"desired": 1, "since": PEAK, "converged": true, "drift_ticks": 0});
+    w.store.inner.put("gone", &doc, None).await.unwrap();
+
+    // WHEN a tick runs
+    let report = w.tick(OFF_PEAK).await;
+
+    // THEN it is released and its state cleaned, with a note saying why
+    assert!(report.failed.is_empty(), "{report:?}");
+    let gone: Vec<&str> = report
+        .notes
+        .iter()
+        .filter(|n| n.target == "gone")
+        .map(|n| n.message.as_str())
+        .collect();
+    assert!(
+        gone.iter().any(|m| m.contains("no longer exists")),
+        "{gone:?}"
+    );
+    assert!(w.registered().await.is_empty());
+    assert!(!w.has_state("gone").await);
+}
+
+#[tokio::test]
+async fn a_cluster_with_offpeak_replicas_from_before_the_registry_is_enrolled() {
+    // GIVEN prod's replicas made by a tick that kept no registry (an older version)
+    let w = at_peak().await;
+    let key = registry::key(FUNCTION);
+    let version = w.store.inner.get_many(&[&key]).await.unwrap()[&key].version;
+    w.store.inner.delete(&key, version).await.unwrap();
+
+    // WHEN a steady tick runs, and later prod is removed from the schedule
+    w.tick_at(minutes_after(PEAK, 5)).await;
+    assert_eq!(w.registered().await, ["prod", "prod-us"]);
+    let w = w.rescheduled(YAML_WITHOUT_PROD);
+    let report = w.tick_at(minutes_after(PEAK, 10)).await;
+
+    // THEN its replicas are still found and removed
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_the_removal_of_an_unscheduled_cluster_and_changes_nothing() {
+    // GIVEN prod at peak, then unscheduled
+    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    let puts = w.store.puts.load(Ordering::SeqCst);
+    w.rds.reset_calls();
+
+    // WHEN a dry-run tick runs
+    let report = w.dry_run(OFF_PEAK).await;
+
+    // THEN the plan removes prod's replicas (and prod-us's: its window closed), and nothing changed
+    assert_eq!(
+        lines(&report.plan),
+        [
+            "delete prod-us-offpeak-1 (available, surplus)",
+            "delete prod-offpeak-2 (available, no longer scheduled)",
+            "delete prod-offpeak-1 (available, no longer scheduled)",
+        ]
+    );
+    assert!(w.rds.mutating_calls().is_empty());
+    assert_eq!(w.store.puts.load(Ordering::SeqCst), puts);
+    assert_eq!(w.registered().await, ["prod", "prod-us"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `at` in a real invocation: it moves the instant the schedule is read at, nothing else.
+
+/// The real clock during the replays below: days after the instant they replay.
+const CLOCK: &str = "2026-12-03T01:02:03Z";
+
+#[tokio::test]
+async fn a_real_run_with_at_stamps_memory_with_the_clock() {
+    // GIVEN no memory
+    let w = World::new();
+
+    // WHEN a real run replays the peak at a later clock value
+    let report = w.replay(PEAK, utc(CLOCK)).await;
+
+    // THEN the schedule was read at `at` (replicas were added) but what happened is dated by
+    // the clock
+    assert_eq!(report.at, utc(PEAK));
+    assert_eq!(report.applied.len(), 3, "{report:?}");
+    let memory = w.memory("prod").await;
+    assert_eq!(memory.since, utc(CLOCK), "{memory:?}");
+    assert_eq!(memory.acted_at, Some(utc(CLOCK)), "{memory:?}");
+}
+
+#[tokio::test]
+async fn a_failed_real_run_with_at_dates_its_failure_notice_by_the_clock() {
+    // GIVEN RDS refusing the describes
+    let w = World::new();
+    w.rds.fail_describes("Throttling");
+
+    // WHEN a real run replays the peak
+    let event = InvocationEvent::from_json_str(&format!(r#"{{"at": "{PEAK}"}}"#)).unwrap();
+    run(&w.deps(), &event, utc(CLOCK)).await.unwrap_err();
+
+    // THEN the notice says when the tick failed, not which instant it replayed
+    let sent = w.sent.take();
+    let text = sent[0].email_text();
+    assert!(text.contains("2026-12-03T01:02:03"), "{text}");
+    assert!(!text.contains("2026-11-27T09:15"), "{text}");
+}
+
+#[tokio::test]
+async fn a_real_run_with_at_cannot_take_over_a_cluster_claimed_by_a_live_tick() {
+    // GIVEN a live tick at the peak, and a replay whose `at` is a week later (same window, and
+    // far past any time-based claim a live tick could hold)
+    let w = World::new();
+    let week_later = "2026-12-04T09:15:00Z";
+
+    // WHEN both run at the same moment
+    let (live, replay) = tokio::join!(w.tick(PEAK), w.replay(week_later, utc(PEAK)));
+
+    // THEN each cluster is changed by one of them only: claims are versioned writes, and no
+    // instant — `at` or clock — can make a claim look expired
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
+    assert_eq!(w.rds.mutating_calls().len(), 3);
+    assert_eq!(live.applied.len() + replay.applied.len(), 3);
+    let stood_aside = live
+        .notes
+        .iter()
+        .chain(&replay.notes)
+        .filter(|n| n.message.contains("stood aside"));
+    assert_eq!(stood_aside.count(), 2);
 }

@@ -1,43 +1,53 @@
-//! One tick for every Aurora target: read state → observe → desired → plan → claim → apply →
-//! notify.
+//! One tick for every Aurora target: read state → observe → desired → plan → enroll → claim →
+//! apply → notify, then put back the clusters the schedule no longer names.
 //!
 //! Guarantees:
-//! - **AWS calls per tick**: one `BatchGetItem` (per 100 clusters), one `DescribeDBClusters` and
-//!   one `DescribeDBInstances` (each per 100 results), whatever the number of clusters. A cluster
-//!   whose plan is empty and whose memory is unchanged costs nothing more: no write of any kind.
-//! - **At-least-once delivery is harmless.** Before it changes a cluster, a tick writes that
-//!   cluster's memory with a conditional put on the version it read: the *claim*. Of two ticks
-//!   that read the same version (a duplicated delivery, a retry racing the original), exactly one
-//!   claims and acts; the other notes that it stood aside. Should a claim be lost anyway (the
-//!   process dies between claim and apply), the memory says "not converged" and the next tick
-//!   finishes the job; deterministic replica names stop a late duplicate from adding replicas.
+//! - **AWS calls per tick**: one `BatchGetItem` (per 100 keys: every scheduled cluster's memory
+//!   and offpeak's registry), one `DescribeDBClusters` and one `DescribeDBInstances` (each per 100
+//!   results) covering scheduled and unscheduled clusters alike, whatever their number. A tick
+//!   that puts unscheduled clusters back reads their memory with one more `BatchGetItem`. A
+//!   cluster whose plan is empty and whose memory is unchanged costs nothing more: no write of
+//!   any kind.
+//! - **Nothing changed goes unregistered.** Before the first change to a cluster (or on finding
+//!   offpeak's replicas in one it does not know, made before the registry existed), the tick
+//!   enrolls it in the registry, one write for all of them; if that write fails, none of those
+//!   clusters is changed and each planned action is a notified failure.
+//! - **Removing a target orphans nothing.** A registered cluster the schedule no longer names
+//!   wants no offpeak replica ([`crate::unscheduled`]); once it is back at its baseline it is
+//!   released and its memory deleted ([`crate::cluster`]).
+//! - **At-least-once delivery is harmless.** Each cluster is claimed before it is changed (see
+//!   [`crate::cluster`]); should a claim be lost anyway (the process dies between claim and
+//!   apply), the memory says "not converged" and the next tick finishes the job; deterministic
+//!   replica names stop a late duplicate from adding replicas.
+//! - **`at` moves only the schedule.** The event's `at` is the instant the schedule is read at
+//!   (and the report's `at`); every timestamp written or sent is the clock's.
 //! - **Dry-run** reads (state and RDS) and plans, and makes no write call of any kind: no RDS
-//!   change, no state write, no notification. Without a state table it plans as if offpeak
-//!   remembered nothing, and says so in the report.
+//!   change, no state or registry write, no notification. Without a state table it plans as if
+//!   offpeak remembered nothing, and says so in the report.
 //! - **One cluster's failure never stops another's**: actions fail individually (see
 //!   [`crate::apply`]), and a cluster whose claim fails is skipped with a failure recorded.
 //!
-//! Failure behaviour: if the state cannot be read or the clusters cannot be described, nothing is
-//! planned, a failure notification is published (real runs) and the tick returns the error, so
-//! the invocation fails and EventBridge Scheduler's retries and the Lambda error alarm see it.
+//! Failure behaviour: if the state (registry included) cannot be read or the clusters cannot be
+//! described, nothing is planned, a failure notification is published (real runs) and the tick
+//! returns the error, so the invocation fails and EventBridge Scheduler's retries and the Lambda
+//! error alarm see it.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::config::Schedule;
 use offpeak_shared::event::InvocationEvent;
-use offpeak_shared::notify::{Notification, Notifier};
-use offpeak_shared::report::{Failed, Report};
-use offpeak_shared::state::{PutOutcome, Record, StateStore};
+use offpeak_shared::notify::Notifier;
+use offpeak_shared::report::Report;
+use offpeak_shared::state::registry::{self, Registry};
+use offpeak_shared::state::{Record, StateStore};
 
 use crate::action::Action;
-use crate::apply::{Outcome, apply};
+use crate::cluster::{Cluster, When, send};
 use crate::desired::{Desired, desired};
-use crate::error::chain;
-use crate::memory::{DRIFT_TICKS, Memory};
 use crate::observe::{Observed, observe};
-use crate::plan::{TargetPlan, plan};
 use crate::rds::Rds;
+use crate::unscheduled::{at_baseline, orphans};
 use crate::{FUNCTION, TickError, notices};
 
 /// What a tick runs against: AWS behind narrow seams, and the schedule.
@@ -49,38 +59,63 @@ pub struct Deps<'a, R, S> {
     pub schedule: &'a Schedule,
 }
 
-/// Runs one tick. `clock` is the real clock's value; the event's `at`, when set, replaces it as the
-/// instant the schedule is evaluated at.
+/// Runs one tick. `clock` is the real clock's value; the event's `at`, when set, replaces it only
+/// as the instant the schedule is evaluated at (see [`When`]).
 pub async fn run<R: Rds, S: StateStore>(
     deps: &Deps<'_, R, S>,
     event: &InvocationEvent,
     clock: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
     event.ensure_no_override(FUNCTION)?;
-    let at = event.instant(clock);
-    let mut report = Report::new(FUNCTION, at, event.dry_run);
-    let wanted = desired(deps.schedule, at);
-    if wanted.is_empty() {
+    let when = When {
+        schedule: event.instant(clock),
+        clock,
+    };
+    let mut report = Report::new(FUNCTION, when.schedule, event.dry_run);
+    let wanted = desired(deps.schedule, when.schedule);
+    if wanted.is_empty() && deps.store.is_none() {
+        // Nothing scheduled, and no registry that could name a cluster to put back.
         return Ok(report);
     }
     let store = store_for(deps.store, event.dry_run, &mut report)?;
-    let (records, observed) = match read(deps.rds, store, &wanted).await {
-        Ok(found) => found,
+    let seen = match read(deps.rds, store, &wanted).await {
+        Ok(seen) => seen,
         Err(err) => {
             if !event.dry_run {
-                send(deps.notifier, &notices::tick_failed(&err, at), &mut report).await;
+                let notice = notices::tick_failed(&err, clock);
+                send(deps.notifier, &notice, &mut report).await;
             }
             return Err(err);
         }
     };
-    for d in &wanted {
-        let cluster = Cluster::new(d, records.get(d.cluster()), &observed, &mut report);
-        cluster.report_plan(&mut report);
-        if let (false, Some(store)) = (event.dry_run, store) {
-            cluster.execute(deps, store, at, &mut report).await;
+    let (scheduled, unscheduled) = seen.clusters(&wanted, &mut report);
+    if let (false, Some(store)) = (event.dry_run, store) {
+        act(deps, store, &seen.registered, &scheduled, when, &mut report).await;
+        for c in &unscheduled {
+            put_back(c, deps, store, when, &mut report).await;
         }
     }
     Ok(report)
+}
+
+/// Enrolls the scheduled clusters that need it, then executes each one whose enrolment holds.
+async fn act<R: Rds, S: StateStore>(
+    deps: &Deps<'_, R, S>,
+    store: &S,
+    registered: &Registry,
+    scheduled: &[Cluster<'_, '_>],
+    when: When,
+    report: &mut Report<Action>,
+) {
+    let enrolled = enroll(store, registered, scheduled).await;
+    for c in scheduled {
+        match &enrolled {
+            Err(err) if c.needs_enrolment(registered) => c.refused(deps, err, report).await,
+            _ => {
+                c.execute(deps, store, when, report).await;
+            }
+        }
+    }
 }
 
 /// The store to use: required for real runs; a dry-run without one plans from no memory.
@@ -102,249 +137,121 @@ fn store_for<'a, S>(
     }
 }
 
-/// The one state read and the two describes.
+/// What a tick read before planning.
+struct Seen {
+    /// Memory of scheduled and unscheduled clusters, and the registry, by state key.
+    records: HashMap<String, Record>,
+    registered: Registry,
+    /// Registered clusters the schedule no longer names.
+    orphans: Vec<String>,
+    observed: Observed,
+}
+
+impl Seen {
+    /// Plans every cluster, scheduled ones first, and reports the plans.
+    fn clusters<'d, 's>(
+        &self,
+        wanted: &'d [Desired<'s>],
+        report: &mut Report<Action>,
+    ) -> (Vec<Cluster<'d, 's>>, Vec<Cluster<'d, 's>>) {
+        let scheduled: Vec<Cluster> = wanted
+            .iter()
+            .map(|d| Cluster::scheduled(d, self.records.get(d.cluster()), &self.observed, report))
+            .collect();
+        let unscheduled: Vec<Cluster> = self
+            .orphans
+            .iter()
+            .map(|id| Cluster::unscheduled(id, self.records.get(id), &self.observed, report))
+            .collect();
+        for c in scheduled.iter().chain(&unscheduled) {
+            c.report_plan(report);
+        }
+        (scheduled, unscheduled)
+    }
+}
+
+/// The state read (one more for unscheduled clusters, only when there are any) and the two
+/// describes, which cover scheduled and unscheduled clusters alike.
 async fn read<R: Rds, S: StateStore>(
     rds: &R,
     store: Option<&S>,
     wanted: &[Desired<'_>],
-) -> Result<(HashMap<String, Record>, Observed), TickError> {
-    let ids: Vec<String> = wanted.iter().map(|d| d.cluster().to_owned()).collect();
-    let records = match store {
-        Some(store) => store
-            .get_many(&ids)
-            .await
-            .map_err(|source| TickError::ReadState {
-                count: ids.len(),
-                source,
-            })?,
-        None => HashMap::new(),
+) -> Result<Seen, TickError> {
+    let mut ids: Vec<String> = wanted.iter().map(|d| d.cluster().to_owned()).collect();
+    let mut keys = ids.clone();
+    keys.push(registry::key(FUNCTION));
+    let mut records = get(store, &keys).await?;
+    let registered =
+        Registry::from_records(&records, FUNCTION).map_err(|source| TickError::ReadState {
+            count: keys.len(),
+            source,
+        })?;
+    let orphans = orphans(&registered, wanted);
+    if !orphans.is_empty() {
+        records.extend(get(store, &orphans).await?);
+        ids.extend(orphans.iter().cloned());
+    }
+    Ok(Seen {
+        records,
+        registered,
+        orphans,
+        observed: observe(rds, &ids).await?,
+    })
+}
+
+async fn get<S: StateStore>(
+    store: Option<&S>,
+    keys: &[String],
+) -> Result<HashMap<String, Record>, TickError> {
+    let Some(store) = store else {
+        return Ok(HashMap::new());
     };
-    let observed = observe(rds, &ids).await?;
-    Ok((records, observed))
+    store
+        .get_many(keys)
+        .await
+        .map_err(|source| TickError::ReadState {
+            count: keys.len(),
+            source,
+        })
 }
 
-/// Whether this tick may act on a cluster.
-enum Claim {
-    /// It may; `version` is the state version to write against next.
-    Held { version: Option<u64> },
-    /// Another tick got there first, or the state could not be written.
-    StoodAside,
+/// Enrolls, in one registry write, every scheduled cluster this tick is about to change (or that
+/// holds offpeak's replicas) and the registry does not know yet.
+async fn enroll<S: StateStore>(
+    store: &S,
+    registered: &Registry,
+    clusters: &[Cluster<'_, '_>],
+) -> Result<(), TickError> {
+    let new: Vec<&str> = clusters
+        .iter()
+        .filter(|c| c.needs_enrolment(registered))
+        .map(Cluster::id)
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    registry::enroll(store, FUNCTION, &new)
+        .await
+        .map_err(|source| TickError::Enroll {
+            clusters: new.join(", "),
+            source,
+        })
 }
 
-/// One cluster's plan, with what it was planned from.
-struct Cluster<'d, 's> {
-    desired: &'d Desired<'s>,
-    prev: Option<Memory>,
-    version: Option<u64>,
-    plan: TargetPlan,
-}
-
-impl<'d, 's> Cluster<'d, 's> {
-    fn new(
-        desired: &'d Desired<'s>,
-        record: Option<&Record>,
-        observed: &Observed,
-        report: &mut Report<Action>,
-    ) -> Self {
-        let prev = record.and_then(|r| match r.decode::<Memory>() {
-            Ok(memory) => Some(memory),
-            Err(err) => {
-                // Treating the cluster as a fresh transition converges it to the schedule: safe.
-                report.note(
-                    desired.cluster(),
-                    format!("{}; treated as a new transition", chain(&err)),
-                );
-                None
-            }
-        });
-        let plan = plan(desired, prev.as_ref(), observed.cluster(desired.cluster()));
-        Self {
-            desired,
-            prev,
-            version: record.map(|r| r.version),
-            plan,
-        }
+/// Removes an unscheduled cluster's offpeak replicas, and releases it once none is left.
+async fn put_back<R: Rds, S: StateStore>(
+    c: &Cluster<'_, '_>,
+    deps: &Deps<'_, R, S>,
+    store: &S,
+    when: When,
+    report: &mut Report<Action>,
+) {
+    if at_baseline(&c.plan, &[]) {
+        return c.release(store, c.version(), report).await;
     }
-
-    fn id(&self) -> &str {
-        self.desired.cluster()
-    }
-
-    /// Adds the plan's actions and notes to the report, and logs it.
-    fn report_plan(&self, report: &mut Report<Action>) {
-        let plan = &self.plan;
-        report.plan.extend(plan.actions.iter().cloned());
-        for note in &plan.notes {
-            report.note(self.id(), note.clone());
-        }
-        tracing::info!(
-            cluster = self.id(),
-            desired = plan.desired,
-            present = plan.census.present,
-            mode = ?plan.mode,
-            actions = plan.actions.len(),
-            "planned"
-        );
-    }
-
-    /// Claims the cluster, applies its plan and sends what is due.
-    async fn execute<R: Rds, S: StateStore>(
-        self,
-        deps: &Deps<'_, R, S>,
-        store: &S,
-        at: DateTime<Utc>,
-        report: &mut Report<Action>,
-    ) {
-        let finding = self.plan.finding();
-        let (mut next, due) = Memory::next(self.prev.as_ref(), self.desired.replicas, at, &finding);
-        let changed = finding.acts || self.prev.as_ref() != Some(&next);
-        if next.drift_ticks >= DRIFT_TICKS {
-            report.drifting.push(self.id().to_owned());
-        }
-        let version = match self.claim(deps, store, &next, changed, report).await {
-            Claim::Held { version } => version,
-            Claim::StoodAside => return,
-        };
-        let outcome = apply(deps.rds, &self.plan.actions).await;
-        let mut due_notices = self.notices(&due, &outcome, at);
-        let first_failure = outcome.failed.first().map(|(_, err)| err);
-        if let (Some(first), false) = (first_failure, next.notified.failure) {
-            let failed: Vec<&Action> = outcome.failed.iter().map(|(a, _)| a).collect();
-            due_notices.push(notices::failed(&self.plan, &failed, first));
-            next.notified.failure = true;
-            if let Err(err) = self.save(store, &next, version).await {
-                report.note(self.id(), chain(&err));
-            }
-        }
-        record(outcome, report);
-        for n in &due_notices {
-            send(deps.notifier, n, report).await;
-        }
-    }
-
-    /// Writes `next` (when `changed`) conditionally on the version this tick read. Winning that
-    /// write is what entitles a tick to act on the cluster.
-    async fn claim<R: Rds, S: StateStore>(
-        &self,
-        deps: &Deps<'_, R, S>,
-        store: &S,
-        next: &Memory,
-        changed: bool,
-        report: &mut Report<Action>,
-    ) -> Claim {
-        if !changed {
-            return Claim::Held {
-                version: self.version,
-            };
-        }
-        match self.save(store, next, self.version).await {
-            Ok(PutOutcome::Written { version }) => Claim::Held {
-                version: Some(version),
-            },
-            Ok(PutOutcome::Conflict) => {
-                report.note(
-                    self.id(),
-                    "another tick changed this cluster's state since it was read: it acts, this one stood aside",
-                );
-                Claim::StoodAside
-            }
-            Err(err) => {
-                self.claim_failed(deps, err, report).await;
-                Claim::StoodAside
-            }
-        }
-    }
-
-    async fn save<S: StateStore>(
-        &self,
-        store: &S,
-        memory: &Memory,
-        version: Option<u64>,
-    ) -> Result<PutOutcome, TickError> {
-        let doc = serde_json::to_value(memory).expect("memory serialises to JSON");
-        store
-            .put(self.id(), &doc, version)
-            .await
-            .map_err(|source| TickError::WriteState {
-                cluster: self.id().to_owned(),
-                source,
-            })
-    }
-
-    /// The state write failed: nothing is applied (an unrecorded change could repeat), and a
-    /// person hears about it if there was something to do.
-    async fn claim_failed<R: Rds, S: StateStore>(
-        &self,
-        deps: &Deps<'_, R, S>,
-        err: TickError,
-        report: &mut Report<Action>,
-    ) {
-        let error = chain(&err);
-        if self.plan.actions.is_empty() {
-            report.note(self.id(), error);
-            return;
-        }
-        let actions: Vec<&Action> = self.plan.actions.iter().collect();
-        let notice = notices::failed(&self.plan, &actions, &err);
-        report
-            .failed
-            .extend(self.plan.actions.iter().map(|action| Failed {
-                action: action.clone(),
-                error: error.clone(),
-            }));
-        send(deps.notifier, &notice, report).await;
-    }
-
-    fn notices(
-        &self,
-        due: &crate::memory::Due,
-        outcome: &Outcome,
-        at: DateTime<Utc>,
-    ) -> Vec<Notification> {
-        let created: Vec<&Action> = outcome
-            .applied
-            .iter()
-            .filter(|a| matches!(a, Action::Create(_)))
-            .collect();
-        let deleted: Vec<&Action> = outcome
-            .applied
-            .iter()
-            .filter(|a| matches!(a, Action::Delete(_)))
-            .collect();
-        let mut out = Vec::new();
-        if !created.is_empty() {
-            let until = self.desired.next_change(at);
-            out.push(notices::requested(&self.plan, &created, until));
-        }
-        if !deleted.is_empty() {
-            out.push(notices::removed(&self.plan, &deleted));
-        }
-        if let Some(writer) = &due.kept_writer {
-            out.push(notices::kept_writer(&self.plan, writer));
-        }
-        if due.ready {
-            out.push(notices::ready(&self.plan));
-        }
-        if due.drift {
-            out.push(notices::drift(&self.plan));
-        }
-        out
-    }
-}
-
-fn record(outcome: Outcome, report: &mut Report<Action>) {
-    report.applied.extend(outcome.applied);
-    report
-        .failed
-        .extend(outcome.failed.into_iter().map(|(action, err)| Failed {
-            action,
-            error: chain(&err),
-        }));
-}
-
-/// Publishes `n`; a failed publish is noted, never fatal (the notifier has logged it already).
-async fn send(notifier: &Notifier, n: &Notification, report: &mut Report<Action>) {
-    if let Err(err) = notifier.notify(n).await {
-        report.note(n.target.as_str(), chain(&err));
+    if let Some(turn) = c.execute(deps, store, when, report).await
+        && at_baseline(&c.plan, &turn.applied)
+    {
+        c.release(store, turn.version, report).await;
     }
 }

@@ -1,0 +1,359 @@
+//! One cluster's turn in a real tick: claim it, apply its plan, send what is due, and — for a
+//! cluster the schedule no longer names — release it once it is back at its baseline.
+//!
+//! Guarantees:
+//! - **Claimed before changed.** Before it changes a cluster, a tick writes that cluster's memory
+//!   with a conditional put on the version it read: the *claim*. Of two ticks that read the same
+//!   version (a duplicated delivery, a retry racing the original, a replay with `at`), exactly one
+//!   claims and acts; the other notes that it stood aside. A claim is a version, not a lease: it
+//!   never expires, so no instant — the clock's or an event's `at` — can take it over.
+//! - **The clock dates what happens.** Memory's `since` and `acted_at` are the clock's value
+//!   ([`When::clock`]); the event's `at` ([`When::schedule`]) only decides what the schedule says,
+//!   and until when ("replicas requested ... until").
+//! - **A failed state write changes nothing**: the cluster's actions are recorded as failed and a
+//!   person is told (when there was something to do).
+//! - **Released only at its baseline.** An unscheduled cluster's state item is deleted (on the
+//!   version this tick read or wrote) and only then is the cluster released from the registry, so
+//!   a tick that raced it leaves it registered for the next tick to look at again.
+
+use chrono::{DateTime, Utc};
+use offpeak_shared::notify::{Notification, Notifier};
+use offpeak_shared::report::{Failed, Report};
+use offpeak_shared::state::registry::{self, Registry};
+use offpeak_shared::state::{DeleteOutcome, PutOutcome, Record, StateStore};
+
+use crate::action::Action;
+use crate::apply::{Outcome, apply};
+use crate::desired::Desired;
+use crate::error::chain;
+use crate::memory::{DRIFT_TICKS, Due, Memory};
+use crate::observe::Observed;
+use crate::plan::{TargetPlan, plan};
+use crate::rds::Rds;
+use crate::tick::Deps;
+use crate::{FUNCTION, TickError, notices, unscheduled};
+
+/// The two instants of a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct When {
+    /// The instant the schedule is read at: the event's `at`, else the clock.
+    pub schedule: DateTime<Utc>,
+    /// The clock's value: what happens is dated by it.
+    pub clock: DateTime<Utc>,
+}
+
+/// Whether this tick may act on a cluster.
+enum Claim {
+    /// It may; `version` is the state version to write against next.
+    Held { version: Option<u64> },
+    /// Another tick got there first, or the state could not be written.
+    StoodAside,
+}
+
+/// What a tick that held a cluster did to it.
+pub struct Turn {
+    /// The cluster's state version after this tick's writes.
+    pub version: Option<u64>,
+    pub applied: Vec<Action>,
+}
+
+/// One cluster's plan, with what it was planned from.
+pub struct Cluster<'d, 's> {
+    /// What the schedule wants; `None` for a registered cluster it no longer names.
+    desired: Option<&'d Desired<'s>>,
+    prev: Option<Memory>,
+    version: Option<u64>,
+    pub plan: TargetPlan,
+}
+
+impl<'d, 's> Cluster<'d, 's> {
+    /// A cluster the schedule names.
+    pub fn scheduled(
+        desired: &'d Desired<'s>,
+        record: Option<&Record>,
+        observed: &Observed,
+        report: &mut Report<Action>,
+    ) -> Self {
+        let prev = remembered(desired.cluster(), record, report);
+        let plan = plan(desired, prev.as_ref(), observed.cluster(desired.cluster()));
+        Self {
+            desired: Some(desired),
+            prev,
+            version: record.map(|r| r.version),
+            plan,
+        }
+    }
+
+    /// A registered cluster the schedule no longer names.
+    pub fn unscheduled(
+        id: &str,
+        record: Option<&Record>,
+        observed: &Observed,
+        report: &mut Report<Action>,
+    ) -> Self {
+        Self {
+            desired: None,
+            prev: remembered(id, record, report),
+            version: record.map(|r| r.version),
+            plan: unscheduled::plan(id, observed.cluster(id)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.plan.cluster
+    }
+
+    /// The state version this tick read.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// Whether the cluster must be enrolled before this tick acts on it: it is not registered and
+    /// offpeak changes it now or has replicas in it (made before the registry existed).
+    pub fn needs_enrolment(&self, registered: &Registry) -> bool {
+        let ours = self.plan.census.owned > 0 || !self.plan.actions.is_empty();
+        ours && !registered.contains(self.id())
+    }
+
+    /// Adds the plan's actions and notes to the report, and logs it.
+    pub fn report_plan(&self, report: &mut Report<Action>) {
+        let plan = &self.plan;
+        report.plan.extend(plan.actions.iter().cloned());
+        for note in &plan.notes {
+            report.note(self.id(), note.clone());
+        }
+        tracing::info!(
+            cluster = self.id(),
+            desired = plan.desired,
+            present = plan.census.present,
+            mode = ?plan.mode,
+            actions = plan.actions.len(),
+            "planned"
+        );
+    }
+
+    /// Claims the cluster, applies its plan and sends what is due; `None` when it stood aside.
+    pub async fn execute<R: Rds, S: StateStore>(
+        &self,
+        deps: &Deps<'_, R, S>,
+        store: &S,
+        when: When,
+        report: &mut Report<Action>,
+    ) -> Option<Turn> {
+        let finding = self.plan.finding();
+        let (mut next, due) =
+            Memory::next(self.prev.as_ref(), self.plan.desired, when.clock, &finding);
+        let changed = finding.acts || self.prev.as_ref() != Some(&next);
+        if next.drift_ticks >= DRIFT_TICKS {
+            report.drifting.push(self.id().to_owned());
+        }
+        let Claim::Held { mut version } = self.claim(deps, store, &next, changed, report).await
+        else {
+            return None;
+        };
+        let outcome = apply(deps.rds, &self.plan.actions).await;
+        let mut due_notices = self.notices(&due, &outcome, when.schedule);
+        if let Some(notice) = self.first_failure(&outcome, &mut next) {
+            due_notices.push(notice);
+            version = self.resave(store, &next, version, report).await;
+        }
+        let applied = outcome.applied.clone();
+        record(outcome, report);
+        for n in &due_notices {
+            send(deps.notifier, n, report).await;
+        }
+        Some(Turn { version, applied })
+    }
+
+    /// The failure notice, when an action failed and none was sent for this transition yet
+    /// (marked sent in `next`).
+    fn first_failure(&self, outcome: &Outcome, next: &mut Memory) -> Option<Notification> {
+        let (_, first) = outcome.failed.first()?;
+        if next.notified.failure {
+            return None;
+        }
+        next.notified.failure = true;
+        let failed: Vec<&Action> = outcome.failed.iter().map(|(a, _)| a).collect();
+        Some(notices::failed(&self.plan, &failed, first))
+    }
+
+    /// Writes `next` after the claim; the version to write against next.
+    async fn resave<S: StateStore>(
+        &self,
+        store: &S,
+        next: &Memory,
+        version: Option<u64>,
+        report: &mut Report<Action>,
+    ) -> Option<u64> {
+        match self.save(store, next, version).await {
+            Ok(PutOutcome::Written { version }) => Some(version),
+            Ok(PutOutcome::Conflict) => version,
+            Err(err) => {
+                report.note(self.id(), chain(&err));
+                version
+            }
+        }
+    }
+
+    /// Writes `next` (when `changed`) conditionally on the version this tick read. Winning that
+    /// write is what entitles a tick to act on the cluster.
+    async fn claim<R: Rds, S: StateStore>(
+        &self,
+        deps: &Deps<'_, R, S>,
+        store: &S,
+        next: &Memory,
+        changed: bool,
+        report: &mut Report<Action>,
+    ) -> Claim {
+        if !changed {
+            return Claim::Held {
+                version: self.version,
+            };
+        }
+        match self.save(store, next, self.version).await {
+            Ok(PutOutcome::Written { version }) => Claim::Held {
+                version: Some(version),
+            },
+            Ok(PutOutcome::Conflict) => {
+                report.note(
+                    self.id(),
+                    "another tick changed this cluster's state since it was read: it acts, this one stood aside",
+                );
+                Claim::StoodAside
+            }
+            Err(err) => {
+                self.refused(deps, &err, report).await;
+                Claim::StoodAside
+            }
+        }
+    }
+
+    async fn save<S: StateStore>(
+        &self,
+        store: &S,
+        memory: &Memory,
+        version: Option<u64>,
+    ) -> Result<PutOutcome, TickError> {
+        let doc = serde_json::to_value(memory).expect("memory serialises to JSON");
+        store
+            .put(self.id(), &doc, version)
+            .await
+            .map_err(|source| TickError::WriteState {
+                cluster: self.id().to_owned(),
+                source,
+            })
+    }
+
+    /// A state write this cluster's change depends on failed (its claim, its enrolment): nothing
+    /// is applied (an unrecorded change could repeat or be orphaned), and a person hears about it
+    /// if there was something to do.
+    pub async fn refused<R: Rds, S: StateStore>(
+        &self,
+        deps: &Deps<'_, R, S>,
+        err: &TickError,
+        report: &mut Report<Action>,
+    ) {
+        let error = chain(err);
+        if self.plan.actions.is_empty() {
+            report.note(self.id(), error);
+            return;
+        }
+        let actions: Vec<&Action> = self.plan.actions.iter().collect();
+        let notice = notices::failed(&self.plan, &actions, err);
+        report
+            .failed
+            .extend(self.plan.actions.iter().map(|action| Failed {
+                action: action.clone(),
+                error: error.clone(),
+            }));
+        send(deps.notifier, &notice, report).await;
+    }
+
+    /// Forgets an unscheduled cluster that is back at its baseline: deletes its state item (at
+    /// `version`), then releases it from the registry. A failure is noted; the next tick retries.
+    pub async fn release<S: StateStore>(
+        &self,
+        store: &S,
+        version: Option<u64>,
+        report: &mut Report<Action>,
+    ) {
+        let forgotten = match version {
+            None => Ok(DeleteOutcome::Deleted),
+            Some(v) => store.delete(self.id(), v).await,
+        };
+        let released = match forgotten {
+            Ok(DeleteOutcome::Deleted) => registry::release(store, FUNCTION, self.id()).await,
+            Ok(DeleteOutcome::Conflict) => {
+                report.note(
+                    self.id(),
+                    "another tick changed this cluster's state since it was read: it stays registered until a later tick finds it back at its baseline",
+                );
+                return;
+            }
+            Err(source) => Err(source),
+        };
+        let note = match released {
+            Ok(()) => "no longer scheduled and back at its baseline: released, offpeak no longer tracks it".to_owned(),
+            Err(source) => chain(&TickError::Release {
+                cluster: self.id().to_owned(),
+                source,
+            }),
+        };
+        report.note(self.id(), note);
+    }
+
+    fn notices(&self, due: &Due, outcome: &Outcome, at: DateTime<Utc>) -> Vec<Notification> {
+        let of_kind = |create: bool| -> Vec<&Action> {
+            let kind = |a: &&Action| matches!(a, Action::Create(_)) == create;
+            outcome.applied.iter().filter(kind).collect()
+        };
+        let (created, deleted) = (of_kind(true), of_kind(false));
+        let mut out = Vec::new();
+        if !created.is_empty() {
+            let until = self.desired.and_then(|d| d.next_change(at));
+            out.push(notices::requested(&self.plan, &created, until));
+        }
+        if !deleted.is_empty() {
+            out.push(notices::removed(&self.plan, &deleted));
+        }
+        if let Some(writer) = &due.kept_writer {
+            out.push(notices::kept_writer(&self.plan, writer));
+        }
+        if due.ready {
+            out.push(notices::ready(&self.plan));
+        }
+        if due.drift {
+            out.push(notices::drift(&self.plan));
+        }
+        out
+    }
+}
+
+/// The cluster's memory, when its record decodes; a note otherwise.
+fn remembered(id: &str, record: Option<&Record>, report: &mut Report<Action>) -> Option<Memory> {
+    record.and_then(|r| match r.decode::<Memory>() {
+        Ok(memory) => Some(memory),
+        Err(err) => {
+            // Treating the cluster as a fresh transition converges it to the schedule: safe.
+            report.note(id, format!("{}; treated as a new transition", chain(&err)));
+            None
+        }
+    })
+}
+
+fn record(outcome: Outcome, report: &mut Report<Action>) {
+    report.applied.extend(outcome.applied);
+    report
+        .failed
+        .extend(outcome.failed.into_iter().map(|(action, err)| Failed {
+            action,
+            error: chain(&err),
+        }));
+}
+
+/// Publishes `n`; a failed publish is noted, never fatal (the notifier has logged it already).
+pub async fn send(notifier: &Notifier, n: &Notification, report: &mut Report<Action>) {
+    if let Err(err) = notifier.notify(n).await {
+        report.note(n.target.as_str(), chain(&err));
+    }
+}
