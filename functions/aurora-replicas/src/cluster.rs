@@ -154,13 +154,20 @@ impl<'d, 's> Cluster<'d, 's> {
         let outcome = apply(deps.rds, &self.plan.actions).await;
         let mut due_notices = self.notices(&due, &outcome, when.schedule);
         if let Some(notice) = self.first_failure(&outcome, &mut next) {
-            due_notices.push(notice);
+            due_notices.push((notice, Marked::Failure));
             version = self.resave(store, &next, version, report).await;
         }
         let applied = outcome.applied.clone();
         record(outcome, report);
-        for n in &due_notices {
-            send(deps.notifier, n, report).await;
+        let mut unsent = false;
+        for (n, marked) in &due_notices {
+            if !send(deps.notifier, n, report).await {
+                // Recorded as told only once it was: the next tick finds it due again.
+                unsent |= marked.unmark(&mut next);
+            }
+        }
+        if unsent {
+            version = self.resave(store, &next, version, report).await;
         }
         Some(Turn { version, applied })
     }
@@ -302,7 +309,12 @@ impl<'d, 's> Cluster<'d, 's> {
         report.note(self.id(), note);
     }
 
-    fn notices(&self, due: &Due, outcome: &Outcome, at: DateTime<Utc>) -> Vec<Notification> {
+    fn notices(
+        &self,
+        due: &Due,
+        outcome: &Outcome,
+        at: DateTime<Utc>,
+    ) -> Vec<(Notification, Marked)> {
         let of_kind = |create: bool| -> Vec<&Action> {
             let kind = |a: &&Action| matches!(a, Action::Create(_)) == create;
             outcome.applied.iter().filter(kind).collect()
@@ -311,21 +323,53 @@ impl<'d, 's> Cluster<'d, 's> {
         let mut out = Vec::new();
         if !created.is_empty() {
             let until = self.desired.and_then(|d| d.next_change(at));
-            out.push(notices::requested(&self.plan, &created, until));
+            out.push((
+                notices::requested(&self.plan, &created, until),
+                Marked::Nothing,
+            ));
         }
         if !deleted.is_empty() {
-            out.push(notices::removed(&self.plan, &deleted));
+            out.push((notices::removed(&self.plan, &deleted), Marked::Nothing));
         }
         if let Some(writer) = &due.kept_writer {
-            out.push(notices::kept_writer(&self.plan, writer));
+            out.push((notices::kept_writer(&self.plan, writer), Marked::KeptWriter));
         }
         if due.ready {
-            out.push(notices::ready(&self.plan));
+            out.push((notices::ready(&self.plan), Marked::Ready));
         }
         if due.drift {
-            out.push(notices::drift(&self.plan));
+            out.push((notices::drift(&self.plan), Marked::Drift));
         }
         out
+    }
+}
+
+/// Which "already told" flag of the memory a notice set, so a notice that failed to publish
+/// can be unmarked and sent again by the next tick (action notices mark nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marked {
+    Nothing,
+    Ready,
+    Drift,
+    Failure,
+    KeptWriter,
+}
+
+impl Marked {
+    /// Clears the flag in `next`; true when there was one to clear.
+    fn unmark(self, next: &mut Memory) -> bool {
+        let n = &mut next.notified;
+        match self {
+            Marked::Nothing => return false,
+            Marked::Ready => n.ready = false,
+            Marked::Drift => n.drift = false,
+            Marked::Failure => n.failure = false,
+            Marked::KeptWriter => {
+                n.kept_writer = None;
+                n.drift = false;
+            }
+        }
+        true
     }
 }
 
@@ -352,8 +396,12 @@ fn record(outcome: Outcome, report: &mut Report<Action>) {
 }
 
 /// Publishes `n`; a failed publish is noted, never fatal (the notifier has logged it already).
-pub async fn send(notifier: &Notifier, n: &Notification, report: &mut Report<Action>) {
-    if let Err(err) = notifier.notify(n).await {
-        report.note(n.target.as_str(), chain(&err));
+pub async fn send(notifier: &Notifier, n: &Notification, report: &mut Report<Action>) -> bool {
+    match notifier.notify(n).await {
+        Ok(_) => true,
+        Err(err) => {
+            report.note(n.target.as_str(), chain(&err));
+            false
+        }
     }
 }

@@ -481,6 +481,46 @@ async fn a_persisting_failure_is_notified_once_then_as_drift() {
 }
 
 #[tokio::test]
+async fn a_failure_notice_that_could_not_be_published_is_sent_by_a_later_tick() {
+    // GIVEN creating replicas fails, and SNS cannot be reached for the first tick
+    let mut w = World::new();
+    w.rds.fail("CreateDBInstance", "prod", "AccessDenied");
+    let working = std::mem::replace(&mut w.notifier, Notifier::unreachable());
+    let report = w.tick_at(minutes_after(PEAK, 0)).await;
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("publish to sns")),
+        "{:?}",
+        report.notes
+    );
+    // THEN the memory does not count the failure as told
+    assert!(!w.memory("prod").await.notified.failure);
+    // WHEN SNS is back
+    w.notifier = working;
+    w.tick_at(minutes_after(PEAK, 5)).await;
+    // THEN the failure notice goes out once, and is remembered as sent
+    let titles: Vec<_> = w
+        .titles()
+        .into_iter()
+        .map(|(_, t, title)| (t, title))
+        .collect();
+    assert!(
+        titles.contains(&("prod".to_owned(), "replica change failed")),
+        "{titles:?}"
+    );
+    assert!(w.memory("prod").await.notified.failure);
+    w.tick_at(minutes_after(PEAK, 10)).await;
+    assert!(
+        !w.titles()
+            .iter()
+            .any(|(_, _, title)| *title == "replica change failed"),
+        "sent twice"
+    );
+}
+
+#[tokio::test]
 async fn observe_failures_fail_the_tick_and_are_notified() {
     let w = World::new();
     w.rds.fail_describes("Throttling");

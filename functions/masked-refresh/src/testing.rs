@@ -154,19 +154,6 @@ pub fn managed() -> Vec<Tag> {
     vec![Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE)]
 }
 
-/// A notifier whose every publish fails: its SNS endpoint is a loopback port nothing listens on.
-pub fn unreachable_notifier() -> Notifier {
-    let config = aws_sdk_sns::Config::builder()
-        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-        .region(aws_sdk_sns::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sns::config::Credentials::for_tests())
-        .endpoint_url("http://127.0.0.1:9")
-        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
-        .build();
-    let topic = "arn:aws:sns:us-east-1:123456789012:offpeak";
-    Notifier::sns(aws_sdk_sns::Client::from_conf(config), topic)
-}
-
 /// prod (writer prod-1) and dev (writer dev-1, handed to offpeak), a daily 03:00-06:00 UTC window.
 pub struct Harness {
     pub rds: FakeRds,

@@ -372,7 +372,7 @@ async fn a_stuck_notice_that_failed_to_publish_is_not_recorded_as_sent() {
     h.rds
         .fail("DeleteDBCluster", "dev-offpeak-20261127", "AccessDenied");
     let (working, sent) = (h.notifier.clone(), h.sent.clone());
-    h.notifier = crate::testing::unreachable_notifier();
+    h.notifier = offpeak_shared::notify::Notifier::unreachable();
     for m in [0, 5, 10, 15, 20] {
         h.tick(&minutes(m)).await;
         h.rds.settle();

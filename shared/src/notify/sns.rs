@@ -95,6 +95,27 @@ impl Notifier {
         )
     }
 
+    /// A notifier whose every publish fails, as when SNS cannot be reached: for tests (and drills)
+    /// of what a caller does when notifying fails. It publishes to a loopback port nothing
+    /// listens on, without retries, so it fails at once through the real SDK error path.
+    pub fn unreachable() -> Self {
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                "AKIDUNREACHABLE",
+                "not-a-secret",
+                None,
+                None,
+                "offpeak-unreachable",
+            ))
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+            .build();
+        let topic = "arn:aws:sns:us-east-1:123456789012:unreachable";
+        Self::sns(aws_sdk_sns::Client::from_conf(config), topic)
+    }
+
     /// The SNS topic notifications go to, if any.
     pub fn topic_arn(&self) -> Option<&str> {
         match &self.sink {
@@ -188,6 +209,15 @@ mod tests {
         assert_eq!(titles, ["first", "second"]);
         assert!(sent.is_empty());
         assert_eq!(notifier.topic_arn(), None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_topic_is_an_error_naming_the_topic() {
+        let err = Notifier::unreachable()
+            .notify(&sample("lost"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(":unreachable failed"), "{err}");
     }
 
     #[tokio::test]
