@@ -62,8 +62,9 @@ pub use tick::{Deps, run};
 pub const FUNCTION: &str = "aurora-replicas";
 
 /// One tick against the AWS account and region of `ctx`: the Lambda handler and
-/// `offpeak run|plan aurora-replicas` both call this. `now` is the clock's value (the event's
-/// `at` replaces it); in dry-run the returned report holds the plan and nothing is applied.
+/// `offpeak run|plan aurora-replicas` both call this. `now` is the clock's value; the event's
+/// `at` only moves the instant the schedule is read at. While `offpeak pause` holds the function
+/// the tick runs as a dry-run. In dry-run the returned report holds the plan and nothing is applied.
 pub async fn tick(
     ctx: &Ctx,
     event: &InvocationEvent,
