@@ -18,7 +18,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use offpeak_eks_nodegroups::{Action, SdkAutoScaling, SdkEks, Services, Step, run, tick};
+use offpeak_eks_nodegroups::{
+    Action, SdkAutoScaling, SdkEks, Services, Step, TickError, run, tick,
+};
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config::{Schedule, parse_str};
 use offpeak_shared::event::InvocationEvent;
@@ -316,6 +318,16 @@ impl Env {
     }
 
     async fn run(&self, yaml: &str, event: InvocationEvent, now: DateTime<Utc>) -> Report<Action> {
+        self.real_run(yaml, event, now).await.unwrap()
+    }
+
+    /// A real invocation with the clock at `clock` (the event may carry `at`).
+    async fn real_run(
+        &self,
+        yaml: &str,
+        event: InvocationEvent,
+        clock: DateTime<Utc>,
+    ) -> Result<Report<Action>, TickError> {
         let schedule = schedule(yaml);
         let svc = Services {
             eks: &self.fn_eks,
@@ -323,7 +335,7 @@ impl Env {
             state: &self.store,
             notifier: &self.notifier,
         };
-        run(&svc, &schedule, &event, now).await.unwrap()
+        run(&svc, &schedule, &event, clock).await
     }
 
     async fn tick_at(&self, now: DateTime<Utc>) -> Report<Action> {
@@ -700,4 +712,217 @@ async fn dry_run_makes_zero_mutating_calls() {
     assert_eq!(env.scaling("app").await, (1, 3, 2));
     assert_eq!(env.doc("dev-eks/app").await, Value::Null);
     assert!(env.sent.is_empty());
+}
+
+/// The state item of `target`, deleted as if the table had lost it.
+async fn lose_state(env: &Env, target: &str) {
+    let records = env.store.get_many(&[target]).await.unwrap();
+    let version = records[target].version;
+    env.store.delete(target, version).await.unwrap();
+}
+
+#[tokio::test]
+async fn lost_state_is_recovered_from_the_asleep_marker() {
+    // GIVEN node groups put to sleep on Friday night
+    let env = Env::start().await;
+    let app_asg = env.nodegroup("app", (1, 3, 2)).await;
+    env.nodegroup("batch", (0, 5, 1)).await;
+    let (_, app_tags_before) = env.group(&app_asg).await;
+    assert_clean(&env.tick_at(friday_night()).await);
+
+    // WHEN app's state item is lost and a Saturday tick runs
+    lose_state(&env, "dev-eks/app").await;
+    let report = env.tick_at(saturday()).await;
+
+    // THEN the pre-sleep triple is saved again from the marker, never the zeros it is at now
+    assert_clean(&report);
+    assert_eq!(env.scaling("app").await, (0, 3, 0));
+    assert_eq!(
+        env.doc("dev-eks/app").await["saved"]["scaling"],
+        json!({"min": 1, "max": 3, "desired": 2})
+    );
+
+    // WHEN it is lost again and the Monday tick runs
+    lose_state(&env, "dev-eks/app").await;
+    let report = env.tick_at(monday_morning()).await;
+
+    // THEN the exact sizes and the discovery tags are back, and the marker is gone
+    assert_clean(&report);
+    assert_eq!(env.scaling("app").await, (1, 3, 2));
+    assert_eq!(env.scaling("batch").await, (0, 5, 1));
+    assert_eq!(env.group(&app_asg).await.1, app_tags_before);
+}
+
+#[tokio::test]
+async fn lost_state_and_an_unreadable_marker_keep_the_group_asleep_and_tell_a_person() {
+    // GIVEN app asleep, its state item lost and its marker overwritten by hand
+    let env = Env::start().await;
+    let app_asg = env.nodegroup("app", (1, 3, 2)).await;
+    env.nodegroup("batch", (0, 5, 1)).await;
+    assert_clean(&env.tick_at(friday_night()).await);
+    lose_state(&env, "dev-eks/app").await;
+    let marker = Tag::builder()
+        .resource_id(&app_asg)
+        .resource_type("auto-scaling-group")
+        .key("offpeak:asleep")
+        .value("asleep, ask Ken")
+        .propagate_at_launch(false)
+        .build();
+    env.asg
+        .create_or_update_tags()
+        .tags(marker)
+        .send()
+        .await
+        .unwrap();
+    env.sent.take();
+
+    // WHEN the Monday tick runs
+    let report = env.tick_at(monday_morning()).await;
+
+    // THEN app is not woken to zeros nor unmarked: it stays as it is, and a person is told
+    assert_eq!(env.scaling("app").await, (0, 3, 0));
+    assert_eq!(env.scaling("batch").await, (0, 5, 1));
+    let (_, tags) = env.group(&app_asg).await;
+    assert!(
+        tags.iter()
+            .any(|(k, v, _)| k == "offpeak:asleep" && v == "asleep, ask Ken"),
+        "{tags:?}"
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.target == "dev-eks/app" && n.message.contains("restores min=")),
+        "{:#?}",
+        report.notes
+    );
+    let told: Vec<_> = env
+        .sent
+        .take()
+        .into_iter()
+        .filter(|n| n.target.as_str() == "dev-eks/app")
+        .collect();
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert_eq!(told[0].severity, offpeak_shared::notify::Severity::Failure);
+    assert!(
+        told[0]
+            .facts
+            .iter()
+            .any(|(k, v)| *k == "max" && v.render() == "3"),
+        "{:?}",
+        told[0].facts
+    );
+    assert!(env.doc("dev-eks/app").await.get("saved").is_none());
+}
+
+#[tokio::test]
+async fn a_target_removed_from_the_schedule_is_woken_and_released() {
+    // GIVEN two node groups put to sleep on Friday night
+    let env = Env::start().await;
+    env.nodegroup("app", (1, 3, 2)).await;
+    let batch_asg = env.nodegroup("batch", (0, 5, 1)).await;
+    let (_, batch_tags_before) = env.group(&batch_asg).await;
+    assert_clean(&env.tick_at(friday_night()).await);
+    env.sent.take();
+
+    // WHEN batch is removed from the schedule and a Saturday tick runs
+    let only_app = SCHEDULE.replace("[app, batch]", "[app]");
+    let report = env
+        .run(&only_app, InvocationEvent::default(), saturday())
+        .await;
+
+    // THEN batch is back at its exact sizes and tags, and offpeak forgets it
+    assert_clean(&report);
+    assert_eq!(env.scaling("batch").await, (0, 5, 1));
+    assert_eq!(env.group(&batch_asg).await.1, batch_tags_before);
+    assert_eq!(env.doc("dev-eks/batch").await, Value::Null);
+    assert_eq!(
+        env.doc("offpeak/registry/eks-nodegroups").await,
+        json!({"targets": ["dev-eks/app"]})
+    );
+    let titles: Vec<_> = env.sent.take().into_iter().map(|n| n.title).collect();
+    assert_eq!(titles, ["node group awake"]);
+    // ...and app, still scheduled, stays asleep
+    assert_eq!(env.scaling("app").await, (0, 3, 0));
+
+    // AND the next tick has nothing left to do
+    env.calls.take();
+    let later = env
+        .run(
+            &only_app,
+            InvocationEvent::default(),
+            saturday() + Duration::minutes(5),
+        )
+        .await;
+    assert!(later.plan.is_empty(), "{:#?}", later.plan);
+    assert_eq!(env.mutating_calls(), Vec::<String>::new());
+}
+
+/// Friday 2026-11-27 20:00 JST: two hours before the weekend's sleep window opens.
+fn friday_evening() -> DateTime<Utc> {
+    friday_night() - Duration::hours(2)
+}
+
+#[tokio::test]
+async fn a_real_run_with_at_does_not_steal_a_live_ticks_lease() {
+    // GIVEN awake node groups, and a live tick holding app's lease since the clock's T
+    let env = Env::start().await;
+    env.nodegroup("app", (1, 3, 2)).await;
+    env.nodegroup("batch", (0, 5, 1)).await;
+    let leased = env
+        .store
+        .try_lease(
+            "dev-eks/app",
+            "eks-nodegroups/live",
+            friday_evening(),
+            Duration::minutes(4),
+        )
+        .await
+        .unwrap();
+    assert!(leased);
+
+    // WHEN a real (not dry-run) invocation replays T + 2h, one minute after T on the clock
+    let clock = friday_evening() + Duration::minutes(1);
+    let report = env
+        .real_run(SCHEDULE, at(friday_night()), clock)
+        .await
+        .unwrap();
+
+    // THEN the schedule is evaluated at `at` (batch sleeps), but app is left to the lease holder
+    assert_eq!(env.scaling("batch").await, (0, 5, 0));
+    assert_eq!(env.scaling("app").await, (1, 3, 2));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.target == "dev-eks/app" && n.message.contains("another invocation")),
+        "{:#?}",
+        report.notes
+    );
+}
+
+#[tokio::test]
+async fn an_override_more_than_31_days_after_the_clock_is_refused_whatever_at_says() {
+    // GIVEN a node group and a clock
+    let env = Env::start().await;
+    env.nodegroup("app", (1, 3, 2)).await;
+    let clock = saturday();
+
+    // WHEN an invocation replays clock + 30 days with an override until clock + 40 days
+    let event: InvocationEvent = serde_json::from_value(json!({
+        "at": (clock + Duration::days(30)).to_rfc3339(),
+        "override": {"target": "dev-eks/app", "state": "asleep",
+                     "until": (clock + Duration::days(40)).to_rfc3339()}
+    }))
+    .unwrap();
+    let refused = env.real_run(SCHEDULE, event, clock).await.unwrap_err();
+
+    // THEN it is refused as bad input, and nothing is recorded or changed
+    assert!(refused.is_bad_input(), "{refused}");
+    assert!(
+        refused.to_string().contains("more than 31 days"),
+        "{refused}"
+    );
+    assert_eq!(env.doc("dev-eks/app").await, Value::Null);
+    assert_eq!(env.scaling("app").await, (1, 3, 2));
 }

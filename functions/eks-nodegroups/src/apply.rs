@@ -16,14 +16,20 @@
 //! - Every state write is conditional on the version read ([`crate::record::write`]).
 //! - A restore that AWS does not show yet is *deferred* too (a note): the saved state is kept and
 //!   the next tick verifies again.
+//! - A target is released from offpeak's registry (and its state item deleted) only by a
+//!   [`Step::Release`], which a plan puts after a verified restore, never before.
+//! - Every state write records the resource the target stands for, so it can be found and put
+//!   back once the schedule no longer names it.
+//! - `now` is the clock (never the event's `at`): leases are taken and expire by it.
 //!
 //! Failure behaviour: a failed step is returned with its error; the lease is always released
 //! (a release failure is a note: the lease expires by itself after [`LEASE_TTL`]).
 
 use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::Notifier;
-use offpeak_shared::state::StateStore;
+use offpeak_shared::state::{StateStore, registry};
 
+use crate::FUNCTION;
 use crate::aws::{AutoScaling, Eks};
 use crate::error::{TickError, chain};
 use crate::guard;
@@ -145,6 +151,10 @@ async fn run_steps<'p, E: Eks, A: AutoScaling, S: StateStore>(
     now: DateTime<Utc>,
     outcome: &mut TargetOutcome<'p>,
 ) {
+    session
+        .doc
+        .resource
+        .get_or_insert_with(|| plan.resource.clone());
     for (i, action) in plan.actions.iter().enumerate() {
         let result = match run_step(svc, action, session, now).await {
             Ok(None) => Outcome::Applied,
@@ -231,7 +241,29 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
             .await
         }
         Step::Unflag { .. } => commit(store, target, session, now, |d| d.attention = None).await,
+        Step::Release { forget_state } => release(store, target, session, *forget_state)
+            .await
+            .map(done),
     }
+}
+
+/// Deletes the target's state item (with `forget_state`), then removes it from the registry:
+/// while it is registered, a failure here is retried by the next tick.
+async fn release<S: StateStore>(
+    store: &S,
+    target: &str,
+    session: &Stored,
+    forget_state: bool,
+) -> Result<(), TickError> {
+    if forget_state {
+        record::delete(store, target, session).await?;
+    }
+    registry::release(store, FUNCTION, target)
+        .await
+        .map_err(|source| TickError::Release {
+            target: target.to_owned(),
+            source,
+        })
 }
 
 /// Edits the document and writes it (a step that changes only offpeak's own state).

@@ -119,8 +119,9 @@ pub enum TickError {
     )]
     Enroll {
         targets: String,
+        /// Shared: one failed registry write refuses every target it was to register.
         #[source]
-        source: StateError,
+        source: std::sync::Arc<StateError>,
     },
     #[error("release target {target} from offpeak's registry failed; the next tick tries again")]
     Release {

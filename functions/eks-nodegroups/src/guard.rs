@@ -7,16 +7,16 @@
 //! `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` on the group of
 //! every managed node group; self-managed groups carry them when set up for the autoscaler. While a
 //! group sleeps, offpeak removes both keys (saving them exactly, value and `PropagateAtLaunch`, in
-//! the state store) and puts them back on wake. docs/decisions.md says why this mechanism.
-
-use chrono::{DateTime, SecondsFormat, Utc};
+//! the state store and mirrored in the [`MIRROR_KEY`] marker) and puts them back on wake.
+//! docs/decisions.md says why this mechanism.
 
 use crate::aws::AsgView;
-use crate::model::{AsgTag, Scaling};
+use crate::model::AsgTag;
 
 /// The discovery key every auto-discovery setup in the cluster-autoscaler docs uses.
 pub const ENABLED_KEY: &str = "k8s.io/cluster-autoscaler/enabled";
-/// Set on a group while offpeak keeps it asleep, so a person looking at the group sees why.
+/// Set on a group while offpeak keeps it asleep, so a person looking at the group sees why, and
+/// what will be restored ([`crate::marker`]).
 pub const MIRROR_KEY: &str = "offpeak:asleep";
 
 /// `k8s.io/cluster-autoscaler/<cluster>`, the per-cluster discovery key.
@@ -44,20 +44,10 @@ pub fn to_restore(group: &AsgView, saved: &[AsgTag]) -> Vec<AsgTag> {
         .collect()
 }
 
-/// The human-readable marker tag: what will be restored, and since when the group sleeps.
-pub fn mirror(saved: Scaling, since: DateTime<Utc>) -> AsgTag {
-    let since = since.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let value = format!(
-        "since {since}; restores min={} max={} desired={}; cluster-autoscaler discovery tags removed until then (saved in the offpeak state table)",
-        saved.min, saved.max, saved.desired
-    );
-    AsgTag::new(MIRROR_KEY, value, false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::model::Scaling;
 
     fn group(tags: Vec<AsgTag>) -> AsgView {
         AsgView {
@@ -105,24 +95,5 @@ mod tests {
         ]);
         assert_eq!(to_restore(&g, &saved), [saved[0].clone()]);
         assert!(to_restore(&group(saved.clone()), &saved).is_empty());
-    }
-
-    #[test]
-    fn the_mirror_tag_fits_an_asg_tag_value() {
-        let since = Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap();
-        let tag = mirror(
-            Scaling {
-                min: 10,
-                max: 100,
-                desired: 25,
-            },
-            since,
-        );
-        assert!(
-            tag.value
-                .starts_with("since 2026-11-27T13:00:00Z; restores min=10 max=100 desired=25")
-        );
-        assert!(tag.value.len() <= 256, "{}", tag.value.len());
-        assert!(!tag.propagate_at_launch);
     }
 }

@@ -1,15 +1,26 @@
 //! eks-nodegroups: development EKS managed node groups and self-managed Auto Scaling groups sleep
 //! (`min = desired = 0`) inside the schedule's sleep windows and get back exactly what they had.
 //!
-//! Each tick: [`observe`] (AWS, read-only) → desired state from the schedule at `now`, or an
-//! override ([`targets`], pure) → [`plan`] (pure; the [`Action`]s print and serialise) → [`apply`]
-//! (the only code that mutates), or in dry-run print the plan and stop.
+//! Each tick: [`observe`] (AWS, read-only) → desired state from the schedule at the event's `at`
+//! (else the clock), or an override ([`targets`], pure) → [`plan`] (pure; the [`Action`]s print
+//! and serialise) → [`apply`] (the only code that mutates), or in dry-run print the plan and stop.
 //!
 //! Guarantees:
 //! - **Exact restore.** Before a group is touched, its `{min, max, desired}` and its
-//!   cluster-autoscaler discovery tags are saved in the state store with a conditional write;
-//!   they are never overwritten while it sleeps, restored exactly on wake, and cleared only after
-//!   the restore is verified. `max` is never changed (EKS requires `max >= 1`).
+//!   cluster-autoscaler discovery tags are saved in the state store with a conditional write, and
+//!   mirrored in the `offpeak:asleep` tag on its Auto Scaling group ([`marker`]); they are never
+//!   overwritten while it sleeps, restored exactly on wake, and cleared only after the restore is
+//!   verified. `max` is never changed (EKS requires `max >= 1`).
+//! - **Lost state can't strand a group** ([`recover`]): with its state item gone, a sleeping
+//!   group's pre-sleep state is read back from its marker; zeros are never saved as a pre-sleep
+//!   size nor restored. If the marker can't be read either, the group is left asleep with its
+//!   marker and a person is told at once which values to set.
+//! - **Nothing is orphaned** ([`orphans`]): every target offpeak changes is enrolled in its
+//!   registry first (not changed if that fails); a target removed from the schedule is woken to
+//!   its saved sizes and then released. One that no longer exists is released with a note; one
+//!   offpeak's role may no longer touch is flagged and a person notified with what to do.
+//! - **`at` replays the schedule, not the clock** ([`model::Instants`]): leases, override
+//!   validity (the 31-day cap), skip tags and timestamps always use the clock.
 //! - **The cluster autoscaler can't wake a sleeping group**: its discovery tags are removed from
 //!   the group's Auto Scaling group while it sleeps ([`guard`]; docs/decisions.md says why).
 //! - **Transitions, not ticks.** offpeak acts when the desired state changes (a window opens or
@@ -28,14 +39,17 @@ pub mod apply;
 pub mod aws;
 pub mod error;
 pub mod guard;
+pub mod marker;
 pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod observe;
+pub mod orphans;
 pub mod overrides;
 pub mod plan;
 pub mod reconcile;
 pub mod record;
+pub mod recover;
 pub mod skip;
 pub mod targets;
 
@@ -45,13 +59,14 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
+use offpeak_shared::pause::gated;
 use offpeak_shared::report::Report;
 use offpeak_shared::state::DynamoStateStore;
 
 pub use apply::Services;
 pub use aws::{SdkAutoScaling, SdkEks};
 pub use error::TickError;
-pub use model::{Scaling, SleepState};
+pub use model::{Instants, Scaling, SleepState};
 pub use plan::{Action, Step};
 pub use reconcile::run;
 pub use record::HeldOverride;
@@ -66,7 +81,9 @@ pub const FUNCTION: &str = "eks-nodegroups";
 pub const CONCURRENCY: usize = 8;
 
 /// One tick with the cold-start context: the Lambda handler and `offpeak plan|run eks-nodegroups`.
-/// `clock_now` is the clock's value; the event's `at` replaces it.
+/// `clock_now` is the clock's value; the event's `at` only moves the instant the schedule is read
+/// at (leases, overrides and timestamps keep the clock). While `offpeak pause` holds the function
+/// the tick runs as a dry-run.
 pub async fn tick(
     ctx: &Ctx,
     event: &InvocationEvent,
@@ -83,10 +100,22 @@ pub async fn tick(
         state,
         notifier: ctx.aws.notifier(),
     };
+    let read_failed = |source| TickError::ReadState { count: 2, source };
+    let run = |event: InvocationEvent| async move {
+        Box::pin(run(&svc, &ctx.schedule, &event, clock_now)).await
+    };
     // Type-erased: the tick's future nests the SDK's deep futures; erasing it here keeps callers
     // (main.rs, the CLI) clear of the compiler's layout depth limit.
-    let tick: Pin<Box<dyn Future<Output = _> + Send + '_>> =
-        Box::pin(run(&svc, &ctx.schedule, event, event.instant(clock_now)));
+    let (store, notifier) = (Some(state), ctx.aws.notifier());
+    let tick: Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(gated(
+        store,
+        notifier,
+        FUNCTION,
+        event,
+        clock_now,
+        read_failed,
+        run,
+    ));
     tick.await
 }
 

@@ -6,7 +6,7 @@
 //! | `NodeGroupsAsleep` | Count | node groups and self-managed ASGs at `min = desired = 0` after the tick |
 //! | `InstanceHoursSaved` | None | instance-hours not run by the targets woken this tick (saved desired × hours asleep) |
 //! | `ActionsApplied` / `ActionsFailed` | Count | this tick's actions |
-//! | `Drift` | Count | targets whose actual state differs from the desired one and are left as is (the template's drift alarm watches it) |
+//! | `Drift` | Count | targets whose actual state differs from the desired one and are left as is — a person's change, a lost pre-sleep state, a target offpeak's role may not touch (the template's drift alarm watches it) |
 //!
 //! Built purely from the tick's observations and outcomes; only [`emit`] prints.
 
@@ -20,7 +20,6 @@ use crate::apply::{Outcome, TargetOutcome};
 use crate::notify::instance_hours;
 use crate::observe::{Observed, View};
 use crate::plan::{Step, TargetPlan};
-use crate::record::Concern;
 
 /// The tick's metrics.
 pub fn tick_metrics(
@@ -105,13 +104,13 @@ fn hours_saved(outcome: &TargetOutcome<'_>, now: DateTime<Utc>) -> f64 {
     }
 }
 
-/// Targets flagged (or being flagged) for drift.
+/// Targets flagged (or being flagged) for a concern that leaves them off their desired state.
 pub fn drifting(plans: &[TargetPlan]) -> Vec<String> {
     plans
         .iter()
         .filter(|p| {
             let flagging = p.actions.iter().find_map(|a| match &a.step {
-                Step::Flag { concern, .. } => Some(*concern == Concern::Drift),
+                Step::Flag { concern, .. } => Some(concern.is_drift()),
                 Step::Unflag { .. } => Some(false),
                 _ => None,
             });
@@ -120,7 +119,7 @@ pub fn drifting(plans: &[TargetPlan]) -> Vec<String> {
                     .doc
                     .attention
                     .as_ref()
-                    .is_some_and(|a| a.concern == Concern::Drift)
+                    .is_some_and(|a| a.concern.is_drift())
             })
         })
         .map(|p| p.target.clone())

@@ -1,10 +1,41 @@
-//! The small value types every stage shares: a group's scaling, sleep states, the resource behind a
-//! target, and Auto Scaling group tags. Pure data, no I/O.
+//! The small value types every stage shares: the tick's two instants, a group's scaling, sleep
+//! states, the resource behind a target, and Auto Scaling group tags. Pure data, no I/O.
 
 use std::fmt;
 
-use offpeak_shared::event::OverrideState;
+use chrono::{DateTime, Utc};
+use offpeak_shared::event::{InvocationEvent, OverrideState};
 use serde::{Deserialize, Serialize};
+
+/// The two instants a tick reasons with. The event's `at` moves only where the *schedule* is
+/// read; everything that asks "is it still valid?" — leases, an override's validity and whether
+/// one holds, the `offpeak:skip-until` tag, the drift grace — and every timestamp offpeak writes
+/// use the clock. So replaying a far-off moment with `at` can neither steal a live tick's lease nor
+/// stretch an override past its cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instants {
+    /// Where the schedule is evaluated: the event's `at`, else the clock.
+    pub at: DateTime<Utc>,
+    /// The clock's value, as read at the edge (the Lambda handler, the CLI).
+    pub clock: DateTime<Utc>,
+}
+
+impl Instants {
+    pub fn new(event: &InvocationEvent, clock: DateTime<Utc>) -> Self {
+        Self {
+            at: event.instant(clock),
+            clock,
+        }
+    }
+
+    /// No replay: both instants are `now` (tests, and ticks without `at`).
+    pub fn same(now: DateTime<Utc>) -> Self {
+        Self {
+            at: now,
+            clock: now,
+        }
+    }
+}
 
 /// The `{min, max, desired}` size of a managed node group or an Auto Scaling group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

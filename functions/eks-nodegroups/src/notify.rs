@@ -1,6 +1,7 @@
 //! Notifications (built purely from what apply did, then sent): one per sleep, per verified wake,
 //! per failed action, per override recorded, and one per problem (drift after
-//! [`crate::plan::DRIFT_GRACE`], a missing resource at once), never one per tick.
+//! [`crate::plan::DRIFT_GRACE`]; at once a missing resource, a lost pre-sleep state and a target
+//! offpeak's role may not touch — each telling a person what to do), never one per tick.
 //!
 //! A notification that can't be published becomes a note in the report: notifying must never fail
 //! or undo a tick (the notifier has already logged it).
@@ -39,7 +40,7 @@ pub fn notifications(outcome: &TargetOutcome<'_>, now: DateTime<Utc>) -> Vec<Not
         .iter()
         .filter_map(|(action, result)| match result {
             Outcome::Applied => applied(outcome, action, now),
-            Outcome::Failed(err) => Some(failed(action, err)),
+            Outcome::Failed(err) => Some(failed(outcome, action, err)),
             Outcome::Deferred(_) => None,
         })
         .collect()
@@ -70,8 +71,46 @@ fn applied(
                 .line("The schedule names a resource that does not exist (deleted since the schedule was written?). Other targets are unaffected.")
                 .next_step("Remove it from infra/schedules.yaml, or recreate it."),
         ),
+        Step::Flag { concern: Concern::LostState, report: true, .. } => Some(lost(outcome, action)),
+        Step::Flag { concern: Concern::Denied, report: true, .. } => Some(denied(outcome, action)),
         _ => None,
     }
+}
+
+/// offpeak put it to sleep, lost its saved sizes and can't read its marker.
+fn lost(outcome: &TargetOutcome<'_>, action: &Action) -> Notification {
+    let mut n = base(Severity::Failure, action, "pre-sleep size lost")
+        .line("offpeak put this group to sleep, but its saved sizes are gone from the state table and its offpeak:asleep tag does not say them.")
+        .line("offpeak keeps it as it is and keeps the tag: waking it now would leave it at zero.");
+    if let Some(seen) = &outcome.plan.seen {
+        n = n
+            .fact("min", seen.scaling.min)
+            .fact("max", seen.scaling.max)
+            .fact("desired", seen.scaling.desired);
+        if let Some(asg) = &seen.asg {
+            n = n.fact("auto_scaling_group", token(asg));
+        }
+    }
+    n.fact("tag", token(crate::guard::MIRROR_KEY))
+        .next_step("Write the sizes it should wake to into its offpeak:asleep tag as: restores min=<min> max=<max> desired=<desired> (max as shown above unless it should change). The next tick restores exactly those.")
+        .next_step("Or set min, max and desired on it yourself and delete the offpeak:asleep tag: offpeak then takes it as awake.")
+}
+
+/// AWS refuses offpeak's role access to the target.
+fn denied(outcome: &TargetOutcome<'_>, action: &Action) -> Notification {
+    let n = base(Severity::Failure, action, "access denied")
+        .line("AWS refuses offpeak's role access to this target (AccessDenied), so offpeak can neither see nor change it.");
+    if !outcome.plan.orphan {
+        return n.next_step(COVER_IT);
+    }
+    let mut n = n.line("It was removed from infra/schedules.yaml while offpeak had changed it, and the stack's IAM parameters no longer cover it: offpeak can't put it back.");
+    if let Some(saved) = &outcome.plan.stored.doc.saved {
+        n = n
+            .fact("saved_min", saved.scaling.min)
+            .fact("saved_max", saved.scaling.max)
+            .fact("saved_desired", saved.scaling.desired);
+    }
+    n.next_step(ORPHAN_BY_HAND).next_step(ORPHAN_BACK)
 }
 
 fn asleep(outcome: &TargetOutcome<'_>, action: &Action, from: Scaling) -> Notification {
@@ -99,7 +138,11 @@ fn awake(
     now: DateTime<Utc>,
 ) -> Notification {
     let mut n = base(Severity::Action, action, awake_title(&action.resource))
-        .line("The saved scaling and cluster-autoscaler tags are back and verified; the saved state is cleared.")
+        .line("The saved scaling and cluster-autoscaler tags are back and verified; the saved state is cleared.");
+    if outcome.plan.orphan {
+        n = n.line("It was removed from infra/schedules.yaml: offpeak put it back and no longer manages it.");
+    }
+    n = n
         .fact("min", restored.min)
         .fact("max", restored.max)
         .fact("desired", restored.desired);
@@ -112,13 +155,27 @@ fn awake(
     n
 }
 
-fn failed(action: &Action, err: &crate::error::TickError) -> Notification {
-    base(Severity::Failure, action, "action failed")
+fn failed(
+    outcome: &TargetOutcome<'_>,
+    action: &Action,
+    err: &crate::error::TickError,
+) -> Notification {
+    let n = base(Severity::Failure, action, "action failed")
         .line("An action failed; offpeak stopped this target's remaining steps and the next tick plans again from what it observes.")
         .fact("step", token(action.step.name()))
-        .fact("error", Fact::error(err))
-        .next_step("If it fails again, check the function's IAM permissions and the resource in the console.")
+        .fact("error", Fact::error(err));
+    match (err.is_access_denied(), outcome.plan.orphan) {
+        (true, true) => n.next_step(ORPHAN_BY_HAND).next_step(ORPHAN_BACK),
+        (true, false) => n.next_step(COVER_IT),
+        (false, _) => n.next_step("If it fails again, check the function's IAM permissions and the resource in the console."),
+    }
 }
+
+/// What to do when offpeak's role may not touch a scheduled target.
+const COVER_IT: &str = "Make sure the stack's EksClusterNames and SelfManagedAsgNames parameters cover this target (offpeak deploy-params), then deploy.";
+/// What to do when offpeak's role may not touch a target that left the schedule.
+const ORPHAN_BY_HAND: &str = "Either set the saved sizes on it yourself (or those its offpeak:asleep tag names), delete that tag, and remove this target from the targets of state item offpeak/registry/eks-nodegroups.";
+const ORPHAN_BACK: &str = "Or add it back to infra/schedules.yaml and the stack's parameters (offpeak deploy-params), deploy, let a tick wake it, then remove it again.";
 
 fn base(severity: Severity, action: &Action, title: &'static str) -> Notification {
     Notification::new(severity, FUNCTION, token(&action.target), title)

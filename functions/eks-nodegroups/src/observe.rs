@@ -2,7 +2,8 @@
 //!
 //! Guarantees: read-only (list and describe calls only); one target's failure never stops the
 //! others. A node group, cluster or Auto Scaling group that does not exist is [`View::Missing`];
-//! any other failure to read it is [`View::Unreadable`] with the error chain. The Auto Scaling
+//! a call AWS refuses offpeak's role (`AccessDenied`) is [`View::Denied`] — no retry fixes it; any
+//! other failure to read it is [`View::Unreadable`] with the error chain. The Auto Scaling
 //! groups of every target are described together, in as few calls as the API allows. EKS has no
 //! batch describe, so node groups are listed and described [`CONCURRENCY`] at a time; the result
 //! is in schedule order whatever order the answers arrive in.
@@ -15,7 +16,7 @@ use offpeak_shared::config::Schedule;
 
 use crate::CONCURRENCY;
 use crate::aws::{AsgView, AutoScaling, Eks, NodegroupView};
-use crate::error::chain;
+use crate::error::{TickError, chain};
 use crate::model::{Resource, Scaling};
 use crate::skip::{SKIP_KEY, Skip, skip_at};
 use crate::targets::{self, Entry, Unit};
@@ -40,6 +41,19 @@ pub enum View {
     },
     /// Reading it failed; the error chain.
     Unreadable(String),
+    /// AWS refuses offpeak's role to read it (`AccessDenied`); the error chain.
+    Denied(String),
+}
+
+impl View {
+    /// What a failed read says about the target.
+    fn failed(err: &TickError) -> View {
+        if err.is_access_denied() {
+            View::Denied(chain(err))
+        } else {
+            View::Unreadable(chain(err))
+        }
+    }
 }
 
 /// A target that exists.
@@ -56,12 +70,12 @@ pub struct Live {
     pub asg: Option<AsgView>,
 }
 
-/// Observes every EKS target of the schedule at `now`.
+/// Observes every EKS target of the schedule; `clock` reads the `offpeak:skip-until` tags.
 pub async fn observe<'s, E: Eks, A: AutoScaling>(
     eks: &E,
     autoscaling: &A,
     schedule: &'s Schedule,
-    now: DateTime<Utc>,
+    clock: DateTime<Utc>,
 ) -> Vec<Observed<'s>> {
     // Futures are built up front (not by a closure inside the stream) so the tick's future stays
     // `Send` for any lifetime, which the compiler can't prove through stream closures.
@@ -72,12 +86,32 @@ pub async fn observe<'s, E: Eks, A: AutoScaling>(
     let lists: Vec<Vec<Expanded<'s>>> = stream::iter(lists).buffered(CONCURRENCY).collect().await;
     let mut expanded: Vec<Expanded<'s>> = lists.into_iter().flatten().collect();
     dedupe(&mut expanded);
+    observe_expanded(eks, autoscaling, expanded, clock).await
+}
+
+/// Observes units known by id (targets offpeak registered that the schedule did not yield).
+pub async fn observe_units<'s, E: Eks, A: AutoScaling>(
+    eks: &E,
+    autoscaling: &A,
+    units: Vec<Unit<'s>>,
+    clock: DateTime<Utc>,
+) -> Vec<Observed<'s>> {
+    let expanded = units.into_iter().map(Expanded::Unit).collect();
+    observe_expanded(eks, autoscaling, expanded, clock).await
+}
+
+async fn observe_expanded<'s, E: Eks, A: AutoScaling>(
+    eks: &E,
+    autoscaling: &A,
+    expanded: Vec<Expanded<'s>>,
+    clock: DateTime<Utc>,
+) -> Vec<Observed<'s>> {
     let looks: Vec<_> = expanded.into_iter().map(|e| look(eks, e)).collect();
     let partial: Vec<Partial<'s>> = stream::iter(looks).buffered(CONCURRENCY).collect().await;
     let groups = describe_groups(autoscaling, &partial).await;
     partial
         .into_iter()
-        .map(|p| finish(p, &groups, now))
+        .map(|p| finish(p, &groups, clock))
         .collect()
 }
 
@@ -109,7 +143,7 @@ async fn first_look<'s, E: Eks>(eks: &E, unit: Unit<'s>) -> Partial<'s> {
                 Ok(None) => Look::Done(View::Missing {
                     what: format!("node group {nodegroup} of eks cluster {cluster} does not exist"),
                 }),
-                Err(e) => Look::Done(View::Unreadable(chain(&e))),
+                Err(e) => Look::Done(View::failed(&e)),
             }
         }
     };
@@ -148,7 +182,7 @@ async fn expand<'s, E: Eks>(eks: &E, entry: Entry<'s>) -> Vec<Expanded<'s>> {
             let what = format!("eks cluster {cluster} does not exist");
             vec![done(wildcard(), View::Missing { what })]
         }
-        Err(e) => vec![done(wildcard(), View::Unreadable(chain(&e)))],
+        Err(e) => vec![done(wildcard(), View::failed(&e))],
     }
 }
 
@@ -165,11 +199,11 @@ fn dedupe(expanded: &mut Vec<Expanded<'_>>) {
     expanded.retain(|e| seen.insert(e.id().to_owned()));
 }
 
-/// The Auto Scaling groups every target needs, by name; on failure, the error chain.
+/// The Auto Scaling groups every target needs, by name; on failure, what every target then is.
 async fn describe_groups<A: AutoScaling>(
     autoscaling: &A,
     partial: &[Partial<'_>],
-) -> Result<BTreeMap<String, AsgView>, String> {
+) -> Result<BTreeMap<String, AsgView>, View> {
     let names: BTreeSet<String> = partial.iter().filter_map(asg_name).collect();
     if names.is_empty() {
         return Ok(BTreeMap::new());
@@ -177,7 +211,7 @@ async fn describe_groups<A: AutoScaling>(
     let names: Vec<String> = names.into_iter().collect();
     match autoscaling.describe_groups(&names).await {
         Ok(groups) => Ok(groups.into_iter().map(|g| (g.name.clone(), g)).collect()),
-        Err(e) => Err(chain(&e)),
+        Err(e) => Err(View::failed(&e)),
     }
 }
 
@@ -191,13 +225,13 @@ fn asg_name(p: &Partial<'_>) -> Option<String> {
 
 fn finish<'s>(
     p: Partial<'s>,
-    groups: &Result<BTreeMap<String, AsgView>, String>,
+    groups: &Result<BTreeMap<String, AsgView>, View>,
     now: DateTime<Utc>,
 ) -> Observed<'s> {
     let name = asg_name(&p);
     let view = match (p.look, groups) {
         (Look::Done(view), _) => view,
-        (_, Err(e)) => View::Unreadable(e.clone()),
+        (_, Err(failed)) => failed.clone(),
         (Look::Nodegroup(ng), Ok(groups)) => {
             let asg = name.as_ref().and_then(|n| groups.get(n)).cloned();
             View::Present(nodegroup_live(ng, name, asg, now))

@@ -7,8 +7,10 @@
 //! transitions: the target converges to the override, then back to the schedule.
 //!
 //! Refused (bad input, nothing written): a target the schedule does not cover, an end that is
-//! not after `now`, or an end more than [`MAX_OVERRIDE_DAYS`] ahead (a forgotten override should
-//! not silently disable a schedule; lasting changes belong in `infra/schedules.yaml`).
+//! not after the clock, or an end more than [`MAX_OVERRIDE_DAYS`] after it (a forgotten override
+//! should not silently disable a schedule; lasting changes belong in `infra/schedules.yaml`).
+//! `now` here is always the clock's value, never an event's `at`: a replayed instant can't
+//! stretch the cap. Whether a stored override still holds is judged by the clock too.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use offpeak_shared::config::Schedule;
@@ -24,7 +26,7 @@ pub const MAX_OVERRIDE_DAYS: i64 = 31;
 /// Conditional-write attempts before a contended override gives up.
 const WRITE_ATTEMPTS: usize = 3;
 
-/// The unit `target` names, if the override is acceptable at `now`.
+/// The unit `target` names, if the override is acceptable with the clock at `now`.
 pub fn check<'s>(
     schedule: &'s Schedule,
     target: &str,

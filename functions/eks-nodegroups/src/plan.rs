@@ -1,19 +1,28 @@
-//! Plan (pure): from what was observed, what is stored and `now`, the steps that converge a target.
+//! Plan (pure): from what was observed, what is stored and the tick's [`Instants`], the steps that
+//! converge a target.
 //!
-//! **Transition gating.** The desired state is the schedule's at `now`, unless an override holds.
+//! **Transition gating.** The desired state is the schedule's at `at`, unless an override holds at
+//! the clock.
 //! offpeak acts when that differs from the state it last converged the target to (stored as
 //! `desired`): a window opened or closed, an override started or ended, or the target is new.
 //! Between transitions it leaves the target alone, so a person who scales a node group up on
 //! Saturday keeps it; that is reported as drift. `enforce: true` converges every tick instead.
 //!
 //! **Sleep** = save `{min, max, desired}` and the cluster-autoscaler discovery tags (only if
-//! nothing is saved yet), remove those tags, set `min = desired = 0` keeping `max`, record
+//! nothing is saved yet), put the `offpeak:asleep` marker mirroring them on the group's Auto
+//! Scaling group and remove the discovery tags, set `min = desired = 0` keeping `max`, record
 //! `asleep`. **Wake** = restore exactly the saved size and tags, then verify and clear the saved
 //! state (recording `awake` in the same write). Each step is planned only if it changes something,
 //! so a converged target has an empty plan and a duplicated tick makes no write.
 //!
-//! Targets that are missing, unreadable, busy (`UPDATING`) or tagged `offpeak:skip-until` get no
-//! scaling steps, only notes (and, for missing ones, a one-time notification).
+//! **Lost state.** What is saved comes from [`recover::baseline`]: with the state item gone, a
+//! marked group's pre-sleep state is read back from its marker, so zeros are never saved as a
+//! pre-sleep size and a wake never restores zeros. A marked group whose marker can't be read is
+//! neither slept nor woken: it is flagged and a person is notified at once with what to set.
+//!
+//! Targets that are missing, unreadable, denied (`AccessDenied`), busy (`UPDATING`) or tagged
+//! `offpeak:skip-until` get no scaling steps, only notes (and, for missing and denied ones, a
+//! one-time notification). Targets the schedule no longer names are planned by [`crate::orphans`].
 
 use std::fmt;
 
@@ -22,9 +31,11 @@ use offpeak_shared::event::Override;
 use serde::Serialize;
 
 use crate::guard;
-use crate::model::{self, AsgTag, Resource, Scaling, SleepState};
+use crate::marker;
+use crate::model::{self, AsgTag, Instants, Resource, Scaling, SleepState};
 use crate::observe::{Live, Observed, View};
-use crate::record::{Attention, Concern, HeldOverride, Stored, TargetDoc};
+use crate::record::{Attention, Concern, HeldOverride, Saved, Stored, TargetDoc};
+use crate::recover::{self, Baseline};
 use crate::skip::{SKIP_KEY, Skip};
 
 /// How long actual ≠ desired must last before it is notified as drift (three default ticks).
@@ -56,7 +67,8 @@ pub enum Step {
         autoscaler_tags: Vec<AsgTag>,
         at: DateTime<Utc>,
     },
-    /// Remove the cluster-autoscaler discovery tags and put the `offpeak:asleep` marker.
+    /// Put (or bring up to date) the `offpeak:asleep` marker, then remove the cluster-autoscaler
+    /// discovery tags (`tags`, possibly none).
     ParkAutoscalerTags {
         asg: String,
         tags: Vec<AsgTag>,
@@ -80,6 +92,9 @@ pub enum Step {
     },
     /// The problem is over.
     Unflag { concern: Concern },
+    /// The target left the schedule and is back at its baseline: remove it from offpeak's
+    /// registry and, with `forget_state`, delete its state item.
+    Release { forget_state: bool },
 }
 
 /// What a verified wake must find on the target.
@@ -105,6 +120,25 @@ impl Step {
             Step::CommitDesired { .. } => "commit_desired",
             Step::Flag { .. } => "flag",
             Step::Unflag { .. } => "unflag",
+            Step::Release { .. } => "release",
+        }
+    }
+
+    /// True for steps that change the target in AWS, or save the state its change depends on:
+    /// the target must be in offpeak's registry before any of them runs.
+    pub fn changes_target(&self) -> bool {
+        match self {
+            Step::SaveScaling { .. }
+            | Step::ParkAutoscalerTags { .. }
+            | Step::ScaleToZero { .. }
+            | Step::RestoreScaling { .. }
+            | Step::RestoreAutoscalerTags { .. } => true,
+            Step::RecordOverride { .. }
+            | Step::VerifyRestore(_)
+            | Step::CommitDesired { .. }
+            | Step::Flag { .. }
+            | Step::Unflag { .. }
+            | Step::Release { .. } => false,
         }
     }
 }
@@ -131,9 +165,15 @@ impl fmt::Display for Action {
                     _ => Ok(()),
                 }
             }
+            Step::ParkAutoscalerTags { asg, tags, .. } if tags.is_empty() => write!(
+                f,
+                "mark auto scaling group {asg} with {} (what a wake restores)",
+                guard::MIRROR_KEY
+            ),
             Step::ParkAutoscalerTags { asg, tags, .. } => write!(
                 f,
-                "remove cluster-autoscaler discovery tags {} from auto scaling group {asg}",
+                "mark auto scaling group {asg} with {} and remove its cluster-autoscaler discovery tags {}",
+                guard::MIRROR_KEY,
                 model::keys(tags)
             ),
             Step::ScaleToZero { from } => {
@@ -174,6 +214,13 @@ impl fmt::Display for Action {
                 Ok(())
             }
             Step::Unflag { concern } => write!(f, "clear the {} flag", concern.as_str()),
+            Step::Release { forget_state } => {
+                f.write_str("release it from offpeak's registry (it left the schedule)")?;
+                if *forget_state {
+                    f.write_str(" and delete its state")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -193,6 +240,52 @@ pub struct TargetPlan {
     pub notes: Vec<String>,
     /// When the schedule next changes this target's state (for notifications).
     pub next_change: Option<DateTime<Utc>>,
+    /// The target left the schedule (see [`crate::orphans`]).
+    pub orphan: bool,
+    /// What the target looked like, when it could be seen (for notifications).
+    pub seen: Option<Seen>,
+}
+
+/// A live target's size and Auto Scaling group, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub scaling: Scaling,
+    pub asg: Option<String>,
+}
+
+impl TargetPlan {
+    /// A plan of `steps` for `observed`, made from `stored`.
+    pub fn new(
+        observed: &Observed<'_>,
+        stored: Stored,
+        steps: Vec<Step>,
+        notes: Vec<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let unit = &observed.unit;
+        let action = |step| Action {
+            target: unit.id.clone(),
+            resource: unit.resource.clone(),
+            step,
+        };
+        let seen = match &observed.view {
+            View::Present(live) => Some(Seen {
+                scaling: live.scaling,
+                asg: live.asg_name.clone(),
+            }),
+            _ => None,
+        };
+        TargetPlan {
+            target: unit.id.clone(),
+            resource: unit.resource.clone(),
+            stored,
+            actions: steps.into_iter().map(action).collect(),
+            notes,
+            next_change: unit.next_change(at),
+            orphan: unit.is_orphan(),
+            seen,
+        }
+    }
 }
 
 /// Plans one observed target. `event_override` is the invocation's override if it names this
@@ -201,24 +294,17 @@ pub fn plan_target(
     observed: &Observed<'_>,
     stored: Stored,
     event_override: Option<&Override>,
-    now: DateTime<Utc>,
+    now: Instants,
 ) -> TargetPlan {
     let mut steps = Vec::new();
     let mut doc = stored.doc.clone();
     if let Some(o) = event_override {
-        let held = HeldOverride {
-            state: o.state.into(),
-            until: o.until_utc(),
-            set_at: now,
-        };
-        steps.push(Step::RecordOverride {
-            state: held.state,
-            until: held.until,
-        });
-        doc.override_ = Some(held);
+        steps.push(record_override(&mut doc, o, now.clock));
     }
-    let scheduled = observed.unit.scheduled(now);
-    let desired = doc.active_override(now).map_or(scheduled, |o| o.state);
+    let scheduled = observed.unit.scheduled(now.at);
+    let desired = doc
+        .active_override(now.clock)
+        .map_or(scheduled, |o| o.state);
     let mut notes = Vec::new();
     let concern = match &observed.view {
         View::Missing { what } => {
@@ -229,33 +315,40 @@ pub fn plan_target(
             notes.push(format!("not observed: {error}; the next tick tries again"));
             doc.attention.as_ref().map(|a| a.concern)
         }
+        View::Denied(error) => {
+            notes.push(format!(
+                "offpeak's role may not read it: {error}; make sure the stack's EksClusterNames / SelfManagedAsgNames parameters cover it (`offpeak deploy-params`), then deploy"
+            ));
+            Some(Concern::Denied)
+        }
         View::Present(live) => {
             let ctx = Ctx {
                 doc: &doc,
                 desired,
                 enforce: observed.unit.enforce(),
-                cluster: observed.unit.cluster,
-                now,
+                cluster: &observed.unit.cluster,
+                clock: now.clock,
             };
             plan_live(&ctx, live, &mut steps, &mut notes)
         }
     };
-    steps.extend(attention_step(doc.attention.as_ref(), concern, now));
-    TargetPlan {
-        target: observed.unit.id.clone(),
-        resource: observed.unit.resource.clone(),
-        actions: steps
-            .into_iter()
-            .map(|step| Action {
-                target: observed.unit.id.clone(),
-                resource: observed.unit.resource.clone(),
-                step,
-            })
-            .collect(),
-        stored,
-        notes,
-        next_change: observed.unit.calendar.next_change(now),
-    }
+    steps.extend(attention_step(doc.attention.as_ref(), concern, now.clock));
+    TargetPlan::new(observed, stored, steps, notes, now.at)
+}
+
+/// Holds the event's override in `doc` (so the plan follows it); the step that stores it.
+fn record_override(doc: &mut TargetDoc, o: &Override, clock: DateTime<Utc>) -> Step {
+    let held = HeldOverride {
+        state: o.state.into(),
+        until: o.until_utc(),
+        set_at: clock,
+    };
+    let step = Step::RecordOverride {
+        state: held.state,
+        until: held.until,
+    };
+    doc.override_ = Some(held);
+    step
 }
 
 /// What a live target's plan depends on besides the target itself.
@@ -264,7 +357,17 @@ struct Ctx<'a> {
     desired: SleepState,
     enforce: bool,
     cluster: &'a str,
-    now: DateTime<Utc>,
+    clock: DateTime<Utc>,
+}
+
+/// What a target's sleep or wake steps amount to.
+enum Course {
+    /// They converge it.
+    Converging,
+    /// They don't (nothing saved to restore): what remains is the person's change, if any.
+    Idle,
+    /// offpeak can't tell which sizes to restore: a person must act.
+    Lost,
 }
 
 /// Adds the steps for a target that exists; returns the concern that remains after them.
@@ -274,42 +377,25 @@ fn plan_live(
     steps: &mut Vec<Step>,
     notes: &mut Vec<String>,
 ) -> Option<Concern> {
-    match &live.skip {
-        Skip::Until(until) => {
-            notes.push(format!(
-                "left alone: tag {SKIP_KEY} holds until {}",
-                rfc3339(*until)
-            ));
-            return ctx.doc.attention.as_ref().map(|a| a.concern);
-        }
-        Skip::Unreadable(value) => {
-            notes.push(format!(
-                "left alone: tag {SKIP_KEY} has value {value:?}, not an RFC 3339 instant; fix or remove it"
-            ));
-            return ctx.doc.attention.as_ref().map(|a| a.concern);
-        }
-        Skip::No => {}
-    }
-    if let Some(busy) = &live.busy {
-        notes.push(format!("waiting: {busy}; the next tick tries again"));
+    if !may_act(live, notes) {
         return ctx.doc.attention.as_ref().map(|a| a.concern);
     }
     let transition = ctx.doc.desired != Some(ctx.desired);
-    let converging = (transition || ctx.enforce)
-        && match ctx.desired {
-            SleepState::Asleep => {
-                steps.extend(sleep_steps(ctx, live, notes));
-                true
-            }
-            SleepState::Awake => wake_steps(ctx, live, steps, notes),
-        };
+    let course = match (transition || ctx.enforce, ctx.desired) {
+        (false, _) => Course::Idle,
+        (true, SleepState::Asleep) => sleep_steps(ctx, live, steps, notes),
+        (true, SleepState::Awake) => wake_steps(ctx, live, steps, notes),
+    };
     let actual = if live.scaling.is_asleep() {
         SleepState::Asleep
     } else {
         SleepState::Awake
     };
-    if converging || actual == ctx.desired {
-        return None;
+    match course {
+        Course::Lost => return Some(Concern::LostState),
+        Course::Converging => return None,
+        Course::Idle if actual == ctx.desired => return None,
+        Course::Idle => {}
     }
     notes.push(format!(
         "{actual} while {} is desired ({}): a change made outside offpeak, left as is (enforce: false)",
@@ -318,8 +404,31 @@ fn plan_live(
     Some(Concern::Drift)
 }
 
-fn sleep_steps(ctx: &Ctx<'_>, live: &Live, notes: &mut Vec<String>) -> Vec<Step> {
-    let mut steps = Vec::new();
+/// Whether offpeak may act on the target this tick; if not, a note says why: the
+/// `offpeak:skip-until` tag holds (or can't be read), or AWS would refuse a change now.
+pub(crate) fn may_act(live: &Live, notes: &mut Vec<String>) -> bool {
+    match &live.skip {
+        Skip::Until(until) => notes.push(format!(
+            "left alone: tag {SKIP_KEY} holds until {}",
+            rfc3339(*until)
+        )),
+        Skip::Unreadable(value) => notes.push(format!(
+            "left alone: tag {SKIP_KEY} has value {value:?}, not an RFC 3339 instant; fix or remove it"
+        )),
+        Skip::No => match &live.busy {
+            Some(busy) => notes.push(format!("waiting: {busy}; the next tick tries again")),
+            None => return true,
+        },
+    }
+    false
+}
+
+fn sleep_steps(
+    ctx: &Ctx<'_>,
+    live: &Live,
+    steps: &mut Vec<Step>,
+    notes: &mut Vec<String>,
+) -> Course {
     let park = match (&live.asg_name, &live.asg) {
         (_, Some(asg)) => guard::discovery_tags(asg, ctx.cluster),
         (Some(name), None) => {
@@ -330,25 +439,29 @@ fn sleep_steps(ctx: &Ctx<'_>, live: &Live, notes: &mut Vec<String>) -> Vec<Step>
         }
         (None, None) => Vec::new(),
     };
-    let (saved, since) = match &ctx.doc.saved {
-        Some(saved) => (saved.scaling, saved.at),
-        None => {
-            steps.push(Step::SaveScaling {
+    let saved = match recover::baseline(ctx.doc, live, ctx.cluster, ctx.clock) {
+        Baseline::Saved(saved) => saved,
+        Baseline::Recovered { saved, notes: why } => {
+            notes.extend(why);
+            steps.push(save_step(&saved));
+            saved
+        }
+        Baseline::Unknown => {
+            let saved = Saved {
                 scaling: live.scaling,
                 asg: live.asg_name.clone(),
                 autoscaler_tags: park.clone(),
-                at: ctx.now,
-            });
-            (live.scaling, ctx.now)
+                at: ctx.clock,
+            };
+            steps.push(save_step(&saved));
+            saved
+        }
+        Baseline::Lost { note } => {
+            notes.push(note);
+            return Course::Lost;
         }
     };
-    if let (Some(asg), false) = (&live.asg_name, park.is_empty()) {
-        steps.push(Step::ParkAutoscalerTags {
-            asg: asg.clone(),
-            tags: park,
-            marker: guard::mirror(saved, since),
-        });
-    }
+    steps.extend(mark_step(live, &saved, park));
     if !live.scaling.is_asleep() {
         steps.push(Step::ScaleToZero { from: live.scaling });
     }
@@ -357,19 +470,72 @@ fn sleep_steps(ctx: &Ctx<'_>, live: &Live, notes: &mut Vec<String>) -> Vec<Step>
             state: SleepState::Asleep,
         });
     }
-    steps
+    Course::Converging
 }
 
-/// Adds the wake steps; returns whether they converge the target (false: nothing saved to restore).
-fn wake_steps(ctx: &Ctx<'_>, live: &Live, steps: &mut Vec<Step>, notes: &mut Vec<String>) -> bool {
-    let Some(saved) = &ctx.doc.saved else {
-        if ctx.doc.desired != Some(SleepState::Awake) {
-            steps.push(Step::CommitDesired {
-                state: SleepState::Awake,
-            });
-        }
-        return false;
+fn save_step(saved: &Saved) -> Step {
+    Step::SaveScaling {
+        scaling: saved.scaling,
+        asg: saved.asg.clone(),
+        autoscaler_tags: saved.autoscaler_tags.clone(),
+        at: saved.at,
+    }
+}
+
+/// Marks the group with what a wake restores — the saved tags plus those about to be parked, as
+/// apply will have saved them — and parks `park`; nothing if the group already shows both.
+fn mark_step(live: &Live, saved: &Saved, park: Vec<AsgTag>) -> Option<Step> {
+    let (Some(name), Some(group)) = (&live.asg_name, &live.asg) else {
+        return None;
     };
+    let mut mirrored = saved.autoscaler_tags.clone();
+    mirrored.extend(
+        park.iter()
+            .filter(|t| !saved.autoscaler_tags.iter().any(|s| s.key == t.key))
+            .cloned(),
+    );
+    let marker = marker::encode(saved.scaling, saved.at, &mirrored);
+    let marked = group.tag(guard::MIRROR_KEY) == Some(marker.value.as_str());
+    (!marked || !park.is_empty()).then(|| Step::ParkAutoscalerTags {
+        asg: name.clone(),
+        tags: park,
+        marker,
+    })
+}
+
+/// Adds the wake steps; returns whether they converge the target.
+fn wake_steps(
+    ctx: &Ctx<'_>,
+    live: &Live,
+    steps: &mut Vec<Step>,
+    notes: &mut Vec<String>,
+) -> Course {
+    let saved = match recover::baseline(ctx.doc, live, ctx.cluster, ctx.clock) {
+        Baseline::Saved(saved) => saved,
+        Baseline::Recovered { saved, notes: why } => {
+            notes.extend(why);
+            saved
+        }
+        Baseline::Lost { note } => {
+            notes.push(note);
+            return Course::Lost;
+        }
+        Baseline::Unknown => {
+            if ctx.doc.desired != Some(SleepState::Awake) {
+                steps.push(Step::CommitDesired {
+                    state: SleepState::Awake,
+                });
+            }
+            return Course::Idle;
+        }
+    };
+    steps.extend(restore_steps(&saved, live, notes));
+    Course::Converging
+}
+
+/// Back to exactly `saved`: size, discovery tags (and no marker), then verify and clear.
+pub(crate) fn restore_steps(saved: &Saved, live: &Live, notes: &mut Vec<String>) -> Vec<Step> {
+    let mut steps = Vec::new();
     if live.scaling != saved.scaling {
         steps.push(Step::RestoreScaling {
             from: live.scaling,
@@ -398,19 +564,20 @@ fn wake_steps(ctx: &Ctx<'_>, live: &Live, steps: &mut Vec<Step>, notes: &mut Vec
         asg: saved.asg.clone(),
         autoscaler_tags: verify_tags,
     }));
-    true
+    steps
 }
 
-fn attention_step(
+/// The step that records `concern` (or its end) against what the document holds.
+pub(crate) fn attention_step(
     current: Option<&Attention>,
     concern: Option<Concern>,
     now: DateTime<Utc>,
 ) -> Option<Step> {
-    let flag = |concern, since| Step::Flag {
+    let flag = |concern: Concern, since| Step::Flag {
         concern,
         since,
-        // A missing resource won't fix itself: say so at once. Drift may be a brief manual test.
-        report: concern == Concern::Missing || now - since >= DRIFT_GRACE,
+        // Drift may be a brief manual test; the others won't fix themselves: say so at once.
+        report: concern != Concern::Drift || now - since >= DRIFT_GRACE,
     };
     match (current, concern) {
         (None, None) => None,

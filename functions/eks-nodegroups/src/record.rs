@@ -7,7 +7,8 @@
 //!            "autoscaler_tags": [{"key": "k8s.io/cluster-autoscaler/enabled", "value": "true", "propagate_at_launch": true}],
 //!            "at": "2026-11-27T13:00:00Z"},
 //!  "override": {"state": "awake", "until": "2026-11-28T09:00:00Z", "set_at": "2026-11-28T01:00:00Z"},
-//!  "attention": {"concern": "drift", "since": "2026-11-28T01:10:00Z", "reported": false}}
+//!  "attention": {"concern": "drift", "since": "2026-11-28T01:10:00Z", "reported": false},
+//!  "resource": {"kind": "nodegroup", "cluster": "dev-eks", "nodegroup": "app"}}
 //! ```
 //!
 //! Guarantees:
@@ -16,13 +17,15 @@
 //!   never overwritten while asleep: a tick writes it only when the document it read had none.
 //! - Unknown fields are ignored when reading (a newer offpeak may add some); an expired override is
 //!   dropped the next time the document is written.
+//! - A document is deleted only conditionally on the version read ([`delete()`]), once the target
+//!   has left the schedule and is back at its baseline.
 
 use chrono::{DateTime, Utc};
-use offpeak_shared::state::{PutOutcome, Record, StateError, StateStore};
+use offpeak_shared::state::{DeleteOutcome, PutOutcome, Record, StateError, StateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TickError;
-use crate::model::{AsgTag, Scaling, SleepState};
+use crate::model::{AsgTag, Resource, Scaling, SleepState};
 
 /// What offpeak remembers about one target.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -40,6 +43,10 @@ pub struct TargetDoc {
     /// A problem already seen (and maybe notified), so it is notified once, not every tick.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention: Option<Attention>,
+    /// The resource the target stands for, so it can still be found and put back once the
+    /// schedule no longer names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
 }
 
 /// The pre-sleep state, restored exactly on wake.
@@ -87,13 +94,30 @@ pub enum Concern {
     Drift,
     /// The node group, cluster or Auto Scaling group named in the schedule does not exist.
     Missing,
+    /// offpeak put it to sleep, its saved state is gone, and its marker can't be read: only a
+    /// person can say which sizes to wake it to.
+    LostState,
+    /// AWS refuses offpeak's role access to it (`AccessDenied`).
+    Denied,
 }
 
 impl Concern {
+    /// True when the target is not as it should be and stays so until someone acts: counted as
+    /// drifting (the `Drift` metric and its alarm). A missing resource is not: there is nothing
+    /// to be wrong.
+    pub fn is_drift(self) -> bool {
+        match self {
+            Concern::Drift | Concern::LostState | Concern::Denied => true,
+            Concern::Missing => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Concern::Drift => "drift",
             Concern::Missing => "missing",
+            Concern::LostState => "lost_state",
+            Concern::Denied => "denied",
         }
     }
 }
@@ -155,6 +179,30 @@ pub async fn write<S: StateStore>(
             Ok(())
         }
         PutOutcome::Conflict => Err(TickError::StateConflict {
+            target: target.to_owned(),
+        }),
+    }
+}
+
+/// Deletes the target's document if it is still at `stored.version` (no document: nothing to do).
+pub async fn delete<S: StateStore>(
+    store: &S,
+    target: &str,
+    stored: &Stored,
+) -> Result<(), TickError> {
+    let Some(version) = stored.version else {
+        return Ok(());
+    };
+    let outcome = store
+        .delete(target, version)
+        .await
+        .map_err(|source| TickError::DeleteState {
+            target: target.to_owned(),
+            source,
+        })?;
+    match outcome {
+        DeleteOutcome::Deleted => Ok(()),
+        DeleteOutcome::Conflict => Err(TickError::StateConflict {
             target: target.to_owned(),
         }),
     }

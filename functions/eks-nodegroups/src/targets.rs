@@ -3,7 +3,8 @@
 //! A unit is one managed node group (`<cluster>/<nodegroup>`) or one self-managed Auto Scaling
 //! group (`<asg name>`), with the calendar target that says when it sleeps. `nodegroups: ["*"]` is
 //! kept as [`Entry::AllNodegroups`] until a tick lists the cluster's node groups: the set is
-//! whatever the cluster has at tick time.
+//! whatever the cluster has at tick time. A target the schedule no longer names but offpeak still
+//! has changed is an [`orphan`]: a unit with no calendar, which is always desired awake.
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::calendar::{self, Kind, Rule};
@@ -17,23 +18,35 @@ pub struct Unit<'s> {
     /// `<cluster>/<nodegroup>` or the Auto Scaling group's name: the state-store key.
     pub id: String,
     pub resource: Resource,
-    /// The EKS cluster the unit belongs to (names the cluster-autoscaler tag).
-    pub cluster: &'s str,
-    pub calendar: calendar::Target<'s>,
+    /// The EKS cluster the unit belongs to (names the cluster-autoscaler tag); empty for an
+    /// orphaned Auto Scaling group, whose cluster the schedule no longer says.
+    pub cluster: String,
+    /// When it sleeps; `None` for an [`orphan`].
+    pub calendar: Option<calendar::Target<'s>>,
 }
 
 impl Unit<'_> {
-    /// What the schedule wants at `now` (overrides aside).
-    pub fn scheduled(&self, now: DateTime<Utc>) -> SleepState {
-        match self.calendar.state_at(now) {
-            calendar::State::Asleep => SleepState::Asleep,
+    /// What the schedule wants at `at` (overrides aside); an orphan is always awake.
+    pub fn scheduled(&self, at: DateTime<Utc>) -> SleepState {
+        match self.calendar.as_ref().map(|c| c.state_at(at)) {
+            Some(calendar::State::Asleep) => SleepState::Asleep,
             _ => SleepState::Awake,
         }
     }
 
     /// `enforce: true`: converge every tick, overriding people's changes inside a window.
     pub fn enforce(&self) -> bool {
-        self.calendar.enforce
+        self.calendar.as_ref().is_some_and(|c| c.enforce)
+    }
+
+    /// When the schedule next changes the unit's state after `at`.
+    pub fn next_change(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.calendar.as_ref().and_then(|c| c.next_change(at))
+    }
+
+    /// True for a unit the schedule no longer names.
+    pub fn is_orphan(&self) -> bool {
+        self.calendar.is_none()
     }
 }
 
@@ -79,8 +92,8 @@ pub fn nodegroup<'s>(entry: &'s EksTarget, name: &str) -> Unit<'s> {
             cluster: entry.cluster.clone(),
             nodegroup: name.to_owned(),
         },
-        cluster: &entry.cluster,
-        calendar: sleep_target(entry, Kind::EksNodegroup, id.clone()),
+        cluster: entry.cluster.clone(),
+        calendar: Some(sleep_target(entry, Kind::EksNodegroup, id.clone())),
         id,
     }
 }
@@ -91,8 +104,36 @@ fn autoscaling_group<'s>(entry: &'s EksTarget, name: &str) -> Unit<'s> {
         resource: Resource::AutoScalingGroup {
             name: name.to_owned(),
         },
-        cluster: &entry.cluster,
-        calendar: sleep_target(entry, Kind::EksAsg, name.to_owned()),
+        cluster: entry.cluster.clone(),
+        calendar: Some(sleep_target(entry, Kind::EksAsg, name.to_owned())),
+    }
+}
+
+/// The unit for a target id offpeak registered and the schedule no longer names. Its resource is
+/// the one its state document recorded; failing that (a document from before offpeak recorded it,
+/// or none), `<cluster>/<nodegroup>` is a node group (EKS names contain no `/`) and anything else
+/// an Auto Scaling group.
+pub fn orphan(id: &str, recorded: Option<&Resource>) -> Unit<'static> {
+    let resource = recorded
+        .cloned()
+        .unwrap_or_else(|| match id.split_once('/') {
+            Some((cluster, nodegroup)) if !nodegroup.contains('/') => Resource::Nodegroup {
+                cluster: cluster.to_owned(),
+                nodegroup: nodegroup.to_owned(),
+            },
+            _ => Resource::AutoScalingGroup {
+                name: id.to_owned(),
+            },
+        });
+    let cluster = match &resource {
+        Resource::Nodegroup { cluster, .. } => cluster.clone(),
+        Resource::AutoScalingGroup { .. } => String::new(),
+    };
+    Unit {
+        id: id.to_owned(),
+        resource,
+        cluster,
+        calendar: None,
     }
 }
 
@@ -209,5 +250,25 @@ eks_nodegroups:
             app.scheduled(friday_night - chrono::Duration::minutes(1)),
             SleepState::Awake
         );
+    }
+
+    #[test]
+    fn an_orphan_is_always_awake_and_keeps_its_recorded_resource() {
+        let friday_night = Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap();
+        let ng = orphan("old-eks/app", None);
+        assert!(ng.is_orphan() && !ng.enforce());
+        assert_eq!(ng.scheduled(friday_night), SleepState::Awake);
+        assert_eq!(ng.next_change(friday_night), None);
+        assert_eq!(ng.cluster, "old-eks");
+        assert_eq!(
+            orphan("legacy-asg", None).resource,
+            Resource::AutoScalingGroup {
+                name: "legacy-asg".into()
+            }
+        );
+        let recorded = Resource::AutoScalingGroup {
+            name: "team/legacy".into(),
+        };
+        assert_eq!(orphan("team/legacy", Some(&recorded)).resource, recorded);
     }
 }

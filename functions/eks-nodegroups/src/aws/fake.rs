@@ -18,6 +18,8 @@ struct EksState {
     groups: BTreeMap<(String, String), NodegroupView>,
     calls: Vec<String>,
     failing: BTreeSet<String>,
+    /// Clusters every call on which fails with this AWS error text.
+    refusing: BTreeMap<String, String>,
 }
 
 /// A fake EKS: clusters exist when they hold a node group.
@@ -85,9 +87,20 @@ impl FakeEks {
         lock(&self.0).failing.remove(name);
     }
 
+    /// Every call on `cluster` fails from now on with `error` (`AccessDeniedException: ...`).
+    pub fn refuse(&self, cluster: &str, error: &str) {
+        lock(&self.0).refusing.insert(cluster.into(), error.into());
+    }
+
     /// Operation names called so far.
     pub fn calls(&self) -> Vec<String> {
         lock(&self.0).calls.clone()
+    }
+}
+
+impl EksState {
+    fn refusal(&self, cluster: &str) -> Option<crate::error::BoxError> {
+        self.refusing.get(cluster).map(|e| e.clone().into())
     }
 }
 
@@ -96,6 +109,12 @@ impl Eks for FakeEks {
         tokio::task::yield_now().await;
         let mut state = lock(&self.0);
         state.calls.push("ListNodegroups".into());
+        if let Some(source) = state.refusal(cluster) {
+            return Err(TickError::ListNodegroups {
+                cluster: cluster.into(),
+                source,
+            });
+        }
         let names: Vec<String> = state
             .groups
             .keys()
@@ -113,6 +132,13 @@ impl Eks for FakeEks {
         tokio::task::yield_now().await;
         let mut state = lock(&self.0);
         state.calls.push("DescribeNodegroup".into());
+        if let Some(source) = state.refusal(cluster) {
+            return Err(TickError::DescribeNodegroup {
+                cluster: cluster.into(),
+                nodegroup: nodegroup.into(),
+                source,
+            });
+        }
         Ok(state
             .groups
             .get(&(cluster.into(), nodegroup.into()))
@@ -151,6 +177,8 @@ impl Eks for FakeEks {
 struct AsgState {
     groups: BTreeMap<String, AsgView>,
     calls: Vec<String>,
+    /// Groups every change to which fails with this AWS error text.
+    refusing: BTreeMap<String, String>,
 }
 
 /// A fake Auto Scaling service.
@@ -183,6 +211,11 @@ impl FakeAutoScaling {
     pub fn calls(&self) -> Vec<String> {
         lock(&self.0).calls.clone()
     }
+
+    /// Every `UpdateAutoScalingGroup` on `name` fails from now on with `error`.
+    pub fn refuse_updates(&self, name: &str, error: &str) {
+        lock(&self.0).refusing.insert(name.into(), error.into());
+    }
 }
 
 impl AutoScaling for FakeAutoScaling {
@@ -200,6 +233,13 @@ impl AutoScaling for FakeAutoScaling {
         tokio::task::yield_now().await;
         let mut state = lock(&self.0);
         state.calls.push("UpdateAutoScalingGroup".into());
+        if let Some(error) = state.refusing.get(name) {
+            return Err(TickError::UpdateAutoScalingGroup {
+                name: name.into(),
+                scaling,
+                source: error.clone().into(),
+            });
+        }
         match state.groups.get_mut(name) {
             Some(group) => {
                 group.scaling = scaling;

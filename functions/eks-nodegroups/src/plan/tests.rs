@@ -96,6 +96,16 @@ fn saved() -> Saved {
     }
 }
 
+/// Plans at `now`, with no replay (`at` = the clock).
+fn plan_at(
+    observed: &Observed<'_>,
+    stored: Stored,
+    event_override: Option<&Override>,
+    now: DateTime<Utc>,
+) -> TargetPlan {
+    plan_target(observed, stored, event_override, Instants::same(now))
+}
+
 fn steps(plan: &TargetPlan) -> Vec<Step> {
     plan.actions.iter().map(|a| a.step.clone()).collect()
 }
@@ -108,7 +118,7 @@ fn friday_night_saves_then_parks_the_guard_then_scales_to_zero() {
         "dev-eks/app",
         View::Present(live(s(1, 3, 2), discovery())),
     );
-    let plan = plan_target(&o, doc(Some(SleepState::Awake), None), None, friday_night());
+    let plan = plan_at(&o, doc(Some(SleepState::Awake), None), None, friday_night());
     assert_eq!(
         steps(&plan),
         [
@@ -121,7 +131,7 @@ fn friday_night_saves_then_parks_the_guard_then_scales_to_zero() {
             Step::ParkAutoscalerTags {
                 asg: "eks-app".into(),
                 tags: discovery(),
-                marker: guard::mirror(s(1, 3, 2), friday_night()),
+                marker: marker::encode(s(1, 3, 2), friday_night(), &discovery()),
             },
             Step::ScaleToZero { from: s(1, 3, 2) },
             Step::CommitDesired {
@@ -139,13 +149,13 @@ fn friday_night_saves_then_parks_the_guard_then_scales_to_zero() {
 #[test]
 fn a_converged_sleeping_target_has_an_empty_plan() {
     let schedule = schedule();
-    let marker = guard::mirror(s(1, 3, 2), friday_night());
+    let marker = marker::encode(s(1, 3, 2), friday_night(), &discovery());
     let o = observed(
         &schedule,
         "dev-eks/app",
         View::Present(live(s(0, 3, 0), vec![marker])),
     );
-    let plan = plan_target(
+    let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
         None,
@@ -165,7 +175,7 @@ fn a_manual_scale_up_inside_the_window_is_respected_and_notified_once_after_the_
     );
     let asleep = || doc(Some(SleepState::Asleep), Some(saved()));
 
-    let first = plan_target(&o, asleep(), None, saturday());
+    let first = plan_at(&o, asleep(), None, saturday());
     assert_eq!(
         steps(&first),
         [Step::Flag {
@@ -188,7 +198,7 @@ fn a_manual_scale_up_inside_the_window_is_respected_and_notified_once_after_the_
     });
     let later = saturday() + DRIFT_GRACE;
     assert_eq!(
-        steps(&plan_target(&o, flagged.clone(), None, later)),
+        steps(&plan_at(&o, flagged.clone(), None, later)),
         [Step::Flag {
             concern: Concern::Drift,
             since: saturday(),
@@ -196,7 +206,7 @@ fn a_manual_scale_up_inside_the_window_is_respected_and_notified_once_after_the_
         }]
     );
     flagged.doc.attention.as_mut().unwrap().reported = true;
-    assert!(plan_target(&o, flagged, None, later).actions.is_empty());
+    assert!(plan_at(&o, flagged, None, later).actions.is_empty());
 }
 
 #[test]
@@ -215,14 +225,18 @@ fn enforce_puts_it_back_to_sleep_without_touching_the_saved_scaling() {
         since: saturday(),
         reported: true,
     });
-    let plan = plan_target(&o, stored, None, saturday());
+    let plan = plan_at(&o, stored, None, saturday());
     assert_eq!(
         steps(&plan),
         [
             Step::ParkAutoscalerTags {
                 asg: "eks-app".into(),
                 tags: vec![tags[0].clone()],
-                marker: guard::mirror(s(1, 3, 2), friday_night()),
+                marker: marker::encode(
+                    s(1, 3, 2),
+                    friday_night(),
+                    &[discovery(), vec![tags[0].clone()]].concat()
+                ),
             },
             Step::ScaleToZero { from: s(1, 3, 1) },
             Step::Unflag {
@@ -235,13 +249,13 @@ fn enforce_puts_it_back_to_sleep_without_touching_the_saved_scaling() {
 #[test]
 fn monday_restores_exactly_the_saved_size_and_tags_then_verifies() {
     let schedule = schedule();
-    let marker = guard::mirror(s(1, 3, 2), friday_night());
+    let marker = marker::encode(s(1, 3, 2), friday_night(), &discovery());
     let o = observed(
         &schedule,
         "dev-eks/app",
         View::Present(live(s(0, 3, 0), vec![marker])),
     );
-    let plan = plan_target(
+    let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
         None,
@@ -275,7 +289,7 @@ fn a_restore_already_in_place_is_only_verified() {
         "dev-eks/app",
         View::Present(live(s(1, 3, 2), discovery())),
     );
-    let plan = plan_target(
+    let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
         None,
@@ -301,7 +315,7 @@ fn an_override_is_recorded_first_and_the_plan_already_follows_it() {
         state: OverrideState::Awake,
         until: (saturday() + Duration::hours(8)).fixed_offset(),
     };
-    let plan = plan_target(
+    let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
         Some(&event),
@@ -333,9 +347,9 @@ fn when_the_override_ends_the_schedule_applies_again() {
         until: saturday() + Duration::hours(8),
         set_at: saturday(),
     });
-    let during = plan_target(&o, stored.clone(), None, saturday() + Duration::hours(7));
+    let during = plan_at(&o, stored.clone(), None, saturday() + Duration::hours(7));
     assert!(during.actions.is_empty(), "{:?}", during.actions);
-    let after = plan_target(&o, stored, None, saturday() + Duration::hours(8));
+    let after = plan_at(&o, stored, None, saturday() + Duration::hours(8));
     assert!(matches!(steps(&after)[0], Step::SaveScaling { scaling, .. } if scaling == s(1, 3, 2)));
     assert!(steps(&after).contains(&Step::ScaleToZero { from: s(1, 3, 2) }));
 }
@@ -366,7 +380,7 @@ fn skip_tag_busy_and_unreadable_targets_get_notes_only() {
         ),
     ];
     for (view, needle) in cases {
-        let plan = plan_target(
+        let plan = plan_at(
             &observed(&schedule, "dev-eks/app", view),
             fresh(),
             None,
@@ -384,7 +398,7 @@ fn a_missing_target_is_flagged_and_notified_once_then_cleared_when_back() {
         what: "node group app of eks cluster dev-eks does not exist".into(),
     };
     let o = observed(&schedule, "dev-eks/app", missing);
-    let first = plan_target(&o, Stored::default(), None, friday_night());
+    let first = plan_at(&o, Stored::default(), None, friday_night());
     assert_eq!(
         steps(&first),
         [Step::Flag {
@@ -400,7 +414,7 @@ fn a_missing_target_is_flagged_and_notified_once_then_cleared_when_back() {
         reported: true,
     });
     assert!(
-        plan_target(&o, flagged.clone(), None, saturday())
+        plan_at(&o, flagged.clone(), None, saturday())
             .actions
             .is_empty()
     );
@@ -412,7 +426,7 @@ fn a_missing_target_is_flagged_and_notified_once_then_cleared_when_back() {
         View::Present(live(s(0, 3, 0), vec![])),
     );
     assert_eq!(
-        steps(&plan_target(&back, flagged, None, saturday())),
+        steps(&plan_at(&back, flagged, None, saturday())),
         [Step::Unflag {
             concern: Concern::Missing
         }]
@@ -436,7 +450,7 @@ fn the_first_tick_records_the_state_and_a_group_at_zero_by_hand_is_drift() {
         state: SleepState::Awake,
     };
     assert_eq!(
-        steps(&plan_target(
+        steps(&plan_at(
             &up,
             Stored::default(),
             None,
@@ -444,7 +458,7 @@ fn the_first_tick_records_the_state_and_a_group_at_zero_by_hand_is_drift() {
         )),
         std::slice::from_ref(&commit)
     );
-    let plan = plan_target(
+    let plan = plan_at(
         &down,
         Stored::default(),
         None,
@@ -485,4 +499,177 @@ fn actions_print_one_line_and_serialise_flat() {
             "from": {"min": 1, "max": 3, "desired": 2}
         })
     );
+}
+
+fn marked(scaling: Scaling, value: &str) -> Live {
+    let mut l = live(scaling, vec![AsgTag::new(guard::MIRROR_KEY, value, false)]);
+    l.asg.as_mut().unwrap().scaling = scaling;
+    l
+}
+
+#[test]
+fn every_sleep_marks_the_group_even_without_discovery_tags() {
+    // GIVEN an awake group whose Auto Scaling group has no cluster-autoscaler tags
+    let schedule = schedule();
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(live(s(1, 3, 2), vec![])),
+    );
+
+    // WHEN Friday night is planned
+    let plan = plan_at(&o, doc(Some(SleepState::Awake), None), None, friday_night());
+
+    // THEN the marker mirroring the pre-sleep triple is put before the group is resized
+    assert_eq!(
+        steps(&plan)[1],
+        Step::ParkAutoscalerTags {
+            asg: "eks-app".into(),
+            tags: vec![],
+            marker: marker::encode(s(1, 3, 2), friday_night(), &[]),
+        }
+    );
+    assert!(matches!(steps(&plan)[2], Step::ScaleToZero { .. }));
+}
+
+#[test]
+fn with_its_state_lost_a_sleeping_group_saves_what_its_marker_says_never_zeros() {
+    // GIVEN a group offpeak put to sleep, whose state item is gone
+    let schedule = schedule();
+    let value = marker::encode(s(1, 3, 2), friday_night(), &discovery()).value;
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(marked(s(0, 3, 0), &value)),
+    );
+
+    // WHEN a tick inside the sleep window plans it
+    let plan = plan_at(&o, Stored::default(), None, saturday());
+
+    // THEN the marker's triple, tags and instant are saved again, and nothing is resized
+    assert_eq!(
+        steps(&plan),
+        [
+            Step::SaveScaling {
+                scaling: s(1, 3, 2),
+                asg: Some("eks-app".into()),
+                autoscaler_tags: discovery(),
+                at: friday_night(),
+            },
+            Step::CommitDesired {
+                state: SleepState::Asleep
+            },
+        ]
+    );
+    assert!(plan.notes[0].contains("recovered"), "{:?}", plan.notes);
+}
+
+#[test]
+fn with_its_state_lost_a_wake_restores_what_its_marker_says() {
+    // GIVEN a sleeping group whose state item is gone
+    let schedule = schedule();
+    let value = marker::encode(s(1, 3, 2), friday_night(), &discovery()).value;
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(marked(s(0, 3, 0), &value)),
+    );
+
+    // WHEN Monday morning plans it
+    let plan = plan_at(&o, Stored::default(), None, monday_morning());
+
+    // THEN it is restored exactly, its tags put back and the marker removed, then verified
+    assert_eq!(
+        steps(&plan),
+        [
+            Step::RestoreScaling {
+                from: s(0, 3, 0),
+                to: s(1, 3, 2)
+            },
+            Step::RestoreAutoscalerTags {
+                asg: "eks-app".into(),
+                tags: discovery()
+            },
+            Step::VerifyRestore(Expected {
+                scaling: s(1, 3, 2),
+                asg: Some("eks-app".into()),
+                autoscaler_tags: discovery()
+            }),
+        ]
+    );
+}
+
+#[test]
+fn an_unreadable_marker_is_neither_woken_to_zeros_nor_unmarked_and_is_reported_at_once() {
+    // GIVEN a sleeping group, its state item gone and its marker overwritten by hand
+    let schedule = schedule();
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(marked(s(0, 3, 0), "asleep, ask Ken")),
+    );
+
+    for now in [saturday(), monday_morning()] {
+        // WHEN a tick plans it, inside the window or after it
+        let plan = plan_at(&o, Stored::default(), None, now);
+
+        // THEN nothing is saved, resized or untagged, and the loss is flagged and notified now
+        assert_eq!(
+            steps(&plan),
+            [Step::Flag {
+                concern: Concern::LostState,
+                since: now,
+                report: true
+            }]
+        );
+        assert!(
+            plan.notes[0].contains("restores min=<min>"),
+            "{:?}",
+            plan.notes
+        );
+        assert_eq!(
+            plan.seen.as_ref().map(|s| s.scaling),
+            Some(s(0, 3, 0)),
+            "the notification can name the max to keep"
+        );
+    }
+}
+
+#[test]
+fn the_schedule_is_read_at_at_and_everything_else_at_the_clock() {
+    // GIVEN an awake group held awake by an override that ends an hour after the clock
+    let schedule = schedule();
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(live(s(1, 3, 2), discovery())),
+    );
+    let clock = friday_night() - Duration::hours(2);
+    let mut held = doc(Some(SleepState::Awake), None);
+    held.doc.override_ = Some(HeldOverride {
+        state: SleepState::Awake,
+        until: clock + Duration::hours(1),
+        set_at: clock,
+    });
+    let replay = Instants {
+        at: friday_night() + Duration::hours(2),
+        clock,
+    };
+
+    // WHEN a replay of Friday night (after the override's end) plans it
+    let plan = plan_target(&o, held.clone(), None, replay);
+
+    // THEN the override still holds (it has not ended by the clock): nothing to do
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+
+    // WHEN the same replay plans it without the override
+    let plan = plan_target(&o, doc(Some(SleepState::Awake), None), None, replay);
+
+    // THEN the schedule at `at` puts it to sleep, and the saved instant is the clock's
+    assert!(
+        matches!(steps(&plan)[0], Step::SaveScaling { at, .. } if at == clock),
+        "{:?}",
+        plan.actions
+    );
+    assert_eq!(plan.next_change, Some(monday_morning()));
 }

@@ -77,6 +77,10 @@ impl World {
             .group("eks-app", s(1, 3, 2), asg_tags("owned"))
             .group("eks-batch", s(0, 5, 1), asg_tags("owned"))
             .group("dev-legacy", s(2, 4, 2), asg_tags("legacy"));
+        Self::with(eks, asg)
+    }
+
+    fn with(eks: FakeEks, asg: FakeAutoScaling) -> Self {
         let (notifier, sent) = Notifier::in_memory();
         Self {
             eks,
@@ -484,3 +488,5 @@ async fn concurrent_ticks_resize_each_group_once() {
         a.notes, b.notes
     );
 }
+
+mod orphaned;
