@@ -16,32 +16,60 @@ use crate::model::{Resource, Scaling};
 use crate::plan::{Action, Step};
 use crate::record::Concern;
 
-/// Sends every notification of the tick; returns a note per notification that failed to publish.
+/// What sending the tick's notifications left to do.
+#[derive(Debug, Default)]
+pub struct Unsent {
+    /// A note per notification that failed to publish: `(target, error)`.
+    pub notes: Vec<(String, String)>,
+    /// Targets whose problem notice (recorded as told by their `Flag` step) failed to publish:
+    /// their flag must be un-told so a later tick sends it again.
+    pub untold: Vec<String>,
+}
+
+/// Sends every notification of the tick.
 pub async fn send(
     notifier: &Notifier,
     outcomes: &[TargetOutcome<'_>],
     now: DateTime<Utc>,
-) -> Vec<(String, String)> {
-    let mut notes = Vec::new();
+) -> Unsent {
+    let mut unsent = Unsent::default();
     for outcome in outcomes {
-        for n in notifications(outcome, now) {
+        for (action, n) in notifications_with_actions(outcome, now) {
             if let Err(e) = notifier.notify(&n).await {
-                notes.push((outcome.plan.target.clone(), chain(&e)));
+                let target = outcome.plan.target.clone();
+                unsent.notes.push((target.clone(), chain(&e)));
+                if matches!(action.step, Step::Flag { report: true, .. }) {
+                    unsent.untold.push(target);
+                }
             }
         }
     }
-    notes
+    unsent
 }
 
 /// The notifications one target's outcome calls for, in the order things happened.
 pub fn notifications(outcome: &TargetOutcome<'_>, now: DateTime<Utc>) -> Vec<Notification> {
+    notifications_with_actions(outcome, now)
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// [`notifications`], each with the action it reports.
+fn notifications_with_actions<'p>(
+    outcome: &TargetOutcome<'p>,
+    now: DateTime<Utc>,
+) -> Vec<(&'p Action, Notification)> {
     outcome
         .results
         .iter()
-        .filter_map(|(action, result)| match result {
-            Outcome::Applied => applied(outcome, action, now),
-            Outcome::Failed(err) => Some(failed(outcome, action, err)),
-            Outcome::Deferred(_) => None,
+        .filter_map(|(action, result)| {
+            let n = match result {
+                Outcome::Applied => applied(outcome, action, now),
+                Outcome::Failed(err) => Some(failed(outcome, action, err)),
+                Outcome::Deferred(_) => None,
+            };
+            n.map(|n| (*action, n))
         })
         .collect()
 }

@@ -34,7 +34,7 @@ use crate::error::{TickError, chain};
 use crate::model::Instants;
 use crate::observe::{self, Observed, View};
 use crate::plan::{self, Action, TargetPlan};
-use crate::record::Stored;
+use crate::record::{self, Stored};
 use crate::targets::Unit;
 use crate::{CONCURRENCY, FUNCTION, metrics, notify, orphans, overrides};
 
@@ -69,8 +69,14 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
     }
     let outcomes = apply_all(svc, &plans, &registry, now.clock).await;
     record_outcomes(&outcomes, &mut report);
-    for (target, message) in notify::send(svc.notifier, &outcomes, now.clock).await {
+    let unsent = notify::send(svc.notifier, &outcomes, now.clock).await;
+    for (target, message) in unsent.notes {
         report.note(target, message);
+    }
+    for target in &unsent.untold {
+        if let Err(err) = record::untell(svc.state, target, now.clock).await {
+            report.note(target, chain(&err));
+        }
     }
     metrics::emit(&observed, &plans, &outcomes, now.clock);
     Ok(report)

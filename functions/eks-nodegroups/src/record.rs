@@ -184,6 +184,32 @@ pub async fn write<S: StateStore>(
     }
 }
 
+/// Marks the target's problem as not yet told (its notice failed to publish), so the next tick
+/// sends it again. A target whose document changed meanwhile is left as it is: that tick decides.
+pub async fn untell<S: StateStore>(
+    store: &S,
+    target: &str,
+    now: DateTime<Utc>,
+) -> Result<(), TickError> {
+    let records = store
+        .get_many(&[target])
+        .await
+        .map_err(|source| TickError::ReadState { count: 1, source })?;
+    let mut stored =
+        Stored::from_record(records.get(target)).map_err(|source| TickError::DecodeState {
+            target: target.to_owned(),
+            source,
+        })?;
+    match stored.doc.attention.as_mut() {
+        Some(a) if a.reported => a.reported = false,
+        _ => return Ok(()),
+    }
+    match write(store, target, &mut stored, now).await {
+        Err(TickError::StateConflict { .. }) => Ok(()),
+        other => other,
+    }
+}
+
 /// Deletes the target's document if it is still at `stored.version` (no document: nothing to do).
 pub async fn delete<S: StateStore>(
     store: &S,

@@ -490,3 +490,53 @@ async fn concurrent_ticks_resize_each_group_once() {
 }
 
 mod orphaned;
+
+#[tokio::test]
+async fn a_drift_notice_that_could_not_be_published_is_sent_by_a_later_tick() {
+    // GIVEN asleep groups, one scaled up by hand on Saturday, and SNS unreachable for a while
+    let mut world = World::new();
+    world.at(friday_night()).await;
+    world.titles();
+    world.eks.set_scaling("dev-eks", "app", s(1, 3, 1));
+    let working = std::mem::replace(&mut world.notifier, Notifier::unreachable());
+    world.at(saturday()).await;
+
+    // WHEN the grace period ends while SNS is down
+    let report = world.at(saturday() + Duration::minutes(20)).await;
+
+    // THEN the drift is flagged but not recorded as told
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("publish to sns")),
+        "{:?}",
+        report.notes
+    );
+    let attention = world.doc("dev-eks/app").await.doc.attention.unwrap();
+    assert!(!attention.reported, "{attention:?}");
+
+    // WHEN SNS is back
+    world.notifier = working;
+    world.at(saturday() + Duration::minutes(25)).await;
+    world.at(saturday() + Duration::minutes(30)).await;
+
+    // THEN the drift notice goes out, once
+    assert_eq!(
+        world.titles(),
+        [(
+            Severity::Drift,
+            "dev-eks/app".into(),
+            "differs from its schedule"
+        )]
+    );
+    assert!(
+        world
+            .doc("dev-eks/app")
+            .await
+            .doc
+            .attention
+            .unwrap()
+            .reported
+    );
+}
