@@ -137,6 +137,95 @@ fn a_missing_file_is_bad_input() {
     );
 }
 
+/// A valid schedule whose masked refresh names `rules` (relative to the schedule), in `dir`.
+fn schedule_naming_rules(dir: &Path, rules: &str) -> String {
+    let path = dir.join("schedules.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "timezone: Asia/Tokyo\nmasked_refresh:\n  source_cluster: prod-aurora\n  target_cluster: dev-aurora\n  rules: {rules}\n  window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}\n  dev_password_secret: offpeak/dev\n"
+        ),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn validate_reports_every_error_in_the_masking_rules_the_schedule_names() {
+    // GIVEN a valid schedule naming a rules file with a misspelt strategy and an unknown key
+    let dir = tempfile::tempdir().unwrap();
+    let config = schedule_naming_rules(dir.path(), "masking.yaml");
+    std::fs::write(
+        dir.path().join("masking.yaml"),
+        "tables:\n  users:\n    keep: [id]\n    mask:\n      email: emial\n  orders: truncate\ncolour: blue\n",
+    )
+    .unwrap();
+
+    // WHEN it is validated
+    let out = offpeak(&["validate", "--config", &config]);
+
+    // THEN it is bad input, with every error at its line and column in the rules file
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let rules = dir
+        .path()
+        .join("masking.yaml")
+        .to_string_lossy()
+        .into_owned();
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let expected = [
+        format!("{rules}:5:14: unknown masking strategy `emial`"),
+        format!("{rules}:7:1: unknown key `colour` in the masking rules"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "expected `{want}`, got `{line}`"
+        );
+    }
+}
+
+#[test]
+fn validate_names_a_missing_masking_rules_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = schedule_naming_rules(dir.path(), "rules/absent.yaml");
+    let out = offpeak(&["validate", "--config", &config]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
+    let missing = dir.path().join("rules/absent.yaml");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot read masking rules {}", missing.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_schedules_and_their_masking_rules_validate() {
+    for (config, rules) in [
+        ("infra/schedules.yaml", "infra/masking.yaml"),
+        ("infra/demo/schedules.yaml", "infra/demo/masking.yaml"),
+    ] {
+        let out = offpeak(&["validate", "--config", config]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{config}: {}",
+            text(&out.stderr)
+        );
+        let stdout = text(&out.stdout);
+        let tail = stdout
+            .trim_end()
+            .split_once(&format!(", masking rules {rules}: "))
+            .map(|(_, tail)| tail)
+            .unwrap_or_else(|| panic!("{config}: no rules summary in {stdout}"));
+        let tables = tail.strip_suffix(" tables").unwrap_or(tail);
+        assert!(tables.parse::<u32>().is_ok_and(|n| n > 0), "{stdout}");
+        assert_eq!(stdout.lines().count(), 1, "a one-line summary: {stdout}");
+    }
+}
+
 #[test]
 fn desired_json_has_the_contract_shape() {
     // GIVEN Friday 18:20 JST: inside prod-aurora's 18:15 lead, before the dev-eks nights.
@@ -278,14 +367,14 @@ fn deploy_params_derives_the_target_lists_and_check_refuses_a_stale_samconfig() 
     // --check passes
     let written = std::fs::read_to_string(&samconfig).unwrap();
     assert!(
-        written.contains(r#"ReplicaClusterIds=\"prod-new,prod-aurora,prod-aurora-us\""#),
+        written.contains(r#"ReplicaClusterIds="prod-new,prod-aurora,prod-aurora-us""#),
         "{written}"
     );
     assert!(
-        written.contains(r#"CloneIdPrefix=\"dev-aurora-offpeak-\""#),
+        written.contains(r#"CloneIdPrefix="dev-aurora-offpeak-""#),
         "{written}"
     );
-    assert!(written.contains(r#"VpcId=\"vpc-0123\""#), "{written}");
+    assert!(written.contains(r#"VpcId="vpc-0123""#), "{written}");
     assert!(
         written.contains("# SAM CLI settings for offpeak"),
         "{written}"
