@@ -316,7 +316,12 @@ fn deploy_params_derives_the_target_lists_and_check_refuses_a_stale_samconfig() 
     }
     let samconfig = dir.path().join("samconfig.toml");
     let shipped = std::fs::read_to_string(repo().join("samconfig.toml")).unwrap();
-    let with_vpc = shipped.replace(
+    let without_overrides: String = shipped
+        .lines()
+        .filter(|l| !l.starts_with("parameter_overrides"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let with_vpc = without_overrides.replace(
         "[default.deploy.parameters]\n",
         "[default.deploy.parameters]\nparameter_overrides = \"VpcId=\\\"vpc-0123\\\"\"\n",
     );
