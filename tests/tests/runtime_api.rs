@@ -393,11 +393,13 @@ async fn aurora_replicas_answers_the_dry_run_sample_and_keeps_serving_after_a_ba
     else {
         panic!("a malformed event must fail the invocation, got {bad:?}");
     };
+    // The runtime client marks every function error "unhandled" in the header; the error's
+    // type, as Lambda reports it to callers and alarms, is the body's `errorType`.
+    assert!(!error_type.is_empty(), "error type header; body {body}");
     assert_eq!(
-        error_type, "InvalidEvent",
-        "a stable error type; body {body}"
+        body["errorType"], "InvalidEvent",
+        "a stable error type: {body}"
     );
-    assert_eq!(body["errorType"], "InvalidEvent", "{body}");
     let message = body["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("unknown field `dry-run`"), "{body}");
     let again = response(invoke(&mut api, &sample, &function).await);
@@ -669,10 +671,28 @@ async fn eks_nodegroups_applies_the_override_sample_against_moto() {
     let mut api = RuntimeApi::start().await;
     let function = FunctionProcess::start("eks-nodegroups", &api, &moto);
 
-    // WHEN it is sent the override sample: Friday 22:30 JST (dev-eks sleeps from 22:00), keep
-    // dev-eks/app awake until Saturday 18:00
-    let report =
-        response(invoke(&mut api, &event("eks-nodegroups-override.json"), &function).await);
+    // WHEN it is sent the override sample as written: it replays Friday 22:30 JST, and its
+    // `until` (Saturday 18:00) is in the past of the real clock
+    let sample = workspace_json("events/eks-nodegroups-override.json");
+    let stale = invoke(&mut api, &sample.to_string(), &function).await;
+
+    // THEN it is refused: `at` moves the schedule, never the clock an override is judged by
+    let Outcome::Error { body, .. } = stale else {
+        panic!("a stale override must fail the invocation, got {stale:?}");
+    };
+    assert_eq!(body["errorType"], "InvalidOverride", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("which is not after now")),
+        "{body}"
+    );
+
+    // WHEN the same sample holds dev-eks/app awake until a day after the real clock
+    let mut fresh = sample;
+    fresh["override"]["until"] =
+        json!((chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339());
+    let report = response(invoke(&mut api, &fresh.to_string(), &function).await);
 
     // THEN the override is recorded, dev-eks's other groups sleep, app and the sandbox stay up
     assert_eq!(report["function"], "eks-nodegroups", "{report:#}");
