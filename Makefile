@@ -65,8 +65,8 @@ $(VENV_BENCH_STAMP): tools/requirements-bench.txt
 # (cold start against the Python baseline, AWS calls and wall time per tick; see its docs).
 bench: venv venv-bench
 	cargo bench -p offpeak-shared --bench calendar
-	cargo bench -p offpeak-masked-refresh --bench masking
-	cargo bench -p offpeak-masked-refresh --bench refresh_scaling
+	cargo bench -p offpeak-tests --bench masking
+	cargo bench -p offpeak-tests --bench refresh_scaling
 	cargo bench -p offpeak-tests --bench lambda
 
 venv-sam: $(VENV_SAM_STAMP)

@@ -97,7 +97,7 @@ pub fn derive(schedule: &Schedule) -> Result<BTreeMap<String, String>, Failure> 
             "DevPasswordSecretId".into(),
             refresh.dev_password_secret.clone(),
         );
-        let rules = offpeak_masked_refresh::masking::rules::load(&refresh.rules)
+        let rules = offpeak_masking::rules::load(&refresh.rules)
             .map_err(|e| Failure::BadInput(e.to_string()))?;
         if let Some(secret) = rules.salt_secret {
             p.insert("MaskingSaltSecretId".into(), secret);

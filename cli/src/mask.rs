@@ -8,9 +8,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use offpeak_masked_refresh::masking::{
-    self, Budget, Db, Endpoint, MaskError, MaskReport, MaskingKey, Verification, rules,
+use offpeak_masked_refresh::secrets::SdkSecrets;
+use offpeak_masking::{
+    self as masking, Budget, Db, Endpoint, MaskError, MaskReport, MaskingKey, Verification, rules,
 };
+use offpeak_shared::aws::AwsCtx;
 
 use crate::failure::Failure;
 
@@ -33,12 +35,7 @@ pub struct MaskArgs {
 
 pub async fn run(args: MaskArgs) -> Result<(), Failure> {
     let rules = rules::load(&args.rules).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let key = MaskingKey::load_from_environment(rules.salt_secret.as_deref())
-        .await
-        .map_err(|e| match MaskingKey::is_bad_input(&e) {
-            true => Failure::BadInput(e.to_string()),
-            false => Failure::Runtime(e.to_string()),
-        })?;
+    let key = load_key(rules.salt_secret.as_deref()).await?;
     let endpoint = Endpoint::new(&args.database_url);
     let mut db = Db::connect(&args.database_url)
         .await
@@ -53,6 +50,22 @@ pub async fn run(args: MaskArgs) -> Result<(), Failure> {
     };
     db.close().await;
     report(result.map_err(failure)?, args.json)
+}
+
+/// The salt from `OFFPEAK_MASKING_SALT`, else from the secret the rules name, read with the SDK's
+/// default configuration (standard `AWS_*` variables, endpoint overrides included), loaded only
+/// when the secret is needed.
+async fn load_key(secret_id: Option<&str>) -> Result<MaskingKey, Failure> {
+    let read = async |id: &str| {
+        let aws = AwsCtx::load().await;
+        SdkSecrets::from_sdk_config(aws.sdk_config()).salt(id).await
+    };
+    MaskingKey::load(|name| std::env::var(name).ok(), secret_id, read)
+        .await
+        .map_err(|e| match MaskingKey::is_bad_input(&e) {
+            true => Failure::BadInput(e.to_string()),
+            false => Failure::Runtime(e.to_string()),
+        })
 }
 
 enum Outcome {

@@ -379,8 +379,8 @@ fn mentions(text: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::masking::catalog::ForeignKey;
-    use crate::masking::rules::parse_str;
+    use crate::catalog::ForeignKey;
+    use crate::rules::parse_str;
 
     fn col(name: &str, kind: ColumnKind, nullable: bool) -> Column {
         Column {

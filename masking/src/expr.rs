@@ -322,7 +322,7 @@ fn conforms(d: Dialect, strategy: &Strategy, v: &str, column: Option<&Column>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::masking::rules::json_segments;
+    use crate::rules::json_segments;
 
     fn column(name: &str, kind: ColumnKind, sql_type: &str) -> Column {
         Column {

@@ -7,6 +7,10 @@
 //! original-value sample that verification compares against; it differs from the masking key so a
 //! stored sample digest never equals a pseudonym.
 //!
+//! The salt comes from `OFFPEAK_MASKING_SALT`, else from the Secrets Manager secret the rules
+//! name, read by the caller ([`MaskingKey::load`] takes the read as a function): the engine links
+//! no AWS SDK, and each caller reads the secret with the client its permissions allow.
+//!
 //! Guarantees: `Debug` never prints key material; a salt shorter than 16 bytes is refused.
 //!
 //! Failure behaviour: no salt anywhere, or an unreadable secret, is a [`KeyError`] naming where
@@ -88,12 +92,13 @@ impl MaskingKey {
         &self.verify
     }
 
-    /// The salt from `OFFPEAK_MASKING_SALT` (looked up through `env`), else from the named
-    /// Secrets Manager secret.
+    /// The salt from `OFFPEAK_MASKING_SALT` (looked up through `env`), else the value of the
+    /// named secret as `fetch` reads it (the caller's Secrets Manager client: the engine makes no
+    /// AWS call of its own). `fetch` fails with a reason naming no value.
     pub async fn load(
         env: impl Fn(&str) -> Option<String>,
         secret_id: Option<&str>,
-        sdk: impl AsyncFnOnce() -> aws_config::SdkConfig,
+        fetch: impl AsyncFnOnce(&str) -> Result<Vec<u8>, String>,
     ) -> Result<MaskingKey, KeyError> {
         if let Some(salt) = env(SALT_ENV).filter(|s| !s.is_empty()) {
             return MaskingKey::from_salt(salt.as_bytes(), SALT_ENV);
@@ -101,47 +106,17 @@ impl MaskingKey {
         let Some(secret_id) = secret_id else {
             return Err(KeyError::Missing);
         };
-        let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
-        let salt = read_secret(&client, secret_id).await?;
+        let salt = fetch(secret_id).await.map_err(|reason| KeyError::Secret {
+            secret_id: secret_id.to_owned(),
+            reason,
+        })?;
         MaskingKey::from_salt(&salt, &format!("secret {secret_id}"))
-    }
-}
-
-impl MaskingKey {
-    /// For edges (the CLI, a Lambda cold start): the process environment and the SDK's default
-    /// configuration (standard `AWS_*` variables, endpoint overrides included).
-    pub async fn load_from_environment(secret_id: Option<&str>) -> Result<MaskingKey, KeyError> {
-        let sdk = async || aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        MaskingKey::load(|name| std::env::var(name).ok(), secret_id, sdk).await
     }
 
     /// True when the key could not be had because of what the user supplied (no salt, a short
     /// one), as opposed to a failed AWS call.
     pub fn is_bad_input(err: &KeyError) -> bool {
         !matches!(err, KeyError::Secret { .. })
-    }
-}
-
-async fn read_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<Vec<u8>, KeyError> {
-    let failed = |reason: String| KeyError::Secret {
-        secret_id: secret_id.to_owned(),
-        reason,
-    };
-    let out = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| failed(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
-    if let Some(text) = out.secret_string() {
-        return Ok(text.as_bytes().to_vec());
-    }
-    match out.secret_binary() {
-        Some(blob) => Ok(blob.as_ref().to_vec()),
-        None => Err(failed("the secret has no value".to_owned())),
     }
 }
 
@@ -186,13 +161,29 @@ mod tests {
     #[tokio::test]
     async fn the_environment_wins_and_nothing_at_all_is_an_error() {
         let env = |name: &str| (name == SALT_ENV).then(|| "0123456789abcdef".to_owned());
-        let never = async || panic!("no AWS call when the environment has the salt");
+        let never = async |_: &str| panic!("no AWS call when the environment has the salt");
         assert!(MaskingKey::load(env, Some("ignored"), never).await.is_ok());
         let nothing = |_: &str| None;
-        let never = async || panic!("no AWS call without a secret id");
+        let never = async |_: &str| panic!("no AWS call without a secret id");
         assert!(matches!(
             MaskingKey::load(nothing, None, never).await,
             Err(KeyError::Missing)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_read_through_the_callers_client_and_its_failure_named() {
+        let nothing = |_: &str| None;
+        let salt = async |id: &str| Ok(format!("salt-of-{id}-0123456789").into_bytes());
+        assert!(MaskingKey::load(nothing, Some("s"), salt).await.is_ok());
+        let denied = async |_: &str| Err("AccessDeniedException".to_owned());
+        let err = MaskingKey::load(nothing, Some("offpeak/salt"), denied)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read masking salt secret offpeak/salt: AccessDeniedException"
+        );
+        assert!(!MaskingKey::is_bad_input(&err));
     }
 }

@@ -1,7 +1,13 @@
-//! The masking engine: mask a PostgreSQL or MySQL/MariaDB database in place by rules, then prove
-//! it.
+//! offpeak-masking, the masking engine: mask a PostgreSQL or MySQL/MariaDB database in place by
+//! rules, then prove it.
 //!
-//! Used by the masked refresh (on the quarantined clone) and by `offpeak mask`.
+//! Used by the masked refresh (`functions/masked-refresh`, on the quarantined clone), by
+//! `offpeak mask`, and by `offpeak validate`, which checks the rules file the schedule names
+//! ([`rules::load`]). The engine is given what it needs as data — a URL and, for a verified TLS
+//! connection, the trusted roots as PEM ([`Endpoint`]); the key ([`MaskingKey`]) — and reads
+//! no environment variable and calls no AWS API. Its tests against real servers live in
+//! `tests/tests/masking_*.rs`, its benches in `tests/benches/` (they need the test harness,
+//! which depends on this crate).
 //!
 //! Guarantees:
 //! - **Default-deny, checked first.** The rules ([`rules`]) are compared with the live catalog

@@ -1,7 +1,7 @@
 //! Masking throughput on PostgreSQL: offpeak against the two forms an engineer would write by
 //! hand, on the same data, on the same server, in the same run.
 //!
-//! `cargo bench -p offpeak-masked-refresh --bench masking`
+//! `cargo bench -p offpeak-tests --bench masking`
 //!
 //! - `OFFPEAK_BENCH_ROWS` (default 1,000,000) users rows with 4 masked columns (e-mail, name,
 //!   phone, birth date) and a JSONB profile with 3 masked paths; `OFFPEAK_BENCH_RUNS` (default 3)
@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use offpeak_masked_refresh::masking::{self, Budget, Db, Endpoint, MaskingKey, rules};
+use offpeak_masking::{self as masking, Budget, Db, Endpoint, MaskingKey, rules};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 const SALT: &[u8] = b"benchmark-salt-0123456789";
@@ -111,7 +111,7 @@ async fn bench() {
     );
     let body = report(rows, &contenders.map(|(n, _)| n), &mut times);
     let machine = machine(server.url(), rows, runs, &load_before).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
     offpeak_tests::bench_report::write_section(&file, "masking", &format!("{machine}\n\n{body}"));
     println!("\n{machine}\n\n{body}");
 }

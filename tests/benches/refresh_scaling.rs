@@ -2,7 +2,7 @@
 //! non-personal part of production grows, offpeak's way against a dump → restore → mask pipeline,
 //! on the same PostgreSQL, in the same run.
 //!
-//! `cargo bench -p offpeak-masked-refresh --bench refresh_scaling` (part of `make bench`); it
+//! `cargo bench -p offpeak-tests --bench refresh_scaling` (part of `make bench`); it
 //! rewrites the `refresh-scaling` section of BENCHMARKS.md.
 //!
 //! - Production: `users` with `OFFPEAK_BENCH_USERS` rows (default 200,000) of personal data
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use offpeak_masked_refresh::masking::{self, Budget, Db, Endpoint, MaskingKey, rules};
+use offpeak_masking::{self as masking, Budget, Db, Endpoint, MaskingKey, rules};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 const SALT: &[u8] = b"benchmark-salt-0123456789";
@@ -104,7 +104,7 @@ async fn bench() {
         machine(server.url(), users, runs, &load_before).await,
         table(&mut rows)
     );
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
     offpeak_tests::bench_report::write_section(&file, "refresh-scaling", &body);
     println!("\n{body}");
 }

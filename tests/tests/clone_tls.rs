@@ -8,9 +8,9 @@
 //! accepted as a trust anchor) but does not trust anyone else's server.
 
 use offpeak_masked_refresh::engine::{Engine, Masking, MaskingError};
-use offpeak_masked_refresh::masking::{Db, DbError};
 use offpeak_masked_refresh::secret::{DatabaseUrl, Password};
 use offpeak_masked_refresh::tls::{RDS_CA_BUNDLE, TrustRoots};
+use offpeak_masking::{Db, DbError};
 use offpeak_tests::{ServerTls, throwaway_pg, throwaway_pg_with_tls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 

@@ -11,8 +11,12 @@ mod masking_support;
 
 use masked_refresh_support::wire::tally;
 use masked_refresh_support::*;
+use offpeak_masked_refresh::Engine;
+use offpeak_masked_refresh::engine::{Masking, MaskingError};
 use offpeak_masked_refresh::memory::Phase;
 use offpeak_masked_refresh::names::{MASKING_KEY, PHASE_KEY, ROLE_KEY, RUN_KEY};
+use offpeak_masking::{KeyError, MaskingKey};
+use offpeak_tests::moto::Moto;
 use offpeak_tests::pg_database;
 
 fn tag(c: &aws_sdk_rds::types::DbCluster, key: &str) -> Option<String> {
@@ -208,4 +212,48 @@ async fn dry_run_shows_the_next_phase_and_changes_nothing() {
     let calls = world.wire.take();
     assert!(calls.iter().all(|c| !c.mutating()), "{:?}", tally(&calls));
     assert_eq!(world.phase().await, None);
+}
+
+#[tokio::test]
+async fn without_a_salt_setting_the_key_comes_from_the_secret_the_rules_name() {
+    // GIVEN the salt in Secrets Manager, as text and as binary, and rules naming each (or a
+    // secret that does not exist)
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let create = client.create_secret().name("offpeak/salt-text");
+    create.secret_string(SALT).send().await.unwrap();
+    let create = client.create_secret().name("offpeak/salt-binary");
+    let blob = aws_sdk_secretsmanager::primitives::Blob::new(SALT.as_bytes());
+    create.secret_binary(blob).send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = |secret: &str| {
+        let rules = dir
+            .path()
+            .join(format!("{}.yaml", secret.replace('/', "-")));
+        std::fs::write(
+            &rules,
+            format!("salt_secret: {secret}\ntables:\n  t: keep\n"),
+        )
+        .unwrap();
+        Engine::new(&rules, None, sdk.clone())
+    };
+    let expected = MaskingKey::from_salt(SALT.as_bytes(), "test").unwrap();
+
+    // WHEN the engine loads its key with no salt in its settings
+    // THEN it is the key of the secret's value, whichever form the secret holds it in
+    for secret in ["offpeak/salt-text", "offpeak/salt-binary"] {
+        let key = engine(secret).key().await.unwrap();
+        assert_eq!(key.ipad(), expected.ipad(), "{secret}");
+        assert_eq!(key.verify_key(), expected.verify_key(), "{secret}");
+    }
+    // ... and a secret that cannot be read is a runtime failure naming it, with no value
+    let err = engine("offpeak/absent").key().await.unwrap_err();
+    assert!(!err.is_bad_input(), "{err:?}");
+    let MaskingError::Key(KeyError::Secret { secret_id, reason }) = &err else {
+        panic!("expected a secret error, got {err:?}")
+    };
+    assert_eq!(secret_id, "offpeak/absent");
+    assert!(reason.contains("ResourceNotFoundException"), "{reason}");
+    assert!(!reason.contains(SALT), "{reason}");
 }

@@ -5,7 +5,7 @@ mod masking_support;
 
 use hmac::{Hmac, Mac};
 use masking_support::{SALT, key};
-use offpeak_masked_refresh::masking::{Db, Dialect, Param};
+use offpeak_masking::{Db, Dialect, Param};
 use offpeak_tests::{mariadb_database, pg_database};
 use sha2::Sha256;
 

@@ -4,7 +4,7 @@
 mod masking_support;
 
 use masking_support::{Pool, key, rules, rules_text};
-use offpeak_masked_refresh::masking::{self, Budget, Db, MaskError};
+use offpeak_masking::{self as masking, Budget, Db, MaskError};
 use offpeak_tests::{Engine, TestDb, mariadb_database, pg_database};
 
 async fn refused(url: &str, rules_yaml: &str) -> Vec<String> {

@@ -6,7 +6,7 @@ mod masking_support;
 use std::time::Duration;
 
 use masking_support::{Pool, key, mask_all, rules, rules_text};
-use offpeak_masked_refresh::masking::{self, Budget, Db};
+use offpeak_masking::{self as masking, Budget, Db};
 use offpeak_tests::{Engine, TestDb, mariadb_database, pg_database};
 
 const USERS: u32 = 1500;

@@ -7,7 +7,7 @@ mod masking_support;
 use std::process::Command;
 
 use masking_support::{Pool, key, rules};
-use offpeak_masked_refresh::masking::{self, Budget, Db, Endpoint, MaskReport, Rules};
+use offpeak_masking::{self as masking, Budget, Db, Endpoint, MaskReport, Rules};
 use offpeak_tests::{Engine, TestDb, pg_database};
 
 const CUSTOMERS: u32 = 3000;

@@ -4,7 +4,7 @@
 mod masking_support;
 
 use masking_support::{Pool, key, mask_all, rules, rules_text};
-use offpeak_masked_refresh::masking::{self, Db, Verification};
+use offpeak_masking::{self as masking, Db, Verification};
 use offpeak_tests::{Engine, TestDb, mariadb_database, pg_database};
 
 async fn verify(url: &str) -> Verification {

@@ -16,11 +16,11 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use offpeak_masking::{Budget, MaskReport};
 
 use crate::action::{Action, Database};
 use crate::engine::{Masking, MaskingError};
 use crate::error::StepError;
-use crate::masking::{Budget, MaskReport};
 use crate::memory::{MaskingStats, Run};
 use crate::names::is_production;
 use crate::rds::{ClusterChange, Rds, RdsError};
@@ -273,7 +273,7 @@ impl MaskingStats {
     }
 }
 
-fn verification_failed(cluster: &str, v: &crate::masking::Verification) -> StepError {
+fn verification_failed(cluster: &str, v: &offpeak_masking::Verification) -> StepError {
     let failed = v
         .failures()
         .map(|c| format!("{} {}", c.check, c.subject))

@@ -1,11 +1,12 @@
-//! The seam between the refresh and the masking engine ([`crate::masking`]): rules, key, and the
-//! three database operations a run performs inside the clone.
+//! The seam between the refresh and the masking engine (crate [`offpeak_masking`]): rules, key,
+//! and the three database operations a run performs inside the clone.
 //!
 //! [`Engine`] is the real one. The rules come from the file the schedule names (in Lambda, beside
 //! the schedule in the stack's schedule layer: `/opt/masking.yaml`); nothing is compiled in, so
 //! a missing file fails the run's first step with its path named. The HMAC key comes from
 //! `OFFPEAK_MASKING_SALT` (given through [`crate::Settings`]) or the Secrets Manager id in the
-//! rules, and is loaded at most once per tick.
+//! rules, read here with [`SdkSecrets::salt`] (the engine makes no AWS call), and is loaded at
+//! most once per tick.
 //!
 //! Failure behaviour: every failure is a [`MaskingError`] naming the rules file, the secret, or
 //! the table and column involved — never a value (the engine's errors are scrubbed).
@@ -14,8 +15,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::masking::{self, Budget, Db, Endpoint, MaskReport, MaskingKey, Rules, Verification};
+use offpeak_masking::{
+    self as masking, Budget, Db, Endpoint, MaskReport, MaskingKey, Rules, Verification,
+};
+
 use crate::secret::{DatabaseUrl, Password};
+use crate::secrets::SdkSecrets;
 use crate::tls::TrustRoots;
 
 /// Why masking could not be done.
@@ -125,7 +130,8 @@ impl Masking for Engine {
         let salt = self.salt.as_ref().map(|s| s.expose().to_owned());
         let env = move |name: &str| (name == masking::SALT_ENV).then(|| salt.clone()).flatten();
         let sdk = self.sdk.clone();
-        let key = MaskingKey::load(env, rules.salt_secret.as_deref(), async move || sdk)
+        let read = async move |id: &str| SdkSecrets::from_sdk_config(&sdk).salt(id).await;
+        let key = MaskingKey::load(env, rules.salt_secret.as_deref(), read)
             .await
             .map_err(MaskingError::Key)?;
         *self.key.lock().unwrap_or_else(|p| p.into_inner()) = Some(key.clone());

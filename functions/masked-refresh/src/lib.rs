@@ -14,7 +14,7 @@
 //! | `clone` | `RestoreDBClusterToPointInTime` (copy-on-write, latest restorable time) as `<dev>-offpeak-<run>` into the quarantine security groups, tagged | the clone is `available` |
 //! | `secure` | replaces the inherited master password with a derived one (never logged, never stored), before any instance exists | the call succeeded |
 //! | `instance` | `CreateDBInstance` `<dev>-offpeak-<run>-1` | instance and clone `available` |
-//! | `mask` | the masking engine inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
+//! | `mask` | the masking engine (crate [`offpeak_masking`]) inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
 //! | `verify` | the verification gate, again, in a fresh session | it passed |
 //! | `seal` | tags the clone `offpeak:masking=verified`, drops the masking bookkeeping | done |
 //! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the clone to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the clone holds the dev name |
@@ -41,7 +41,6 @@ pub mod action;
 pub mod apply;
 pub mod engine;
 mod error;
-pub mod masking;
 pub mod memory;
 pub mod names;
 pub mod notices;

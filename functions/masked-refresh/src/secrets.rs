@@ -1,5 +1,6 @@
 //! The Secrets Manager boundary: `secretsmanager:GetSecretValue` on the dev master password
-//! secret (the masking salt is read by the masking engine's own key loader).
+//! secret and on the masking salt secret the rules name ([`SdkSecrets::salt`], handed to the
+//! masking engine's key loader, which makes no AWS call of its own).
 //!
 //! The secret may hold the password alone, or the JSON document RDS and most rotation functions
 //! use (`{"username": ..., "password": ...}`), in which case `password` is taken.
@@ -38,6 +39,28 @@ impl SdkSecrets {
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+}
+
+impl SdkSecrets {
+    /// The raw value of the masking salt secret `id` (its text, else its binary), for
+    /// [`offpeak_masking::MaskingKey::load`]; the error is the reason only (the loader names the
+    /// secret), never a value.
+    pub async fn salt(&self, id: &str) -> Result<Vec<u8>, String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())?;
+        if let Some(text) = out.secret_string() {
+            return Ok(text.as_bytes().to_vec());
+        }
+        match out.secret_binary() {
+            Some(blob) => Ok(blob.as_ref().to_vec()),
+            None => Err("the secret has no value".to_owned()),
         }
     }
 }

@@ -92,7 +92,7 @@ impl Settings {
         };
         Ok(Self {
             clone_database_url: get(CLONE_DATABASE_URL_ENV).map(DatabaseUrl::new),
-            masking_salt: get(crate::masking::SALT_ENV).map(Password::new),
+            masking_salt: get(offpeak_masking::SALT_ENV).map(Password::new),
             quarantine_security_group: get(QUARANTINE_ENV),
             mask_time: Some(Duration::from_secs(
                 number(MASK_SECONDS_ENV)?.unwrap_or(DEFAULT_MASK_SECONDS),

@@ -53,6 +53,7 @@ pub fn run_in(phase: Phase) -> Run {
 
 use std::sync::Mutex;
 
+use offpeak_masking::{Budget, Check, MaskReport, MaskingKey, Verification};
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::{Notifier, SentNotifications};
 use offpeak_shared::report::Report;
@@ -60,7 +61,6 @@ use offpeak_shared::state::{MemoryStateStore, StateStore};
 
 use crate::action::Action;
 use crate::engine::{Masking, MaskingError};
-use crate::masking::{Budget, Check, MaskReport, MaskingKey, Verification};
 use crate::memory::Memory;
 use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::rds::Tag;
@@ -128,7 +128,7 @@ impl Masking for FakeMasking {
 
     async fn mask(&self, _url: &DatabaseUrl, _budget: Budget) -> Result<MaskReport, MaskingError> {
         if self.fail_mask {
-            let refused = crate::masking::MaskError::Refused(Vec::new());
+            let refused = offpeak_masking::MaskError::Refused(Vec::new());
             return Err(MaskingError::Mask(refused));
         }
         let mut masked = self.masked.lock().unwrap();

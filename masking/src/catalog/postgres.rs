@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{Catalog, Column, ColumnKind, ForeignKey, Table, TableId, UniqueIndex, split_list};
-use crate::masking::conn::Db;
-use crate::masking::scrub::DbError;
+use crate::conn::Db;
+use crate::scrub::DbError;
 
 const DURING: &str = "reading the PostgreSQL catalog";
 

@@ -13,8 +13,8 @@
 //! is rolled back and the table rewritten in place instead — correct, at the cost of the wasted
 //! copy; it also keeps the rollback path exercised by the tests (`masking_swap`).
 
-use crate::masking::conn::{Db, Param};
-use crate::masking::scrub::DbError;
+use crate::conn::{Db, Param};
+use crate::scrub::DbError;
 
 /// Every reason the table named `sql_name` (quoted, schema-qualified) cannot be swapped; empty
 /// when it can. Reasons name object kinds and names, never values.

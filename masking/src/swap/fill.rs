@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::{Copy, Sessions};
-use crate::masking::Budget;
-use crate::masking::apply::Work;
-use crate::masking::conn::{Db, Endpoint, Param};
-use crate::masking::dialect::{PG_IPAD, PG_OPAD};
-use crate::masking::scrub::DbError;
+use crate::Budget;
+use crate::apply::Work;
+use crate::conn::{Db, Endpoint, Param};
+use crate::dialect::{PG_IPAD, PG_OPAD};
+use crate::scrub::DbError;
 
 /// One block range: `[first, end)`, `end` `None` for the last (open-ended, in case the table
 /// grew since the start).
@@ -194,7 +194,7 @@ fn ranges(copy: &Copy) -> Vec<Range> {
 /// `INSERT INTO copy (every column) SELECT kept columns and masked expressions FROM source`,
 /// without its range filter.
 fn insert_sql(work: &Work<'_>, copy: &Copy) -> String {
-    let d = crate::masking::dialect::Dialect::Postgres;
+    let d = crate::dialect::Dialect::Postgres;
     let mut columns = Vec::new();
     let mut values = Vec::new();
     for c in &work.plan.table.columns {
@@ -242,7 +242,7 @@ fn key_once_per_statement(expr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::masking::dialect::Dialect;
+    use crate::dialect::Dialect;
 
     #[test]
     fn ranges_cover_every_block_once_and_the_last_is_open() {

@@ -12,11 +12,11 @@
 
 use super::Copy;
 use super::signature;
-use crate::masking::apply::Work;
-use crate::masking::bookkeeping;
-use crate::masking::conn::{Db, Param, Rows};
-use crate::masking::dialect::Dialect;
-use crate::masking::scrub::DbError;
+use crate::apply::Work;
+use crate::bookkeeping;
+use crate::conn::{Db, Param, Rows};
+use crate::dialect::Dialect;
+use crate::scrub::DbError;
 
 /// Swaps the copy in: `None` when committed, else why it was rolled back (names only).
 pub async fn swap(db: &mut Db, work: &Work<'_>, copy: &Copy) -> Result<Option<String>, DbError> {

@@ -11,8 +11,8 @@
 //!
 //! Items carry definitions (schema text), never row values.
 
-use crate::masking::conn::{Db, Param};
-use crate::masking::scrub::DbError;
+use crate::conn::{Db, Param};
+use crate::scrub::DbError;
 
 /// Items joined by `chr(31)`; the first field names the kind, the second the object.
 pub type Signature = Vec<String>;

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use offpeak_masked_refresh::Engine;
 use offpeak_masked_refresh::engine::{Masking, MaskingError};
-use offpeak_masked_refresh::masking::{Budget, MaskReport, MaskingKey, Verification};
 use offpeak_masked_refresh::secret::DatabaseUrl;
+use offpeak_masking::{Budget, MaskReport, MaskingKey, Verification};
 
 use crate::masking_support::Pool;
 

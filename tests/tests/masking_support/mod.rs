@@ -11,7 +11,7 @@
 
 #![allow(dead_code)] // each test file uses part of this
 
-use offpeak_masked_refresh::masking::{self, Budget, Db, MaskReport, MaskingKey, Rules};
+use offpeak_masking::{self as masking, Budget, Db, MaskReport, MaskingKey, Rules};
 use offpeak_tests::{Engine, TestDb};
 use sqlx::{Executor, MySqlPool, PgPool, Row};
 
