@@ -274,3 +274,32 @@ async fn a_pause_of_everything_holds_every_function_and_bad_ends_are_refused() {
     let too_long = world.offpeak(&["pause", "eks-nodegroups", "--until", &far]);
     assert_eq!(too_long.status.code(), Some(2), "{too_long:?}");
 }
+
+#[tokio::test]
+async fn status_lists_a_removed_target_until_its_function_has_put_it_back() {
+    // GIVEN replicas offpeak added at peak
+    let world = World::new().await;
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK, "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    // WHEN the cluster leaves the schedule
+    let without_shop = SCHEDULE.replace(
+        "aurora_replicas:\n  - cluster: shop\n    windows:\n      - { days: daily, start: \"18:30\", end: \"23:30\", replicas: 2 }\n",
+        "",
+    );
+    assert_ne!(without_shop, SCHEDULE);
+    std::fs::write(&world.config, without_shop).unwrap();
+    // THEN status says aurora-replicas still has to put it back
+    let status = world.offpeak_with_config(&["status"]);
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    assert!(
+        stdout(&status).contains("removing  shop"),
+        "{}",
+        stdout(&status)
+    );
+    // AND after the next tick removed the replicas, it is no longer listed
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK, "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    assert_eq!(world.instances().await, ["shop-writer"]);
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(!stdout(&status).contains("removing"), "{}", stdout(&status));
+}
