@@ -1,11 +1,13 @@
 //! The only code that changes the database: record, truncate, mask, then tidy up.
 //!
-//! Order per run: (1) for every table to change, in one transaction each, count its rows,
-//! capture its original-value sample and record its progress row; (2) truncate; (3) mask each
-//! table by the method recorded for it; (4) once every table is done, rewrite the tables that
-//! were updated in place (PostgreSQL `VACUUM FULL`, MySQL `ALTER TABLE ... FORCE`: old row
-//! versions keep original bytes in pages and index entries until the table is rewritten) and
-//! refresh statistics, so no original value lingers on disk, in `pg_stats` or in histograms.
+//! Order per run: (0) [`preflight`]: every statement step 4 will need that the server would
+//! refuse is found before any change; (1) for every table to change, in one transaction each,
+//! count its rows, capture its original-value sample and record its progress row; (2)
+//! truncate; (3) mask each table by the method recorded for it; (4) once every table is done,
+//! [`finalize`]: rewrite the tables whose files could still hold originals (updated in place:
+//! old row versions; any table with a dropped column), remove statistics `ANALYZE` would leave
+//! from before, refresh statistics and materialized views — so no original value lingers on
+//! disk, in the statistics or in a view.
 //!
 //! Methods: `swap` (PostgreSQL, where a `rewrite` would do and the table is eligible: a masked
 //! copy filled by block ranges on several sessions at once, each range committed with its
@@ -30,7 +32,8 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::bookkeeping::{self, Progress, placeholder};
-use super::catalog::{Catalog, ColumnKind};
+use super::catalog::residue::{self, Scoped, Seed, Stale};
+use super::catalog::{ColumnKind, TableId};
 use super::classify::{MaskedColumn, PlannedAction, TablePlan};
 use super::conn::{Db, Param};
 use super::dialect::Dialect;
@@ -370,8 +373,10 @@ async fn rewrite(db: &mut Db, work: &Work<'_>) -> Result<(), DbError> {
         })
         .collect();
     let alter = format!("ALTER TABLE {} {}", work.sql_name, alters.join(", "));
+    // The rewrite copied only live rows, with dropped columns as NULL: recorded as such.
     let statements = vec![
         (db.dialect.fold_keys(&alter), Vec::new()),
+        bookkeeping::rewritten(&work.sql_name),
         bookkeeping::advance(db.dialect, &work.plan.display, None, true),
     ];
     db.transaction(&work.during(), &statements)
@@ -481,54 +486,303 @@ fn with_triggers_off(
     out
 }
 
-/// Step 4: reclaim old row versions and refresh statistics (and materialized views).
+/// Step 4: leave no original outside the masked rows, then refresh statistics and materialized
+/// views. PostgreSQL: [`rewrite_files`] for every table updated in place or holding a dropped
+/// column's values, [`clear_statistics`] that `ANALYZE` would not replace, `ANALYZE` of every
+/// table of the inheritance trees holding a changed table, then each materialized view
+/// refreshed (after those it reads) and analysed, and the statistics catalog rewritten where
+/// the role may. MySQL: see [`finalize_mysql`].
 pub async fn finalize(
     db: &mut Db,
     plans: &[TablePlan],
     methods: &[(String, String)],
-    catalog: &Catalog,
 ) -> Result<(), DbError> {
-    let d = db.dialect;
-    for plan in plans
+    if db.dialect == Dialect::MySql {
+        return finalize_mysql(db, plans, methods).await;
+    }
+    let (in_place, emptied) = changed_ids(plans, methods);
+    let pending: Vec<String> = residue::needing_rewrite(db, &in_place, &emptied, true)
+        .await?
+        .into_iter()
+        .filter(|n| !n.done)
+        .map(|n| n.name)
+        .collect();
+    for root in residue::rewrite_roots(db, &pending).await? {
+        rewrite_files(db, &root).await?;
+    }
+    let scope = residue::scope(db, &seeds(plans)).await?;
+    clear_statistics(db, &scope).await?;
+    let analyze: Vec<&str> = scope
         .iter()
-        .filter(|p| !matches!(p.action, PlannedAction::Keep))
+        .filter(|s| s.analyze)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !analyze.is_empty() {
+        let sql = format!("ANALYZE {}", analyze.join(", "));
+        db.execute("refreshing statistics", &sql, &[]).await?;
+    }
+    for view in residue::materialized_views(db).await? {
+        let during = format!("refreshing materialized view {}", view.name);
+        for sql in [
+            format!("REFRESH MATERIALIZED VIEW {}", view.name),
+            format!("ANALYZE {}", view.name),
+        ] {
+            db.execute(&during, &sql, &[]).await?;
+        }
+    }
+    // The statistics replaced above are dead rows of `pg_statistic` (and its TOAST table) until
+    // it is rewritten. Its owner is the bootstrap superuser, but a database's owner may vacuum
+    // it; anyone else gets a warning and nothing happens. While another session's snapshot can
+    // still see those rows, they are copied like any other (see the crate's promise).
+    // Best effort: the promise does not rest on it, so a refusal only warns.
+    let vacuum = "VACUUM (FULL) pg_catalog.pg_statistic, pg_catalog.pg_statistic_ext_data";
+    match db
+        .execute("rewriting the statistics catalog", vacuum, &[])
+        .await
     {
-        let name = d.table(&plan.table.id.schema, &plan.table.id.name);
+        Err(e) if e.code.is_some() => {
+            tracing::warn!(error = %e, "the statistics catalog was not rewritten")
+        }
+        other => {
+            other?;
+        }
+    }
+    Ok(())
+}
+
+/// The column the PostgreSQL rewrite adds and drops again (see [`rewrite_files`]).
+const REWRITE_COLUMN: &str = "offpeak_masking_rewrite";
+
+/// PostgreSQL: writes `root` (and every table under it) into new files holding only the rows
+/// every snapshot taken from now on sees, and no dropped column's value; the old files are
+/// unlinked when it commits. Recorded in the same transaction.
+///
+/// Why this statement: `VACUUM FULL` and `CLUSTER` copy every row version another session's
+/// snapshot could still see (an open transaction anywhere in the database keeps the originals
+/// an `UPDATE` replaced), and `SET ACCESS METHOD` to the same method is no rewrite on current
+/// servers. `ALTER TABLE` rewrites (`ADD COLUMN` with a volatile default is one) copy only the
+/// live rows, datum by datum, with dropped columns as NULL, and rebuild TOAST and indexes; unlike
+/// `ALTER COLUMN ... TYPE` no view, policy or rule blocks it. The added column is dropped at once
+/// (a dropped column of NULLs is all that remains of it).
+async fn rewrite_files(db: &mut Db, root: &str) -> Result<(), DbError> {
+    let during = format!("rewriting {root} so that its files hold only masked rows");
+    let statements = vec![
+        (
+            format!(
+                "ALTER TABLE {root} ADD COLUMN {REWRITE_COLUMN} integer \
+                 DEFAULT (CASE WHEN random() < 0 THEN 1 END)"
+            ),
+            Vec::new(),
+        ),
+        (
+            format!("ALTER TABLE {root} DROP COLUMN {REWRITE_COLUMN}"),
+            Vec::new(),
+        ),
+        bookkeeping::rewritten(root),
+    ];
+    db.transaction(&during, &statements).await.map(|_| ())
+}
+
+/// PostgreSQL: removes the statistics of `scope` that `ANALYZE` would leave holding values from
+/// before the run (see `catalog::residue`). [`preflight`] has checked that the server accepts
+/// each statement.
+async fn clear_statistics(db: &mut Db, scope: &[Scoped]) -> Result<(), DbError> {
+    let stale = residue::stale_statistics(db, scope).await?;
+    let clearings = residue::clearings(db, &stale).await?;
+    if clearings.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = scope.iter().map(|s| s.name.clone()).collect();
+    let targets = residue::statistics_targets(db, &names).await?;
+    for clearing in &clearings {
+        let during = format!(
+            "removing statistics from before masking of {} ({})",
+            clearing.root,
+            clearing.columns.join(", ")
+        );
+        db.execute(&during, &clearing.sql, &[]).await?;
+    }
+    for sql in &targets {
+        db.execute("setting statistics targets again", sql, &[])
+            .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL, before any change: every statement [`finalize`] will need to remove statistics
+/// that hold originals, tried in a transaction rolled back. Returns, per table the server
+/// refuses it for, the table and why (names and SQLSTATEs only).
+pub async fn preflight(
+    db: &mut Db,
+    plans: &[TablePlan],
+) -> Result<Vec<(TableId, String)>, DbError> {
+    if db.dialect != Dialect::Postgres {
+        return Ok(Vec::new());
+    }
+    let mut refused = rewrites_refused(db, plans).await?;
+    let scope = residue::scope(db, &seeds(plans)).await?;
+    let stale = residue::stale_statistics(db, &scope).await?;
+    for clearing in residue::clearings(db, &stale).await? {
+        let Some(code) = dry_run(db, &clearing.sql).await? else {
+            continue;
+        };
+        let mut blocked = Vec::new();
+        for column in &clearing.columns {
+            let alone = residue::clearings(
+                db,
+                &[Stale {
+                    relation: clearing.root.clone(),
+                    column: column.clone(),
+                    kept_in: String::new(),
+                }],
+            )
+            .await?;
+            if let Some(c) = alone.first()
+                && dry_run(db, &c.sql).await?.is_some()
+            {
+                blocked.push(column.clone());
+            }
+        }
+        let columns = match blocked.is_empty() {
+            true => clearing.columns.join(", "),
+            false => blocked.join(", "),
+        };
+        refused.push((
+            clearing.root_id.clone(),
+            format!(
+                "statistics of `{}` (columns {columns}) hold values from rows this run removes or masks, \
+                 and the only way a table's owner can remove them, ALTER TABLE ... ALTER COLUMN ... TYPE \
+                 to the same type, is refused by the server (SQLSTATE {code}); typical causes: a view, rule, \
+                 policy, trigger condition or generated column uses the column, or it is part of a \
+                 partition key. Drop those objects in the clone first, or keep the table",
+                clearing.root
+            ),
+        ));
+    }
+    Ok(refused)
+}
+
+/// The rewrites [`finalize`] may need that the server would refuse. Every masked table counts
+/// as updated in place: which method masks it is decided later.
+async fn rewrites_refused(
+    db: &mut Db,
+    plans: &[TablePlan],
+) -> Result<Vec<(TableId, String)>, DbError> {
+    let all_masked: Vec<(String, String)> = plans
+        .iter()
+        .filter(|p| matches!(p.action, PlannedAction::Mask(_)))
+        .map(|p| (p.display.clone(), "single".to_owned()))
+        .collect();
+    let (in_place, emptied) = changed_ids(plans, &all_masked);
+    let recorded = bookkeeping::records_rewrites(db).await?;
+    let pending: Vec<String> = residue::needing_rewrite(db, &in_place, &emptied, recorded)
+        .await?
+        .into_iter()
+        .filter(|n| !n.done)
+        .map(|n| n.name)
+        .collect();
+    let roots = residue::rewrite_roots(db, &pending).await?;
+    Ok(residue::rewrite_refusals(db, &roots)
+        .await?
+        .into_iter()
+        .map(|(table, reason)| {
+            let message = format!(
+                "`{}` must be rewritten so that its files keep no original value (old row versions \
+                 of masked rows, or values of dropped columns), and the server would refuse: {reason}",
+                table.name
+            );
+            (table, message)
+        })
+        .collect())
+}
+
+/// Runs `sql` in a transaction rolled back: the SQLSTATE when the server refuses it.
+async fn dry_run(db: &mut Db, sql: &str) -> Result<Option<String>, DbError> {
+    let during = "checking that statistics from before masking can be removed";
+    db.execute(during, "BEGIN", &[]).await?;
+    let result = db.execute(during, sql, &[]).await;
+    db.execute(during, "ROLLBACK", &[]).await?;
+    match result {
+        Ok(_) => Ok(None),
+        Err(e) => match e.code {
+            Some(code) => Ok(Some(code)),
+            None => Err(e),
+        },
+    }
+}
+
+/// Every table the run changes, as `catalog::residue` takes them.
+pub fn seeds(plans: &[TablePlan]) -> Vec<Seed> {
+    plans
+        .iter()
+        .filter_map(|p| {
+            let (masked, emptied) = match &p.action {
+                PlannedAction::Keep => return None,
+                PlannedAction::Truncate => (Vec::new(), true),
+                PlannedAction::Mask(cols) => {
+                    (cols.iter().map(|m| m.column.name.clone()).collect(), false)
+                }
+            };
+            Some(Seed {
+                id: p.table.id.clone(),
+                masked,
+                emptied,
+            })
+        })
+        .collect()
+}
+
+/// The tables masked in place (by `methods`, table → method) and the tables truncated.
+pub fn changed_ids(
+    plans: &[TablePlan],
+    methods: &[(String, String)],
+) -> (Vec<TableId>, Vec<TableId>) {
+    let mut in_place = Vec::new();
+    let mut emptied = Vec::new();
+    for plan in plans {
         let method = methods
             .iter()
             .find(|(t, _)| t == &plan.display)
             .map(|(_, m)| m.as_str());
-        let during = format!("refreshing statistics of {}", plan.display);
-        match d {
-            // An UPDATE leaves the original row versions (and their index entries) on disk; a
-            // plain VACUUM makes the space reusable but leaves the bytes in the pages. Only a
-            // rewrite removes them; a `rewrite`, a `swap` (whose dropped table's files are
-            // unlinked) or TRUNCATE already wrote fresh files.
-            Dialect::Postgres if updated_in_place(method) => {
-                db.execute(&during, &format!("VACUUM (FULL, ANALYZE) {name}"), &[])
-                    .await?
+        match plan.action {
+            PlannedAction::Truncate => emptied.push(plan.table.id.clone()),
+            PlannedAction::Mask(_) if updated_in_place(method) => {
+                in_place.push(plan.table.id.clone())
             }
-            Dialect::Postgres => db.execute(&during, &format!("ANALYZE {name}"), &[]).await?,
-            Dialect::MySql => {
-                if updated_in_place(method) {
-                    db.execute(&during, &format!("ALTER TABLE {name} FORCE"), &[])
-                        .await?;
-                }
-                mysql_statistics(db, plan, &name, &during).await?
-            }
-        };
+            _ => {}
+        }
     }
-    for view in &catalog.materialized_views {
-        let sql = format!(
-            "REFRESH MATERIALIZED VIEW {}",
-            d.table(&view.schema, &view.name)
-        );
-        db.execute(
-            &format!("refreshing materialized view {}", catalog.display(view)),
-            &sql,
-            &[],
-        )
-        .await?;
+    (in_place, emptied)
+}
+
+/// MySQL/MariaDB: rebuild (`ALTER TABLE ... FORCE`) every table updated in place (old row
+/// versions keep original bytes in pages until then) and every kept InnoDB table (an instant
+/// `DROP COLUMN`, MariaDB 10.4+ and MySQL 8.0.29+, leaves the column's values in the rows, and
+/// MariaDB's catalog does not say which tables hold any); then refresh statistics, which keep
+/// real values (min/max, histograms), of every changed table.
+async fn finalize_mysql(
+    db: &mut Db,
+    plans: &[TablePlan],
+    methods: &[(String, String)],
+) -> Result<(), DbError> {
+    let d = db.dialect;
+    let (in_place, _) = changed_ids(plans, methods);
+    for plan in plans {
+        let name = d.table(&plan.table.id.schema, &plan.table.id.name);
+        let during = format!("rebuilding {}", plan.display);
+        let rebuild = match plan.action {
+            PlannedAction::Keep => plan.table.transactional,
+            PlannedAction::Truncate => false,
+            PlannedAction::Mask(_) => in_place.contains(&plan.table.id),
+        };
+        if rebuild {
+            db.execute(&during, &format!("ALTER TABLE {name} FORCE"), &[])
+                .await?;
+        }
+        if !matches!(plan.action, PlannedAction::Keep) {
+            let during = format!("refreshing statistics of {}", plan.display);
+            mysql_statistics(db, plan, &name, &during).await?;
+        }
     }
     Ok(())
 }

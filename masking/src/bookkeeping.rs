@@ -11,6 +11,9 @@
 //!
 //! - A PostgreSQL `swap` records its copy (`offpeak_masking.swap`) when it creates it, and each
 //!   block range it copied (`offpeak_masking.swap_range`) in the transaction that copies it.
+//! - A PostgreSQL table rewritten so that no old row version or dropped column's value is left
+//!   in its files is recorded with the file it now lives in (`offpeak_masking.rewritten`), in the
+//!   transaction that rewrites it: a later run skips it, and the verification gate can tell.
 //!
 //! Tables: PostgreSQL `offpeak_masking.progress` / `offpeak_masking.sample` (and the swap's two,
 //! whose copies also live in `offpeak_masking`); MySQL
@@ -66,6 +69,8 @@ pub async fn ensure(db: &mut Db) -> Result<(), DbError> {
              tmp_name text NOT NULL, filenode text NOT NULL, blocks bigint NOT NULL, step bigint NOT NULL)",
             "CREATE TABLE IF NOT EXISTS offpeak_masking.swap_range (table_name text NOT NULL, \
              first_block bigint NOT NULL, rows bigint NOT NULL, PRIMARY KEY (table_name, first_block))",
+            "CREATE TABLE IF NOT EXISTS offpeak_masking.rewritten (relation text PRIMARY KEY, \
+             filenode oid NOT NULL)",
         ],
         Dialect::MySql => &[
             "CREATE TABLE IF NOT EXISTS offpeak_masking_progress (table_name VARCHAR(300) PRIMARY KEY, \
@@ -181,9 +186,15 @@ pub fn set_method(d: Dialect, table: &str, method: &str) -> (String, Vec<Param>)
     (sql, vec![text(method), text(table)])
 }
 
+/// Originals that are not sampled, by their text: empty, or only `*`. They carry no personal
+/// data, and `redact` (which stars every character it hides) rightly leaves them as they are, so
+/// counting them as survivors would be a false alarm.
+const NO_PERSONAL_DATA: &str = "^[*]*$";
+
 /// The statement storing up to [`SAMPLE_ROWS`] keyed digests of `value` (evaluated in `from`),
 /// each with whether the original already has the masked shape (`conforms`; `None`: the strategy
-/// has no shape, count every original as conforming).
+/// has no shape, count every original as conforming). NULLs and originals without personal data
+/// ([`NO_PERSONAL_DATA`]) are left out.
 pub fn capture(
     d: Dialect,
     table: &str,
@@ -194,13 +205,15 @@ pub fn capture(
 ) -> (String, Vec<Param>) {
     let digest = d.verify_digest("v");
     let shaped = conforms.map_or_else(|| "TRUE".to_owned(), |c| format!("COALESCE({c}, FALSE)"));
+    let nothing = d.matches(&d.as_text(value), NO_PERSONAL_DATA);
     let ignore = match d {
         Dialect::Postgres => ("INSERT", " ON CONFLICT DO NOTHING"),
         Dialect::MySql => ("INSERT IGNORE", ""),
     };
     let sql = format!(
         "{} INTO {} (table_name, column_name, digest, conforms) SELECT {}, {}, {digest}, c \
-         FROM (SELECT {value} AS v, {shaped} AS c FROM {from} WHERE {value} IS NOT NULL LIMIT {SAMPLE_ROWS}) s{}",
+         FROM (SELECT {value} AS v, {shaped} AS c FROM {from} WHERE {value} IS NOT NULL AND NOT {nothing} \
+         LIMIT {SAMPLE_ROWS}) s{}",
         ignore.0,
         sample_table(d),
         placeholder(d, 1),
@@ -208,6 +221,26 @@ pub fn capture(
         ignore.1
     );
     (sql, vec![text(table), text(label)])
+}
+
+/// PostgreSQL: the statement recording that `root` (quoted) and every table under it were
+/// rewritten by offpeak and now live in the files they have now (see `catalog::residue`).
+pub fn rewritten(root: &str) -> (String, Vec<Param>) {
+    let sql = "WITH RECURSIVE tree(oid) AS (SELECT $1::regclass::oid \
+               UNION SELECT i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.oid) \
+               INSERT INTO offpeak_masking.rewritten (relation, filenode) \
+               SELECT format('%I.%I', n.nspname, c.relname), pg_relation_filenode(c.oid) \
+               FROM tree t JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE c.relkind = 'r' \
+               ON CONFLICT (relation) DO UPDATE SET filenode = EXCLUDED.filenode";
+    (sql.to_owned(), vec![text(root)])
+}
+
+/// PostgreSQL: whether rewrites are recorded (bookkeeping from before they were is not).
+pub async fn records_rewrites(db: &mut Db) -> Result<bool, DbError> {
+    let sql = "SELECT (to_regclass('offpeak_masking.rewritten') IS NOT NULL)::text";
+    let v = db.value("looking for recorded rewrites", sql, &[]).await?;
+    Ok(v.as_deref() == Some("true"))
 }
 
 /// Drops the bookkeeping (progress and sample).

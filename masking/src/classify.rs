@@ -65,6 +65,21 @@ pub fn classify(
     }
 }
 
+/// A finding about `table`, pointing at the rule naming it (or at `tables:` when none does).
+pub fn finding(rules: &Rules, catalog: &Catalog, table: &TableId, message: String) -> Finding {
+    let pos = rules
+        .tables
+        .iter()
+        .find(|r| &catalog.resolve(&r.name) == table)
+        .map_or(rules.tables_pos, |r| r.pos);
+    ConfigError {
+        path: rules.path.clone(),
+        line: pos.line,
+        col: pos.col,
+        message,
+    }
+}
+
 struct Classifier<'a> {
     rules: &'a Rules,
     catalog: &'a Catalog,

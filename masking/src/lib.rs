@@ -30,11 +30,51 @@
 //!   table as it was, and the table is rewritten in place instead. The swap's copy only ever
 //!   holds masked values, and the replaced table's files are unlinked when it commits.
 //! - **Verified.** [`mask`] ends with the verification gate ([`verify`] runs it alone): rows,
-//!   shapes, a keyed-digest sample of originals that must not reappear (also not in `pg_stats`),
-//!   foreign keys and indexes.
+//!   shapes, a keyed-digest sample of originals that must not reappear (not in the rows, the
+//!   statistics, or materialized views), statistics left from before masking, rewrites of the
+//!   tables whose files could hold originals, foreign keys and indexes.
 //! - **No personal value leaves the database** through offpeak: queries return names and counts,
 //!   database errors are scrubbed to codes ([`DbError`]), and key material travels only as bind
 //!   parameters.
+//!
+//! # The promise: what a run that completes and passes verification means
+//!
+//! (`offpeak mask` exits 0.) An original is a value of a masked column as it was before the run,
+//! or anything from a row of a truncated table; "the database" is the one masked, as its own
+//! sessions and its files see it. An original whose text is empty or only `*` is no personal
+//! value and is not counted (`redact` rightly leaves it as it is).
+//!
+//! - **Rows.** No masked column holds a sampled original; every masked value has its strategy's
+//!   shape; truncated tables are empty.
+//! - **Statistics** (PostgreSQL). No statistics row computed from originals is left: column
+//!   statistics of the table and of its partitions and inheritance children, the inherited ones
+//!   of every table above it, those of its expression indexes, and its extended statistics
+//!   (expressions included). `ANALYZE` recomputes what it can; what it would leave — an emptied
+//!   table's, a parent's whose tree is empty, a column's whose statistics target is 0 — is
+//!   removed as a table's owner can, without superuser (`ALTER COLUMN ... TYPE` to the same type),
+//!   and a run the server would refuse that is refused before any change. MariaDB: persistent
+//!   statistics (`mysql.column_stats`, histograms included) of changed tables are recomputed.
+//! - **Materialized views** (PostgreSQL) are refreshed after the views they read and analysed;
+//!   none may hold, in rows or statistics, a sampled original of a masked column it reads.
+//! - **Files** (PostgreSQL). No file of a masked table (heap, TOAST, indexes) holds an old row
+//!   version of a masked row, and no file of any table holds a dropped column's value, **even
+//!   while another session holds a snapshot**: such tables are rewritten copying only live rows
+//!   (not by `VACUUM FULL`, which copies what an open snapshot may still see), and each rewrite
+//!   is recorded, so the gate knows. With no other snapshot open in the database and the run's
+//!   role owning it, no file of the database holds an original, the statistics catalog included
+//!   (it is rewritten too). MariaDB: every table updated in place and every kept InnoDB table
+//!   is rebuilt (an instant `DROP COLUMN` leaves values in rows, and the catalog does not say
+//!   where), so no `.ibd` file holds a dropped column's value or an old row version.
+//!
+//! Not yet covered (exit 0 does not speak for these): the statistics catalog's own dead rows
+//! while another session holds a snapshot (nothing a non-superuser can do removes them), and
+//! WAL, backups and snapshots of the server; MariaDB undo logs and binary logs (the session's
+//! binary logging is off), `mysql.column_stats` pages, MySQL 8 histograms of kept tables;
+//! partition-key statistics of a truncated partitioned table (refused, not cleared); tables
+//! whose row security is forced (their statistics are not visible to the checks);
+//! materialized views reading a masked column only through a whole-row reference or through a
+//! parent table; and the classes of issue 14 this does not address (JSON outside listed paths,
+//! large objects, foreign tables, system-versioned tables, logging of key material).
 //!
 //! Failure behaviour: every error names the table (and column) involved, never a value; work
 //! committed before a failure is valid progress for the next run.
@@ -132,6 +172,7 @@ pub async fn mask_parallel(
     let (catalog, plans) = check(db, rules).await?;
     db.binlog_off().await?;
     db.lock().await?;
+    preflight(db, rules, &catalog, &plans).await?;
     bookkeeping::ensure(db).await?;
     let mut reports: Vec<TableReport> = plans.iter().map(apply::table_report).collect();
     let mut methods = Vec::new();
@@ -185,7 +226,7 @@ pub async fn mask_parallel(
     }
     let verification = match complete {
         true => {
-            apply::finalize(db, &plans, &methods, &catalog).await?;
+            apply::finalize(db, &plans, &methods).await?;
             Some(verify::verify(db, &plans, &catalog).await?)
         }
         false => None,
@@ -195,6 +236,25 @@ pub async fn mask_parallel(
         tables: reports,
         verification,
     })
+}
+
+/// Refuses, before any change, a run whose clean-up the server would refuse (see
+/// [`apply::preflight`]).
+async fn preflight(
+    db: &mut Db,
+    rules: &Rules,
+    catalog: &Catalog,
+    plans: &[TablePlan],
+) -> Result<(), MaskError> {
+    let refused = apply::preflight(db, plans).await?;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let findings = refused
+        .into_iter()
+        .map(|(table, message)| classify::finding(rules, catalog, &table, message))
+        .collect();
+    Err(MaskError::Refused(findings))
 }
 
 fn mark_done<'a>(reports: &mut [TableReport], tables: impl Iterator<Item = &'a str>) {

@@ -41,7 +41,8 @@ pub struct Verification {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Check {
-    /// `progress`, `rows`, `pattern`, `sample`, `pg_stats`, `foreign_key`, `index`.
+    /// `progress`, `rows`, `pattern`, `sample`, `statistics`, `rewritten`, `materialized_view`,
+    /// `foreign_key`, `index`.
     pub check: &'static str,
     /// `table`, `table.column` or `table.column.path`.
     pub subject: String,

@@ -9,14 +9,28 @@
 //!   When no sampled original already had the masked shape, the `pattern` check (every value has
 //!   that shape) proves it without hashing every row; otherwise every value is digested and
 //!   compared;
-//! - `pg_stats` (PostgreSQL): none appears in the planner's sampled values either;
+//! - `statistics` (PostgreSQL): none appears in the planner's sampled values either (the table's,
+//!   its partitions' and children's, its parents' inherited ones, its expression indexes', its
+//!   extended statistics'); and no statistic that `ANALYZE` cannot have replaced is left from
+//!   before masking (an emptied table's, an empty tree's, a skipped column's: see
+//!   `catalog::residue`);
+//! - `rewritten` (PostgreSQL): every table masked in place, and every table with a dropped
+//!   column, was rewritten by offpeak (its files hold live rows only) and has not changed files
+//!   since;
+//! - `materialized_view` (PostgreSQL): no view holds, in its rows or statistics, a sampled
+//!   original of a masked column it reads, or keeps statistics while empty;
 //! - `foreign_key`: no orphan rows in foreign keys touching a masked or truncated table;
 //! - `index` (PostgreSQL): every index of a masked table is valid.
 //!
+//! Originals whose text is empty or only `*` are not sampled (see `bookkeeping::capture`): they
+//! hold no personal data, and `redact` leaves them as they are.
+//!
 //! All counting happens in SQL; only counts come back, so the report cannot carry a value.
 
+use super::apply;
 use super::bookkeeping::{self, placeholder, sample_table};
 use super::catalog::Catalog;
+use super::catalog::residue::{self, MaterializedView};
 use super::classify::{PlannedAction, TablePlan};
 use super::conn::{Db, Param};
 use super::dialect::Dialect;
@@ -48,6 +62,9 @@ pub async fn verify(
         checks.extend(table(db, plan).await?);
     }
     checks.extend(foreign_keys(db, &changed, catalog).await?);
+    if db.dialect == Dialect::Postgres {
+        checks.extend(residue_checks(db, plans).await?);
+    }
     Ok(Verification::new(checks))
 }
 
@@ -148,7 +165,7 @@ async fn table(db: &mut Db, plan: &TablePlan) -> Result<Vec<Check>, DbError> {
         }
     }
     if d == Dialect::Postgres {
-        out.extend(pg_stats(db, plan, &specs).await?);
+        out.extend(statistics(db, plan, &name, &specs).await?);
         out.push(indexes(db, plan, &name).await?);
     }
     Ok(out)
@@ -234,36 +251,244 @@ fn sample_query(d: Dialect, table: &str, label: &str) -> String {
     )
 }
 
-/// `pg_stats` keeps most-common values and histogram bounds sampled from the table: after
-/// masking (and ANALYZE) none of them may be a sampled original.
-async fn pg_stats(
+/// The planner's statistics keep values sampled from rows (most-common values, histogram
+/// bounds, extended statistics): after masking none may be a sampled original, in the statistics
+/// of the table, of the tables below it (partitions, inheritance children), the inherited ones
+/// of the tables above it, of its expression indexes, or of its extended statistics objects.
+async fn statistics(
     db: &mut Db,
     plan: &TablePlan,
+    name: &str,
     specs: &[CheckSpec],
 ) -> Result<Vec<Check>, DbError> {
+    if !specs.iter().any(|s| s.sampled) {
+        return Ok(Vec::new());
+    }
     let d = db.dialect;
+    let during = during(&plan.display);
+    let version = db
+        .count(&during, "SELECT current_setting('server_version_num')", &[])
+        .await?;
+    // Expression statistics (`pg_stats_ext_exprs`) exist from PostgreSQL 14 on.
+    let exprs = if version >= 140_000 {
+        EXPRESSION_VALUES
+    } else {
+        ""
+    };
+    let sql = STATISTICS_SQL
+        .replace("{exprs}", exprs)
+        .replace("{digest}", &d.verify_digest("v"))
+        .replace("{sample}", &table_sample(d, &plan.display));
+    let hits = db
+        .count(&during, &sql, &[Param::Text(Some(name.to_owned()))])
+        .await?;
+    Ok(vec![check(
+        "statistics",
+        &plan.display,
+        hits == 0,
+        format!(
+            "{hits} sampled original values in the statistics of the table, the tables above and \
+             below it, its indexes and its statistics objects"
+        ),
+    )])
+}
+
+/// Every sampled original of `table`.
+fn table_sample(d: Dialect, table: &str) -> String {
+    format!(
+        "SELECT digest FROM {} WHERE table_name = {}",
+        sample_table(d),
+        d.literal(table)
+    )
+}
+
+/// `$1`: the table. `{digest}` of `v`, `{sample}`: the digests to look for. Array-typed columns
+/// are left out (their statistics print as nested arrays, and no strategy masks them).
+const STATISTICS_SQL: &str = "
+WITH RECURSIVE down(oid) AS (
+  SELECT $1::regclass::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
+up(oid) AS (
+  SELECT $1::regclass::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid),
+rels(oid, inherited_only) AS (
+  SELECT oid, false FROM down UNION SELECT oid, true FROM up WHERE oid NOT IN (SELECT oid FROM down)),
+stat_rels(oid, inherited_only) AS (
+  SELECT oid, inherited_only FROM rels
+  UNION SELECT i.indexrelid, false FROM pg_index i JOIN rels r ON r.oid = i.indrelid AND NOT r.inherited_only),
+vals(v) AS (
+  SELECT v FROM stat_rels sr JOIN pg_class c ON c.oid = sr.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND (s.inherited OR NOT sr.inherited_only)
+  JOIN pg_attribute a ON a.attrelid = sr.oid AND a.attname = s.attname
+  JOIN pg_type t ON t.oid = a.atttypid AND t.typcategory <> 'A'
+  CROSS JOIN LATERAL unnest(COALESCE(s.most_common_vals::text::text[], '{}')
+                            || COALESCE(s.histogram_bounds::text::text[], '{}')) v
+  UNION ALL
+  SELECT v FROM rels r JOIN pg_statistic_ext x ON x.stxrelid = r.oid
+  JOIN pg_namespace xn ON xn.oid = x.stxnamespace
+  JOIN pg_stats_ext e ON e.statistics_schemaname = xn.nspname AND e.statistics_name = x.stxname
+  CROSS JOIN LATERAL unnest(COALESCE(e.most_common_vals, '{}')) v
+  {exprs})
+SELECT count(*)::text FROM vals WHERE v IS NOT NULL AND {digest} IN ({sample})";
+
+const EXPRESSION_VALUES: &str = "
+  UNION ALL
+  SELECT v FROM rels r JOIN pg_statistic_ext x ON x.stxrelid = r.oid
+  JOIN pg_namespace xn ON xn.oid = x.stxnamespace
+  JOIN pg_stats_ext_exprs e ON e.statistics_schemaname = xn.nspname AND e.statistics_name = x.stxname
+  CROSS JOIN LATERAL jsonb_array_elements_text(COALESCE(array_to_json(e.most_common_vals)::jsonb, '[]')
+                                               || COALESCE(array_to_json(e.histogram_bounds)::jsonb, '[]')) v";
+
+/// PostgreSQL: what `catalog::residue` finds beyond the rows — statistics `ANALYZE` could not
+/// have replaced, tables whose files were not rewritten since they last could hold originals
+/// (old row versions, dropped columns), and materialized views holding originals.
+async fn residue_checks(db: &mut Db, plans: &[TablePlan]) -> Result<Vec<Check>, DbError> {
     let mut out = Vec::new();
-    for spec in specs.iter().filter(|s| s.sampled && !s.label.contains('.')) {
-        let sql = format!(
-            "SELECT COUNT(*)::text FROM pg_stats s, LATERAL unnest(COALESCE(s.most_common_vals::text::text[], '{{}}') \
-             || COALESCE(s.histogram_bounds::text::text[], '{{}}')) v \
-             WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3 AND {} IN ({})",
-            d.verify_digest("v"),
-            sample_query(d, &plan.display, &spec.label)
-        );
-        let params = [&plan.table.id.schema, &plan.table.id.name, &spec.label]
-            .map(|s| Param::Text(Some(s.clone())));
-        let hits = db.count(&during(&plan.display), &sql, &params).await?;
-        let subject = format!("{}.{}", plan.display, spec.label);
+    let scope = residue::scope(db, &apply::seeds(plans)).await?;
+    let stale = residue::stale_statistics(db, &scope).await?;
+    for s in &stale {
         out.push(check(
-            "pg_stats",
-            &subject,
-            hits == 0,
-            format!("{hits} sampled original values in pg_stats"),
+            "statistics",
+            &format!("{}.{}", s.relation, s.column),
+            false,
+            format!(
+                "statistics kept in {} come from rows masking removed or changed",
+                s.kept_in
+            ),
         ));
+    }
+    let mut methods = Vec::new();
+    for plan in plans {
+        if let Some(p) = bookkeeping::read(db, &plan.display).await? {
+            methods.push((plan.display.clone(), p.method));
+        }
+    }
+    let (in_place, emptied) = apply::changed_ids(plans, &methods);
+    let recorded = bookkeeping::records_rewrites(db).await?;
+    for n in residue::needing_rewrite(db, &in_place, &emptied, recorded).await? {
+        let state = match n.done {
+            true => "rewritten by offpeak since",
+            false => "not rewritten since: its files may still hold original values",
+        };
+        out.push(check(
+            "rewritten",
+            &n.name,
+            n.done,
+            format!("{}; {state}", n.why),
+        ));
+    }
+    for view in residue::materialized_views(db).await? {
+        out.push(materialized_view(db, &view, plans).await?);
     }
     Ok(out)
 }
+
+/// A materialized view must hold, in its rows and statistics, no sampled original of a masked
+/// column it reads, and must not keep statistics from before masking while it is empty.
+async fn materialized_view(
+    db: &mut Db,
+    view: &MaterializedView,
+    plans: &[TablePlan],
+) -> Result<Check, DbError> {
+    let d = db.dialect;
+    let during = format!("verifying materialized view {}", view.name);
+    let read: Vec<String> = view
+        .reads
+        .iter()
+        .filter(|(id, column)| {
+            plans.iter().any(|p| {
+                &p.table.id == id
+                    && matches!(&p.action, PlannedAction::Mask(cols)
+                        if cols.iter().any(|m| &m.column.name == column))
+            })
+        })
+        .map(|(id, column)| {
+            let display = plans
+                .iter()
+                .find(|p| &p.table.id == id)
+                .map_or_else(String::new, |p| p.display.clone());
+            format!(
+                "(table_name = {} AND (column_name = {} OR left(column_name, {}) = {}))",
+                d.literal(&display),
+                d.literal(column),
+                column.chars().count() + 1,
+                d.literal(&format!("{column}."))
+            )
+        })
+        .collect();
+    let mut hits = 0;
+    if !read.is_empty() {
+        let sample = format!(
+            "SELECT digest FROM {} WHERE {}",
+            sample_table(d),
+            read.join(" OR ")
+        );
+        if view.populated && !view.columns.is_empty() {
+            let values: Vec<String> = view
+                .columns
+                .iter()
+                .map(|c| format!("m.{}::text", d.ident(c)))
+                .collect();
+            let sql = format!(
+                "SELECT count(*)::text FROM {} m CROSS JOIN LATERAL unnest(ARRAY[{}]) x \
+                 WHERE x IS NOT NULL AND {} IN ({sample})",
+                view.name,
+                values.join(", "),
+                d.verify_digest("x")
+            );
+            hits += db.count(&during, &sql, &[]).await?;
+        }
+        let sql = VIEW_STATISTICS_SQL
+            .replace("{digest}", &d.verify_digest("v"))
+            .replace("{sample}", &sample);
+        hits += db.count(&during, &sql, &view_params(view)).await?;
+    }
+    let has_statistics = db
+        .value(
+            &during,
+            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = $1 AND tablename = $2)::text",
+            &view_params(view)[1..],
+        )
+        .await?
+        .as_deref()
+        == Some("true");
+    let empty = !view.populated
+        || db
+            .value(
+                &during,
+                &format!("SELECT (NOT EXISTS (SELECT 1 FROM {}))::text", view.name),
+                &[],
+            )
+            .await?
+            .as_deref()
+            == Some("true");
+    let stale = has_statistics && empty;
+    let mut detail = format!("{hits} sampled original values in its rows or statistics");
+    if stale {
+        detail.push_str("; it is empty or unpopulated but keeps statistics from before masking");
+    }
+    Ok(check(
+        "materialized_view",
+        &view.name,
+        hits == 0 && !stale,
+        detail,
+    ))
+}
+
+fn view_params(view: &MaterializedView) -> [Param; 3] {
+    [
+        Param::Text(Some(view.name.clone())),
+        Param::Text(Some(view.id.schema.clone())),
+        Param::Text(Some(view.id.name.clone())),
+    ]
+}
+
+/// `$1`: the view, `$2`, `$3`: its schema and name.
+const VIEW_STATISTICS_SQL: &str = "
+SELECT count(*)::text FROM pg_stats s
+JOIN pg_attribute a ON a.attrelid = $1::regclass AND a.attname = s.attname
+JOIN pg_type t ON t.oid = a.atttypid AND t.typcategory <> 'A'
+CROSS JOIN LATERAL unnest(COALESCE(s.most_common_vals::text::text[], '{}')
+                          || COALESCE(s.histogram_bounds::text::text[], '{}')) v
+WHERE s.schemaname = $2 AND s.tablename = $3 AND {digest} IN ({sample})";
 
 async fn indexes(db: &mut Db, plan: &TablePlan, name: &str) -> Result<Check, DbError> {
     let sql = format!(

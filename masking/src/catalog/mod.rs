@@ -7,6 +7,7 @@
 
 mod mysql;
 mod postgres;
+pub mod residue;
 
 use super::conn::Db;
 use super::dialect::Dialect;

@@ -9,7 +9,7 @@ use crate::scrub::DbError;
 const DURING: &str = "reading the PostgreSQL catalog";
 
 /// Schemas never masked: the system's and offpeak's own bookkeeping.
-const USER_RELATIONS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'offpeak_masking') \
+pub(super) const USER_RELATIONS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'offpeak_masking') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass \
                      AND e.objid = c.oid AND e.deptype = 'e')";
@@ -169,13 +169,16 @@ fn triggers_sql() -> String {
     "SELECT tgrelid::text, tgname::text FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' ORDER BY 1, 2".to_owned()
 }
 
-/// Columns that views, rules, policies, trigger conditions or generated columns depend on:
-/// `ALTER COLUMN ... TYPE` refuses them, so such tables are masked with UPDATE instead.
+/// Columns that views, rules, policies, trigger conditions or generated columns depend on, and
+/// columns a child table inherits: `ALTER COLUMN ... TYPE` refuses them, so such tables are
+/// masked with UPDATE instead.
 fn blockers_sql() -> String {
     "SELECT DISTINCT d.refobjid::text, a.attname::text FROM pg_depend d \
      JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
      WHERE d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 \
-       AND d.classid IN ('pg_rewrite'::regclass, 'pg_policy'::regclass, 'pg_trigger'::regclass, 'pg_attrdef'::regclass)"
+       AND d.classid IN ('pg_rewrite'::regclass, 'pg_policy'::regclass, 'pg_trigger'::regclass, 'pg_attrdef'::regclass) \
+     UNION SELECT a.attrelid::text, a.attname::text FROM pg_attribute a \
+     WHERE a.attinhcount > 0 AND a.attnum > 0 AND NOT a.attisdropped"
         .to_owned()
 }
 

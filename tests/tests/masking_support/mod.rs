@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // each test file uses part of this
 
+pub mod evidence;
+
 use offpeak_masking::{self as masking, Budget, Db, MaskReport, MaskingKey, Rules};
 use offpeak_tests::{Engine, TestDb};
 use sqlx::{Executor, MySqlPool, PgPool, Row};
