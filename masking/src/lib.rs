@@ -83,6 +83,7 @@ mod apply;
 mod bookkeeping;
 mod catalog;
 mod classify;
+pub mod cluster;
 mod conn;
 mod dialect;
 mod expr;

@@ -1,9 +1,10 @@
 //! masked-refresh end to end: the real SDK adapters, DynamoDB state store and SNS against a
-//! private moto server, and real PostgreSQL standing in for the clone's database
-//! (`OFFPEAK_CLONE_DATABASE_URL`: moto's endpoints are not databases).
+//! private moto server, and a real PostgreSQL server of the test process's own standing in for
+//! the clone's server (`OFFPEAK_CLONE_DATABASE_URL`: moto's endpoints are not databases).
 //!
 //! After every tick, [`World::assert_nothing_unmasked_reachable`] checks the invariant: no
-//! cluster reachable from development (dev name or dev security group) holds unverified data.
+//! cluster reachable from development (dev name or dev security group) holds unverified data,
+//! and a promoted clone's server holds no database but the covered one.
 
 mod masked_refresh_support;
 #[path = "masking_support/mod.rs"]
@@ -17,7 +18,6 @@ use offpeak_masked_refresh::memory::Phase;
 use offpeak_masked_refresh::names::{MASKING_KEY, PHASE_KEY, ROLE_KEY, RUN_KEY};
 use offpeak_masking::{KeyError, MaskingKey};
 use offpeak_tests::moto::Moto;
-use offpeak_tests::pg_database;
 
 fn tag(c: &aws_sdk_rds::types::DbCluster, key: &str) -> Option<String> {
     c.tag_list()
@@ -37,7 +37,7 @@ async fn a_full_run_makes_dev_a_masked_copy_over_successive_ticks() {
         max_chunks: Some(2),
         ..Setup::default()
     };
-    let world = World::new(setup, pg_database().await).await;
+    let world = World::start(setup).await;
     assert!(
         !world.survivors().await.is_empty(),
         "the stand-in starts with personal data"
@@ -174,7 +174,7 @@ async fn keep_previous_keeps_the_old_dev_cluster_aside_for_rollback() {
         keep_previous: 1,
         ..Setup::default()
     };
-    let world = World::new(setup, pg_database().await).await;
+    let world = World::start(setup).await;
     // WHEN a run completes
     world.tick_until_terminal(0).await;
     // THEN the old dev cluster is kept under its aside name with its instance, tagged as previous
@@ -194,7 +194,7 @@ async fn keep_previous_keeps_the_old_dev_cluster_aside_for_rollback() {
 #[tokio::test]
 async fn dry_run_shows_the_next_phase_and_changes_nothing() {
     // GIVEN the window has just opened
-    let world = World::new(Setup::default(), pg_database().await).await;
+    let world = World::start(Setup::default()).await;
     // WHEN a dry-run tick runs
     let report = world.try_tick(minutes(0), true).await.unwrap();
     // THEN it plans the start and the restore, and made no mutating call
@@ -256,4 +256,162 @@ async fn without_a_salt_setting_the_key_comes_from_the_secret_the_rules_name() {
     assert_eq!(secret_id, "offpeak/absent");
     assert!(reason.contains("ResourceNotFoundException"), "{reason}");
     assert!(!reason.contains(SALT), "{reason}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole clone server is the unit, and production logins never reach dev.
+
+/// GIVEN the clone's server also holds `analytics`, with personal data in it.
+async fn with_analytics(world: &World) {
+    world.server.exec("CREATE DATABASE analytics").await;
+    let visitors = [
+        "CREATE TABLE visitors (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO visitors VALUES (1, 'Visitor.000001@Mail.Example.com')",
+    ];
+    for sql in visitors {
+        world.server.exec_in("analytics", sql).await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_the_rules_do_not_name_refuses_the_run_before_any_change() {
+    // GIVEN a production login, and `analytics` (personal data) on the clone's server, which the
+    // rules neither cover nor drop
+    let world = World::start(Setup::default()).await;
+    with_analytics(&world).await;
+    world
+        .server
+        .exec("CREATE ROLE prod_app LOGIN PASSWORD 'prod-app-password'")
+        .await;
+
+    // WHEN the window opens and ticks run until the run is over
+    world.tick_until_terminal(0).await;
+
+    // THEN the run was refused at masking: the clone is gone, dev untouched
+    world
+        .assert_failed_and_cleaned(Phase::Mask, "masking")
+        .await;
+    world.assert_dev_untouched().await;
+    let error = world.run().await.unwrap().failure.unwrap().error;
+    assert!(error.contains("`analytics`"), "names the database: {error}");
+    assert!(!error.contains("Visitor"), "never a value: {error}");
+    // ... the failure notification names it too
+    let messages = world.messages("masked refresh failed").await;
+    assert!(
+        messages.iter().any(|m| m.contains("analytics")),
+        "{messages:?}"
+    );
+    // ... and nothing on the clone's server changed: no database dropped, no login disabled,
+    // no row masked
+    let mut expected = vec!["analytics", world.db().name.as_str(), "postgres"];
+    expected.sort();
+    assert_eq!(world.server.databases().await, expected);
+    assert!(
+        world
+            .server
+            .can_log_in("prod_app", "prod-app-password")
+            .await
+    );
+    assert!(!world.survivors().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_database_the_rules_drop_is_gone_before_the_clone_is_promoted() {
+    // GIVEN `analytics` (personal data) on the clone's server, listed under databases.drop
+    let setup = Setup {
+        drop_databases: vec!["analytics"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    with_analytics(&world).await;
+
+    // WHEN ticks run until the run is over (after every tick the world checks that a promoted
+    // clone's server holds nothing but the covered database)
+    world.tick_until_terminal(0).await;
+
+    // THEN the run completed, and only the covered database is left on the server
+    let run = world.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Done, "{run:?}");
+    assert_eq!(world.server.databases().await, [world.db().name.as_str()]);
+    let cluster = run.cluster.expect("the run recorded its containment");
+    assert_eq!(cluster.dropped, ["analytics", "postgres"]);
+    assert!(world.survivors().await.is_empty());
+    let messages = world.messages("masked refresh done").await;
+    assert!(
+        messages.iter().any(|m| m.contains("analytics")),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_production_login_can_log_in_to_dev_with_its_production_password() {
+    // GIVEN production logins on the clone: an application login, a login the rules keep, and
+    // a group role that carries a password (it logs in the day someone gives it LOGIN)
+    let setup = Setup {
+        keep_logins: vec!["app_ro"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    for sql in [
+        "CREATE ROLE prod_app LOGIN PASSWORD 'prod-app-password'",
+        "CREATE ROLE app_ro LOGIN PASSWORD 'app-ro-password'",
+        "CREATE ROLE reporting NOLOGIN PASSWORD 'reporting-password'",
+    ] {
+        world.server.exec(sql).await;
+    }
+    let s = &world.server;
+    assert!(s.can_log_in("prod_app", "prod-app-password").await);
+    assert!(s.can_log_in("app_ro", "app-ro-password").await);
+    assert!(
+        !s.can_log_in("app_ro", "wrong").await,
+        "the server checks passwords"
+    );
+
+    // WHEN a refresh completes
+    world.tick_until_terminal(0).await;
+    assert_eq!(world.phase().await, Some(Phase::Done));
+
+    // THEN the production login is disabled and its password does not open it
+    assert!(!s.can_log_in("prod_app", "prod-app-password").await);
+    assert!(!s.login_enabled("prod_app").await);
+    // ... the kept login is still a login, but its production password no longer opens it
+    assert!(s.login_enabled("app_ro").await);
+    assert!(!s.can_log_in("app_ro", "app-ro-password").await);
+    // ... and the group role carries no production verifier: given LOGIN in dev, its production
+    // password still does not open it
+    s.exec("ALTER ROLE reporting LOGIN").await;
+    assert!(!s.can_log_in("reporting", "reporting-password").await);
+    let cluster = world.run().await.unwrap().cluster.unwrap();
+    assert_eq!((cluster.logins_disabled, cluster.logins_rekeyed), (2, 1));
+}
+
+#[tokio::test]
+async fn dry_run_says_which_databases_would_be_dropped_and_which_logins_kept() {
+    // GIVEN rules that drop `analytics` and keep `app_ro`
+    let setup = Setup {
+        drop_databases: vec!["analytics"],
+        keep_logins: vec!["app_ro"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    with_analytics(&world).await;
+    // WHEN a dry-run tick runs as the window opens
+    let report = world.try_tick(minutes(0), true).await.unwrap();
+    // THEN it reports what masking will drop and keep, and changed nothing
+    let notes: Vec<&str> = report.notes.iter().map(|n| n.message.as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("drop databases analytics, postgres")
+                && n.contains("every login but app_ro (re-keyed)")),
+        "{notes:?}"
+    );
+    assert!(
+        world
+            .server
+            .databases()
+            .await
+            .contains(&"analytics".to_owned())
+    );
+    assert_eq!(world.phase().await, None);
 }

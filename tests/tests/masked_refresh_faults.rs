@@ -15,10 +15,9 @@ use std::time::Duration;
 use masked_refresh_support::wire::{Effect, Fault};
 use masked_refresh_support::*;
 use offpeak_masked_refresh::memory::Phase;
-use offpeak_tests::pg_database;
 
 async fn world() -> World {
-    World::new(Setup::default(), pg_database().await).await
+    World::start(Setup::default()).await
 }
 
 /// GIVEN `fault`, WHEN the window opens and ticks run until the run is over, THEN it failed in
@@ -137,7 +136,7 @@ async fn a_run_overrunning_its_window_is_aborted_and_cleaned_up() {
         max_chunks: Some(1),
         ..Setup::default()
     };
-    let world = World::new(setup, pg_database().await).await;
+    let world = World::start(setup).await;
     world.tick(minutes(0)).await;
     assert_eq!(world.phase().await, Some(Phase::Mask));
     // WHEN the next tick comes when the window has closed
@@ -161,7 +160,7 @@ async fn an_invocation_killed_mid_masking_is_resumed_by_a_later_tick() {
         max_chunks: Some(1),
         ..Setup::default()
     };
-    let world = World::new(setup, pg_database().await).await;
+    let world = World::start(setup).await;
     world.tick(minutes(0)).await;
     let before = world.run().await.unwrap().masking.chunks;
     assert_eq!(world.phase().await, Some(Phase::Mask));
@@ -264,4 +263,21 @@ async fn a_failed_promotion_is_rolled_back() {
 async fn a_failed_instance_rename_after_promotion_is_rolled_back() {
     // The clone already holds the dev name; renaming its instance fails.
     swap_fault(error("ModifyDBInstance", CLONE_INSTANCE, "AccessDenied")).await;
+}
+
+#[tokio::test]
+async fn a_database_that_appears_after_containment_fails_the_gate() {
+    // GIVEN a database appears on the clone's server after masking checked the server (a
+    // bug, or someone in the quarantine), before the verification gate
+    let world = world().await;
+    world.masking.before_verify("CREATE DATABASE analytics");
+    // WHEN the run reaches the gate
+    world.tick_until_terminal(0).await;
+    // THEN the gate fails naming it, the clone is deleted, and dev never saw it
+    world
+        .assert_failed_and_cleaned(Phase::Verify, "verification")
+        .await;
+    world.assert_dev_untouched().await;
+    let error = world.run().await.unwrap().failure.unwrap().error;
+    assert!(error.contains("analytics"), "{error}");
 }

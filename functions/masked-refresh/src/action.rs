@@ -26,6 +26,15 @@ pub enum Action {
     ReplacePassword { cluster: String },
     /// `CreateDBInstance` for the clone.
     CreateInstance(InstanceSpec),
+    /// Before masking: check every database of the clone's server against the rules (any the
+    /// rules do not name refuses the run, nothing changed), drop the ones they list, disable
+    /// every login but the kept ones, and re-key those.
+    Contain {
+        cluster: String,
+        database: Database,
+        drop_databases: Vec<String>,
+        keep_logins: Vec<String>,
+    },
     /// Mask inside the clone (resumable; several ticks if need be).
     Mask { cluster: String, database: Database },
     /// The verification gate, in a fresh session.
@@ -132,6 +141,17 @@ impl fmt::Display for Action {
                     s.instance, s.class, s.cluster
                 )
             }
+            Action::Contain {
+                cluster,
+                drop_databases,
+                keep_logins,
+                ..
+            } => write!(
+                f,
+                "contain {cluster}: {}; {}",
+                dropping(drop_databases),
+                disabling(keep_logins)
+            ),
             Action::Mask { cluster, database } => write!(f, "mask {cluster} via {}", database.host),
             Action::Verify { cluster, database } => {
                 write!(f, "verify masking of {cluster} via {}", database.host)
@@ -179,6 +199,22 @@ impl fmt::Display for Action {
     }
 }
 
+/// `drop databases a, b`, or `drop no database`.
+pub fn dropping(databases: &[String]) -> String {
+    match databases.is_empty() {
+        true => "drop no database".to_owned(),
+        false => format!("drop databases {}", databases.join(", ")),
+    }
+}
+
+/// `disable every login but a (re-keyed)`, or `disable every login`.
+pub fn disabling(kept: &[String]) -> String {
+    match kept.is_empty() {
+        true => "disable every login".to_owned(),
+        false => format!("disable every login but {} (re-keyed)", kept.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +237,26 @@ mod tests {
             json!({"action": "promote", "from": "dev-offpeak-20261127", "to": "dev",
                    "security_groups": ["sg-dev"], "password_secret": "offpeak/dev"})
         );
+        let contain = Action::Contain {
+            cluster: "c".into(),
+            database: Database {
+                engine: "aurora-postgresql".into(),
+                host: "c.cluster-x.rds.amazonaws.com".into(),
+                port: Some(5432),
+                name: Some("app".into()),
+                user: Some("admin".into()),
+                overridden: false,
+            },
+            drop_databases: vec!["analytics".into(), "postgres".into()],
+            keep_logins: vec![],
+        };
+        assert_eq!(
+            contain.to_string(),
+            "contain c: drop databases analytics, postgres; disable every login"
+        );
+        let json = serde_json::to_value(&contain).unwrap();
+        assert_eq!(json["drop_databases"], json!(["analytics", "postgres"]));
+        assert_eq!(json["keep_logins"], json!([]));
         let replace = Action::ReplacePassword {
             cluster: "c".into(),
         };

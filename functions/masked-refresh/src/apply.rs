@@ -21,7 +21,7 @@ use offpeak_masking::{Budget, MaskReport};
 use crate::action::{Action, Database};
 use crate::engine::{Masking, MaskingError};
 use crate::error::StepError;
-use crate::memory::{MaskingStats, Run};
+use crate::memory::{ClusterStats, MaskingStats, Run};
 use crate::names::is_production;
 use crate::rds::{ClusterChange, Rds, RdsError};
 use crate::secret::{DatabaseUrl, Password, url_component};
@@ -84,6 +84,20 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
                 self.rds.create_instance(spec).await,
                 RdsError::already_exists,
             )),
+            Action::Contain { database, .. } => {
+                let url = self.url(action, database, run).await?;
+                let contained = self
+                    .masking
+                    .contain(&url)
+                    .await
+                    .map_err(|e| masking_error(action, e))?;
+                run.cluster = Some(ClusterStats {
+                    dropped: contained.dropped,
+                    logins_disabled: contained.logins_disabled,
+                    logins_rekeyed: contained.logins_rekeyed,
+                });
+                Ok(Effect::Done)
+            }
             Action::Mask { database, .. } => self.mask(action, database, run, at).await,
             Action::Verify { cluster, database } => {
                 self.verify(action, cluster, database, run).await
@@ -305,6 +319,7 @@ pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a st
         Action::StartRun { .. } => vec![],
         Action::RestoreClone(spec) => vec![&spec.clone],
         Action::ReplacePassword { cluster }
+        | Action::Contain { cluster, .. }
         | Action::Mask { cluster, .. }
         | Action::Verify { cluster, .. }
         | Action::Forget { cluster, .. }

@@ -1,5 +1,7 @@
 //! The seam between the refresh and the masking engine (crate [`offpeak_masking`]): rules, key,
-//! and the three database operations a run performs inside the clone.
+//! and the database operations a run performs inside the clone: contain the clone's whole server
+//! ([`offpeak_masking::cluster`]), mask, verify (the covered database and the whole server),
+//! forget.
 //!
 //! [`Engine`] is the real one. The rules come from the file the schedule names (in Lambda, beside
 //! the schedule in the stack's schedule layer: `/opt/masking.yaml`); nothing is compiled in, so
@@ -15,9 +17,11 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use offpeak_masking::cluster::{self, Containment};
 use offpeak_masking::{
     self as masking, Budget, Db, Endpoint, MaskReport, MaskingKey, Rules, Verification,
 };
+use serde::Serialize;
 
 use crate::secret::{DatabaseUrl, Password};
 use crate::secrets::SdkSecrets;
@@ -48,10 +52,45 @@ impl MaskingError {
     }
 }
 
+/// What the rules say about the clone's server beyond the database they cover, as plans and
+/// dry-runs show it (sorted names; read from the rules file, no database involved).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    /// Databases (schemas) dropped from the clone before verification.
+    pub drop_databases: Vec<String>,
+    /// Logins that stay enabled, re-keyed; every other login is disabled.
+    pub keep_logins: Vec<String>,
+}
+
+impl Scope {
+    /// The scope of `rules`.
+    pub fn of(rules: &Rules) -> Scope {
+        let sorted = |names: &[masking::rules::Named]| {
+            let mut v: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+            v.sort();
+            v
+        };
+        Scope {
+            drop_databases: sorted(&rules.databases.drop),
+            keep_logins: sorted(&rules.logins.keep),
+        }
+    }
+}
+
 /// What a run needs from the masking engine.
 pub trait Masking: Send + Sync {
     /// Loads the rules: a run does not start when they do not load.
     fn check_rules(&self) -> Result<(), MaskingError>;
+
+    /// What the rules drop and keep on the clone's server.
+    fn scope(&self) -> Result<Scope, MaskingError>;
+
+    /// Checks the clone's whole server against the rules (refusing before any change), then
+    /// drops the databases they list and disables or re-keys every login.
+    fn contain(
+        &self,
+        url: &DatabaseUrl,
+    ) -> impl Future<Output = Result<Containment, MaskingError>> + Send;
 
     /// The masking key (also the root of the clone's derived password).
     fn key(&self) -> impl Future<Output = Result<MaskingKey, MaskingError>> + Send;
@@ -63,7 +102,8 @@ pub trait Masking: Send + Sync {
         budget: Budget,
     ) -> impl Future<Output = Result<MaskReport, MaskingError>> + Send;
 
-    /// The verification gate alone, in a fresh session.
+    /// The verification gate alone, in a fresh session: the covered database, then the server
+    /// (no database but the covered one, no login enabled the rules do not keep).
     fn verify(
         &self,
         url: &DatabaseUrl,
@@ -122,6 +162,21 @@ impl Masking for Engine {
         self.rules().map(|_| ())
     }
 
+    fn scope(&self) -> Result<Scope, MaskingError> {
+        self.rules().map(|r| Scope::of(&r))
+    }
+
+    async fn contain(&self, url: &DatabaseUrl) -> Result<Containment, MaskingError> {
+        let rules = self.rules()?;
+        // Fresh for this call and dropped with it: the replacement verifiers are made from it.
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed).expect("the operating system's random source is available");
+        let mut db = connect(url).await?;
+        let result = cluster::contain(&mut db, &rules, &seed).await;
+        db.close().await;
+        result.map_err(MaskingError::Mask)
+    }
+
     async fn key(&self) -> Result<MaskingKey, MaskingError> {
         if let Some(key) = self.cached_key() {
             return Ok(key);
@@ -153,7 +208,7 @@ impl Masking for Engine {
         let rules = self.rules()?;
         let key = self.key().await?;
         let mut db = connect(url).await?;
-        let result = masking::verify(&mut db, &rules, &key).await;
+        let result = gate(&mut db, &rules, &key).await;
         db.close().await;
         result.map_err(MaskingError::Mask)
     }
@@ -166,6 +221,19 @@ impl Masking for Engine {
     }
 }
 
+/// The covered database's gate, then the server's checks, as one verification.
+async fn gate(
+    db: &mut Db,
+    rules: &Rules,
+    key: &MaskingKey,
+) -> Result<Verification, masking::MaskError> {
+    let database = masking::verify(db, rules, key).await?;
+    let server = cluster::verify(db, rules).await?;
+    Ok(Verification::new(
+        database.checks.into_iter().chain(server).collect(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +243,9 @@ mod tests {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/masking.yaml");
         let rules = load_rules(&shipped).unwrap();
         assert!(!rules.tables.is_empty());
+        let scope = Scope::of(&rules);
+        assert_eq!(scope.drop_databases, ["postgres"]);
+        assert!(scope.keep_logins.is_empty());
         let missing = load_rules(Path::new("/nonexistent/masking.yaml")).unwrap_err();
         assert!(
             matches!(missing, masking::RulesError::Read { .. }),

@@ -14,8 +14,8 @@
 //! | `clone` | `RestoreDBClusterToPointInTime` (copy-on-write, latest restorable time) as `<dev>-offpeak-<run>` into the quarantine security groups, tagged | the clone is `available` |
 //! | `secure` | replaces the inherited master password with a derived one (never logged, never stored), before any instance exists | the call succeeded |
 //! | `instance` | `CreateDBInstance` `<dev>-offpeak-<run>-1` | instance and clone `available` |
-//! | `mask` | the masking engine (crate [`offpeak_masking`]) inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
-//! | `verify` | the verification gate, again, in a fresh session | it passed |
+//! | `mask` | first, once: *contain* the clone's whole server ([`offpeak_masking::cluster`]) — every database checked against the rules (one they neither cover nor drop refuses the run, nothing changed), the listed ones dropped, every production login disabled, kept ones re-keyed; then the masking engine (crate [`offpeak_masking`]) inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
+//! | `verify` | the verification gate, again, in a fresh session, with the server's checks (no database but the covered one, no login the rules do not keep can log in) | it passed |
 //! | `seal` | tags the clone `offpeak:masking=verified`, drops the masking bookkeeping | done |
 //! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the clone to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the clone holds the dev name |
 //! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev` | both `available` |
@@ -33,7 +33,8 @@
 //!
 //! Safety, in one place: unmasked data is only ever in a cluster carrying the quarantine groups
 //! and a password nobody outside the function can derive; the clone leaves quarantine only
-//! through a passed verification. offpeak renames or deletes only what it created or what carries
+//! through a passed verification, which covers its whole server (no database the rules do not
+//! cover, no production login that can log in). offpeak renames or deletes only what it created or what carries
 //! `offpeak:managed-by=offpeak` ([`names`]); production is only the source of the restore
 //! ([`apply::touches_production`]).
 

@@ -39,6 +39,9 @@ pub struct Run {
     /// Why the run failed, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// What containing the clone's server did, once it is done (masking starts after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStats>,
     #[serde(default)]
     pub masking: MaskingStats,
     /// Previous dev clusters deleted by this run.
@@ -64,7 +67,8 @@ pub enum Phase {
     Secure,
     /// Create the clone's instance; wait until it and the cluster are available.
     Instance,
-    /// Mask inside the clone, across as many ticks as it takes.
+    /// Contain the clone's whole server (once), then mask inside the clone, across as many
+    /// ticks as it takes.
     Mask,
     /// The verification gate.
     Verify,
@@ -166,6 +170,15 @@ pub struct Failure {
     /// The error chain: ids, codes and counts only.
     pub error: String,
     pub at: DateTime<Utc>,
+}
+
+/// The clone's server, contained: databases dropped (names), logins disabled and re-keyed
+/// (counts: a login's name is nobody's business in a notification).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStats {
+    pub dropped: Vec<String>,
+    pub logins_disabled: u32,
+    pub logins_rekeyed: u32,
 }
 
 /// Counts for the report and the final notification.

@@ -43,6 +43,16 @@ pub fn done(target: &str, run: &Run, at: DateTime<Utc>) -> Notification {
         .fact("checks_passed", m.checks)
         .fact("previous_deleted", run.retired.len())
         .resource(token(target));
+    if let Some(c) = &run.cluster {
+        let dropped = match c.dropped.is_empty() {
+            true => "none".to_owned(),
+            false => c.dropped.join(","),
+        };
+        n = n
+            .fact("databases_dropped", token(&dropped))
+            .fact("logins_disabled", c.logins_disabled)
+            .fact("logins_rekeyed", c.logins_rekeyed);
+    }
     if let Some(previous) = run.swap.as_ref().and_then(|s| s.previous.as_ref()) {
         n = n.fact("previous", token(&previous.cluster));
     }

@@ -14,7 +14,10 @@
 //!   tagged `offpeak:role=previous` for this target ([`crate::names`]);
 //! - production is only ever the source of the restore;
 //! - the clone leaves quarantine (takes the dev name and groups) only in [`Phase::Swap`], which
-//!   is reached only through a passed verification ([`Phase::Verify`] → [`Phase::Seal`]).
+//!   is reached only through a passed verification ([`Phase::Verify`] → [`Phase::Seal`]);
+//! - masking starts only once the clone's whole server was contained ([`Action::Contain`], the
+//!   first step of [`Phase::Mask`], recorded in the run): no database the rules do not name,
+//!   the ones they drop gone, production logins disabled.
 //!
 //! Phases before the swap completes are bound by the window's close: past it the run fails with
 //! kind `deadline` (the driver then cleans up, or rolls back a swap in progress).
@@ -22,6 +25,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::action::{Action, Database, Reason};
+use crate::engine::Scope;
 use crate::memory::{Aside, Phase, Run, SwapPlan};
 use crate::names::{
     self, MASKING_KEY, MASKING_VERIFIED, Names, PHASE_KEY, REPLACED_BY_KEY, ROLE_DEV, ROLE_KEY,
@@ -43,6 +47,8 @@ pub struct Refresh {
     pub keep_previous: usize,
     /// `OFFPEAK_CLONE_DATABASE_URL` replaces the clone's endpoint for masking.
     pub database_override: bool,
+    /// What the rules drop and keep on the clone's server (shown in plans and dry-runs).
+    pub scope: Scope,
 }
 
 /// What a tick does next.
@@ -143,13 +149,22 @@ pub fn next(cfg: &Refresh, run: &Run, obs: &Observed, now: DateTime<Utc>) -> Ste
             Phase::Instance,
         ),
         Phase::Instance => s.instance_step(),
+        Phase::Mask if run.cluster.is_none() => s.database_step(
+            |cluster, database| Action::Contain {
+                cluster,
+                database,
+                drop_databases: cfg.scope.drop_databases.clone(),
+                keep_logins: cfg.scope.keep_logins.clone(),
+            },
+            None,
+        ),
         Phase::Mask => s.database_step(
             |cluster, database| Action::Mask { cluster, database },
-            Phase::Verify,
+            Some(Phase::Verify),
         ),
         Phase::Verify => s.database_step(
             |cluster, database| Action::Verify { cluster, database },
-            Phase::Seal,
+            Some(Phase::Seal),
         ),
         Phase::Seal => s.seal_step(),
         Phase::Swap => s.swap_step(),
@@ -279,8 +294,12 @@ impl Ctx<'_> {
         })
     }
 
-    /// Mask or verify: both need the clone and its instance available.
-    fn database_step(&self, action: impl Fn(String, Database) -> Action, then: Phase) -> Step {
+    /// Contain, mask or verify: each needs the clone and its instance available.
+    fn database_step(
+        &self,
+        action: impl Fn(String, Database) -> Action,
+        then: Option<Phase>,
+    ) -> Step {
         let clone = match self.clone_cluster() {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -293,9 +312,10 @@ impl Ctx<'_> {
         };
         let instance = self.obs.instance(&self.run.instance);
         match (clone.status.as_str(), instance.map(|i| i.status.as_str())) {
-            (AVAILABLE, Some(AVAILABLE)) => {
-                act_then(action(clone.id.clone(), self.database(clone)), then)
-            }
+            (AVAILABLE, Some(AVAILABLE)) => Step::Act {
+                action: action(clone.id.clone(), self.database(clone)),
+                then,
+            },
             (_, None) => fail(
                 FailKind::Aws,
                 format!("instance {} disappeared", self.run.instance),

@@ -16,6 +16,7 @@ fn refresh(keep_previous: usize) -> Refresh {
         instance_class: None,
         keep_previous,
         database_override: false,
+        scope: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ pub fn run_in(phase: Phase) -> Run {
         nonce: "00ff".into(),
         swap: None,
         failure: None,
+        cluster: None,
         masking: Default::default(),
         retired: Vec::new(),
         warnings: Vec::new(),
@@ -53,6 +54,7 @@ pub fn run_in(phase: Phase) -> Run {
 
 use std::sync::Mutex;
 
+use offpeak_masking::cluster::Containment;
 use offpeak_masking::{Budget, Check, MaskReport, MaskingKey, Verification};
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::{Notifier, SentNotifications};
@@ -60,7 +62,7 @@ use offpeak_shared::report::Report;
 use offpeak_shared::state::{MemoryStateStore, StateStore};
 
 use crate::action::Action;
-use crate::engine::{Masking, MaskingError};
+use crate::engine::{Masking, MaskingError, Scope};
 use crate::memory::Memory;
 use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::rds::Tag;
@@ -93,7 +95,11 @@ pub struct FakeMasking {
     pub calls_to_finish: u32,
     pub gate_passes: bool,
     pub fail_mask: bool,
+    /// The clone's server holds a database the rules do not name: containing it is refused.
+    pub refuse_server: bool,
+    pub scope: Scope,
     pub masked: Mutex<u32>,
+    pub contained: Mutex<u32>,
 }
 
 impl FakeMasking {
@@ -102,7 +108,10 @@ impl FakeMasking {
             calls_to_finish,
             gate_passes: true,
             fail_mask: false,
+            refuse_server: false,
+            scope: Scope::default(),
             masked: Mutex::new(0),
+            contained: Mutex::new(0),
         }
     }
 
@@ -120,6 +129,30 @@ impl FakeMasking {
 impl Masking for FakeMasking {
     fn check_rules(&self) -> Result<(), MaskingError> {
         Ok(())
+    }
+
+    fn scope(&self) -> Result<Scope, MaskingError> {
+        Ok(self.scope.clone())
+    }
+
+    async fn contain(&self, _url: &DatabaseUrl) -> Result<Containment, MaskingError> {
+        if self.refuse_server {
+            let finding = offpeak_shared::config::ConfigError {
+                path: "masking.yaml".into(),
+                line: 1,
+                col: 1,
+                message: "the clone's server holds a database the rules neither cover nor drop: `analytics`".into(),
+            };
+            let refused = offpeak_masking::MaskError::Refused(vec![finding]);
+            return Err(MaskingError::Mask(refused));
+        }
+        *self.contained.lock().unwrap() += 1;
+        Ok(Containment {
+            covered: "app".into(),
+            dropped: self.scope.drop_databases.clone(),
+            logins_disabled: 2,
+            logins_rekeyed: u32::try_from(self.scope.keep_logins.len()).unwrap_or(u32::MAX),
+        })
     }
 
     async fn key(&self) -> Result<MaskingKey, MaskingError> {

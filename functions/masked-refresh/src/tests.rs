@@ -415,3 +415,118 @@ async fn tags_on_instances_made_by_hand_block_the_swap() {
     assert_eq!(h.rds.instance_ids(), ["dev-1", "dev-reader", "prod-1"]);
     let _ = managed();
 }
+
+fn scoped() -> Harness {
+    let mut h = Harness::new(0);
+    h.masking.scope = crate::engine::Scope {
+        drop_databases: vec!["analytics".into(), "postgres".into()],
+        keep_logins: vec!["app_ro".into()],
+    };
+    h
+}
+
+#[tokio::test]
+async fn the_clone_server_is_contained_once_before_masking_and_the_done_notice_says_so() {
+    // GIVEN rules that drop two databases and keep one login
+    let h = scoped();
+    // WHEN a run goes from start to end
+    let mut applied = Vec::new();
+    let mut m = 0;
+    while !h.phase().await.is_some_and(Phase::is_terminal) {
+        let report = h.tick(&minutes(m)).await;
+        applied.extend(report.applied.iter().map(ToString::to_string));
+        h.rds.settle();
+        m += 5;
+        assert!(m < 200, "no end: {:?}", h.run().await);
+    }
+    // THEN containment ran once, before the first masking call, with the rules' lists
+    assert_eq!(*h.masking.contained.lock().unwrap(), 1);
+    let contain = applied.iter().position(|a| a.starts_with("contain "));
+    let mask = applied.iter().position(|a| a.starts_with("mask "));
+    assert!(contain.is_some() && contain < mask, "{applied:?}");
+    assert!(
+        applied[contain.unwrap()].ends_with(
+            "drop databases analytics, postgres; disable every login but app_ro (re-keyed)"
+        ),
+        "{applied:?}"
+    );
+    // ... the run records it, and the done notice says which databases went
+    let run = h.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Done);
+    let cluster = run.cluster.unwrap();
+    assert_eq!(cluster.dropped, ["analytics", "postgres"]);
+    assert_eq!((cluster.logins_disabled, cluster.logins_rekeyed), (2, 1));
+    let sent = h.sent.take();
+    let done = sent
+        .iter()
+        .find(|n| n.title == "masked refresh done")
+        .unwrap();
+    let fact = |k: &str| {
+        done.facts
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.render())
+    };
+    assert_eq!(
+        fact("databases_dropped").as_deref(),
+        Some("analytics,postgres")
+    );
+    assert_eq!(fact("logins_disabled").as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_server_the_rules_do_not_cover_fails_the_run_before_any_masking() {
+    // GIVEN the clone's server holds a database the rules do not name
+    let mut h = Harness::new(0);
+    h.masking.refuse_server = true;
+    // WHEN a run reaches masking
+    until_terminal(&h, 0).await;
+    // THEN it failed there without a single masking call, and the clone was cleaned up
+    let run = h.run().await.unwrap();
+    let failure = run.failure.unwrap();
+    assert_eq!(
+        (failure.phase, failure.kind.as_str()),
+        (Phase::Mask, "masking")
+    );
+    assert!(failure.error.contains("`analytics`"), "{}", failure.error);
+    assert_eq!(*h.masking.masked.lock().unwrap(), 0);
+    assert_eq!(run.phase, Phase::Failed);
+    let titles = h.titles();
+    assert!(titles.contains(&"masked refresh failed"), "{titles:?}");
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_what_containing_the_clone_would_drop_and_keep() {
+    // GIVEN a run whose clone instance has just become available (the next real tick would
+    // move to the mask phase and contain the clone's server)
+    let h = scoped();
+    let mut m = 0;
+    while h.phase().await != Some(Phase::Instance) {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+        m += 5;
+        assert!(m < 100, "never reached instance: {:?}", h.run().await);
+    }
+    h.rds.settle();
+    // WHEN a dry-run tick runs
+    let report = h.tick_event(&minutes(m), true).await;
+    // THEN its plan is the containment, with the lists as parameters, and nothing was done
+    let json = serde_json::to_value(&report.plan).unwrap();
+    assert_eq!(json[0]["action"], "contain", "{json}");
+    assert_eq!(
+        json[0]["drop_databases"],
+        serde_json::json!(["analytics", "postgres"])
+    );
+    assert_eq!(json[0]["keep_logins"], serde_json::json!(["app_ro"]));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("every login but app_ro (re-keyed)")),
+        "{:?}",
+        report.notes
+    );
+    assert_eq!(*h.masking.contained.lock().unwrap(), 0);
+    assert!(report.applied.is_empty());
+}

@@ -31,7 +31,7 @@ use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::{PutOutcome, StateStore};
 
-use crate::action::{Action, Reason};
+use crate::action::{Action, Reason, disabling, dropping};
 use crate::apply::{Effect, Effectors};
 use crate::engine::Masking;
 use crate::error::{Recorded, StepError, TickError};
@@ -83,6 +83,7 @@ pub fn refresh(cfg: &MaskedRefresh, settings: &Settings) -> Refresh {
         instance_class: cfg.instance_class.clone(),
         keep_previous: cfg.keep_previous as usize,
         database_override: settings.clone_database_url.is_some(),
+        scope: Default::default(),
     }
 }
 
@@ -97,7 +98,7 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
     event.ensure_no_override(FUNCTION)?;
     let at = event.instant(clock);
     let mut report = Report::new(FUNCTION, at, event.dry_run);
-    let refresh = refresh(deps.cfg, deps.settings);
+    let mut refresh = refresh(deps.cfg, deps.settings);
     let key = state_key(&refresh.target);
     let store = match (deps.store, event.dry_run) {
         (None, false) => return Err(TickError::StateNotConfigured),
@@ -109,6 +110,9 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
         note_drift(&memory, &refresh.target, &mut report);
         return Ok(report);
     }
+    // Read only when there is work: it names what containing the clone will drop and keep. Rules
+    // that do not load stop a run from starting ([`Driver::start`]) or fail its containment.
+    refresh.scope = deps.masking.scope().unwrap_or_default();
     let mut driver = Driver {
         deps,
         refresh,
@@ -594,6 +598,15 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
 
     /// Follows phase changes (which need no call) in memory until the next call or wait.
     fn preview_steps(&mut self, mut run: Run, obs: &Observed) {
+        if run.cluster.is_none() && run.phase.is_pre_swap() {
+            let scope = &self.refresh.scope;
+            self.note(format!(
+                "before masking, every database of the clone's server is checked against the rules \
+                 (one they do not name refuses the run), then: {}; {}",
+                dropping(&scope.drop_databases),
+                disabling(&scope.keep_logins)
+            ));
+        }
         for _ in 0..MAX_STEPS {
             match plan::next(&self.refresh, &run, obs, self.at) {
                 Step::Act { action, .. } => return self.report.plan.push(action),
@@ -636,6 +649,7 @@ fn new_run(refresh: &Refresh, occ: &Occasion, at: DateTime<Utc>) -> Run {
         nonce: random_hex(16),
         swap: None,
         failure: None,
+        cluster: None,
         masking: Default::default(),
         retired: Vec::new(),
         warnings: Vec::new(),

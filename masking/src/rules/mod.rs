@@ -17,9 +17,10 @@ use offpeak_shared::config::ConfigError;
 use offpeak_shared::yaml;
 
 pub use model::{
-    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DatePart, EMAIL_DOMAIN, HASH_HEX_LEN,
-    JsonPathRule, JsonSegment, NAME_HEX_LEN, NAME_PREFIX, PHONE_DIGITS, PHONE_PREFIX, Rules,
-    Strategy, TableAction, TableRule,
+    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DatabaseRules, DatePart,
+    EMAIL_DOMAIN, HASH_HEX_LEN, JsonPathRule, JsonSegment, LoginRules, NAME_HEX_LEN, NAME_PREFIX,
+    Named, PHONE_DIGITS, PHONE_PREFIX, Rules, SYSTEM_DATABASES, Strategy, TableAction, TableRule,
+    builtin_login,
 };
 
 /// Why a rules file could not be loaded. Both are bad input.
@@ -169,7 +170,7 @@ colour: blue
                 "m.yaml:6:33: unknown key `keep_frist` in strategy `redact` (expected one of: strategy, keep_first, keep_last)",
                 "m.yaml:7:5: unknown key `masc` in table `users` (expected one of: keep, mask)",
                 "m.yaml:8:11: table `orders`: expected `keep`, `truncate` or a mapping with keep/mask, found `truncated`",
-                "m.yaml:9:1: unknown key `colour` in the masking rules (expected one of: salt_secret, chunk_rows, rewrite_max_rows, swap_workers, tables)",
+                "m.yaml:9:1: unknown key `colour` in the masking rules (expected one of: salt_secret, chunk_rows, rewrite_max_rows, swap_workers, tables, databases, logins)",
             ]
         );
     }
@@ -211,6 +212,50 @@ colour: blue
         assert!(
             errs[2].contains("strategy `noise` cannot be used on a JSON path"),
             "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_rest_of_the_server_is_dropped_or_kept_by_name() {
+        let text = "tables:\n  t: keep\ndatabases:\n  drop: [analytics, postgres]\nlogins:\n  keep: [app_ro, 'etl@10.0.%']\n";
+        let rules = parse_str(text, "m.yaml").unwrap();
+        let names = |v: &[Named]| v.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&rules.databases.drop), ["analytics", "postgres"]);
+        assert_eq!(rules.databases.drop[0].pos.line, 4);
+        assert_eq!(rules.databases.pos.map(|p| p.line), Some(4));
+        assert_eq!(names(&rules.logins.keep), ["app_ro", "etl@10.0.%"]);
+        // Without the sections: nothing dropped, nothing kept.
+        let bare = parse_str("tables:\n  t: keep\n", "m.yaml").unwrap();
+        assert_eq!(bare.databases, DatabaseRules::default());
+        assert_eq!(bare.logins, LoginRules::default());
+    }
+
+    #[test]
+    fn mistakes_in_databases_and_logins_are_reported_with_their_position() {
+        let text = "\
+tables:
+  t: keep
+databases:
+  drop: [analytics, template1, analytics]
+  keep: [x]
+logins:
+  keep: [app_ro, rdsadmin, '']
+";
+        assert_eq!(
+            errors(text),
+            vec![
+                "m.yaml:4:21: `template1` is a system database: the refresh never checks or drops it; remove it from databases.drop",
+                "m.yaml:4:32: database `analytics` is listed twice in databases.drop",
+                "m.yaml:5:3: unknown key `keep` in databases (expected one of: drop)",
+                "m.yaml:7:28: logins.keep must not be empty",
+            ]
+        );
+        assert_eq!(
+            errors("tables:\n  t: keep\nlogins:\n  keep: [rdsadmin]\ndatabases: [a]\n"),
+            vec![
+                "m.yaml:4:10: `rdsadmin` is a built-in login: the refresh never changes it; remove it from logins.keep",
+                "m.yaml:5:12: databases must be a mapping, found a list",
+            ]
         );
     }
 

@@ -26,6 +26,59 @@ pub struct Rules {
     /// Position of the `tables:` key, where findings about unlisted tables point.
     pub tables_pos: Pos,
     pub tables: Vec<TableRule>,
+    /// The other databases (schemas) of the clone's server (`databases:`).
+    pub databases: DatabaseRules,
+    /// The server's logins (`logins:`).
+    pub logins: LoginRules,
+}
+
+/// What happens to the databases (PostgreSQL) / schemas (MySQL) of the server other than the one
+/// the rules cover (see `cluster`). Any database neither covered nor listed refuses the run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DatabaseRules {
+    /// Position of the `databases:` key, where findings about unlisted databases point.
+    pub pos: Option<Pos>,
+    /// Dropped from the clone before verification.
+    pub drop: Vec<Named>,
+}
+
+/// Which logins stay usable in the clone (see `cluster`). Every other login is disabled; the
+/// connecting user and the engine's built-in accounts are never changed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoginRules {
+    pub pos: Option<Pos>,
+    /// Stay enabled, re-keyed with a password nobody knows. A MySQL entry `user` keeps the
+    /// accounts of that user on every host; `user@host` keeps one account.
+    pub keep: Vec<Named>,
+}
+
+/// A name in the rules and where it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named {
+    pub pos: Pos,
+    pub name: String,
+}
+
+/// Databases (PostgreSQL) and schemas (MySQL) that belong to the engine or to RDS: never checked
+/// against the rules, never dropped.
+pub const SYSTEM_DATABASES: &[&str] = &[
+    "template0",
+    "template1",
+    "rdsadmin",
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+];
+
+/// Logins that belong to the engine or to RDS (either engine's): offpeak never changes them, and
+/// the master user could not (`rdsadmin` is RDS's own superuser).
+pub fn builtin_login(name: &str) -> bool {
+    name.starts_with("pg_")
+        || name.starts_with("rds")
+        || name.starts_with("mysql.")
+        || name.starts_with("AWS_")
+        || name == "mariadb.sys"
 }
 
 /// What to do with one table.

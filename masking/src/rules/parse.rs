@@ -4,9 +4,9 @@
 use offpeak_shared::yaml::{Fields, Node, Pos, Value, Walker};
 
 use super::model::{
-    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DEFAULT_SWAP_WORKERS, DatePart,
-    HASH_HEX_LEN, JsonPathRule, JsonSegment, MAX_SWAP_WORKERS, Rules, Strategy, TableAction,
-    TableRule,
+    ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DEFAULT_SWAP_WORKERS, DatabaseRules,
+    DatePart, HASH_HEX_LEN, JsonPathRule, JsonSegment, LoginRules, MAX_SWAP_WORKERS, Named, Rules,
+    SYSTEM_DATABASES, Strategy, TableAction, TableRule, builtin_login,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -15,7 +15,11 @@ const TOP_KEYS: &[&str] = &[
     "rewrite_max_rows",
     "swap_workers",
     "tables",
+    "databases",
+    "logins",
 ];
+const DATABASE_KEYS: &[&str] = &["drop"];
+const LOGIN_KEYS: &[&str] = &["keep"];
 const TABLE_KEYS: &[&str] = &["keep", "mask"];
 const STRATEGIES: &[&str] = &[
     "hash",
@@ -53,6 +57,12 @@ fn document(w: &mut Walker, root: &Node, path: &str) -> Option<Rules> {
     let swap_workers = workers(w, &top);
     let tables_node = w.required(&top, "tables", "the masking rules");
     let tables = tables_node.and_then(|n| tables(w, n));
+    let databases = top
+        .get("databases")
+        .map_or(Some(DatabaseRules::default()), |n| databases(w, n));
+    let logins = top
+        .get("logins")
+        .map_or(Some(LoginRules::default()), |n| logins(w, n));
     Some(Rules {
         path: path.to_owned(),
         salt_secret: salt_secret.map_or(Some(None), |s| s.map(Some))?,
@@ -61,7 +71,66 @@ fn document(w: &mut Walker, root: &Node, path: &str) -> Option<Rules> {
         swap_workers: swap_workers?,
         tables_pos: tables_node?.pos,
         tables: tables?,
+        databases: databases?,
+        logins: logins?,
     })
+}
+
+/// `databases: { drop: [analytics, scratch] }`.
+fn databases(w: &mut Walker, node: &Node) -> Option<DatabaseRules> {
+    let f = w.fields(node, "databases", DATABASE_KEYS)?;
+    let drop = match f.get("drop") {
+        Some(n) => names(w, n, "databases.drop", "database")?,
+        None => Vec::new(),
+    };
+    for entry in &drop {
+        if SYSTEM_DATABASES.contains(&entry.name.as_str()) {
+            let message = format!(
+                "`{}` is a system database: the refresh never checks or drops it; remove it from databases.drop",
+                entry.name
+            );
+            w.error(entry.pos, message);
+        }
+    }
+    Some(DatabaseRules {
+        pos: Some(node.pos),
+        drop,
+    })
+}
+
+/// `logins: { keep: [app_ro] }`.
+fn logins(w: &mut Walker, node: &Node) -> Option<LoginRules> {
+    let f = w.fields(node, "logins", LOGIN_KEYS)?;
+    let keep = match f.get("keep") {
+        Some(n) => names(w, n, "logins.keep", "login")?,
+        None => Vec::new(),
+    };
+    for entry in &keep {
+        if builtin_login(&entry.name) {
+            let message = format!(
+                "`{}` is a built-in login: the refresh never changes it; remove it from logins.keep",
+                entry.name
+            );
+            w.error(entry.pos, message);
+        }
+    }
+    Some(LoginRules {
+        pos: Some(node.pos),
+        keep,
+    })
+}
+
+/// A list of distinct names; `what` names the list and `noun` one entry in messages.
+fn names(w: &mut Walker, node: &Node, what: &str, noun: &str) -> Option<Vec<Named>> {
+    let mut out: Vec<Named> = Vec::new();
+    for (pos, name) in w.strings(node, what)? {
+        if out.iter().any(|n| n.name == name) {
+            w.error(pos, format!("{noun} `{name}` is listed twice in {what}"));
+        } else {
+            out.push(Named { pos, name });
+        }
+    }
+    Some(out)
 }
 
 fn count(w: &mut Walker, top: &Fields, key: &str, default: u64) -> Option<u64> {

@@ -1,14 +1,17 @@
 //! The world a masked-refresh test runs in: a private moto server (RDS, Secrets Manager,
 //! DynamoDB, SNS → SQS) holding a production and a dev Aurora cluster, a real database standing
-//! in for the clone (`OFFPEAK_CLONE_DATABASE_URL`), and the function wired through [`Wire`].
+//! in for the clone (`OFFPEAK_CLONE_DATABASE_URL`) on a server of its own ([`clone_server`]: the
+//! refresh checks and changes the clone's whole server), and the function wired through [`Wire`].
 
 #![allow(dead_code)] // each test file uses part of this
 
+pub mod clone_server;
 pub mod moto_rds;
 pub mod sabotage;
 pub mod wire;
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_rds::types::{DbCluster, Tag};
@@ -26,6 +29,7 @@ use offpeak_tests::moto::Moto;
 use offpeak_tests::{Engine as DbEngine, TestDb};
 
 use crate::masking_support::{Pool, rules_text};
+use clone_server::CloneServer;
 use moto_rds::MotoRds;
 use sabotage::Sabotage;
 use wire::Wire;
@@ -65,6 +69,11 @@ pub struct Setup {
     /// `(chunk_rows, rewrite_max_rows)` of the rules.
     pub chunks: (u64, u64),
     pub max_chunks: Option<u64>,
+    /// Databases (schemas) the rules drop from the clone, besides PostgreSQL's `postgres`, which
+    /// every clone server holds and the world's rules always drop.
+    pub drop_databases: Vec<&'static str>,
+    /// Logins the rules keep (`logins: {keep: [...]}`).
+    pub keep_logins: Vec<&'static str>,
 }
 
 impl Default for Setup {
@@ -75,7 +84,31 @@ impl Default for Setup {
             users: 200,
             chunks: (50_000, 5_000_000),
             max_chunks: None,
+            drop_databases: Vec::new(),
+            keep_logins: Vec::new(),
         }
+    }
+}
+
+impl Setup {
+    /// The world's rules file: the realistic schema's tables, then what the rules say about the
+    /// rest of the clone's server.
+    pub fn rules(&self) -> String {
+        let mut drop: Vec<&str> = self.drop_databases.clone();
+        if self.engine == DbEngine::Postgres {
+            drop.insert(0, "postgres");
+        }
+        let mut text = rules_text(self.chunks.0, self.chunks.1);
+        if !drop.is_empty() {
+            text.push_str(&format!("databases:\n  drop: [{}]\n", drop.join(", ")));
+        }
+        if !self.keep_logins.is_empty() {
+            text.push_str(&format!(
+                "logins:\n  keep: [{}]\n",
+                self.keep_logins.join(", ")
+            ));
+        }
+        text
     }
 }
 
@@ -94,14 +127,26 @@ pub struct World {
     pub notifier: Notifier,
     pub cfg: MaskedRefresh,
     pub settings: Settings,
-    pub db: TestDb,
+    /// Every notification envelope received so far (the queue is drained as they are read).
+    received: Mutex<Vec<serde_json::Value>>,
+    /// The clone's server and its covered database; dropped last, after every connection to it.
+    pub server: CloneServer,
 }
 
 impl World {
+    /// [`World::start`] for callers that bring a database of their own (`make demo`): the clone's
+    /// server must be this process's own, so `db` is dropped and the world creates its database
+    /// on the clone server instead.
+    pub async fn new(setup: Setup, db: TestDb) -> World {
+        drop(db);
+        World::start(setup).await
+    }
+
     /// GIVEN production `prod-aurora` (writer `prod-aurora-1`), development `dev-aurora`
     /// (instance `dev-aurora-1`, handed to offpeak by tag), the dev password secret, the state
-    /// table, a topic with a queue, and a database with personal data standing in for the clone.
-    pub async fn new(setup: Setup, db: TestDb) -> World {
+    /// table, a topic with a queue, and a database with personal data standing in for the clone,
+    /// alone on its server but for PostgreSQL's `postgres` database.
+    pub async fn start(setup: Setup) -> World {
         let moto = Moto::start().await;
         let sdk = moto.sdk_config().await;
         let rds = aws_sdk_rds::Client::new(&sdk);
@@ -144,14 +189,12 @@ impl World {
         let topic_arn = inbox.topic_arn.clone();
 
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("masking.yaml"),
-            rules_text(setup.chunks.0, setup.chunks.1),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("masking.yaml"), setup.rules()).unwrap();
         let schedule = dir.path().join("schedules.yaml");
         let cfg = schedule_config(&schedule, setup.keep_previous);
-        let pool = Pool::connect(&db, setup.engine).await;
+        let server = clone_server::take(setup.engine).await;
+        let db = &server.db;
+        let pool = Pool::connect(db, setup.engine).await;
         pool.create_schema(setup.users).await;
 
         let wire = Wire::default();
@@ -180,8 +223,14 @@ impl World {
             wire,
             cfg,
             settings,
-            db,
+            received: Mutex::new(Vec::new()),
+            server,
         }
+    }
+
+    /// The covered database (the one `OFFPEAK_CLONE_DATABASE_URL` names).
+    pub fn db(&self) -> &TestDb {
+        &self.server.db
     }
 
     pub async fn try_tick(
@@ -205,7 +254,7 @@ impl World {
         let report = Box::pin(run(&deps, &event, at)).await;
         if let Ok(r) = &report {
             let text = serde_json::to_string(r).unwrap();
-            for secret in [DEV_PASSWORD, SALT, &self.db.url] {
+            for secret in [DEV_PASSWORD, SALT, &self.server.db.url] {
                 assert!(
                     !text.contains(secret),
                     "a secret reached the report: {text}"
@@ -300,7 +349,8 @@ impl World {
 
     /// The invariant: no cluster reachable from development holds unverified data. The cluster
     /// named like dev is the original dev cluster or a verified clone; any clone not verified
-    /// sits in the quarantine group only.
+    /// sits in the quarantine group only; a promoted clone's server holds no database but the
+    /// covered one.
     pub async fn assert_nothing_unmasked_reachable(&self) {
         for c in self.clusters().await {
             let id = c.db_cluster_identifier().unwrap();
@@ -332,12 +382,40 @@ impl World {
                     "{id} is reachable from dev but not verified"
                 );
             }
+            if id == DEV && from_production {
+                // The promoted clone is the whole server: nothing but the covered database.
+                assert_eq!(
+                    self.server.databases().await,
+                    [self.db().name.as_str()],
+                    "the promoted clone's server holds a database the rules do not cover"
+                );
+            }
         }
+    }
+
+    /// Every notification envelope that reached the queue so far.
+    pub async fn notifications(&self) -> Vec<serde_json::Value> {
+        let new = self.inbox.drain().await;
+        let mut received = self.received.lock().unwrap();
+        received.extend(new);
+        received.clone()
     }
 
     /// Every notification subject that reached the queue so far.
     pub async fn subjects(&self) -> Vec<String> {
-        self.inbox.subjects().await
+        let all = self.notifications().await;
+        all.iter()
+            .map(|e| e["Subject"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The message (all of its renderings) of every notification whose subject contains `title`.
+    pub async fn messages(&self, title: &str) -> Vec<String> {
+        let all = self.notifications().await;
+        all.iter()
+            .filter(|e| e["Subject"].as_str().is_some_and(|s| s.contains(title)))
+            .map(|e| e["Message"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// The stand-in database, seen from outside the engine.

@@ -4,8 +4,9 @@
 use std::sync::Mutex;
 
 use offpeak_masked_refresh::Engine;
-use offpeak_masked_refresh::engine::{Masking, MaskingError};
+use offpeak_masked_refresh::engine::{Masking, MaskingError, Scope};
 use offpeak_masked_refresh::secret::DatabaseUrl;
+use offpeak_masking::cluster::Containment;
 use offpeak_masking::{Budget, MaskReport, MaskingKey, Verification};
 
 use crate::masking_support::Pool;
@@ -34,6 +35,14 @@ impl Sabotage {
 impl Masking for Sabotage {
     fn check_rules(&self) -> Result<(), MaskingError> {
         self.engine.check_rules()
+    }
+
+    fn scope(&self) -> Result<Scope, MaskingError> {
+        self.engine.scope()
+    }
+
+    async fn contain(&self, url: &DatabaseUrl) -> Result<Containment, MaskingError> {
+        self.engine.contain(url).await
     }
 
     async fn key(&self) -> Result<MaskingKey, MaskingError> {
