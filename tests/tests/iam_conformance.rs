@@ -16,6 +16,8 @@
 //! other clusters, other regions, foreign tag keys), the old tag-on-create statement that refused
 //! tagged clusters' replicas, and cleanup of a replica whose cluster left the schedule.
 
+#[path = "masked_refresh_support/clone_server.rs"]
+mod clone_server;
 #[path = "masking_support/mod.rs"]
 mod masking_support;
 #[path = "masked_refresh_support/moto_rds.rs"]
@@ -38,7 +40,7 @@ use offpeak_shared::lambda::Ctx;
 use offpeak_shared::notify::Notifier;
 use offpeak_shared::state::{DynamoStateStore, StateStore};
 use offpeak_tests::iam::{self, Call, Recorder, Resource, RolePolicy, STATE_TABLE};
-use offpeak_tests::{Inbox, Moto, pg_database};
+use offpeak_tests::{Inbox, Moto};
 use serde_json::{Value, json};
 
 use masking_support::{Pool, rules_text};
@@ -412,11 +414,13 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
     let base = Base::start().await;
     refresh_clusters(&base.sdk).await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("masking.yaml"),
-        rules_text(50_000, 5_000_000),
-    )
-    .unwrap();
+    // A refresh treats the clone's whole server as its own: the clone is this process's private
+    // server, whose `postgres` database the rules drop.
+    let rules = format!(
+        "{}databases:\n  drop: [postgres]\n",
+        rules_text(50_000, 5_000_000)
+    );
+    std::fs::write(dir.path().join("masking.yaml"), rules).unwrap();
     let schedule = dir.path().join("schedules.yaml");
     let yaml = format!(
         "timezone: UTC\nmasked_refresh:\n  source_cluster: {SOURCE}\n  target_cluster: {DEV}\n  rules: masking.yaml\n  window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}\n  quarantine_security_groups: [sg-0quarantine]\n  dev_security_groups: [sg-0dev]\n  dev_password_secret: {SECRET}\n"
@@ -426,8 +430,9 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
         .unwrap_or_else(|e| panic!("{e}"))
         .masked_refresh
         .unwrap();
-    let db = pg_database().await;
-    Pool::connect(&db, offpeak_tests::Engine::Postgres)
+    let server = clone_server::take(offpeak_tests::Engine::Postgres).await;
+    let db = &server.db;
+    Pool::connect(db, offpeak_tests::Engine::Postgres)
         .await
         .create_schema(50)
         .await;
