@@ -4,7 +4,8 @@
 //! - A single session does all the work, so its settings hold throughout: UTC time zone, ISO
 //!   dates, row-level security off (PostgreSQL: a policy makes a statement fail rather than
 //!   silently skip rows), strict SQL mode and `NO_BACKSLASH_ESCAPES` (MySQL), and the key blocks
-//!   as session state set through bind parameters.
+//!   as session state, loaded so that no statement or bind parameter the server may log holds
+//!   them (see [`crate::key_transport`]).
 //! - TLS: [`Db::connect_verified`] always checks the server's certificate and host name against
 //!   the given authorities (the masked refresh's connection to the clone). [`Db::connect`] honours
 //!   the URL's own settings (`sslmode=verify-full&sslrootcert=...` for PostgreSQL,
@@ -18,8 +19,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlRow, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
 use sqlx::{Connection, MySqlConnection, PgConnection, Row};
 
-use super::dialect::{Dialect, PG_IPAD, PG_IPAD_FN, PG_OPAD, PG_OPAD_FN, PG_VERIFY};
+use super::dialect::{Dialect, PG_IPAD, PG_IPAD_FN, PG_OPAD, PG_OPAD_FN};
 use super::key::MaskingKey;
+use super::key_transport;
 use super::scrub::DbError;
 
 /// A bind parameter.
@@ -153,13 +155,7 @@ impl Db {
                 ] {
                     self.execute(during, sql, &[]).await?;
                 }
-                let sql = format!(
-                    "SELECT set_config('{PG_IPAD}', $1, false), set_config('{PG_OPAD}', $2, false), \
-                     set_config('{PG_VERIFY}', $3, false)"
-                );
-                let params = [key.ipad(), key.opad(), key.verify_key()]
-                    .map(|k| Param::Text(Some(hex::encode(k))));
-                self.rows(during, &sql, &params).await?;
+                key_transport::load_postgres(self, key).await?;
                 for (function, setting) in [(PG_IPAD_FN, PG_IPAD), (PG_OPAD_FN, PG_OPAD)] {
                     let create = format!(
                         "CREATE OR REPLACE FUNCTION {function} RETURNS bytea LANGUAGE sql IMMUTABLE \
@@ -173,10 +169,7 @@ impl Db {
                     .await?;
                 let mode = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ENGINE_SUBSTITUTION'";
                 self.execute(during, mode, &[]).await?;
-                let params =
-                    [key.ipad(), key.opad(), key.verify_key()].map(|k| Param::Bytes(k.to_vec()));
-                let sql = "SET @offpeak_ipad = ?, @offpeak_opad = ?, @offpeak_vkey = ?";
-                self.execute(during, sql, &params).await?;
+                key_transport::load_mysql(self, key).await?;
             }
         }
         Ok(())
@@ -255,6 +248,21 @@ impl Db {
             };
             result.map_err(scrub)
         })
+    }
+
+    /// PostgreSQL: runs `COPY ... FROM STDIN` (`sql`) with `data` as its input; returns the
+    /// number of rows copied. The data travels in the copy protocol, which no server log records.
+    pub async fn copy_in(&mut self, during: &str, sql: &str, data: &[u8]) -> Result<u64, DbError> {
+        let Conn::Pg(c) = &mut self.conn else {
+            return Err(DbError::other(during, "COPY FROM STDIN is PostgreSQL only"));
+        };
+        let scrub = |e| DbError::scrub(e, during);
+        let mut copy = c.copy_in_raw(sql).await.map_err(scrub)?;
+        if let Err(e) = copy.send(data).await {
+            let _ = copy.abort("offpeak: sending the copy data failed").await;
+            return Err(scrub(e));
+        }
+        copy.finish().await.map_err(scrub)
     }
 
     /// Runs a query whose columns are all text (or NULL).

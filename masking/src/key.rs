@@ -1,9 +1,10 @@
 //! The HMAC key that makes pseudonyms deterministic, and where it comes from.
 //!
 //! The database computes HMAC-SHA256 itself, without extensions, from two 64-byte blocks derived
-//! here: `K' XOR ipad` and `K' XOR opad` (RFC 2104). Only those blocks are sent, as bind
-//! parameters or session variables, never inside SQL text, so the key does not reach query logs,
-//! `pg_stat_statements` or plans. A second key, derived from the salt, digests the
+//! here: `K' XOR ipad` and `K' XOR opad` (RFC 2104). Only those blocks are sent, and never
+//! in a form the server may log — not in SQL text, not as bind parameters (which statement logs
+//! record) — so the key does not reach query logs, `pg_stat_statements` or plans (see
+//! `key_transport`). A second key, derived from the salt, digests the
 //! original-value sample that verification compares against; it differs from the masking key so a
 //! stored sample digest never equals a pseudonym.
 //!

@@ -34,8 +34,9 @@
 //!   statistics, or materialized views), statistics left from before masking, rewrites of the
 //!   tables whose files could hold originals, foreign keys and indexes.
 //! - **No personal value leaves the database** through offpeak: queries return names and counts,
-//!   database errors are scrubbed to codes ([`DbError`]), and key material travels only as bind
-//!   parameters.
+//!   database errors are scrubbed to codes ([`DbError`]), and key material never travels in a
+//!   statement or bind parameter the server may log (PostgreSQL: `COPY` data; MySQL/MariaDB:
+//!   one-time padded with a pad the server draws and never logs; see `key_transport`).
 //!
 //! # The promise: what a run that completes and passes verification means
 //!
@@ -88,6 +89,7 @@ mod conn;
 mod dialect;
 mod expr;
 mod key;
+mod key_transport;
 mod report;
 pub mod rules;
 mod scrub;
