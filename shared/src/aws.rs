@@ -6,6 +6,11 @@
 //! It also reads offpeak's own settings — `OFFPEAK_STATE_TABLE` and `OFFPEAK_TOPIC_ARN` — here and
 //! nowhere else, and builds the state store and notifier from them.
 //!
+//! The SDKs are built without their default HTTPS client (rustls on aws-lc): [`https_client`]
+//! builds one on rustls with ring, the crypto provider sqlx already links, so a function carries one
+//! provider. [`AwsCtx::load`] puts it into the `SdkConfig`, and every client built from that config
+//! (and the credential providers aws-config resolves) uses it.
+//!
 //! Guarantees:
 //! - Environment variables are read once, in [`Settings::from_env`]; a set-but-blank variable counts
 //!   as unset (SAM passes empty strings for optional parameters).
@@ -15,6 +20,8 @@
 //!   error naming that call.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sns::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::notify::Notifier;
 use crate::state::{DynamoStateStore, StateError};
@@ -23,6 +30,13 @@ use crate::state::{DynamoStateStore, StateError};
 pub const STATE_TABLE_ENV: &str = "OFFPEAK_STATE_TABLE";
 /// Names the SNS topic notifications go to.
 pub const TOPIC_ARN_ENV: &str = "OFFPEAK_TOPIC_ARN";
+
+/// The HTTPS client every SDK client uses: rustls 0.23 on ring, with the platform's root certificates.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
 
 /// offpeak's own settings from the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +76,10 @@ pub struct AwsCtx {
 impl AwsCtx {
     /// Loads the SDK configuration and offpeak's settings from the environment.
     pub async fn load() -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
+            .load()
+            .await;
         Self::from_parts(sdk, &Settings::from_env())
     }
 

@@ -111,7 +111,11 @@ impl Engine {
     fn create_sql(self, name: &str) -> String {
         match self {
             Engine::Postgres => format!("CREATE DATABASE \"{name}\""),
-            Engine::MariaDb => format!("CREATE DATABASE `{name}`"),
+            // utf8mb4 whatever the server's default: a throwaway server started without a
+            // config file defaults to latin1, where the tests' non-ASCII names do not fit.
+            Engine::MariaDb => format!(
+                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            ),
         }
     }
 

@@ -15,6 +15,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -80,6 +81,13 @@ impl Moto {
             .region(Region::new(REGION))
             .credentials_provider(credentials)
             .endpoint_url(&self.endpoint)
+            // The SDKs come without a default HTTP client (the functions bring their own, on
+            // ring); the harness's is the same builder on aws-lc, like its recording wrappers.
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                    .build_https(),
+            )
             .load()
             .await
     }

@@ -110,6 +110,7 @@ impl Notifier {
                 "offpeak-unreachable",
             ))
             .endpoint_url("http://127.0.0.1:9")
+            .http_client(crate::aws::https_client())
             .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
             .build();
         let topic = "arn:aws:sns:us-east-1:123456789012:unreachable";
