@@ -113,9 +113,9 @@ impl Engine {
             Engine::Postgres => format!("CREATE DATABASE \"{name}\""),
             // utf8mb4 whatever the server's default: a throwaway server started without a
             // config file defaults to latin1, where the tests' non-ASCII names do not fit.
-            Engine::MariaDb => format!(
-                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            ),
+            Engine::MariaDb => {
+                format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            }
         }
     }
 
