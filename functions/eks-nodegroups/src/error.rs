@@ -4,6 +4,7 @@
 //! only ever handles ids, sizes and tag keys here). The AWS cause is kept as the `source`, so
 //! [`chain`] can render `operation: cause: root cause` for reports and notifications.
 
+use offpeak_shared::event::EventError;
 use offpeak_shared::state::StateError;
 
 use crate::model::Scaling;
@@ -15,6 +16,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Why a tick, one of its actions, or an override failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TickError {
+    #[error("invalid invocation event for eks-nodegroups")]
+    Event(#[from] EventError),
     #[error("list node groups of eks cluster {cluster} failed")]
     ListNodegroups {
         cluster: String,
@@ -202,9 +205,10 @@ impl TickError {
             | Enroll { .. }
             | Release { .. }
             | DeleteState { .. } => "StateWriteFailed",
-            UnknownOverrideTarget { .. } | OverrideEnded { .. } | OverrideTooLong { .. } => {
-                "InvalidOverride"
-            }
+            Event(_)
+            | UnknownOverrideTarget { .. }
+            | OverrideEnded { .. }
+            | OverrideTooLong { .. } => "InvalidOverride",
         }
     }
 }

@@ -95,11 +95,17 @@ impl fmt::Display for SleepState {
     }
 }
 
-impl From<OverrideState> for SleepState {
-    fn from(value: OverrideState) -> Self {
-        match value {
-            OverrideState::Awake => SleepState::Awake,
-            OverrideState::Asleep => SleepState::Asleep,
+impl SleepState {
+    /// The state an override holds a node group in; `None` for states of other functions' targets
+    /// and for `clear`.
+    pub fn held_by(state: OverrideState) -> Option<Self> {
+        match state {
+            OverrideState::Awake => Some(SleepState::Awake),
+            OverrideState::Asleep => Some(SleepState::Asleep),
+            OverrideState::Replicas(_)
+            | OverrideState::Skip
+            | OverrideState::Refresh
+            | OverrideState::Clear => None,
         }
     }
 }

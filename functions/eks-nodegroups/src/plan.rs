@@ -299,7 +299,7 @@ pub fn plan_target(
     let mut steps = Vec::new();
     let mut doc = stored.doc.clone();
     if let Some(o) = event_override {
-        steps.push(record_override(&mut doc, o, now.clock));
+        steps.extend(record_override(&mut doc, o, now.clock));
     }
     let scheduled = observed.unit.scheduled(now.at);
     let desired = doc
@@ -337,10 +337,10 @@ pub fn plan_target(
 }
 
 /// Holds the event's override in `doc` (so the plan follows it); the step that stores it.
-fn record_override(doc: &mut TargetDoc, o: &Override, clock: DateTime<Utc>) -> Step {
+fn record_override(doc: &mut TargetDoc, o: &Override, clock: DateTime<Utc>) -> Option<Step> {
     let held = HeldOverride {
-        state: o.state.into(),
-        until: o.until_utc(),
+        state: SleepState::held_by(o.state)?,
+        until: o.end(clock)?,
         set_at: clock,
     };
     let step = Step::RecordOverride {
@@ -348,7 +348,7 @@ fn record_override(doc: &mut TargetDoc, o: &Override, clock: DateTime<Utc>) -> S
         until: held.until,
     };
     doc.override_ = Some(held);
-    step
+    Some(step)
 }
 
 /// What a live target's plan depends on besides the target itself.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
 use offpeak_shared::config::Schedule;
-use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::event::{EventError, InvocationEvent};
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{Record, StateError, StateStore};
@@ -51,10 +51,16 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
 ) -> Result<Report<Action>, TickError> {
     let now = Instants::new(event, clock);
     let mut report = Report::new(FUNCTION, now.at, event.dry_run);
+    event.ensure_override_fits(FUNCTION)?;
     let override_unit = event
         .override_
         .as_ref()
-        .map(|o| overrides::check(schedule, &o.target, o.until_utc(), now.clock))
+        .map(|o| {
+            let until = o
+                .end(now.clock)
+                .ok_or(EventError::OverrideNotSupported { function: FUNCTION })?;
+            overrides::check(schedule, &o.target, until, now.clock)
+        })
         .transpose()?;
     let mut observed = observe::observe(svc.eks, svc.autoscaling, schedule, now.clock).await;
     with_override_target(&mut observed, override_unit);

@@ -313,7 +313,8 @@ fn an_override_is_recorded_first_and_the_plan_already_follows_it() {
     let event = Override {
         target: "dev-eks/app".into(),
         state: OverrideState::Awake,
-        until: (saturday() + Duration::hours(8)).fixed_offset(),
+        until: Some((saturday() + Duration::hours(8)).fixed_offset()),
+        for_: None,
     };
     let plan = plan_at(
         &o,

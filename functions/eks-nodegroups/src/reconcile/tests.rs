@@ -269,7 +269,8 @@ async fn an_override_wakes_a_group_until_it_ends() {
         override_: Some(Override {
             target: "dev-eks/app".into(),
             state: OverrideState::Awake,
-            until: until.fixed_offset(),
+            until: Some(until.fixed_offset()),
+            for_: None,
         }),
         ..InvocationEvent::default()
     };
@@ -440,7 +441,8 @@ async fn an_unknown_override_target_fails_the_tick_before_any_call() {
         override_: Some(Override {
             target: "dev-eks/ghost".into(),
             state: OverrideState::Awake,
-            until: (saturday() + Duration::hours(1)).fixed_offset(),
+            until: Some((saturday() + Duration::hours(1)).fixed_offset()),
+            for_: None,
         }),
         ..InvocationEvent::default()
     };
