@@ -11,9 +11,13 @@
 //!   the URL's own settings (`sslmode=verify-full&sslrootcert=...` for PostgreSQL,
 //!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=...` for MySQL); when the URL says nothing and the host is
 //!   not loopback, TLS is required.
+//! - Time: opening a session gives up after [`limits::CONNECT_TIMEOUT`]; once [`Db::bound_by`]
+//!   set a deadline, every statement runs bounded by the time left and none is sent after it,
+//!   and a session abandoned by a killed invocation is closed by the server (see [`limits`]).
 //! - Every failure is a scrubbed [`DbError`]: no server message, no value, no URL.
 
 use std::str::FromStr;
+use std::time::Instant;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
@@ -22,6 +26,7 @@ use sqlx::{Connection, MySqlConnection, PgConnection, Row};
 use super::dialect::{Dialect, PG_IPAD, PG_IPAD_FN, PG_OPAD, PG_OPAD_FN};
 use super::key::MaskingKey;
 use super::key_transport;
+use super::limits::{self, Flavour};
 use super::scrub::DbError;
 
 /// A bind parameter.
@@ -73,6 +78,8 @@ pub struct Db {
     pub dialect: Dialect,
     /// MariaDB rather than MySQL (only meaningful for [`Dialect::MySql`]).
     pub mariadb: bool,
+    /// The deadline every statement is bounded by, and the server flavour it is set for.
+    bounds: Option<(Instant, Flavour)>,
 }
 
 impl Db {
@@ -101,13 +108,12 @@ impl Db {
             } else if !has_param(url, "sslmode") && !is_loopback(opts.get_host()) {
                 opts = opts.ssl_mode(PgSslMode::Require);
             }
-            let conn = PgConnection::connect_with(&opts)
-                .await
-                .map_err(|e| DbError::scrub(e, during))?;
+            let conn = within_connect_timeout(PgConnection::connect_with(&opts), during).await?;
             return Ok(Db {
                 conn: Conn::Pg(conn),
                 dialect: Dialect::Postgres,
                 mariadb: false,
+                bounds: None,
             });
         }
         let url = url.replacen("mariadb://", "mysql://", 1);
@@ -126,13 +132,12 @@ impl Db {
         } else if !has_param(&url, "ssl-mode") && !is_loopback(opts.get_host()) {
             opts = opts.ssl_mode(MySqlSslMode::Required);
         }
-        let conn = MySqlConnection::connect_with(&opts)
-            .await
-            .map_err(|e| DbError::scrub(e, during))?;
+        let conn = within_connect_timeout(MySqlConnection::connect_with(&opts), during).await?;
         let mut db = Db {
             conn: Conn::My(conn),
             dialect: Dialect::MySql,
             mariadb: false,
+            bounds: None,
         };
         let version = db
             .value("reading the server version", "SELECT VERSION()", &[])
@@ -202,6 +207,48 @@ impl Db {
         }
     }
 
+    /// Bounds every later statement of this session by `deadline` (see [`limits`]); `None`
+    /// lifts the bound.
+    pub async fn bound_by(&mut self, deadline: Option<Instant>) -> Result<(), DbError> {
+        let Some(deadline) = deadline else {
+            self.bounds = None;
+            return Ok(());
+        };
+        let version = match self.dialect {
+            Dialect::Postgres => {
+                self.value("reading the server version", "SHOW server_version_num", &[])
+                    .await?
+            }
+            Dialect::MySql => None,
+        };
+        let version = version.and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.bounds = Some((deadline, Flavour::of(self.dialect, self.mariadb, version)));
+        Ok(())
+    }
+
+    /// Renews the session's time bounds before a statement; refuses it after the deadline.
+    async fn renew_bounds(&mut self, during: &str) -> Result<(), DbError> {
+        let Some((deadline, flavour)) = self.bounds else {
+            return Ok(());
+        };
+        let Some(sql) = limits::session_bounds(flavour, deadline, Instant::now()) else {
+            return Err(DbError::other(
+                during,
+                "the invocation's time is up: statement not sent",
+            ));
+        };
+        let scrub = |e| DbError::scrub(e, during);
+        match &mut self.conn {
+            Conn::Pg(c) => sqlx::Executor::execute(&mut *c, sql.as_str())
+                .await
+                .map(drop),
+            Conn::My(c) => sqlx::Executor::execute(&mut *c, sql.as_str())
+                .await
+                .map(drop),
+        }
+        .map_err(scrub)
+    }
+
     /// Takes the run lock so two runs never mask the same database at once.
     pub async fn lock(&mut self) -> Result<(), DbError> {
         let during = "taking the masking lock";
@@ -229,6 +276,9 @@ impl Db {
         params: &'a [Param],
     ) -> BoxFuture<'a, Result<u64, DbError>> {
         Box::pin(async move {
+            if !ends_transaction(sql) {
+                self.renew_bounds(during).await?;
+            }
             let scrub = |e| DbError::scrub(e, during);
             let result = match &mut self.conn {
                 Conn::Pg(c) if params.is_empty() => sqlx::Executor::execute(&mut *c, sql)
@@ -253,6 +303,10 @@ impl Db {
     /// PostgreSQL: runs `COPY ... FROM STDIN` (`sql`) with `data` as its input; returns the
     /// number of rows copied. The data travels in the copy protocol, which no server log records.
     pub async fn copy_in(&mut self, during: &str, sql: &str, data: &[u8]) -> Result<u64, DbError> {
+        if self.dialect != Dialect::Postgres {
+            return Err(DbError::other(during, "COPY FROM STDIN is PostgreSQL only"));
+        }
+        self.renew_bounds(during).await?;
         let Conn::Pg(c) = &mut self.conn else {
             return Err(DbError::other(during, "COPY FROM STDIN is PostgreSQL only"));
         };
@@ -273,6 +327,7 @@ impl Db {
         params: &'a [Param],
     ) -> BoxFuture<'a, Result<Rows, DbError>> {
         Box::pin(async move {
+            self.renew_bounds(during).await?;
             let scrub = |e| DbError::scrub(e, during);
             match &mut self.conn {
                 Conn::Pg(c) => {
@@ -356,6 +411,30 @@ impl Db {
     }
 }
 
+/// `COMMIT` and `ROLLBACK` are always sent, deadline or not: ending a transaction is quick, and
+/// in an aborted PostgreSQL transaction the bounds' `SET` would itself be refused.
+fn ends_transaction(sql: &str) -> bool {
+    let word = sql.split_whitespace().next().unwrap_or("");
+    word.eq_ignore_ascii_case("COMMIT") || word.eq_ignore_ascii_case("ROLLBACK")
+}
+
+/// Opens a connection, giving up after [`limits::CONNECT_TIMEOUT`].
+async fn within_connect_timeout<C>(
+    connect: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+    during: &str,
+) -> Result<C, DbError> {
+    match tokio::time::timeout(limits::CONNECT_TIMEOUT, connect).await {
+        Ok(result) => result.map_err(|e| DbError::scrub(e, during)),
+        Err(_) => Err(DbError::other(
+            during,
+            format!(
+                "the server did not answer within {} s",
+                limits::CONNECT_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
 fn pg_query<'q>(
     sql: &'q str,
     params: &[Param],
@@ -430,5 +509,20 @@ mod tests {
         ));
         assert!(!has_param("postgres://h/db?application_name=x", "sslmode"));
         assert!(is_loopback("127.0.0.1") && !is_loopback("db.cluster-x.rds.amazonaws.com"));
+    }
+
+    #[test]
+    fn ending_a_transaction_is_never_held_back() {
+        for sql in ["COMMIT", " rollback", "ROLLBACK TO SAVEPOINT s"] {
+            assert!(ends_transaction(sql), "{sql}");
+        }
+        for sql in [
+            "BEGIN",
+            "UPDATE t SET committed = true",
+            "SELECT 'COMMIT'",
+            "",
+        ] {
+            assert!(!ends_transaction(sql), "{sql}");
+        }
     }
 }

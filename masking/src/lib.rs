@@ -90,6 +90,7 @@ mod dialect;
 mod expr;
 mod key;
 mod key_transport;
+pub mod limits;
 mod report;
 pub mod rules;
 mod scrub;
@@ -170,8 +171,10 @@ pub async fn mask_parallel(
         endpoint,
         key,
         workers: rules.swap_workers,
+        deadline: budget.deadline,
     };
     db.prepare_session(key).await?;
+    db.bound_by(budget.deadline).await?;
     let (catalog, plans) = check(db, rules).await?;
     db.binlog_off().await?;
     db.lock().await?;

@@ -63,6 +63,8 @@ pub struct Sessions<'a> {
     pub key: &'a MaskingKey,
     /// Sessions at most (`swap_workers` of the rules).
     pub workers: u64,
+    /// Every session's statements end by then ([`crate::Db::bound_by`]).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// How a swap ended in this run.

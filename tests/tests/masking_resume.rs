@@ -162,3 +162,187 @@ async fn mariadb_a_killed_run_resumes_to_the_same_result() {
     )
     .await;
 }
+
+// ---- Time: every wait is bounded by the deadline, and what times out does not block the next run.
+
+/// The slack allowed past a deadline: one round trip to cancel, and a loaded CI machine.
+const SLACK: Duration = Duration::from_secs(4);
+
+fn budget_of(seconds: u64) -> Budget {
+    Budget {
+        deadline: Some(std::time::Instant::now() + Duration::from_secs(seconds)),
+        max_chunks: None,
+    }
+}
+
+/// The realistic rules, with every order note computed by a statement that sleeps 30 s a row.
+fn hanging(engine: Engine) -> String {
+    let sleep = match engine {
+        Engine::Postgres => "CASE WHEN pg_sleep(30) IS NULL THEN 'x' ELSE 'x' END",
+        Engine::MariaDb => "IF(SLEEP(30) = 0, 'x', 'x')",
+    };
+    chunked().replace(
+        "note: null",
+        &format!("note: {{ strategy: sql, sql: \"{sleep}\" }}"),
+    )
+}
+
+async fn timed_mask(
+    url: &str,
+    rules_text: &str,
+    budget: Budget,
+) -> (Duration, Result<masking::MaskReport, masking::MaskError>) {
+    let started = std::time::Instant::now();
+    let mut db = Db::connect(url).await.unwrap();
+    let result = masking::mask(&mut db, &rules(rules_text), &key(), budget).await;
+    db.close().await;
+    (started.elapsed(), result)
+}
+
+async fn a_statement_that_hangs_is_cancelled_by_the_deadline(db: TestDb, engine: Engine) {
+    // GIVEN a table whose masking statement would run for hours
+    fresh(&db, engine).await;
+
+    // WHEN a run with 3 s left starts
+    let (took, result) = timed_mask(&db.url, &hanging(engine), budget_of(3)).await;
+
+    // THEN the server cancels the statement at the deadline and the run fails, in bounded time
+    let err = result.expect_err("a hanging statement cannot succeed");
+    assert!(
+        took < Duration::from_secs(3) + SLACK,
+        "took {took:?}: {err}"
+    );
+    assert!(matches!(err, masking::MaskError::Database(_)), "{err}");
+
+    // AND the next run is not blocked by a lock left behind: it too ends by its own deadline,
+    // cancelled the same way rather than refused for a lock
+    let (took, again) = timed_mask(&db.url, &hanging(engine), budget_of(2)).await;
+    let again = again.expect_err("still hanging");
+    assert!(
+        took < Duration::from_secs(2) + SLACK,
+        "took {took:?}: {again}"
+    );
+    assert!(!again.to_string().contains("holds the lock"), "{again}");
+}
+
+#[tokio::test]
+async fn postgres_a_statement_that_hangs_is_cancelled_by_the_deadline() {
+    a_statement_that_hangs_is_cancelled_by_the_deadline(pg_database().await, Engine::Postgres)
+        .await;
+}
+
+#[tokio::test]
+async fn mariadb_a_statement_that_hangs_is_cancelled_by_the_deadline() {
+    a_statement_that_hangs_is_cancelled_by_the_deadline(mariadb_database().await, Engine::MariaDb)
+        .await;
+}
+
+async fn a_lock_held_by_another_session_is_waited_for_only_until_the_deadline(
+    db: TestDb,
+    engine: Engine,
+) {
+    // GIVEN another session holding an exclusive lock on a table the rules mask
+    fresh(&db, engine).await;
+    let held = Holder::lock_orders(&db, engine).await;
+
+    // WHEN a run with 3 s left starts
+    let (took, result) = timed_mask(&db.url, &chunked(), budget_of(3)).await;
+
+    // THEN it gives up waiting by the deadline
+    let err = result.expect_err("the table stays locked");
+    assert!(
+        took < Duration::from_secs(3) + SLACK,
+        "took {took:?}: {err}"
+    );
+
+    // AND once the other session lets go, the next run completes and verifies
+    held.close().await;
+    let report = resume(&db.url).await;
+    assert!(report.complete);
+    assert!(report.verification.expect("verified").passed);
+}
+
+#[tokio::test]
+async fn postgres_a_lock_held_by_another_session_is_waited_for_only_until_the_deadline() {
+    a_lock_held_by_another_session_is_waited_for_only_until_the_deadline(
+        pg_database().await,
+        Engine::Postgres,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn mariadb_a_lock_held_by_another_session_is_waited_for_only_until_the_deadline() {
+    a_lock_held_by_another_session_is_waited_for_only_until_the_deadline(
+        mariadb_database().await,
+        Engine::MariaDb,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_is_given_up_on() {
+    // GIVEN an endpoint that accepts connections and then says nothing
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let accepted = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+
+    // WHEN either engine connects to it
+    let (pg_url, my_url) = (
+        format!("postgres://offpeak@127.0.0.1:{port}/app"),
+        format!("mysql://offpeak@127.0.0.1:{port}/app"),
+    );
+    let started = std::time::Instant::now();
+    let (pg, my) = tokio::join!(Db::connect(&pg_url), Db::connect(&my_url));
+    let took = started.elapsed();
+    accepted.abort();
+
+    // THEN both give up after the connect timeout, saying so
+    let limit = masking::limits::CONNECT_TIMEOUT;
+    for err in [
+        pg.err().expect("no postgres answer"),
+        my.err().expect("no mysql answer"),
+    ] {
+        assert!(err.kind.contains("did not answer within 10 s"), "{err}");
+    }
+    assert!(took >= limit && took < limit + SLACK, "took {took:?}");
+}
+
+/// One session of its own (not a pool's), holding a lock on `orders` until closed.
+enum Holder {
+    Pg(sqlx::PgConnection),
+    My(sqlx::MySqlConnection),
+}
+
+impl Holder {
+    async fn lock_orders(db: &TestDb, engine: Engine) -> Holder {
+        use sqlx::{Connection, Executor};
+        match engine {
+            Engine::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                c.execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                Holder::Pg(c)
+            }
+            Engine::MariaDb => {
+                let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+                c.execute("LOCK TABLES orders WRITE").await.unwrap();
+                Holder::My(c)
+            }
+        }
+    }
+
+    async fn close(self) {
+        use sqlx::Connection;
+        match self {
+            Holder::Pg(c) => c.close().await.unwrap(),
+            Holder::My(c) => c.close().await.unwrap(),
+        }
+    }
+}

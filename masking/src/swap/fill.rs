@@ -115,6 +115,7 @@ async fn parallel(
     for _ in 0..workers {
         let mut db = endpoint.connect().await?;
         db.prepare_session(sessions.key).await?;
+        db.bound_by(sessions.deadline).await?;
         dbs.push(db);
     }
     let mut tasks = tokio::task::JoinSet::new();
