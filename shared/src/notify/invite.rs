@@ -41,6 +41,16 @@ pub enum Invite {
 }
 
 impl Invite {
+    /// Skips the refresh window after the one that closes at `close`, for a window that opens every
+    /// day: no refresh starts before an hour past the next close. The hour covers a daylight-saving
+    /// change (a local day of 23 or 25 hours); a schedule with no window the next day lets the skip
+    /// end unused, and the notice shows the instant as `invite_until`.
+    pub fn skip_next_daily_window(close: DateTime<Utc>) -> Self {
+        Invite::SkipUntil {
+            until: close + chrono::Duration::hours(25),
+        }
+    }
+
     /// The kind, as matched by the custom actions: `keep-awake`, `hold-replicas`, `skip-refresh`.
     pub fn kind(self) -> &'static str {
         match self {
@@ -211,6 +221,33 @@ mod tests {
             ["eks-nodegroups", "aurora-replicas", "masked-refresh"]
         );
         assert_eq!(replicas.state().to_string(), "replicas:3");
+    }
+
+    #[test]
+    fn the_next_daily_window_is_skipped_across_a_daylight_saving_change() {
+        use chrono_tz::Europe::Berlin;
+        // GIVEN a 03:00-06:00 Berlin window closing on the eve of the spring and autumn changes
+        for (day, next) in [(28, 29), (24, 25)] {
+            let month = if day == 28 { 3 } else { 10 };
+            let close = Berlin.with_ymd_and_hms(2026, month, day, 6, 0, 0).unwrap();
+            let next_open = Berlin.with_ymd_and_hms(2026, month, next, 3, 0, 0).unwrap();
+            let next_close = Berlin.with_ymd_and_hms(2026, month, next, 6, 0, 0).unwrap();
+            let after = Berlin
+                .with_ymd_and_hms(2026, month, next + 1, 3, 0, 0)
+                .unwrap();
+            // WHEN the done notice offers to skip the next window
+            let Invite::SkipUntil { until } =
+                Invite::skip_next_daily_window(close.with_timezone(&Utc))
+            else {
+                panic!("a skip");
+            };
+            // THEN the skip covers the whole next window and ends before the one after it
+            assert!(
+                until > next_open && until >= next_close,
+                "{until} vs {next_close}"
+            );
+            assert!(until < after, "{until} vs {after}");
+        }
     }
 
     #[test]
