@@ -18,7 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{TimeZone, Utc};
 use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::notify::{Invite, Notification, Severity, Token};
 use offpeak_tests::iam::cfn::{
     ACCOUNT, Cfn, REGION, function_name, read_yaml, scalar_text, strings, template, workspace_file,
 };
@@ -1251,5 +1253,221 @@ fn the_schedule_ships_as_a_layer_every_function_reads() {
     assert!(
         workspace_file(&format!("infra/{rules}")).is_file(),
         "infra/{rules}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Chat buttons (ChatbotActions): each AWS Chatbot custom action matches one kind of invite, and
+// what it runs, with the notice's variables put in, is the notice's own override event sent to
+// the function that holds that state. The channel's policy may invoke those functions only.
+// ------------------------------------------------------------------------------------------------
+
+/// The stack with chat buttons on, every function's `Ref` and `Arn` resolved to its deployed name.
+fn chat_stack(params: &BTreeMap<&str, &str>) -> (Cfn<'static>, BTreeMap<String, String>) {
+    let t = template();
+    let mut cfn = Cfn::new(t, "chat buttons", params);
+    let plain = Cfn::new(t, "chat buttons", params);
+    let mut deployed = BTreeMap::new();
+    for (logical, f) in functions(t) {
+        let name = scalar_text(&plain.eval(&f["Properties"]["FunctionName"]).unwrap());
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}");
+        cfn = cfn
+            .with_resource(logical, &name)
+            .with_resource(&format!("{logical}.Arn"), &arn);
+        deployed.insert(name, function_name(f));
+    }
+    (cfn, deployed)
+}
+
+fn chat_buttons_on() -> Scenario {
+    Scenario::base("chat buttons").with("ChatbotActions", "enabled")
+}
+
+/// The custom actions, evaluated: (logical id, the one attachment, the command text).
+fn custom_actions(cfn: &Cfn) -> Vec<(String, Value, String)> {
+    let resources = template()["Resources"].as_object().expect("Resources");
+    let mut actions = Vec::new();
+    for (logical, r) in resources {
+        if r["Type"] != "AWS::Chatbot::CustomAction" {
+            continue;
+        }
+        assert_eq!(r["Condition"], "ChatbotActionsEnabled", "{logical}");
+        let p = cfn.eval(&r["Properties"]).expect("properties");
+        let attachments = p["Attachments"].as_array().expect("Attachments");
+        assert_eq!(attachments.len(), 1, "{logical}: one button per action");
+        let command = scalar_text(&p["Definition"]["CommandText"]);
+        actions.push((logical.clone(), attachments[0].clone(), command));
+    }
+    actions
+}
+
+/// `$.a.b.c` read from `doc`: a string, or `None` where the path leads nowhere.
+fn json_path<'d>(doc: &'d Value, path: &str) -> Option<&'d str> {
+    let rest = path
+        .strip_prefix("$.")
+        .unwrap_or_else(|| panic!("{path}: not $."));
+    rest.split('.')
+        .try_fold(doc, |v, key| v.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The attachment's variables as extracted from `doc`, if its criteria show the button there.
+fn button_variables(attachment: &Value, doc: &Value) -> Option<BTreeMap<String, String>> {
+    let vars: BTreeMap<String, String> = attachment["Variables"]
+        .as_object()
+        .expect("Variables")
+        .iter()
+        .filter_map(|(name, path)| {
+            json_path(doc, path.as_str().expect("a JSONPath")).map(|v| (name.clone(), v.to_owned()))
+        })
+        .collect();
+    let criteria = attachment["Criteria"].as_array().expect("Criteria");
+    let shown = criteria.iter().all(|c| {
+        let value = vars.get(c["VariableName"].as_str().expect("VariableName"));
+        match c["Operator"].as_str() {
+            Some("EQUALS") => value.map(String::as_str) == c["Value"].as_str(),
+            Some("HAS_VALUE") => value.is_some_and(|v| !v.is_empty()),
+            other => panic!("operator {other:?}"),
+        }
+    });
+    shown.then_some(vars)
+}
+
+/// `command` with every `$name` replaced by its value, longest names first.
+fn substitute(command: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut out = command.to_owned();
+    for name in names {
+        out = out.replace(&format!("${name}"), &vars[name]);
+    }
+    out
+}
+
+/// `lambda invoke --opt value ...` as its options.
+fn lambda_invoke_options(command: &str) -> BTreeMap<String, String> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[..2], ["lambda", "invoke"], "{command}");
+    assert_eq!(words.len() % 2, 0, "{command}: an option without a value");
+    words[2..]
+        .chunks(2)
+        .map(|pair| {
+            let option = pair[0]
+                .strip_prefix("--")
+                .unwrap_or_else(|| panic!("{command}"));
+            (option.to_owned(), pair[1].to_owned())
+        })
+        .collect()
+}
+
+fn invited_notices() -> Vec<Notification> {
+    let until = Utc.with_ymd_and_hms(2026, 11, 28, 20, 0, 0).unwrap();
+    [
+        ("eks-nodegroups", "dev-eks/app", Invite::KeepAwake),
+        (
+            "aurora-replicas",
+            "prod-aurora",
+            Invite::HoldReplicas { replicas: 2 },
+        ),
+        ("masked-refresh", "dev-aurora", Invite::SkipUntil { until }),
+    ]
+    .into_iter()
+    .map(|(function, target, invite)| {
+        Notification::new(
+            Severity::Action,
+            function,
+            Token::new(target).unwrap(),
+            "sample",
+        )
+        .fact("replicas", 9)
+        .invite(invite)
+    })
+    .collect()
+}
+
+#[test]
+fn each_chat_button_sends_its_notices_override_to_the_function_that_holds_it() {
+    let scenario = chat_buttons_on();
+    let (cfn, deployed) = chat_stack(&scenario.params);
+    let actions = custom_actions(&cfn);
+    assert_eq!(actions.len(), 3, "one action per invite kind");
+    for notice in invited_notices() {
+        let invite = notice.invite.expect("invited");
+        let doc = notice.chatbot_json();
+        let shown: Vec<_> = actions
+            .iter()
+            .filter_map(|(id, a, cmd)| button_variables(a, &doc).map(|v| (id, a, cmd, v)))
+            .collect();
+        assert_eq!(shown.len(), 1, "{}: buttons {shown:?}", invite.kind());
+        let (id, attachment, command, vars) = &shown[0];
+        assert_eq!(attachment["ButtonText"], invite.button_text(), "{id}");
+        let run = substitute(command, vars);
+        assert!(!run.contains('$'), "{id}: unresolved variable in {run}");
+        let options = lambda_invoke_options(&run);
+        assert_eq!(
+            options.keys().collect::<Vec<_>>(),
+            ["function-name", "payload", "region"],
+            "{id}"
+        );
+        assert_eq!(options["region"], REGION, "{id}");
+        let function = &deployed[&options["function-name"]];
+        assert_eq!(function, invite.function(), "{id}");
+        assert_eq!(function, notice.function, "{id}");
+        let event = InvocationEvent::from_json_str(&options["payload"])
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        event.ensure_override_fits(invite.function()).unwrap();
+        assert_eq!(
+            event,
+            InvocationEvent::from_json_str(&invite.payload(&notice.target)).unwrap(),
+            "{id}: the button sends the notice's own override"
+        );
+    }
+}
+
+#[test]
+fn notices_without_an_invite_show_no_button() {
+    let scenario = chat_buttons_on();
+    let (cfn, _) = chat_stack(&scenario.params);
+    for mut notice in invited_notices() {
+        notice.invite = None;
+        let doc = notice.chatbot_json();
+        for (id, attachment, _) in custom_actions(&cfn) {
+            assert!(
+                button_variables(&attachment, &doc).is_none(),
+                "{id} shows on {doc}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chat_buttons_are_off_by_default_and_their_policy_invokes_only_offpeak() {
+    let defaults = Scenario::base("defaults");
+    assert!(!Cfn::new(template(), "defaults", &defaults.params).condition("ChatbotActionsEnabled"));
+    let scenario = chat_buttons_on();
+    let (cfn, deployed) = chat_stack(&scenario.params);
+    assert!(cfn.condition("ChatbotActionsEnabled"));
+    let policy = &template()["Resources"]["ChatbotInvokePolicy"];
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    assert_eq!(policy["Condition"], "ChatbotActionsEnabled");
+    let document = cfn.eval(&policy["Properties"]["PolicyDocument"]).unwrap();
+    let statements = document["Statement"].as_array().expect("Statement");
+    assert_eq!(statements.len(), 1, "{document}");
+    let s = &statements[0];
+    assert_eq!(s["Effect"], "Allow");
+    assert_eq!(strings(&s["Action"]), ["lambda:InvokeFunction"]);
+    assert!(s.get("NotAction").is_none() && s.get("NotResource").is_none());
+    let resources: BTreeSet<String> = strings(&s["Resource"]).into_iter().collect();
+    let functions: BTreeSet<String> = deployed
+        .keys()
+        .map(|name| format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"))
+        .collect();
+    assert_eq!(resources, functions);
+    assert_eq!(
+        deployed
+            .values()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(FUNCTIONS)
     );
 }

@@ -66,6 +66,7 @@ pub fn ready(plan: &TargetPlan) -> Notification {
     base(Severity::Info, plan, "ready for peak")
         .line("Every read replica the schedule wants is available and serving through the reader endpoint.")
         .fact("available", plan.census.available)
+        .invite(offpeak_shared::notify::Invite::HoldReplicas { replicas: u32::from(plan.desired) })
 }
 
 /// Replicas were deleted.

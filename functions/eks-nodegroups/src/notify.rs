@@ -157,6 +157,7 @@ fn asleep(outcome: &TargetOutcome<'_>, action: &Action, from: Scaling) -> Notifi
     n.next_step(
         "To wake it early, set an override: offpeak override, or an \"override\" invocation event.",
     )
+    .invite(offpeak_shared::notify::Invite::KeepAwake)
 }
 
 fn awake(

@@ -42,7 +42,8 @@ pub fn done(target: &str, run: &Run, at: DateTime<Utc>) -> Notification {
         .fact("masking_invocations", m.invocations)
         .fact("checks_passed", m.checks)
         .fact("previous_deleted", run.retired.len())
-        .resource(token(target));
+        .resource(token(target))
+        .invite(offpeak_shared::notify::Invite::skip_next_daily_window(run.deadline));
     if let Some(c) = &run.cluster {
         let dropped = match c.dropped.is_empty() {
             true => "none".to_owned(),
@@ -85,7 +86,10 @@ pub fn cleaned_up(target: &str, run: &Run) -> Notification {
     let rolled_back = run.swap.is_some();
     let mut n = base(Severity::Action, target, run, "failed refresh cleaned up")
         .fact("rolled_back", rolled_back)
-        .line("The clone was deleted. Development is the same cluster as before the run.");
+        .line("The clone was deleted. Development is the same cluster as before the run.")
+        .invite(offpeak_shared::notify::Invite::skip_next_daily_window(
+            run.deadline,
+        ));
     if let Some(f) = &run.failure {
         n = n
             .fact("phase", token(f.phase.as_str()))

@@ -19,15 +19,20 @@
 //! So a row value, a password or an e-mail address can't be put into a notification without first
 //! passing [`Token::new`], which refuses spaces and `@`, or without writing it into the source.
 //!
+//! A notice may also carry an [`Invite`]: the one override it offers to set, rendered as a chat
+//! button's variables and as the commands to run instead (see the `invite` module).
+//!
 //! Failure behaviour: see [`Notifier::notify`]; every notification is also logged, so nothing is
 //! lost when no topic is configured or a publish fails.
 
+mod invite;
 mod render;
 mod sns;
 mod token;
 
 use chrono::{DateTime, Utc};
 
+pub use invite::{HOLD_FOR, Invite, KIND_KEY};
 pub use render::{EMAIL_KEY, SUBJECT_MAX};
 pub use sns::{Notifier, NotifyError, SentNotifications};
 pub use token::{InvalidToken, Token};
@@ -180,6 +185,8 @@ pub struct Notification {
     pub next_steps: Vec<&'static str>,
     /// ARNs or ids of the resources involved (Chatbot's `relatedResources`).
     pub resources: Vec<Token>,
+    /// The override this notice offers to set on its target (a chat button).
+    pub invite: Option<Invite>,
 }
 
 impl Notification {
@@ -198,6 +205,7 @@ impl Notification {
             facts: Vec::new(),
             next_steps: Vec::new(),
             resources: Vec::new(),
+            invite: None,
         }
     }
 
@@ -222,6 +230,13 @@ impl Notification {
     /// Adds a related resource (an ARN, preferably).
     pub fn resource(mut self, resource: Token) -> Self {
         self.resources.push(resource);
+        self
+    }
+
+    /// Offers `invite` on this notice's target: a chat button where the stack enables them, the
+    /// equivalent commands in the e-mail. A notice offers at most one; the last one set wins.
+    pub fn invite(mut self, invite: Invite) -> Self {
+        self.invite = Some(invite);
         self
     }
 }

@@ -3,8 +3,10 @@
 //! The Chatbot document follows the custom notification schema of AWS Chatbot (Amazon Q Developer
 //! in chat applications): `version` "1.0", `source` "custom", `content` (`textType`
 //! "client-markdown", `title`, `description`, `nextSteps`, `keywords`) and `metadata` (`threadId`,
-//! `summary`, `eventType`, `relatedResources`, `additionalContext`). The markdown is the subset both
-//! Slack and Teams render: plain lines, `•` bullets and `code` spans.
+//! `summary`, `eventType`, `relatedResources`, `additionalContext`, and `enableCustomActions: true`
+//! on a notice that carries an [`super::Invite`], whose `invite*` keys are then the last entries of
+//! `additionalContext`, so no fact can shadow them). The markdown is the subset both Slack and
+//! Teams render: plain lines, `•` bullets and `code` spans.
 
 use serde_json::{Map, Value, json};
 
@@ -67,7 +69,7 @@ impl Notification {
 
     /// The AWS Chatbot custom notification document.
     pub fn chatbot_json(&self) -> Value {
-        json!({
+        let mut doc = json!({
             "version": "1.0",
             "source": "custom",
             "content": {
@@ -84,7 +86,11 @@ impl Notification {
                 "relatedResources": self.resources.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                 "additionalContext": self.context_map(),
             },
-        })
+        });
+        if self.invite.is_some() {
+            doc["metadata"]["enableCustomActions"] = Value::Bool(true);
+        }
+        doc
     }
 
     /// The plain-text body for e-mail subscriptions.
@@ -105,6 +111,12 @@ impl Notification {
         push_section(&mut out, Some("Next steps"), steps);
         let resources = self.resources.iter().map(|r| format!("  - {r}"));
         push_section(&mut out, Some("Resources"), resources);
+        let offered = self.invite.map(|i| i.email_lines(&self.target));
+        push_section(
+            &mut out,
+            Some("Override offered"),
+            offered.into_iter().flatten(),
+        );
         out.push_str(&format!(
             "\n--\nSent by offpeak ({}, severity {}, target {}).\n",
             self.function,
@@ -132,6 +144,9 @@ impl Notification {
                 .iter()
                 .map(|(k, v)| format!("• {k}: `{}`", v.render().replace('`', "'"))),
         );
+        if let Some(invite) = self.invite {
+            lines.extend([String::new(), invite.chat_line().to_owned()]);
+        }
         lines.join("\n")
     }
 
@@ -142,6 +157,9 @@ impl Notification {
         map.insert("severity".into(), self.severity.as_str().into());
         for (key, value) in &self.facts {
             map.insert((*key).to_owned(), value.render().into());
+        }
+        if let Some(invite) = self.invite {
+            super::invite::insert_context(&mut map, invite);
         }
         map
     }
@@ -173,7 +191,7 @@ fn truncate_with_ellipsis(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Fact, Token};
+    use super::super::{Fact, Invite, KIND_KEY, Token};
     use super::*;
     use chrono::{TimeZone, Utc};
 
@@ -241,10 +259,69 @@ mod tests {
 
     #[test]
     fn additional_context_values_are_all_strings() {
-        let doc = sample().fact("enforced", true).chatbot_json();
+        let doc = invited().fact("enforced", true).chatbot_json();
         for (key, value) in doc["metadata"]["additionalContext"].as_object().unwrap() {
             assert!(value.is_string(), "{key}: {value}");
         }
+    }
+
+    fn invited() -> Notification {
+        sample()
+            .fact("invite", token("forged"))
+            .invite(Invite::HoldReplicas { replicas: 2 })
+    }
+
+    #[test]
+    fn an_invite_enables_custom_actions_and_names_the_override_last() {
+        let doc = invited().chatbot_json();
+        assert_eq!(doc["metadata"]["enableCustomActions"], true);
+        let context = doc["metadata"]["additionalContext"].as_object().unwrap();
+        let tail: Vec<(&str, &str)> = context
+            .iter()
+            .skip(context.len() - 5)
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                ("invite", "hold-replicas"),
+                ("invite_function", "aurora-replicas"),
+                ("invite_state", "replicas:2"),
+                ("invite_replicas", "2"),
+                ("invite_for", "2h"),
+            ]
+        );
+        assert_eq!(context["target"], "prod-aurora");
+        let description = doc["content"]["description"].as_str().unwrap();
+        assert!(
+            description.ends_with("\n\n*Hold replicas 2 h* below keeps this many replicas for two hours from the click, past the window's close if the peak runs late."),
+            "{description}"
+        );
+    }
+
+    #[test]
+    fn without_an_invite_no_button_can_match() {
+        let doc = sample().chatbot_json();
+        assert!(
+            doc["metadata"].get("enableCustomActions").is_none(),
+            "{doc}"
+        );
+        let context = doc["metadata"]["additionalContext"].as_object().unwrap();
+        assert!(
+            context.keys().all(|k| !k.starts_with(KIND_KEY)),
+            "{context:?}"
+        );
+    }
+
+    #[test]
+    fn email_says_what_to_run_instead_of_the_button() {
+        let text = invited().email_text();
+        let expected = "\nOverride offered\n  In chat: the \"Hold replicas 2 h\" button.\n  \
+            Or run: offpeak override prod-aurora replicas:2 --until <two hours from now, RFC 3339>\n  \
+            Or run: aws lambda invoke --function-name <stack>-aurora-replicas --cli-binary-format raw-in-base64-out \
+            --payload '{\"override\":{\"target\":\"prod-aurora\",\"state\":\"replicas:2\",\"for\":\"2h\"}}' /dev/stdout\n";
+        assert!(text.contains(expected), "{text}");
+        assert!(!sample().email_text().contains("Override offered"));
     }
 
     #[test]
