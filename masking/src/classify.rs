@@ -119,6 +119,10 @@ impl Classifier<'_> {
                 action,
             });
         }
+        for u in &self.catalog.unmaskable {
+            let message = format!("{} cannot be masked: {}", u.what, u.why);
+            self.find(self.rules.tables_pos, message);
+        }
         for table in &self.catalog.tables {
             if !plans.iter().any(|p| p.table.id == table.id) && !self.listed(&table.id) {
                 let name = self.catalog.display(&table.id);
@@ -467,6 +471,7 @@ mod tests {
                 match_full: false,
             }],
             materialized_views: Vec::new(),
+            unmaskable: Vec::new(),
         }
     }
 
@@ -484,6 +489,31 @@ mod tests {
             panic!("users is masked")
         };
         assert_eq!(cols.len(), 2);
+    }
+
+    #[test]
+    fn what_no_rule_can_mask_refuses_even_complete_rules() {
+        let rules = parse_str(
+            "tables:\n  users:\n    keep: [id, born]\n    mask: { email: email, name: name }\n  orders: keep\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let mut catalog = catalog();
+        catalog.unmaskable.push(crate::catalog::Unmaskable {
+            what: "foreign table `public.crm`".into(),
+            why: "its rows live elsewhere",
+        });
+        let errs: Vec<String> = classify(&rules, &catalog, Dialect::Postgres)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "m.yaml:2:3: foreign table `public.crm` cannot be masked: its rows live elsewhere"
+            ]
+        );
     }
 
     #[test]

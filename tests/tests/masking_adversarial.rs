@@ -903,3 +903,148 @@ async fn mariadb_empty_and_starred_values_under_redact_pass_verification() {
         Vec::<String>::new()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. Default-deny over what can hold data but no rule can mask
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_foreign_table_is_refused_before_any_change() {
+    // GIVEN a database with an ordinary table the rules cover and a foreign table they cannot:
+    // its rows live on another server (here the same one, through postgres_fdw)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 50) g",
+    ])
+    .await;
+    for sql in [
+        "CREATE EXTENSION IF NOT EXISTS postgres_fdw",
+        "CREATE SERVER crm FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'postgres')",
+        "CREATE FOREIGN TABLE crm_contacts (id int, email text) SERVER crm",
+    ] {
+        o.admin.exec(sql).await;
+    }
+    let before = o.snapshot().await;
+
+    // WHEN masking runs with rules that classify every ordinary table
+    let findings = refused(
+        &o.url,
+        "tables:\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused, naming the foreign table, and nothing changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("foreign table `public.crm_contacts` cannot be masked")),
+        "{findings:?}"
+    );
+    assert_eq!(o.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn large_objects_are_refused_before_any_change() {
+    // GIVEN a database holding a large object with personal data in it
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 50) g",
+        "SELECT lo_from_bytea(0, convert_to('ORIGQ.scan@corp.test', 'UTF8'))",
+    ])
+    .await;
+    let people = "SELECT id::text, email FROM people ORDER BY id";
+    let before = o.checksum(people).await;
+
+    // WHEN masking runs with rules that classify every table
+    let findings = refused(
+        &o.url,
+        "tables:\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused, counting the large objects without showing them, and nothing changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("1 large object(s) cannot be masked")),
+        "{findings:?}"
+    );
+    assert!(findings.iter().all(|f| !f.contains(MARK)), "{findings:?}");
+    assert_eq!(o.checksum(people).await, before, "nothing changed");
+    assert_eq!(
+        o.admin
+            .count("SELECT count(*) FROM pg_largeobject_metadata")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_table_an_extension_owns_is_classified_like_any_other() {
+    // GIVEN a table with personal data that an extension owns (as an extension's own
+    // configuration tables are)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE vault (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO vault SELECT g, 'ORIGQ.v' || g || '@corp.test' FROM generate_series(1, 50) g",
+    ])
+    .await;
+    for sql in [
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto",
+        "ALTER EXTENSION pgcrypto ADD TABLE vault",
+    ] {
+        o.admin.exec(sql).await;
+    }
+
+    // WHEN rules that leave it out are used, THEN it is unclassified
+    let findings = refused(&o.url, "tables: {}\n").await;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("table `vault` is not classified")),
+        "{findings:?}"
+    );
+
+    // AND with rules that mask it, no original remains
+    mask_and_verify(
+        &o.url,
+        "tables:\n  vault:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn mariadb_a_system_versioned_table_is_refused_before_any_change() {
+    // GIVEN a system-versioned table whose history holds an earlier e-mail address
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in [
+        "CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) WITH SYSTEM VERSIONING",
+        "INSERT INTO accounts VALUES (1, 'ORIGQ.first@corp.test')",
+        "UPDATE accounts SET email = 'ORIGQ.second@corp.test' WHERE id = 1",
+    ] {
+        pool.exec(sql).await;
+    }
+    let all = "SELECT CAST(id AS CHAR), email FROM accounts FOR SYSTEM_TIME ALL ORDER BY email";
+    let before = pool.texts(all).await;
+    assert_eq!(before.len(), 2, "the history holds the first address");
+
+    // WHEN masking runs with rules that classify the table
+    let findings = refused(
+        &db.url,
+        "tables:\n  accounts:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused, naming the table, and neither rows nor history changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("system-versioned table `accounts` cannot be masked")),
+        "{findings:?}"
+    );
+    assert_eq!(pool.texts(all).await, before, "nothing changed");
+}

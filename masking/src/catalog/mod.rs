@@ -2,8 +2,13 @@
 //!
 //! The catalog is read once per run, before anything changes, and is the ground truth the rules
 //! are compared with (default-deny: every column of every table must be classified). offpeak's
-//! own bookkeeping tables, system schemas and tables owned by extensions are not part of it;
-//! partitions are covered by their parent.
+//! own bookkeeping tables and system schemas are not part of it; partitions are covered by their
+//! parent. Tables an extension owns are tables like any other: the rules classify them too.
+//!
+//! What can hold data but no rule can mask is listed as [`Unmaskable`], and every run is refused
+//! while one exists: PostgreSQL foreign tables (their rows live on another server, which a dev
+//! copy would go on reaching with production's credentials) and large objects, MariaDB
+//! system-versioned tables (their history keeps every earlier version of every row).
 
 mod mysql;
 mod postgres;
@@ -29,6 +34,17 @@ pub struct Catalog {
     pub foreign_keys: Vec<ForeignKey>,
     /// PostgreSQL materialized views: refreshed after masking so they hold masked data.
     pub materialized_views: Vec<TableId>,
+    /// What holds data that no rule can mask: each refuses the run.
+    pub unmaskable: Vec<Unmaskable>,
+}
+
+/// Something in the database that can hold personal data and that offpeak cannot mask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmaskable {
+    /// What it is and its name, e.g. "foreign table `public.crm_contacts`".
+    pub what: String,
+    /// Why it cannot be masked, and what to do.
+    pub why: &'static str,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Catalog, Column, ColumnKind, ForeignKey, Table, TableId, UniqueIndex};
+use super::{Catalog, Column, ColumnKind, ForeignKey, Table, TableId, UniqueIndex, Unmaskable};
 use crate::conn::Db;
 use crate::scrub::DbError;
 
@@ -61,13 +61,31 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
         }
     }
     let foreign_keys = foreign_keys(db.rows(DURING, FOREIGN_KEYS_SQL, &[]).await?, &schema);
+    let unmaskable = db
+        .rows(DURING, VERSIONED_SQL, &[])
+        .await?
+        .iter()
+        .map(|r| Unmaskable {
+            what: format!("system-versioned table `{}`", text(r, 0)),
+            why: VERSIONED,
+        })
+        .collect();
     Ok(Catalog {
         default_schema: schema,
         tables: tables.into_values().collect(),
         foreign_keys,
         materialized_views: Vec::new(),
+        unmaskable,
     })
 }
+
+/// MariaDB tables `WITH SYSTEM VERSIONING` (MySQL has none: the query finds nothing there).
+const VERSIONED_SQL: &str = "SELECT TABLE_NAME FROM information_schema.TABLES \
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_NAME";
+
+const VERSIONED: &str = "its history keeps every earlier version of every row, which no \
+     statement can rewrite: remove the versioning in the source (ALTER TABLE ... DROP SYSTEM \
+     VERSIONING, which deletes the history) or leave the table out of the database the rules cover";
 
 fn text(row: &[Option<String>], i: usize) -> String {
     row[i].clone().unwrap_or_default()

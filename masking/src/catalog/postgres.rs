@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Catalog, Column, ColumnKind, ForeignKey, Table, TableId, UniqueIndex, split_list};
+use super::{
+    Catalog, Column, ColumnKind, ForeignKey, Table, TableId, UniqueIndex, Unmaskable, split_list,
+};
 use crate::conn::Db;
 use crate::scrub::DbError;
 
@@ -10,9 +12,14 @@ const DURING: &str = "reading the PostgreSQL catalog";
 
 /// Schemas never masked: the system's and offpeak's own bookkeeping.
 pub(super) const USER_RELATIONS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'offpeak_masking') \
-     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
-     AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass \
-                     AND e.objid = c.oid AND e.deptype = 'e')";
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+
+const FOREIGN_TABLE: &str = "its rows live on another server, which a development copy would \
+     go on reaching with production's credentials: drop the foreign table (and its server and \
+     user mapping) from the source, or move the data into an ordinary table the rules classify";
+const LARGE_OBJECTS: &str = "large objects (lo_import, lo_from_bytea) have no table or column \
+     a rule could name, so offpeak cannot tell what they hold: unlink them (lo_unlink) in the \
+     source or store their data in a column the rules classify";
 
 pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
     let relations = db.rows(DURING, &relations_sql(), &[]).await?;
@@ -67,7 +74,40 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
         tables: tables.into_values().collect(),
         foreign_keys,
         materialized_views,
+        unmaskable: unmaskable(db).await?,
     })
+}
+
+/// Foreign tables and large objects (see the catalog's module docs).
+async fn unmaskable(db: &mut Db) -> Result<Vec<Unmaskable>, DbError> {
+    let foreign = format!(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'f' AND {USER_RELATIONS} ORDER BY 1"
+    );
+    let mut found: Vec<Unmaskable> = db
+        .rows(DURING, &foreign, &[])
+        .await?
+        .iter()
+        .map(|r| Unmaskable {
+            what: format!("foreign table `{}`", text(r, 0)),
+            why: FOREIGN_TABLE,
+        })
+        .collect();
+    let objects = db
+        .count(
+            DURING,
+            "SELECT count(*)::text FROM pg_largeobject_metadata",
+            &[],
+        )
+        .await?;
+    if objects > 0 {
+        found.push(Unmaskable {
+            what: format!("{objects} large object(s)"),
+            why: LARGE_OBJECTS,
+        });
+    }
+    Ok(found)
 }
 
 fn text(row: &[Option<String>], i: usize) -> String {
