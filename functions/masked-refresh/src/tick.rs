@@ -8,7 +8,11 @@
 //!   leaves the lease to expire, and the next tick after that resumes from the saved phase
 //!   (masking resumes from the progress committed inside the clone).
 //! - **Cheap when idle.** Outside the window, or once this window's run is over, a tick reads
-//!   the state document and stops: no AWS call besides that read.
+//!   the state document and stops: no AWS call besides that read (and the write dropping an
+//!   override that just ended, see [`crate::overrides`]).
+//! - **Overrides first.** An override in the event is checked (at the clock) before anything is
+//!   read, then stored and told before the run is decided, so that very tick already follows
+//!   it; whether a run may start is [`crate::desired`]'s decision, never a run's in progress.
 //! - **Bounded.** A tick takes at most `MAX_STEPS` steps, never repeats an action that already
 //!   succeeded in the same tick (it waits for RDS to show the effect instead), and masks only for
 //!   the configured time and never past the window's close.
