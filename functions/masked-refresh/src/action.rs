@@ -7,13 +7,26 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::overrides::{Ending, Hold};
 use crate::rds::{CloneSpec, InstanceSpec, Tag};
 
 /// One call (to RDS, or into the clone's database) a refresh makes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Record a new run in the state store (the window opened).
+    /// Store a person's override in the state document (and tell it).
+    HoldOverride {
+        target: String,
+        state: Hold,
+        until: String,
+    },
+    /// Drop the stored override (and tell it): it expired, was cleared or replaced.
+    EndOverride {
+        target: String,
+        state: Hold,
+        why: Ending,
+    },
+    /// Record a new run in the state store (the window opened, or a `refresh` override allows it).
     StartRun {
         target: String,
         run: String,
@@ -110,6 +123,14 @@ impl fmt::Display for Reason {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Action::HoldOverride {
+                target,
+                state,
+                until,
+            } => write!(f, "hold {target} at {state} until {until} (override)"),
+            Action::EndOverride { target, state, why } => {
+                write!(f, "end the {state} override of {target} ({})", why.as_str())
+            }
             Action::StartRun {
                 target,
                 run,

@@ -66,7 +66,9 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         };
         let done = |r: Result<(), RdsError>| r.map(|()| Effect::Done).map_err(rds);
         match action {
-            Action::StartRun { .. } => Ok(Effect::Done),
+            Action::StartRun { .. } | Action::HoldOverride { .. } | Action::EndOverride { .. } => {
+                Ok(Effect::Done)
+            }
             Action::RestoreClone(spec) => done(tolerate(
                 self.rds.restore_clone(spec).await,
                 RdsError::already_exists,
@@ -316,7 +318,9 @@ fn tolerate(result: Result<(), RdsError>, ok: fn(&RdsError) -> bool) -> Result<(
 /// The production id an action would change, if any (the restore only reads it).
 pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a str> {
     let ids: Vec<&str> = match action {
-        Action::StartRun { .. } => vec![],
+        Action::StartRun { .. } | Action::HoldOverride { .. } | Action::EndOverride { .. } => {
+            vec![]
+        }
         Action::RestoreClone(spec) => vec![&spec.clone],
         Action::ReplacePassword { cluster }
         | Action::Contain { cluster, .. }

@@ -8,11 +8,12 @@ use offpeak_shared::event::EventError;
 use offpeak_shared::state::StateError;
 
 use crate::engine::MaskingError;
+use crate::overrides::Hold;
 use crate::rds::RdsError;
 use crate::secrets::SecretError;
 use crate::settings::SettingsError;
 
-/// Why a tick failed as a whole.
+/// Why a tick (or recording an override) failed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum TickError {
     #[error("invalid invocation event for masked-refresh")]
@@ -54,12 +55,43 @@ pub enum TickError {
         #[source]
         source: RdsError,
     },
+    #[error(
+        "override target {target} is not the masked refresh's dev cluster; its target is: {known}"
+    )]
+    UnknownOverrideTarget { target: String, known: String },
+    #[error("masked-refresh cannot hold {target} {state}: it takes skip, refresh or clear")]
+    OverrideState { target: String, state: String },
+    #[error("override {state} of {target} needs an end (--until)")]
+    OverrideWithoutEnd { target: String, state: Hold },
+    #[error("override of {target} ends at {until}, which is not after now ({now})")]
+    OverrideEnded {
+        target: String,
+        until: String,
+        now: String,
+    },
+    #[error(
+        "override of {target} ends at {until}, more than {max_days} days ahead; change infra/schedules.yaml for lasting changes"
+    )]
+    OverrideTooLong {
+        target: String,
+        until: String,
+        max_days: i64,
+    },
 }
 
 impl TickError {
     /// The invocation or the configuration was wrong (exit code 2 locally).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, TickError::Event(_) | TickError::Settings(_))
+        matches!(
+            self,
+            TickError::Event(_)
+                | TickError::Settings(_)
+                | TickError::UnknownOverrideTarget { .. }
+                | TickError::OverrideState { .. }
+                | TickError::OverrideWithoutEnd { .. }
+                | TickError::OverrideEnded { .. }
+                | TickError::OverrideTooLong { .. }
+        )
     }
 
     /// A stable name for alarms and logs.
@@ -72,6 +104,11 @@ impl TickError {
             | TickError::Lease { .. } => "StateUnavailable",
             TickError::WriteState { .. } | TickError::Conflict { .. } => "StateWriteFailed",
             TickError::Observe { .. } => "ObserveFailed",
+            TickError::UnknownOverrideTarget { .. }
+            | TickError::OverrideState { .. }
+            | TickError::OverrideWithoutEnd { .. }
+            | TickError::OverrideEnded { .. }
+            | TickError::OverrideTooLong { .. } => "InvalidOverride",
         }
     }
 }

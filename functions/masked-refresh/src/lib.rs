@@ -5,7 +5,9 @@
 //! `offpeak plan|run masked-refresh`). Each tick advances the current run by what is ready; the
 //! run's phase lives in the state store (target `masked-refresh/<dev cluster>`, see [`memory`])
 //! and is mirrored as the `offpeak:phase` tag on the clone. A run starts only inside
-//! `masked_refresh.window`, at most once per window occurrence.
+//! `masked_refresh.window`, at most once per window occurrence — unless a person's override
+//! ([`overrides`], [`set_override`]) says otherwise: `skip` starts no run before its end,
+//! `refresh` starts one now, outside the window too, due by its end ([`desired`]).
 //!
 //! Phases ([`memory::Phase`]):
 //!
@@ -40,12 +42,14 @@
 
 pub mod action;
 pub mod apply;
+pub mod desired;
 pub mod engine;
 mod error;
 pub mod memory;
 pub mod names;
 pub mod notices;
 pub mod observe;
+pub mod overrides;
 pub mod plan;
 pub mod rds;
 pub mod secret;
@@ -63,7 +67,7 @@ mod tests;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::event::{InvocationEvent, OverrideState};
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::metrics::{Emf, Unit};
 use offpeak_shared::pause::gated;
@@ -72,6 +76,7 @@ use offpeak_shared::report::Report;
 pub use action::Action;
 pub use engine::Engine;
 pub use error::{StepError, TickError};
+pub use overrides::{HeldOverride, Hold, Recorded};
 pub use rds::{Rds, SdkRds};
 pub use secrets::{SdkSecrets, Secrets};
 pub use settings::Settings;
@@ -106,6 +111,10 @@ pub async fn tick_with(
     now: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
     let Some(cfg) = &ctx.schedule.masked_refresh else {
+        event.ensure_override_fits(FUNCTION)?;
+        if let Some(o) = &event.override_ {
+            overrides::from_event(None, o, now)?;
+        }
         let mut report = Report::new(FUNCTION, event.instant(now), event.dry_run);
         report.note(
             FUNCTION,
@@ -144,6 +153,28 @@ pub async fn tick_with(
         run,
     ))
     .await
+}
+
+/// `offpeak override <dev cluster> skip|refresh|clear --until <time>`: checks the override with
+/// the clock at `now`, stores it in the refresh's state document and notifies; the next tick
+/// follows it. `until` is required for `skip` and `refresh` and ignored for `clear`. Refused
+/// ([`TickError::is_bad_input`], nothing written) for another target, another function's state,
+/// or an end not after `now` or more than 31 days after it. See [`overrides`].
+pub async fn set_override(
+    ctx: &Ctx,
+    target: &str,
+    state: OverrideState,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Recorded, TickError> {
+    let cfg = ctx.schedule.masked_refresh.as_ref();
+    overrides::request(cfg, target, state, until, now)?;
+    let store = ctx
+        .aws
+        .require_state()
+        .map_err(|_| TickError::StateNotConfigured)?;
+    let notifier = ctx.aws.notifier();
+    overrides::record(store, notifier, cfg, target, state, until, now).await
 }
 
 /// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);

@@ -5,28 +5,36 @@
 //! ```
 //!
 //! Only the latest run is kept: once it is terminal (`done` or `failed`) a later tick in the same
-//! window occurrence sees its id and does nothing; a tick in the next occurrence starts a new one.
+//! window occurrence sees it and does nothing; a tick in the next occurrence starts a new one.
+//! A person's override, while one is set, sits next to it under `"override"` ([`crate::overrides`]).
 //! The document holds ids, phases, counts and instants — never a password (the clone's is derived
 //! from `nonce`, see [`crate::secret`]) and never a value from the database.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::overrides::HeldOverride;
+
 /// The document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Run>,
+    /// A person's `skip` or `refresh`, until it ends.
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<HeldOverride>,
 }
 
 /// One refresh run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
-    /// The local date the window occurrence opened on, `YYYYMMDD`.
+    /// The local date the window occurrence opened on, `YYYYMMDD`; for a run a `refresh`
+    /// override started, the local date and time it started, `YYYYMMDDtHHMM`.
     pub id: String,
     pub phase: Phase,
     pub started_at: DateTime<Utc>,
-    /// The window occurrence's close: phases before the swap completes must finish by then.
+    /// The window occurrence's close (or a `refresh` override's end): phases before the swap
+    /// completes must finish by then.
     pub deadline: DateTime<Utc>,
     pub source: String,
     pub clone: String,

@@ -87,6 +87,12 @@ impl Names<'_> {
     pub fn fit(&self) -> bool {
         self.aside_instance(99).len() <= MAX_IDENTIFIER
     }
+
+    /// The longest target id whose names fit for this run's id.
+    pub fn max_target(&self) -> usize {
+        let rest = self.aside_instance(99).len() - self.target.len();
+        MAX_IDENTIFIER.saturating_sub(rest)
+    }
 }
 
 /// `<target>-offpeak-`: every identifier the refresh creates starts with it.
@@ -168,6 +174,12 @@ mod tests {
             assert!(id.starts_with(&n.prefix()), "{id}");
         }
         assert!(n.fit());
+        assert_eq!(n.max_target(), 38);
+        let override_run = Names {
+            target: "dev-aurora",
+            run: "20261127t1430",
+        };
+        assert_eq!(override_run.max_target(), 33);
         let long = "d".repeat(40);
         assert!(
             !Names {

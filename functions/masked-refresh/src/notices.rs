@@ -7,6 +7,9 @@
 //! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
 //! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
 //! | a run could not start (preflight) | failure | masked refresh did not start |
+//! | a `skip` override starts | info | masked refresh skipped |
+//! | a `refresh` override starts | info | masked refresh requested |
+//! | an override ends (expired, cleared, replaced) | info | refresh override ended |
 //!
 //! Only ids, phases, codes, counts, instants and durations appear.
 
@@ -16,6 +19,7 @@ use offpeak_shared::notify::{Fact, Notification, Severity, Token};
 use crate::FUNCTION;
 use crate::error::Recorded;
 use crate::memory::{Phase, Run};
+use crate::overrides::{Ending, HeldOverride, Hold};
 
 fn token(id: &str) -> Token {
     Token::new(id).unwrap_or_else(|_| Token::new("invalid-id").expect("a valid literal token"))
@@ -120,6 +124,35 @@ pub fn refused(target: &str, run: &Run) -> Notification {
         n = n.fact("error", Fact::error(&Recorded(f.error.clone())));
     }
     n.next_step("Fix the problem above; the next window tries again.")
+}
+
+fn override_base(target: &str, held: &HeldOverride, title: &'static str) -> Notification {
+    Notification::new(Severity::Info, FUNCTION, token(target), title)
+        .fact("override", token(held.state.as_str()))
+        .fact("until", held.until)
+        .fact("set_at", held.set_at)
+}
+
+/// A person's override starts: no run before its end (`skip`), or one now (`refresh`).
+pub fn override_started(target: &str, held: &HeldOverride) -> Notification {
+    match held.state {
+        Hold::Skip => override_base(target, held, "masked refresh skipped")
+            .line("No refresh run starts before the override ends; a run already in progress finishes.")
+            .next_step("To refresh as scheduled again sooner: offpeak override <dev cluster> clear."),
+        Hold::Refresh => override_base(target, held, "masked refresh requested")
+            .line("A refresh run starts on the next tick, outside the window if need be, and must finish by the override's end."),
+    }
+}
+
+/// A person's override is over: the schedule decides again from the next tick.
+pub fn override_ended(target: &str, held: &HeldOverride, why: Ending) -> Notification {
+    let mut n = override_base(target, held, "refresh override ended")
+        .fact("ended", token(why.as_str()))
+        .line("The refresh window decides again from the next tick; a run in progress goes on to its end.");
+    if let Some(run) = &held.run {
+        n = n.fact("run", token(run));
+    }
+    n
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@
 //!   first step of [`Phase::Mask`], recorded in the run): no database the rules do not name,
 //!   the ones they drop gone, production logins disabled.
 //!
-//! Phases before the swap completes are bound by the window's close: past it the run fails with
-//! kind `deadline` (the driver then cleans up, or rolls back a swap in progress).
+//! Phases before the swap completes are bound by the run's deadline — the window's close, or the
+//! end of the `refresh` override that started the run: past it the run fails with kind
+//! `deadline` (the driver then cleans up, or rolls back a swap in progress).
 
 use chrono::{DateTime, Utc};
 
@@ -134,7 +135,7 @@ pub fn next(cfg: &Refresh, run: &Run, obs: &Observed, now: DateTime<Utc>) -> Ste
         return fail(
             FailKind::Deadline,
             format!(
-                "the refresh window closed at {at} during phase {}",
+                "the run's deadline passed at {at} (the window's close, or a refresh override's end) during phase {}",
                 run.phase
             ),
         );
@@ -725,7 +726,7 @@ pub fn preflight(cfg: &Refresh, run_id: &str, obs: &Observed) -> Start {
         run: run_id,
     };
     let refusals = [
-        (!names.fit(), format!("target cluster id {} is too long for offpeak's derived names (max 39 characters)", cfg.target)),
+        (!names.fit(), format!("target cluster id {} is too long for offpeak's derived names of run {run_id} (max {} characters)", cfg.target, names.max_target())),
         (cfg.quarantine.is_empty(), "no quarantine security group: set masked_refresh.quarantine_security_groups (or the stack's OFFPEAK_QUARANTINE_SECURITY_GROUP)".to_owned()),
         (cfg.dev_groups.is_empty(), "masked_refresh.dev_security_groups is empty: the promoted cluster would be unreachable from development".to_owned()),
     ];

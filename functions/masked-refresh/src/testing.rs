@@ -56,15 +56,17 @@ use std::sync::Mutex;
 
 use offpeak_masking::cluster::Containment;
 use offpeak_masking::{Budget, Check, MaskReport, MaskingKey, Verification};
-use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::event::{InvocationEvent, Override, OverrideState};
 use offpeak_shared::notify::{Notifier, SentNotifications};
 use offpeak_shared::report::Report;
 use offpeak_shared::state::{MemoryStateStore, StateStore};
 
 use crate::action::Action;
 use crate::engine::{Masking, MaskingError, Scope};
+use crate::error::TickError;
 use crate::memory::Memory;
 use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use crate::overrides::HeldOverride;
 use crate::rds::Tag;
 use crate::rds::fake::FakeRds;
 use crate::secret::{DatabaseUrl, Password};
@@ -250,6 +252,65 @@ impl Harness {
 
     pub async fn tick(&self, at: &str) -> Report<Action> {
         self.tick_event(at, false).await
+    }
+
+    /// A tick at clock `clock` carrying the override `{"target", "state", "until"}`.
+    pub async fn tick_override(
+        &self,
+        clock: &str,
+        target: &str,
+        state: OverrideState,
+        until: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Report<Action>, TickError> {
+        let o = Override {
+            target: target.to_owned(),
+            state,
+            until: until.map(|u| utc(u).fixed_offset()),
+            for_: None,
+        };
+        self.tick_carrying(clock, None, o, dry_run).await
+    }
+
+    /// A tick at clock `clock`, replaying `at` (when given), carrying the override `o`.
+    pub async fn tick_carrying(
+        &self,
+        clock: &str,
+        at: Option<&str>,
+        o: Override,
+        dry_run: bool,
+    ) -> Result<Report<Action>, TickError> {
+        let deps = Deps {
+            rds: &self.rds,
+            secrets: &FakeSecrets,
+            masking: &self.masking,
+            store: Some(&self.store),
+            notifier: &self.notifier,
+            cfg: &self.cfg,
+            settings: &self.settings,
+        };
+        let event = InvocationEvent {
+            dry_run,
+            at: at.map(|a| utc(a).fixed_offset()),
+            override_: Some(o),
+        };
+        run(&deps, &event, utc(clock)).await
+    }
+
+    /// The whole state document as stored (`null` when there is none).
+    pub async fn doc(&self) -> serde_json::Value {
+        let records = self.store.get_many(&["masked-refresh/dev"]).await.unwrap();
+        records
+            .get("masked-refresh/dev")
+            .map_or(serde_json::Value::Null, |r| r.doc.clone())
+    }
+
+    /// The stored override, if any.
+    pub async fn held(&self) -> Option<HeldOverride> {
+        let records = self.store.get_many(&["masked-refresh/dev"]).await.unwrap();
+        records
+            .get("masked-refresh/dev")
+            .and_then(|r| r.decode::<Memory>().unwrap().override_)
     }
 
     pub async fn run(&self) -> Option<Run> {

@@ -8,7 +8,11 @@
 //!   leaves the lease to expire, and the next tick after that resumes from the saved phase
 //!   (masking resumes from the progress committed inside the clone).
 //! - **Cheap when idle.** Outside the window, or once this window's run is over, a tick reads
-//!   the state document and stops: no AWS call besides that read.
+//!   the state document and stops: no AWS call besides that read (and the write dropping an
+//!   override that just ended, see [`crate::overrides`]).
+//! - **Overrides first.** An override in the event is checked (at the clock) before anything is
+//!   read, then stored and told before the run is decided, so that very tick already follows
+//!   it; whether a run may start is [`crate::desired`]'s decision, never a run's in progress.
 //! - **Bounded.** A tick takes at most `MAX_STEPS` steps, never repeats an action that already
 //!   succeeded in the same tick (it waits for RDS to show the effect instead), and masks only for
 //!   the configured time and never past the window's close.
@@ -33,6 +37,7 @@ use offpeak_shared::state::{PutOutcome, StateStore};
 
 use crate::action::{Action, Reason, disabling, dropping};
 use crate::apply::{Effect, Effectors};
+use crate::desired::{self, By, Desired, Slot};
 use crate::engine::Masking;
 use crate::error::{Recorded, StepError, TickError};
 use crate::memory::{Failure, Memory, Phase, Run};
@@ -43,8 +48,7 @@ use crate::rds::{Rds, Tag};
 use crate::secret::random_hex;
 use crate::secrets::Secrets;
 use crate::settings::Settings;
-use crate::window::{self, Occasion};
-use crate::{FUNCTION, notices};
+use crate::{FUNCTION, notices, overrides};
 
 /// Longer than the function's 900 s timeout: a live invocation never loses its lease.
 pub const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(16);
@@ -89,30 +93,28 @@ pub fn refresh(cfg: &MaskedRefresh, settings: &Settings) -> Refresh {
 
 /// Runs one tick. `clock` is the real clock's value. The event's `at`, when set, replaces it as
 /// the instant the schedule is evaluated at and the run's steps are timed by; the lease is always
-/// taken at `clock`, so a replayed instant can never take over a run a live invocation holds.
+/// taken at `clock`, and an override is checked and judged at `clock`, so a replayed instant can
+/// never take over a run a live invocation holds, nor lift or stretch an override.
 pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
     deps: &Deps<'_, R, S, M, St>,
     event: &InvocationEvent,
     clock: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
-    event.ensure_no_override(FUNCTION)?;
+    event.ensure_override_fits(FUNCTION)?;
+    let request = event
+        .override_
+        .as_ref()
+        .map(|o| overrides::from_event(Some(deps.cfg), o, clock))
+        .transpose()?;
     let at = event.instant(clock);
     let mut report = Report::new(FUNCTION, at, event.dry_run);
-    let mut refresh = refresh(deps.cfg, deps.settings);
+    let refresh = refresh(deps.cfg, deps.settings);
     let key = state_key(&refresh.target);
     let store = match (deps.store, event.dry_run) {
         (None, false) => return Err(TickError::StateNotConfigured),
         (store, _) => store,
     };
     let (memory, version) = read(store, &key, &refresh.target, &mut report).await?;
-    let occasion = window::open_at(deps.cfg, at);
-    if !needs_work(&memory, occasion.as_ref(), &refresh.target, &mut report) {
-        note_drift(&memory, &refresh.target, &mut report);
-        return Ok(report);
-    }
-    // Read only when there is work: it names what containing the clone will drop and keep. Rules
-    // that do not load stop a run from starting ([`Driver::start`]) or fail its containment.
-    refresh.scope = deps.masking.scope().unwrap_or_default();
     let mut driver = Driver {
         deps,
         refresh,
@@ -125,12 +127,22 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
         acted: Vec::new(),
         last: None,
     };
+    let changes = overrides::settle(&mut driver.memory, request.as_ref(), clock);
+    driver.record_overrides(store, &changes).await?;
+    let desired = driver.desired();
+    let target = driver.target();
+    if !needs_work(&driver.memory, &desired, &target, &mut driver.report) {
+        note_drift(&driver.memory, &target, &mut driver.report);
+        return Ok(driver.report);
+    }
+    // Read only when there is work: it names what containing the clone will drop and keep. Rules
+    // that do not load stop a run from starting ([`Driver::start`]) or fail its containment.
+    driver.refresh.scope = deps.masking.scope().unwrap_or_default();
     match (event.dry_run, store) {
-        (true, _) => driver.preview(occasion.as_ref()).await?,
-        (false, Some(store)) => driver.leased(store, occasion.as_ref()).await?,
+        (true, _) => driver.preview().await?,
+        (false, Some(store)) => driver.leased(store).await?,
         (false, None) => return Err(TickError::StateNotConfigured),
     }
-    let target = driver.target();
     note_drift(&driver.memory, &target, &mut driver.report);
     Ok(driver.report)
 }
@@ -178,31 +190,20 @@ async fn read<St: StateStore>(
 /// Whether this tick has anything to do; says why not in the report.
 fn needs_work(
     memory: &Memory,
-    occasion: Option<&Occasion>,
+    desired: &Desired,
     target: &str,
     report: &mut Report<Action>,
 ) -> bool {
-    let run = memory.run.as_ref();
-    if let Some(run) = run.filter(|r| !r.phase.is_terminal()) {
+    if let Some(run) = memory.run.as_ref().filter(|r| !r.phase.is_terminal()) {
         report.note(target, format!("run {} is in phase {}", run.id, run.phase));
         return true;
     }
-    match (occasion, run) {
-        (None, _) => {
-            report.note(target, "the refresh window is closed: nothing to do");
+    match desired {
+        Desired::Start(_) => true,
+        Desired::Idle(why) => {
+            report.note(target, why.to_string());
             false
         }
-        (Some(occ), Some(run)) if run.id == occ.run => {
-            report.note(
-                target,
-                format!(
-                    "run {} already finished ({}): nothing to do until the next window",
-                    run.id, run.phase
-                ),
-            );
-            false
-        }
-        (Some(_), _) => true,
     }
 }
 
@@ -251,8 +252,35 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         Ok(obs)
     }
 
+    /// What the window and the override allow now (a run in progress is not its business).
+    fn desired(&self) -> Desired {
+        desired::desired(self.deps.cfg, &self.memory, self.at, self.clock)
+    }
+
+    /// Plans the override's changes; unless in dry-run (or without a store), writes them and
+    /// then tells each. A lost race is [`TickError::Conflict`]: nothing is told, the next tick
+    /// decides again.
+    async fn record_overrides(
+        &mut self,
+        store: Option<&St>,
+        changes: &[overrides::Change],
+    ) -> Result<(), TickError> {
+        let target = self.target();
+        let actions: Vec<Action> = changes.iter().map(|c| c.action(&target)).collect();
+        self.report.plan.extend(actions.iter().cloned());
+        let Some(store) = store.filter(|_| !self.report.dry_run && !changes.is_empty()) else {
+            return Ok(());
+        };
+        self.save(store).await?;
+        self.report.applied.extend(actions);
+        for change in changes {
+            self.send(&change.notice(&target)).await;
+        }
+        Ok(())
+    }
+
     /// Takes the lease, drives the run, releases the lease.
-    async fn leased(&mut self, store: &St, occasion: Option<&Occasion>) -> Result<(), TickError> {
+    async fn leased(&mut self, store: &St) -> Result<(), TickError> {
         let holder = random_hex(8);
         let taken = store
             .try_lease(&self.key, &holder, self.clock, LEASE_TTL)
@@ -265,23 +293,22 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             self.note("another invocation holds this refresh's lease: this tick stood aside");
             return Ok(());
         }
-        let result = self.drive(store, occasion).await;
+        let result = self.drive(store).await;
         if let Err(err) = store.release_lease(&self.key, &holder).await {
             self.note(chain(&err));
         }
         result
     }
 
-    async fn drive(&mut self, store: &St, occasion: Option<&Occasion>) -> Result<(), TickError> {
+    async fn drive(&mut self, store: &St) -> Result<(), TickError> {
         for _ in 0..MAX_STEPS {
             let obs = self.observe().await?;
             let Some(run) = self.active() else {
-                // No run in progress: start this window's run, unless it already happened.
-                let due =
-                    occasion.filter(|occ| self.memory.run.as_ref().is_none_or(|r| r.id != occ.run));
-                match due {
-                    Some(occ) if self.start(store, occ, &obs).await? => continue,
-                    _ => return Ok(()),
+                // No run in progress: start the one the window or an override allows, if any.
+                // Decided again after each run ends, so a run that ended in this tick is seen.
+                match self.desired() {
+                    Desired::Start(slot) if self.start(store, &slot, &obs).await? => continue,
+                    Desired::Start(_) | Desired::Idle(_) => return Ok(()),
                 }
             };
             let step = plan::next(&self.refresh, run, &obs, self.at);
@@ -293,43 +320,50 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         Ok(())
     }
 
-    /// Starts this window's run when preflight allows; false when it did not start.
-    async fn start(
-        &mut self,
-        store: &St,
-        occ: &Occasion,
-        obs: &Observed,
-    ) -> Result<bool, TickError> {
-        let mut run = new_run(&self.refresh, occ, self.at);
+    /// Starts the run `slot` allows when preflight allows; false when it did not start. A run
+    /// a `refresh` override allows is recorded as its run (started or refused: never twice).
+    async fn start(&mut self, store: &St, slot: &Slot, obs: &Observed) -> Result<bool, TickError> {
+        let mut run = new_run(&self.refresh, slot, self.at);
         let verdict = match self.deps.masking.check_rules() {
             Err(err) => Start::Refuse(chain(&err)),
-            Ok(()) => plan::preflight(&self.refresh, &occ.run, obs),
+            Ok(()) => plan::preflight(&self.refresh, &slot.run, obs),
         };
         match verdict {
             Start::Go => {
                 let action = start_action(&self.refresh, &run);
                 self.report.plan.push(action.clone());
                 self.memory.run = Some(run);
+                self.claim(slot);
                 self.save(store).await?;
                 self.report.applied.push(action);
                 Ok(true)
             }
             Start::NotYet(why) => {
-                self.note(format!("run {} waits: {why}", occ.run));
+                self.note(format!("run {} waits: {why}", slot.run));
                 Ok(false)
             }
             Start::Refuse(why) => {
                 run.failure = Some(failure(Phase::Clone, FailKind::Preflight, &why, self.at));
                 run.phase = Phase::Failed;
                 run.finished_at = Some(self.at);
-                self.note(format!("run {} did not start: {why}", occ.run));
+                self.note(format!("run {} did not start: {why}", slot.run));
                 self.memory.run = Some(run);
+                self.claim(slot);
                 self.save(store).await?;
                 let n =
                     notices::refused(&self.target(), self.memory.run.as_ref().expect("just set"));
                 self.send(&n).await;
                 Ok(false)
             }
+        }
+    }
+
+    /// Marks the holding `refresh` override as having had its run, when `slot` is its.
+    fn claim(&mut self, slot: &Slot) {
+        if slot.by == By::Refresh
+            && let Some(o) = self.memory.override_.as_mut()
+        {
+            o.run = Some(slot.run.clone());
         }
     }
 
@@ -575,22 +609,22 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
     }
 
     /// Dry-run: the next step, reported, nothing done.
-    async fn preview(&mut self, occasion: Option<&Occasion>) -> Result<(), TickError> {
+    async fn preview(&mut self) -> Result<(), TickError> {
         let obs = self.observe().await?;
-        let run = match (self.active().cloned(), occasion) {
+        let run = match (self.active().cloned(), self.desired()) {
             (Some(run), _) => run,
-            (None, Some(occ)) => match plan::preflight(&self.refresh, &occ.run, &obs) {
+            (None, Desired::Start(slot)) => match plan::preflight(&self.refresh, &slot.run, &obs) {
                 Start::Go => {
-                    let run = new_run(&self.refresh, occ, self.at);
+                    let run = new_run(&self.refresh, &slot, self.at);
                     self.report.plan.push(start_action(&self.refresh, &run));
                     run
                 }
                 Start::NotYet(why) | Start::Refuse(why) => {
-                    self.note(format!("run {} would not start: {why}", occ.run));
+                    self.note(format!("run {} would not start: {why}", slot.run));
                     return Ok(());
                 }
             },
-            (None, None) => return Ok(()),
+            (None, Desired::Idle(_)) => return Ok(()),
         };
         self.preview_steps(run, &obs);
         Ok(())
@@ -633,16 +667,16 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
     }
 }
 
-fn new_run(refresh: &Refresh, occ: &Occasion, at: DateTime<Utc>) -> Run {
+fn new_run(refresh: &Refresh, slot: &Slot, at: DateTime<Utc>) -> Run {
     let names = crate::names::Names {
         target: &refresh.target,
-        run: &occ.run,
+        run: &slot.run,
     };
     Run {
-        id: occ.run.clone(),
+        id: slot.run.clone(),
         phase: Phase::Clone,
         started_at: at,
-        deadline: occ.closes,
+        deadline: slot.deadline,
         source: refresh.source.clone(),
         clone: names.clone_cluster(),
         instance: names.clone_instance(),

@@ -11,17 +11,20 @@ pub mod sabotage;
 pub mod wire;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_sdk_rds::types::{DbCluster, Tag};
 use chrono::{DateTime, Utc};
 use offpeak_masked_refresh::memory::{Memory, Phase, Run};
 use offpeak_masked_refresh::names::{MASKING_KEY, MASKING_VERIFIED, RUN_KEY};
 use offpeak_masked_refresh::secret::DatabaseUrl;
 use offpeak_masked_refresh::{Action, Deps, Engine, SdkRds, SdkSecrets, Settings, TickError, run};
-use offpeak_shared::config::{MaskedRefresh, parse_str};
+use offpeak_shared::aws::AwsCtx;
+use offpeak_shared::config::{MaskedRefresh, Schedule, parse_str};
 use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::lambda::Ctx;
 use offpeak_shared::notify::Notifier;
 use offpeak_shared::report::Report;
 use offpeak_shared::state::{DynamoStateStore, StateStore};
@@ -127,6 +130,10 @@ pub struct World {
     pub notifier: Notifier,
     pub cfg: MaskedRefresh,
     pub settings: Settings,
+    /// The whole schedule `cfg` is part of, and the SDK configuration the function's clients
+    /// use (through the wire): what `offpeak override` builds its context from.
+    schedule: Arc<Schedule>,
+    sdk: SdkConfig,
     /// Every notification envelope received so far (the queue is drained as they are read).
     received: Mutex<Vec<serde_json::Value>>,
     /// The clone's server and its covered database; dropped last, after every connection to it.
@@ -191,7 +198,11 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("masking.yaml"), setup.rules()).unwrap();
         let schedule = dir.path().join("schedules.yaml");
-        let cfg = schedule_config(&schedule, setup.keep_previous);
+        let schedule = Arc::new(schedule_config(&schedule, setup.keep_previous));
+        let cfg = schedule
+            .masked_refresh
+            .clone()
+            .expect("a masked_refresh section");
         let server = clone_server::take(setup.engine).await;
         let db = &server.db;
         let pool = Pool::connect(db, setup.engine).await;
@@ -220,6 +231,8 @@ impl World {
                 pool,
             ),
             notifier: Notifier::sns(aws_sdk_sns::Client::new(&wired), topic_arn),
+            schedule,
+            sdk: wired,
             wire,
             cfg,
             settings,
@@ -238,6 +251,31 @@ impl World {
         at: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<Report<Action>, TickError> {
+        let event = InvocationEvent {
+            dry_run,
+            ..InvocationEvent::default()
+        };
+        self.try_tick_event(at, &event).await
+    }
+
+    /// The context `offpeak override` and `offpeak run` build: this world's schedule, state
+    /// table and topic, on the wire.
+    pub fn ctx(&self) -> Ctx {
+        let aws = AwsCtx::from_sdk_config(self.sdk.clone())
+            .with_state_table(TABLE)
+            .with_notifier(self.notifier.clone());
+        Ctx {
+            aws,
+            schedule: self.schedule.clone(),
+        }
+    }
+
+    /// One tick at clock `clock` with `event` (an override, a replayed `at`, a dry-run).
+    pub async fn try_tick_event(
+        &self,
+        clock: DateTime<Utc>,
+        event: &InvocationEvent,
+    ) -> Result<Report<Action>, TickError> {
         let deps = Deps {
             rds: &self.moto_rds,
             secrets: &self.secrets,
@@ -247,11 +285,7 @@ impl World {
             cfg: &self.cfg,
             settings: &self.settings,
         };
-        let event = InvocationEvent {
-            dry_run,
-            ..InvocationEvent::default()
-        };
-        let report = Box::pin(run(&deps, &event, at)).await;
+        let report = Box::pin(run(&deps, event, clock)).await;
         if let Ok(r) = &report {
             let text = serde_json::to_string(r).unwrap();
             for secret in [DEV_PASSWORD, SALT, &self.server.db.url] {
@@ -433,7 +467,7 @@ impl World {
     }
 }
 
-fn schedule_config(path: &Path, keep_previous: u32) -> MaskedRefresh {
+fn schedule_config(path: &Path, keep_previous: u32) -> Schedule {
     let yaml = format!(
         "timezone: UTC
 masked_refresh:
@@ -448,10 +482,7 @@ masked_refresh:
 "
     );
     std::fs::write(path, &yaml).unwrap();
-    parse_str(&yaml, path)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .masked_refresh
-        .unwrap()
+    parse_str(&yaml, path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn create_cluster(
