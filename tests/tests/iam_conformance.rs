@@ -372,7 +372,10 @@ const OPENS: &str = "2026-11-27T03:00:00Z";
 
 async fn refresh_clusters(sdk: &SdkConfig) {
     let rds = aws_sdk_rds::Client::new(sdk);
-    let owned = [("offpeak:managed-by", "offpeak")];
+    let owned = [
+        ("offpeak:managed-by", "offpeak"),
+        ("offpeak:function", "masked-refresh"),
+    ];
     for (cluster, instance, group, tags) in [
         (SOURCE, "prod-aurora-1", "sg-0prod", &PRODUCTION_TAGS[..]),
         (DEV, "dev-aurora-1", "sg-0dev", &owned[..]),
@@ -713,6 +716,25 @@ fn each_role_refuses_what_offpeak_must_never_do() {
             "masked-refresh",
             "delete a production instance",
             delete_instance("prod-aurora-1", &PRODUCTION_TAGS),
+        ),
+        (
+            "masked-refresh",
+            "delete aurora-replicas' peak replica",
+            delete_instance("prod-aurora-offpeak-1", &REPLICA_TAGS),
+        ),
+        (
+            "masked-refresh",
+            "modify an instance tagged only offpeak:managed-by",
+            with(
+                call(
+                    "rds",
+                    "ModifyDBInstance",
+                    &[("DBInstanceIdentifier", "dev-aurora-1")],
+                ),
+                "db:dev-aurora-1",
+                &rds_arn("db:dev-aurora-1"),
+                &owned_prod,
+            ),
         ),
         (
             "eks-nodegroups",

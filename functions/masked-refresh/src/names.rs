@@ -123,6 +123,7 @@ pub fn clone_tags(target: &str, source: &str, run: &str) -> Vec<Tag> {
 pub fn aside_tags(target: &str, run: &str, original: &str) -> Vec<Tag> {
     vec![
         Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE),
+        Tag::new(FUNCTION_KEY, FUNCTION),
         Tag::new(TARGET_KEY, target),
         Tag::new(ROLE_KEY, ROLE_PREVIOUS),
         Tag::new(REPLACED_BY_KEY, run),
@@ -130,9 +131,12 @@ pub fn aside_tags(target: &str, run: &str, original: &str) -> Vec<Tag> {
     ]
 }
 
-/// Carries `offpeak:managed-by=offpeak`.
+/// Handed to this function: carries `offpeak:managed-by=offpeak` and
+/// `offpeak:function=masked-refresh`, the two tags its IAM policy requires before it may modify
+/// or delete a cluster or instance (template.yaml, `ManageOwnedClusters`). aurora-replicas' replicas
+/// carry `offpeak:function=aurora-replicas`, so neither function can touch the other's resources.
 pub fn managed(tags: &[Tag]) -> bool {
-    tag(tags, MANAGED_BY_KEY) == Some(MANAGED_BY_VALUE)
+    tag(tags, MANAGED_BY_KEY) == Some(MANAGED_BY_VALUE) && tag(tags, FUNCTION_KEY) == Some(FUNCTION)
 }
 
 /// Created by run `run` of `target` (the clone and its instance, wherever they are in a swap).
@@ -198,6 +202,15 @@ mod tests {
         assert!(
             !of_run(&clone[1..], "dev", "20261127"),
             "without managed-by"
+        );
+        let without_function: Vec<Tag> = clone
+            .iter()
+            .filter(|t| t.key != FUNCTION_KEY)
+            .cloned()
+            .collect();
+        assert!(
+            !of_run(&without_function, "dev", "20261127"),
+            "without offpeak:function=masked-refresh (an aurora-replicas replica has another)"
         );
         let aside = aside_tags("dev", "20261127", "dev");
         assert!(previous("dev-offpeak-prev-20261127", &aside, "dev"));

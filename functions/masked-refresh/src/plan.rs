@@ -777,8 +777,8 @@ fn delete_instances(instances: &[&Instance], reason: Reason) -> Option<Step> {
 
 fn not_handed_over(ids: &[&str]) -> String {
     format!(
-        "the dev cluster is not offpeak's to replace: {} lack the tag offpeak:managed-by=offpeak \
-         (tag them to hand the dev cluster over to offpeak)",
+        "the dev cluster is not offpeak's to replace: {} lack the tags offpeak:managed-by=offpeak \
+         and offpeak:function=masked-refresh (tag them to hand the dev cluster over to offpeak)",
         ids.join(", ")
     )
 }

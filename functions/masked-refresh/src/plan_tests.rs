@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::memory::Phase;
-use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE, clone_tags};
+use crate::names::{FUNCTION_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, clone_tags};
 use crate::rds::Member;
 use crate::testing::{run_in, utc};
 
@@ -52,7 +52,10 @@ fn instance(id: &str, cluster: &str, status: &str, tags: Vec<Tag>) -> Instance {
 }
 
 fn managed() -> Vec<Tag> {
-    vec![Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE)]
+    vec![
+        Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE),
+        Tag::new(FUNCTION_KEY, crate::FUNCTION),
+    ]
 }
 
 fn ours() -> Vec<Tag> {

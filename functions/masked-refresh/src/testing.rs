@@ -65,7 +65,7 @@ use crate::action::Action;
 use crate::engine::{Masking, MaskingError, Scope};
 use crate::error::TickError;
 use crate::memory::Memory;
-use crate::names::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use crate::names::{FUNCTION_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::overrides::HeldOverride;
 use crate::rds::Tag;
 use crate::rds::fake::FakeRds;
@@ -186,7 +186,10 @@ impl Masking for FakeMasking {
 }
 
 pub fn managed() -> Vec<Tag> {
-    vec![Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE)]
+    vec![
+        Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE),
+        Tag::new(FUNCTION_KEY, crate::FUNCTION),
+    ]
 }
 
 /// prod (writer prod-1) and dev (writer dev-1, handed to offpeak), a daily 03:00-06:00 UTC window.

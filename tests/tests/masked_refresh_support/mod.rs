@@ -176,7 +176,10 @@ impl World {
             engine,
             DEV_INSTANCE,
             DEV_SG,
-            &[("offpeak:managed-by", "offpeak")],
+            &[
+                ("offpeak:managed-by", "offpeak"),
+                ("offpeak:function", "masked-refresh"),
+            ],
         )
         .await;
         aws_sdk_secretsmanager::Client::new(&sdk)
