@@ -92,6 +92,7 @@ mod key;
 mod key_transport;
 mod report;
 pub mod rules;
+pub mod scaffold;
 mod scrub;
 mod swap;
 mod verify;
