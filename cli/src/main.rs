@@ -8,6 +8,7 @@ mod deploy_params;
 mod desired;
 mod failure;
 mod mask;
+mod mask_scaffold;
 mod override_cmd;
 mod pause_cmd;
 mod state_cmd;

@@ -1,5 +1,6 @@
 //! `offpeak mask`: mask a PostgreSQL or MySQL/MariaDB database in place by the masking rules,
-//! then verify it (or, with `--verify-only`, only verify).
+//! then verify it (or, with `--verify-only`, only verify). `offpeak mask scaffold` writes a
+//! starting rules file instead (see `mask_scaffold`).
 //!
 //! Exit codes: 0 masked and verified; 2 bad input, nothing changed (rules file errors, no salt,
 //! rules and live schema disagree: every finding listed as `PATH:LINE:COL: message`); 1 runtime
@@ -7,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use offpeak_masked_refresh::secrets::SdkSecrets;
 use offpeak_masking::{
     self as masking, Budget, Db, Endpoint, MaskError, MaskReport, MaskingKey, Verification, rules,
@@ -17,14 +18,17 @@ use offpeak_shared::aws::AwsCtx;
 use crate::failure::Failure;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct MaskArgs {
+    #[command(subcommand)]
+    pub command: Option<MaskCommand>,
     /// Masking rules file (e.g. infra/masking.yaml)
-    #[arg(long, value_name = "PATH")]
-    pub rules: PathBuf,
+    #[arg(long, value_name = "PATH", required = true)]
+    pub rules: Option<PathBuf>,
     /// Database to mask in place: postgres://... or mysql://... For RDS with certificate checks add
     /// ?sslmode=verify-full&sslrootcert=CA.pem (PostgreSQL) or ?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA.pem (MySQL)
-    #[arg(long, value_name = "URL")]
-    pub database_url: String,
+    #[arg(long, value_name = "URL", required = true)]
+    pub database_url: Option<String>,
     /// Run only the verification gate; change nothing
     #[arg(long)]
     pub verify_only: bool,
@@ -33,11 +37,27 @@ pub struct MaskArgs {
     pub json: bool,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum MaskCommand {
+    /// Print a complete rules file for a database on stdout (sampling at most 200 rows per
+    /// table); change nothing.
+    #[command(long_about = crate::mask_scaffold::LONG_ABOUT)]
+    Scaffold(crate::mask_scaffold::ScaffoldArgs),
+}
+
 pub async fn run(args: MaskArgs) -> Result<(), Failure> {
-    let rules = rules::load(&args.rules).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(MaskCommand::Scaffold(a)) = args.command {
+        return crate::mask_scaffold::run(a).await;
+    }
+    let (Some(rules_path), Some(url)) = (args.rules, args.database_url) else {
+        return Err(Failure::BadInput(
+            "offpeak mask needs --rules and --database-url".to_owned(),
+        ));
+    };
+    let rules = rules::load(&rules_path).map_err(|e| Failure::BadInput(e.to_string()))?;
     let key = load_key(rules.salt_secret.as_deref()).await?;
-    let endpoint = Endpoint::new(&args.database_url);
-    let mut db = Db::connect(&args.database_url)
+    let endpoint = Endpoint::new(&url);
+    let mut db = Db::connect(&url)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let result = match args.verify_only {

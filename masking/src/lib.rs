@@ -93,6 +93,7 @@ mod key_transport;
 pub mod limits;
 mod report;
 pub mod rules;
+pub mod scaffold;
 mod scrub;
 mod swap;
 mod verify;
