@@ -109,7 +109,6 @@ impl Classifier<'_> {
                 continue;
             };
             let action = match &rule.action {
-                TableAction::KeepAll => PlannedAction::Keep,
                 TableAction::Truncate => PlannedAction::Truncate,
                 TableAction::Columns(cols) => self.columns(table, &rule.name, rule.pos, cols),
             };
@@ -483,7 +482,7 @@ mod tests {
 
     #[test]
     fn complete_rules_resolve_every_table() {
-        let plans = run("tables:\n  users:\n    keep: [id, born]\n    mask: { email: email, name: name }\n  orders: keep\n").unwrap();
+        let plans = run("tables:\n  users:\n    keep: [id, born]\n    mask: { email: email, name: name }\n  orders: { keep: [id, user_id] }\n").unwrap();
         assert_eq!(plans.len(), 2);
         let PlannedAction::Mask(cols) = &plans[0].action else {
             panic!("users is masked")
@@ -494,7 +493,7 @@ mod tests {
     #[test]
     fn what_no_rule_can_mask_refuses_even_complete_rules() {
         let rules = parse_str(
-            "tables:\n  users:\n    keep: [id, born]\n    mask: { email: email, name: name }\n  orders: keep\n",
+            "tables:\n  users:\n    keep: [id, born]\n    mask: { email: email, name: name }\n  orders: { keep: [id, user_id] }\n",
             "m.yaml",
         )
         .unwrap();
@@ -518,7 +517,7 @@ mod tests {
 
     #[test]
     fn unclassified_unknown_and_misfit_are_all_listed() {
-        let errs = run("tables:\n  users:\n    keep: [id, emial]\n    mask: { born: email }\n  invoices: keep\n").unwrap_err();
+        let errs = run("tables:\n  users:\n    keep: [id, emial]\n    mask: { born: email }\n  invoices: { keep: [id] }\n").unwrap_err();
         assert_eq!(
             errs,
             vec![
@@ -534,32 +533,33 @@ mod tests {
 
     #[test]
     fn strategies_that_could_collide_on_a_unique_column_are_refused() {
-        let errs = run("tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: name }\n  orders: keep\n").unwrap_err();
+        let errs = run("tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: name }\n  orders: { keep: [id, user_id] }\n").unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(
             errs[0].contains("unique index `users_email_key`"),
             "{errs:?}"
         );
-        assert!(run("tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: hash }\n  orders: keep\n").is_ok());
+        assert!(run("tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: hash }\n  orders: { keep: [id, user_id] }\n").is_ok());
         let short = run(
-            "tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: { strategy: hash, length: 32 } }\n  orders: keep\n",
+            "tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: { strategy: hash, length: 32 } }\n  orders: { keep: [id, user_id] }\n",
         );
         assert!(short.is_err());
     }
 
     #[test]
     fn foreign_keys_are_never_broken() {
-        let errs = run("tables:\n  users:\n    keep: [email, name, born]\n    mask: { id: { strategy: value, value: '1' } }\n  orders: keep\n").unwrap_err();
+        let errs = run("tables:\n  users:\n    keep: [email, name, born]\n    mask: { id: { strategy: value, value: '1' } }\n  orders: { keep: [id, user_id] }\n").unwrap_err();
         assert!(
             errs.iter()
                 .any(|e| e.contains("referenced by foreign key `orders_user_fk`")),
             "{errs:?}"
         );
         assert!(
-            run("tables:\n  users: keep\n  orders:\n    keep: [id]\n    mask: { user_id: null }\n")
+            run("tables:\n  users: { keep: [id, email, name, born] }\n  orders:\n    keep: [id]\n    mask: { user_id: null }\n")
                 .is_ok()
         );
-        let errs = run("tables:\n  users: truncate\n  orders: keep\n").unwrap_err();
+        let errs =
+            run("tables:\n  users: truncate\n  orders: { keep: [id, user_id] }\n").unwrap_err();
         assert!(
             errs[0].contains("`users` is truncated but `orders` keeps rows"),
             "{errs:?}"
@@ -569,7 +569,7 @@ mod tests {
 
     #[test]
     fn null_needs_a_nullable_column_and_lengths_must_fit() {
-        let errs = run("tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: null }\n  orders: keep\n").unwrap_err();
+        let errs = run("tables:\n  users:\n    keep: [id, born, name]\n    mask: { email: null }\n  orders: { keep: [id, user_id] }\n").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("NOT NULL"), "{errs:?}");
     }

@@ -588,7 +588,11 @@ mod tests {
     use crate::rules::parse_str;
 
     fn rules(extra: &str) -> Rules {
-        parse_str(&format!("tables:\n  t: keep\n{extra}"), "m.yaml").unwrap()
+        parse_str(
+            &format!("tables:\n  t: {{ keep: [id] }}\n{extra}"),
+            "m.yaml",
+        )
+        .unwrap()
     }
 
     fn pg(others: &[&str], logins: &[(&str, bool)]) -> Survey {

@@ -16,7 +16,7 @@ use offpeak_tests::Engine;
 const SEED: [u8; 32] = [42; 32];
 
 fn rules(extra: &str) -> Rules {
-    let text = format!("tables:\n  t: keep\n{extra}");
+    let text = format!("tables:\n  t: {{ keep: [id] }}\n{extra}");
     offpeak_masking::rules::parse_str(&text, "masking.yaml").expect("test rules parse")
 }
 

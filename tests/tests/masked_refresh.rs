@@ -233,7 +233,7 @@ async fn without_a_salt_setting_the_key_comes_from_the_secret_the_rules_name() {
             .join(format!("{}.yaml", secret.replace('/', "-")));
         std::fs::write(
             &rules,
-            format!("salt_secret: {secret}\ntables:\n  t: keep\n"),
+            format!("salt_secret: {secret}\ntables:\n  t: {{ keep: [id] }}\n"),
         )
         .unwrap();
         Engine::new(&rules, None, sdk.clone())

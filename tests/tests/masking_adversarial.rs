@@ -253,12 +253,12 @@ async fn inheritance_parents_keep_no_statistics_of_masked_or_truncated_children(
                 SELECT id::text, '', kind FROM customers ORDER BY 1";
     let kept_before = o.checksum(kept).await;
     let rules_yaml = "tables:
-  contacts: keep
+  contacts: { keep: [id, email, kind] }
   customers:
     keep: [id, kind]
     mask: { email: email }
   prospects: truncate
-  archive: keep
+  archive: { keep: [id, email] }
   archive_2023: truncate
 ";
 
@@ -538,7 +538,7 @@ async fn a_kept_table_leaves_no_byte_of_its_dropped_columns() {
     // WHEN it is masked and verified
     mask_and_verify(
         &o.url,
-        "tables:\n  legacy: keep\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+        "tables:\n  legacy: { keep: [id, login] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
     )
     .await;
 
@@ -580,7 +580,7 @@ async fn a_kept_partitioned_table_leaves_no_byte_of_its_dropped_columns() {
     // WHEN it is masked and verified
     mask_and_verify(
         &o.url,
-        "tables:\n  ledger: keep\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+        "tables:\n  ledger: { keep: [id, amount] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
     )
     .await;
 
@@ -618,7 +618,7 @@ async fn a_kept_table_with_dropped_columns_the_run_may_not_rewrite_is_refused() 
     // WHEN masking runs
     let findings = refused(
         &o.url,
-        "tables:\n  audit_trail: keep\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+        "tables:\n  audit_trail: { keep: [id, action] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
     )
     .await;
 
@@ -658,7 +658,7 @@ async fn mariadb_a_kept_table_leaves_no_byte_of_its_dropped_columns() {
     // WHEN it is masked and verified
     mask_and_verify(
         &db.url,
-        "tables:\n  legacy: keep\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+        "tables:\n  legacy: { keep: [id, login] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
     )
     .await;
 
@@ -824,7 +824,7 @@ async fn with_no_other_snapshot_no_file_of_the_database_holds_an_original() {
     keep: [id]
     mask: { email: email, bio: { strategy: redact, keep_first: 0, keep_last: 0 } }
   tokens: truncate
-  legacy: keep
+  legacy: { keep: [id] }
 ",
     )
     .await;
@@ -1044,6 +1044,50 @@ async fn mariadb_a_system_versioned_table_is_refused_before_any_change() {
         findings
             .iter()
             .any(|f| f.contains("system-versioned table `accounts` cannot be masked")),
+        "{findings:?}"
+    );
+    assert_eq!(pool.texts(all).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn mariadb_a_login_that_cannot_see_triggers_is_refused_before_any_change() {
+    // GIVEN a table whose trigger copies every changed e-mail elsewhere, and a login allowed to
+    // change the data but not to see triggers (no TRIGGER privilege: the server hides them)
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in [
+        "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE outbox (email VARCHAR(100)) ENGINE=InnoDB",
+        "CREATE TRIGGER people_copy BEFORE UPDATE ON people FOR EACH ROW INSERT INTO outbox VALUES (OLD.email)",
+        "INSERT INTO people SELECT seq, CONCAT('ORIGQ.p', seq, '@corp.test') FROM seq_1_to_20",
+        "CREATE USER IF NOT EXISTS 'offpeak_blind'@'%'",
+        "CREATE USER IF NOT EXISTS 'offpeak_blind'@'localhost'",
+    ] {
+        pool.exec(sql).await;
+    }
+    for host in ["%", "localhost"] {
+        pool.exec(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, LOCK TABLES \
+             ON `{}`.* TO 'offpeak_blind'@'{host}'",
+            db.name
+        ))
+        .await;
+    }
+    let all = "SELECT CAST(id AS CHAR), email FROM people UNION ALL SELECT 'outbox', email FROM outbox ORDER BY 1";
+    let before = pool.texts(all).await;
+
+    // WHEN that login runs masking with rules that classify every table
+    let findings = refused(
+        &with_user(&db.url, "offpeak_blind"),
+        "tables:\n  people:\n    keep: [id]\n    mask: { email: email }\n  outbox: truncate\n",
+    )
+    .await;
+
+    // THEN it is refused, saying why, and nothing changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("lacks the TRIGGER privilege")),
         "{findings:?}"
     );
     assert_eq!(pool.texts(all).await, before, "nothing changed");

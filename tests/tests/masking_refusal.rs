@@ -64,7 +64,7 @@ async fn a_typo_and_an_unknown_table_are_refused(db: TestDb, engine: Engine) {
     pool.create_schema(50).await;
     let before = pool.everything().await;
     let typo = rules_text(100, 1_000_000).replace("full_name: name", "ful_name: name")
-        + "  invoices: keep\n";
+        + "  invoices: { keep: [id] }\n";
 
     // WHEN masking runs
     let findings = refused(&db.url, &typo).await;

@@ -19,7 +19,7 @@ fn rules_with(extra: &str) -> Rules {
     rules(&format!(
         "{extra}
 tables:
-  regions: keep
+  regions: {{ keep: [id, name] }}
   customers:
     keep: [id, seq_no, region_id, status, updated_at]
     mask:
@@ -30,7 +30,7 @@ tables:
     keep: [id, customer_id]
     mask:
       note: null
-  audit: keep
+  audit: {{ keep: [id, customer_id, seen] }}
 "
     ))
 }

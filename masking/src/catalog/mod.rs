@@ -8,7 +8,8 @@
 //! What can hold data but no rule can mask is listed as [`Unmaskable`], and every run is refused
 //! while one exists: PostgreSQL foreign tables (their rows live on another server, which a dev
 //! copy would go on reaching with production's credentials) and large objects, MariaDB
-//! system-versioned tables (their history keeps every earlier version of every row).
+//! system-versioned tables (their history keeps every earlier version of every row), and on
+//! MySQL/MariaDB a login without the TRIGGER privilege (the server hides triggers from it).
 
 mod mysql;
 mod postgres;

@@ -61,7 +61,7 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
         }
     }
     let foreign_keys = foreign_keys(db.rows(DURING, FOREIGN_KEYS_SQL, &[]).await?, &schema);
-    let unmaskable = db
+    let mut unmaskable: Vec<Unmaskable> = db
         .rows(DURING, VERSIONED_SQL, &[])
         .await?
         .iter()
@@ -70,6 +70,12 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
             why: VERSIONED,
         })
         .collect();
+    if db.count(DURING, TRIGGER_PRIVILEGE_SQL, &[]).await? == 0 {
+        unmaskable.push(Unmaskable {
+            what: format!("the triggers of database `{schema}`"),
+            why: TRIGGERS_HIDDEN,
+        });
+    }
     Ok(Catalog {
         default_schema: schema,
         tables: tables.into_values().collect(),
@@ -78,6 +84,19 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
         unmaskable,
     })
 }
+
+/// Whether this login holds TRIGGER on the database (globally or on the schema): without it,
+/// `information_schema.TRIGGERS` silently leaves out the tables' triggers.
+const TRIGGER_PRIVILEGE_SQL: &str = "SELECT CAST(COUNT(*) AS CHAR) FROM ( \
+       SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'TRIGGER' \
+       UNION ALL SELECT GRANTEE FROM information_schema.SCHEMA_PRIVILEGES \
+         WHERE PRIVILEGE_TYPE = 'TRIGGER' AND TABLE_SCHEMA = DATABASE()) g \
+     WHERE g.GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+                              SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+
+const TRIGGERS_HIDDEN: &str = "this login lacks the TRIGGER privilege, so the server hides the \
+     tables' triggers from it, and a trigger offpeak cannot see could copy original values \
+     elsewhere while masking updates the rows: grant TRIGGER on the database to this login";
 
 /// MariaDB tables `WITH SYSTEM VERSIONING` (MySQL has none: the query finds nothing there).
 const VERSIONED_SQL: &str = "SELECT TABLE_NAME FROM information_schema.TABLES \

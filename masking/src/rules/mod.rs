@@ -77,8 +77,21 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_table_must_name_its_columns() {
+        let err = errors("tables:\n  countries: keep\n");
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(
+            err[0].starts_with(
+                "m.yaml:2:14: table `countries`: `keep` must name the columns it keeps"
+            ),
+            "{err:?}"
+        );
+        assert!(err[0].contains("offpeak mask scaffold"), "{err:?}");
+    }
+
+    #[test]
     fn swap_workers_default_to_four_and_zero_turns_the_swap_off() {
-        let tables = "tables:\n  t: keep\n";
+        let tables = "tables:\n  t: { keep: [id] }\n";
         assert_eq!(parse_str(tables, "m.yaml").unwrap().swap_workers, 4);
         let off = parse_str(&format!("swap_workers: 0\n{tables}"), "m.yaml").unwrap();
         assert_eq!(off.swap_workers, 0);
@@ -112,7 +125,7 @@ tables:
           $.phones[0]: phone
       legacy: { strategy: sql, sql: "left({column}, 1)", unique: false }
   audit_log: truncate
-  countries: keep
+  countries: { keep: [code, name] }
 "#;
         let rules = parse_str(text, "m.yaml").unwrap();
         assert_eq!(rules.salt_secret.as_deref(), Some("offpeak/masking-salt"));
@@ -120,7 +133,10 @@ tables:
         assert_eq!(rules.rewrite_max_rows, DEFAULT_REWRITE_MAX_ROWS);
         assert_eq!(rules.tables.len(), 3);
         assert_eq!(rules.tables[1].action, TableAction::Truncate);
-        assert_eq!(rules.tables[2].action, TableAction::KeepAll);
+        let TableAction::Columns(kept) = &rules.tables[2].action else {
+            panic!("countries lists its columns")
+        };
+        assert!(kept.iter().all(|c| c.mask.is_none()) && kept.len() == 2);
         let TableAction::Columns(cols) = &rules.tables[0].action else {
             panic!("users has columns")
         };
@@ -217,7 +233,7 @@ colour: blue
 
     #[test]
     fn the_rest_of_the_server_is_dropped_or_kept_by_name() {
-        let text = "tables:\n  t: keep\ndatabases:\n  drop: [analytics, postgres]\nlogins:\n  keep: [app_ro, 'etl@10.0.%']\n";
+        let text = "tables:\n  t: { keep: [id] }\ndatabases:\n  drop: [analytics, postgres]\nlogins:\n  keep: [app_ro, 'etl@10.0.%']\n";
         let rules = parse_str(text, "m.yaml").unwrap();
         let names = |v: &[Named]| v.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&rules.databases.drop), ["analytics", "postgres"]);
@@ -225,7 +241,7 @@ colour: blue
         assert_eq!(rules.databases.pos.map(|p| p.line), Some(4));
         assert_eq!(names(&rules.logins.keep), ["app_ro", "etl@10.0.%"]);
         // Without the sections: nothing dropped, nothing kept.
-        let bare = parse_str("tables:\n  t: keep\n", "m.yaml").unwrap();
+        let bare = parse_str("tables:\n  t: { keep: [id] }\n", "m.yaml").unwrap();
         assert_eq!(bare.databases, DatabaseRules::default());
         assert_eq!(bare.logins, LoginRules::default());
     }
@@ -234,7 +250,7 @@ colour: blue
     fn mistakes_in_databases_and_logins_are_reported_with_their_position() {
         let text = "\
 tables:
-  t: keep
+  t: { keep: [id] }
 databases:
   drop: [analytics, template1, analytics]
   keep: [x]
@@ -251,7 +267,7 @@ logins:
             ]
         );
         assert_eq!(
-            errors("tables:\n  t: keep\nlogins:\n  keep: [rdsadmin]\ndatabases: [a]\n"),
+            errors("tables:\n  t: { keep: [id] }\nlogins:\n  keep: [rdsadmin]\ndatabases: [a]\n"),
             vec![
                 "m.yaml:4:10: `rdsadmin` is a built-in login: the refresh never changes it; remove it from logins.keep",
                 "m.yaml:5:12: databases must be a mapping, found a list",

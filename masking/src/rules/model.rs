@@ -92,8 +92,6 @@ pub struct TableRule {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TableAction {
-    /// Every column kept as is, explicitly.
-    KeepAll,
     /// Every row deleted.
     Truncate,
     /// Each column either kept or masked; together they must name every column.

@@ -187,7 +187,17 @@ fn tables(w: &mut Walker, node: &Node) -> Option<Vec<TableRule>> {
 
 fn table_action(w: &mut Walker, table: &str, node: &Node) -> Option<TableAction> {
     match &node.value {
-        Value::Scalar(s) if s == "keep" => Some(TableAction::KeepAll),
+        Value::Scalar(s) if s == "keep" => {
+            w.error(
+                node.pos,
+                format!(
+                    "table `{table}`: `keep` must name the columns it keeps, e.g. \
+                     `{table}: {{ keep: [id, name] }}`, so that a column added later is refused by \
+                     name instead of kept unseen (`offpeak mask scaffold` writes the list)"
+                ),
+            );
+            None
+        }
         Value::Scalar(s) if s == "truncate" => Some(TableAction::Truncate),
         Value::Scalar(s) => {
             w.error(

@@ -57,7 +57,7 @@ tables:
       shipping_name: name
       note: null
   audit_log: truncate
-  countries: keep
+  countries: {{ keep: [code, name] }}
 "
     )
 }
