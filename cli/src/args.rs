@@ -22,7 +22,7 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Desired state of every target at an instant. No AWS calls.
     Desired(DesiredArgs),
-    /// A week-at-a-glance chart of every target's windows.
+    /// A week-at-a-glance chart of every target's windows, then each target's hours for the week.
     Timeline(TimelineArgs),
     /// The DynamoDB state table (OFFPEAK_STATE_TABLE).
     #[command(subcommand)]
@@ -101,4 +101,7 @@ pub struct TimelineArgs {
     /// Number of days
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=62))]
     pub days: u16,
+    /// Also read the state table (OFFPEAK_STATE_TABLE): hours asleep × each node group's saved size
+    #[arg(long)]
+    pub state: bool,
 }

@@ -13,6 +13,7 @@
 //! - [`notify`]: SNS notifications readable as email and as AWS Chatbot custom notifications.
 //! - [`pause`]: the kill switch (`offpeak pause` / `resume`), read by every tick.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`savings`]: hours saved per target: weekly totals (timeline) and per-tick gauges (dashboard).
 //! - [`yaml`]: YAML with line/column positions and error-collecting typed access.
 
 pub mod aws;
@@ -25,5 +26,6 @@ pub mod metrics;
 pub mod notify;
 pub mod pause;
 pub mod report;
+pub mod savings;
 pub mod state;
 pub mod yaml;

@@ -5,6 +5,8 @@
 //! can't fail a tick or be throttled). Every line carries the `Function` dimension and, optionally,
 //! one more (typically `Target`); with the extra dimension the metrics are published under both
 //! `[Function]` and `[Function, <extra>]`, so dashboards can show a whole function or one target.
+//! A per-target gauge whose sum or average across targets means nothing opts out of the
+//! `[Function]` roll-up ([`Emf::without_function_rollup`]).
 //!
 //! Guarantees:
 //! - The timestamp is passed in (milliseconds since the epoch), never read from the clock.
@@ -59,6 +61,7 @@ struct Metric {
 pub struct Emf {
     function: String,
     extra: Option<(String, String)>,
+    rollup: bool,
     metrics: Vec<Metric>,
 }
 
@@ -68,8 +71,16 @@ impl Emf {
         Self {
             function: function.to_owned(),
             extra: None,
+            rollup: true,
             metrics: Vec::new(),
         }
+    }
+
+    /// Publishes the metrics under `[Function, <extra>]` only, not also under `[Function]`.
+    /// Without an extra dimension this changes nothing (a record always has one dimension set).
+    pub fn without_function_rollup(mut self) -> Self {
+        self.rollup = false;
+        self
     }
 
     /// Adds the one extra dimension (e.g. `("Target", "prod-aurora")`); a second call replaces it.
@@ -145,6 +156,7 @@ impl Emf {
     fn dimension_sets(&self) -> Value {
         match &self.extra {
             None => json!([[FUNCTION_DIMENSION]]),
+            Some((name, _)) if !self.rollup => json!([[FUNCTION_DIMENSION, name]]),
             Some((name, _)) => json!([[FUNCTION_DIMENSION], [FUNCTION_DIMENSION, name]]),
         }
     }
@@ -197,6 +209,31 @@ mod tests {
         );
         assert_eq!(doc["Target"], "dev-eks/app");
         assert_eq!(doc["Function"], "eks-nodegroups");
+    }
+
+    #[test]
+    fn a_per_target_gauge_can_skip_the_function_rollup() {
+        let doc = parse(
+            &Emf::new("eks-nodegroups")
+                .dimension("Target", "dev-eks/app")
+                .without_function_rollup()
+                .metric("ScheduledAsleep", 1.0, Unit::Count)
+                .to_line(T),
+        );
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([["Function", "Target"]]));
+        assert_eq!(doc["Function"], "eks-nodegroups");
+        assert_eq!(doc["Target"], "dev-eks/app");
+        let alone = parse(
+            &Emf::new("f")
+                .without_function_rollup()
+                .metric("M", 1.0, Unit::Count)
+                .to_line(T),
+        );
+        assert_eq!(
+            alone["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function"]])
+        );
     }
 
     #[test]

@@ -763,3 +763,106 @@ async fn masked_refresh_answers_a_real_tick_outside_its_window_without_touching_
     function.json_lines();
     function.assert_fits_memory("masked-refresh");
 }
+
+// ------------------------------------------------------------------------------------------------
+// hours saved (offpeak_shared::savings): the per-target gauges the dashboard sums
+// ------------------------------------------------------------------------------------------------
+
+/// The gauge lines a function printed: (target, metric, value, timestamp in ms).
+fn gauges(function: &FunctionProcess) -> Vec<(String, String, f64, i64)> {
+    function
+        .json_lines()
+        .iter()
+        .filter(|l| {
+            l["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([["Function", "Target"]])
+        })
+        .map(|l| {
+            let name = l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+                .as_str()
+                .expect("metric name")
+                .to_owned();
+            let value = l[&name].as_f64().expect("metric value");
+            let at = l["_aws"]["Timestamp"].as_i64().expect("timestamp");
+            (
+                l["Target"].as_str().expect("Target").to_owned(),
+                name,
+                value,
+                at,
+            )
+        })
+        .collect()
+}
+
+/// What the shipped schedule says each of `kinds`' targets weighs at `ms`.
+fn scheduled_at(
+    kinds: &[offpeak_shared::calendar::Kind],
+    metric: &str,
+    ms: i64,
+) -> Vec<(String, String, f64, i64)> {
+    let schedule = offpeak_shared::config::load(&workspace_root().join("infra/schedules.yaml"))
+        .expect("the shipped schedule");
+    let at = chrono::DateTime::from_timestamp_millis(ms).expect("a valid timestamp");
+    offpeak_shared::calendar::targets(&schedule)
+        .iter()
+        .filter(|t| kinds.contains(&t.kind))
+        .map(|t| {
+            (
+                t.id.clone(),
+                metric.to_owned(),
+                f64::from(t.state_at(at).weight()),
+                ms,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_real_tick_reports_each_targets_scheduled_hours_and_a_replay_does_not() {
+    use offpeak_shared::calendar::Kind;
+    // GIVEN the Aurora clusters the shipped schedule names, and the two functions running
+    let moto = Moto::start().await;
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config().await);
+    state_table(&moto).await;
+    aurora_cluster(&rds, "prod-aurora").await;
+    aurora_cluster(&rds, "prod-aurora-us").await;
+    for (bin, kinds, metric) in [
+        (
+            "aurora-replicas",
+            vec![Kind::AuroraReplicas],
+            "ScheduledReplicas",
+        ),
+        (
+            "eks-nodegroups",
+            vec![Kind::EksNodegroup, Kind::EksAsg],
+            "ScheduledAsleep",
+        ),
+    ] {
+        let mut api = RuntimeApi::start().await;
+        let function = FunctionProcess::start(bin, &api, &moto);
+
+        // WHEN it gets a dry run and a replayed instant (what people send), then what EventBridge
+        // Scheduler sends a live stack
+        invoke(&mut api, r#"{"dry_run": true}"#, &function).await;
+        invoke(
+            &mut api,
+            r#"{"dry_run": false, "at": "2026-11-27T18:30:00+09:00"}"#,
+            &function,
+        )
+        .await;
+        assert_eq!(
+            gauges(&function),
+            [],
+            "{bin}: only a real tick at the clock samples the schedule"
+        );
+        invoke(&mut api, r#"{"dry_run": false}"#, &function).await;
+
+        // THEN it printed one gauge per target of its own, stamped with the tick's clock and
+        // equal to the schedule's weight at that instant
+        let printed = gauges(&function);
+        let at = printed
+            .first()
+            .map(|g| g.3)
+            .unwrap_or_else(|| panic!("{bin}: no gauge; {}", function.log()));
+        assert_eq!(printed, scheduled_at(&kinds, metric, at), "{bin}");
+    }
+}

@@ -1471,3 +1471,46 @@ fn chat_buttons_are_off_by_default_and_their_policy_invokes_only_offpeak() {
         BTreeSet::from(FUNCTIONS)
     );
 }
+
+/// The hours-saved dashboard turns each function's per-target gauge (offpeak_shared::savings) into
+/// the timeline's weekly figure: the Average over a 7-day period that the dashboard may not
+/// override, × 168 h, over every target of that function (a SEARCH, since targets are data).
+#[test]
+fn the_hours_saved_dashboard_sums_the_gauge_each_function_emits_over_7_days() {
+    use offpeak_shared::calendar::Kind;
+    use offpeak_shared::savings::{TARGET_DIMENSION, function_of, metric_name};
+    let scenario = Scenario::base("defaults");
+    let cfn = Cfn::new(template(), scenario.name, &scenario.params);
+    let dashboard = &template()["Resources"]["HoursSavedDashboard"];
+    assert_eq!(dashboard["Type"], "AWS::CloudWatch::Dashboard");
+    let properties = cfn.eval(&dashboard["Properties"]).expect("dashboard");
+    let body: Value = serde_json::from_str(properties["DashboardBody"].as_str().expect("body"))
+        .expect("the dashboard body is JSON");
+    assert_eq!(body["periodOverride"], "inherit", "widgets keep 7 days");
+    let widgets = body["widgets"].as_array().expect("widgets");
+    for kind in [
+        Kind::AuroraReplicas,
+        Kind::EksNodegroup,
+        Kind::MaskedRefresh,
+    ] {
+        let (function, metric) = (function_of(kind), metric_name(kind));
+        let search = format!(
+            "SEARCH('{{offpeak,Function,{TARGET_DIMENSION}}} Function=\"{function}\" MetricName=\"{metric}\"', 'Average', 604800)"
+        );
+        let widget = widgets
+            .iter()
+            .find(|w| w["properties"]["metrics"][0][0]["expression"] == search.as_str())
+            .unwrap_or_else(|| panic!("{function}: no widget searching {search}"));
+        let p = &widget["properties"];
+        assert_eq!(p["region"], REGION, "{function}");
+        assert_eq!(p["period"], 604800, "{function}");
+        let id = p["metrics"][0][0]["id"].as_str().expect("id");
+        assert_eq!(
+            p["metrics"][1][0]["expression"],
+            format!("{id} * 168"),
+            "{function}: Average × 168 h is the week's hours"
+        );
+    }
+    // EKS's ASGs report under the same metric as its node groups, so one widget covers both.
+    assert_eq!(metric_name(Kind::EksAsg), metric_name(Kind::EksNodegroup));
+}

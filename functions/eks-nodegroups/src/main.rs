@@ -7,6 +7,7 @@ use offpeak_shared::lambda::{diagnostic, respond, serve};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     serve(FUNCTION, |ctx, event, now| async move {
+        offpeak_shared::savings::emit(FUNCTION, &ctx.schedule, &event, now);
         let report = tick(&ctx, &event, now)
             .await
             .map_err(|e| diagnostic(e.kind(), &e))?;

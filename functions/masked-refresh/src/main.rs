@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     serve(FUNCTION, move |ctx, event, now| {
         let settings = Arc::clone(&settings);
         async move {
+            offpeak_shared::savings::emit(FUNCTION, &ctx.schedule, &event, now);
             let report = tick_with(&ctx, &settings, &event, now)
                 .await
                 .map_err(|e| diagnostic(e.kind(), &e))?;

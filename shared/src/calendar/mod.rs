@@ -8,6 +8,7 @@
 //! of the windows open at `t` or at `t + lead_time`; EKS targets are asleep while any sleep
 //! window is open; the masked refresh may start while its window is open.
 
+mod hours;
 mod next_change;
 mod occurrence;
 mod target;

@@ -30,8 +30,9 @@ impl Target<'_> {
         })
     }
 
-    /// Sorted instants in `(lo, hi]` at which the state may change.
-    fn candidates(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    /// Sorted instants in `(lo, hi]` at which the state may change (also what
+    /// [`Target::weighted_time`] integrates between).
+    pub(super) fn candidates(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let lead = self.lead();
         let first = zone::local(self.zone, lo).date() - TimeDelta::days(MAX_SPAN_DAYS + 1);
         let last = zone::local(self.zone, hi + lead).date() + TimeDelta::days(1);
