@@ -31,7 +31,8 @@ pub enum Command {
     Plan(crate::tick_cmd::TickArgs),
     /// Run one tick of a function, the same code path as the Lambda.
     Run(crate::tick_cmd::RunArgs),
-    /// Keep an EKS target awake or asleep until a time, whatever the schedule says.
+    /// Hold a target until a time, whatever the schedule says (awake|asleep, replicas:N,
+    /// skip|refresh), or end its override now (clear).
     Override(crate::override_cmd::OverrideArgs),
     /// Mask a PostgreSQL/MySQL database in place by the masking rules, then verify it.
     Mask(crate::mask::MaskArgs),
@@ -57,7 +58,7 @@ pub enum StateCommand {
     Init,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct ConfigArg {
     /// Schedule file [default: $OFFPEAK_CONFIG, else infra/schedules.yaml]
     #[arg(long, value_name = "PATH")]

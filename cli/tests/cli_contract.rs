@@ -386,3 +386,57 @@ fn deploy_params_derives_the_target_lists_and_check_refuses_a_stale_samconfig() 
     );
     assert_eq!(run(&["--check"]).status.code(), Some(0));
 }
+
+/// `offpeak override` with the shipped schedule, with AWS pointed at a port nothing listens on:
+/// reaching AWS would fail with exit 1, so exit 2 proves the refusal came first.
+fn override_without_aws(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_offpeak"))
+        .arg("override")
+        .args(args)
+        .current_dir(repo())
+        .env_remove("OFFPEAK_CONFIG")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "ap-northeast-1")
+        .env("OFFPEAK_STATE_TABLE", "offpeak-state")
+        .output()
+        .expect("the offpeak binary runs")
+}
+
+#[test]
+fn override_refuses_what_does_not_fit_the_target_before_any_aws_call() {
+    let until = "2026-12-01T18:00:00+09:00";
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["prod-aurora-eu", "replicas:1", "--until", until],
+            "unknown override target prod-aurora-eu; the schedule's targets are: prod-aurora, prod-aurora-us, dev-eks/app, dev-eks/batch, dev-legacy, sandbox-eks/*, dev-aurora",
+        ),
+        (
+            &["prod-aurora", "awake", "--until", until],
+            "a target of aurora-replicas, which takes replicas:N or clear",
+        ),
+        (
+            &["dev-eks/app", "replicas:2", "--until", until],
+            "a target of eks-nodegroups, which takes awake, asleep or clear",
+        ),
+        (
+            &["dev-aurora", "skip", "--until", until],
+            "masked-refresh overrides: not available in this build",
+        ),
+        (&["prod-aurora", "replicas:1"], "needs --until"),
+        (
+            &["prod-aurora", "clear", "--until", until],
+            "takes no --until",
+        ),
+        (
+            &["prod-aurora", "replicas:two", "--until", until],
+            "unknown override state \"replicas:two\"",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = override_without_aws(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

@@ -165,20 +165,20 @@ async fn plan_prints_the_plan_and_changes_nothing_then_run_applies_it() {
 #[tokio::test]
 async fn override_of_an_unknown_target_is_bad_input() {
     let world = World::new().await;
-    let out = world.offpeak(&[
+    let out = world.offpeak_with_config(&[
         "override",
         "dev-eks/nope",
         "awake",
         "--until",
-        "2026-11-28T18:00:00+09:00",
+        &in_an_hour(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stdout(&out).is_empty());
+    assert!(
+        stderr.contains("the schedule's targets are: shop, dev-eks/app"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -201,9 +201,14 @@ fn run_with_a_broken_schedule_exits_2_before_any_aws_call() {
     );
 }
 
-/// `until` an hour from the real clock: pauses are judged by the clock, never by `--at`.
+/// `until` an hour from the real clock: pauses and overrides are judged by the clock, never by
+/// `--at`.
 fn in_an_hour() -> String {
     (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -302,4 +307,141 @@ async fn status_lists_a_removed_target_until_its_function_has_put_it_back() {
     assert_eq!(world.instances().await, ["shop-writer"]);
     let status = world.offpeak_with_config(&["status"]);
     assert!(!stdout(&status).contains("removing"), "{}", stdout(&status));
+}
+
+#[tokio::test]
+async fn an_aurora_override_is_held_listed_by_status_and_cleared_back_to_the_schedule() {
+    // GIVEN shop at peak with the schedule's 2 replicas
+    let world = World::new().await;
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+
+    // WHEN `offpeak override shop replicas:1 --until <in an hour>`
+    let set =
+        world.offpeak_with_config(&["override", "shop", "replicas:1", "--until", &in_an_hour()]);
+
+    // THEN it is stored (not yet applied) and status lists it
+    assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
+    assert!(
+        stdout(&set).contains("shop: held replicas:1 until"),
+        "{}",
+        stdout(&set)
+    );
+    assert_eq!(world.instances().await.len(), 3);
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        stdout(&status).contains("override  shop") && stdout(&status).contains("replicas:1 until"),
+        "{}",
+        stdout(&status)
+    );
+
+    // WHEN the next tick runs, inside the window
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK]);
+
+    // THEN it holds exactly 1
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    assert!(
+        stdout(&run).contains("delete shop-offpeak-2"),
+        "{}",
+        stdout(&run)
+    );
+    assert_eq!(world.instances().await, ["shop-offpeak-1", "shop-writer"]);
+
+    // WHEN it is cleared
+    let clear = world.offpeak_with_config(&["override", "shop", "clear"]);
+
+    // THEN status no longer lists it, and the next tick restores the schedule's 2
+    assert_eq!(clear.status.code(), Some(0), "{}", stderr(&clear));
+    assert!(
+        stdout(&clear).contains("shop: override replicas:1"),
+        "{}",
+        stdout(&clear)
+    );
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        !stdout(&status).contains("override "),
+        "{}",
+        stdout(&status)
+    );
+    let run = world.offpeak_with_config(&["run", "aurora-replicas", "--at", PEAK]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    assert_eq!(
+        world.instances().await,
+        ["shop-offpeak-1", "shop-offpeak-2", "shop-writer"]
+    );
+
+    // AND clearing again is a no-op that says so
+    let again = world.offpeak_with_config(&["override", "shop", "clear"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("no override to clear"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[tokio::test]
+async fn override_ends_in_the_past_too_far_ahead_or_beyond_auroras_limit_are_refused() {
+    let world = World::new().await;
+    let far = (chrono::Utc::now() + chrono::Duration::days(32)).to_rfc3339();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["shop", "replicas:1", "--until", "2020-01-01T00:00:00Z"],
+            "not after now",
+        ),
+        (
+            &["shop", "replicas:1", "--until", &far],
+            "more than 31 days ahead",
+        ),
+        (
+            &["dev-eks/app", "awake", "--until", &far],
+            "more than 31 days ahead",
+        ),
+        // 15 readers per cluster; shop has none of its own: 16 is one too many
+        (
+            &["shop", "replicas:16", "--until", &in_an_hour()],
+            "Aurora allows 15 readers",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["override"];
+        full.extend_from_slice(args);
+        let out = world.offpeak_with_config(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        !stdout(&status).contains("override "),
+        "{}",
+        stdout(&status)
+    );
+}
+
+#[tokio::test]
+async fn an_eks_override_is_listed_by_status_until_cleared() {
+    let world = World::new().await;
+    let set =
+        world.offpeak_with_config(&["override", "dev-eks/app", "awake", "--until", &in_an_hour()]);
+    assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        stdout(&status).contains("override  dev-eks/app")
+            && stdout(&status).contains("awake until"),
+        "{}",
+        stdout(&status)
+    );
+    let clear = world.offpeak_with_config(&["override", "dev-eks/app", "clear"]);
+    assert_eq!(clear.status.code(), Some(0), "{}", stderr(&clear));
+    assert!(
+        stdout(&clear).contains("dev-eks/app: override awake"),
+        "{}",
+        stdout(&clear)
+    );
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        !stdout(&status).contains("override "),
+        "{}",
+        stdout(&status)
+    );
 }

@@ -894,6 +894,218 @@ async fn a_cluster_removed_from_the_schedule_loses_its_replicas_and_is_released(
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Overrides: exactly N offpeak replicas until a time, whatever the schedule says.
+
+/// An invocation event carrying an override of `target`.
+fn override_event(target: &str, state: &str, until: Option<&str>) -> InvocationEvent {
+    let mut o = serde_json::json!({"target": target, "state": state});
+    if let Some(until) = until {
+        o["until"] = serde_json::json!(until);
+    }
+    InvocationEvent::from_value(serde_json::json!({ "override": o })).unwrap()
+}
+
+impl World {
+    /// A real tick with `event`, at clock value `clock`.
+    async fn send(&self, event: &InvocationEvent, clock: &str) -> Report<Action> {
+        tick(&self.ctx, event, utc(clock)).await.unwrap()
+    }
+
+    /// The cluster's state document as stored in DynamoDB.
+    async fn doc(&self, cluster: &str) -> serde_json::Value {
+        let store = self.ctx.aws.state().expect("a state table");
+        let records = store.get_many(&[cluster]).await.unwrap();
+        records[cluster].doc.clone()
+    }
+}
+
+#[tokio::test]
+async fn an_override_holds_n_replicas_across_the_window_boundary_and_ends_on_time() {
+    // GIVEN prod-aurora at peak with the schedule's 2 replicas (window 09:00-18:00 UTC)
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    w.tick(PEAK).await;
+    w.subjects().await;
+
+    // WHEN, an hour before the window ends, replicas:1 is set until an hour after it
+    let until = "2026-11-27T19:00:00Z";
+    let report = w
+        .send(
+            &override_event("prod-aurora", "replicas:1", Some(until)),
+            "2026-11-27T17:00:00Z",
+        )
+        .await;
+
+    // THEN prod-aurora holds 1 at once, the override is stored, and its start is announced
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        w.offpeak_ids("prod-aurora").await,
+        ["prod-aurora-offpeak-1"]
+    );
+    assert_eq!(
+        w.doc("prod-aurora").await["override"],
+        serde_json::json!({"state": "replicas:1", "until": until, "set_at": "2026-11-27T17:00:00Z"})
+    );
+    assert_eq!(
+        w.subjects().await,
+        [
+            "offpeak ACTION: override started - prod-aurora (aurora-replicas)",
+            "offpeak ACTION: replicas removed - prod-aurora (aurora-replicas)",
+        ]
+    );
+
+    // WHEN the ticks after the window boundary run, before the override's end
+    for clock in ["2026-11-27T18:00:00Z", "2026-11-27T18:55:00Z"] {
+        let report = w.tick(clock).await;
+        assert!(report.plan.is_empty(), "{clock}: {report:?}");
+    }
+
+    // THEN it still holds 1 (the schedule says 0)
+    assert_eq!(
+        w.offpeak_ids("prod-aurora").await,
+        ["prod-aurora-offpeak-1"]
+    );
+
+    // WHEN the first tick at its end runs
+    let report = w.tick(until).await;
+
+    // THEN the schedule applies again (0), the end is announced, and the override is gone
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-aurora-offpeak-1 (available, surplus)"]
+    );
+    assert!(w.offpeak_ids("prod-aurora").await.is_empty());
+    assert_eq!(
+        w.ids("prod-aurora").await,
+        ["prod-aurora-reader", "prod-aurora-writer"]
+    );
+    let subjects = w.subjects().await;
+    assert_eq!(
+        subjects[subjects.len() - 2..],
+        [
+            "offpeak INFO: override ended - prod-aurora (aurora-replicas)",
+            "offpeak ACTION: replicas removed - prod-aurora (aurora-replicas)",
+        ],
+        "{subjects:?}"
+    );
+    assert!(w.doc("prod-aurora").await.get("override").is_none());
+}
+
+#[tokio::test]
+async fn replicas_0_inside_a_peak_window_removes_them_and_clear_restores_the_schedule_next_tick() {
+    // GIVEN prod-aurora at peak with its 2 replicas
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    w.tick(PEAK).await;
+    w.subjects().await;
+
+    // WHEN replicas:0 is set inside the window, until its end
+    let report = w
+        .send(
+            &override_event("prod-aurora", "replicas:0", Some("2026-11-27T18:00:00Z")),
+            "2026-11-27T10:00:00Z",
+        )
+        .await;
+
+    // THEN both offpeak replicas go, and nothing else
+    assert_eq!(
+        lines(&report.applied),
+        [
+            "delete prod-aurora-offpeak-2 (available, surplus)",
+            "delete prod-aurora-offpeak-1 (available, surplus)",
+        ]
+    );
+    assert_eq!(
+        w.ids("prod-aurora").await,
+        ["prod-aurora-reader", "prod-aurora-writer"]
+    );
+    assert_eq!(
+        w.subjects().await,
+        [
+            "offpeak ACTION: override started - prod-aurora (aurora-replicas)",
+            "offpeak ACTION: replicas removed - prod-aurora (aurora-replicas)",
+        ]
+    );
+    assert!(w.tick("2026-11-27T10:05:00Z").await.plan.is_empty());
+
+    // WHEN `offpeak override prod-aurora clear` runs (it only writes the state table)
+    let clear = override_event("prod-aurora", "clear", None);
+    let cleared = offpeak_aurora_replicas::set_override(
+        &w.ctx,
+        clear.override_.as_ref().unwrap(),
+        utc("2026-11-27T10:10:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(cleared, offpeak_aurora_replicas::Overridden::Cleared(_)),
+        "{cleared:?}"
+    );
+    assert!(w.offpeak_ids("prod-aurora").await.is_empty());
+
+    // THEN the next tick restores the schedule's 2, and announces the end
+    let report = w.tick("2026-11-27T10:15:00Z").await;
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(
+        w.offpeak_ids("prod-aurora").await,
+        ["prod-aurora-offpeak-1", "prod-aurora-offpeak-2"]
+    );
+    assert_eq!(
+        w.subjects().await,
+        [
+            "offpeak INFO: override ended - prod-aurora (aurora-replicas)",
+            "offpeak ACTION: replicas requested - prod-aurora (aurora-replicas)",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_override_aurora_would_not_allow_is_refused_and_nothing_changes() {
+    // GIVEN prod-aurora: a writer and a person's reader, so room for 14 offpeak replicas
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    w.wire.take();
+
+    // WHEN 15 are asked for, by event and by `offpeak override`
+    let event = override_event("prod-aurora", "replicas:15", Some("2026-11-27T12:00:00Z"));
+    let err = tick(&w.ctx, &event, utc(PEAK)).await.unwrap_err();
+    let o = event.override_.as_ref().unwrap();
+    let cli = offpeak_aurora_replicas::set_override(&w.ctx, o, utc(PEAK))
+        .await
+        .unwrap_err();
+
+    // THEN both are bad input naming the limit, and only reads reached AWS
+    for e in [&err, &cli] {
+        assert!(e.is_bad_input(), "{e}");
+        assert_eq!(e.kind(), "InvalidOverride");
+        assert!(e.to_string().contains("at most 14"), "{e}");
+    }
+    assert!(mutating(&w.wire.take()).is_empty());
+    assert!(w.offpeak_ids("prod-aurora").await.is_empty());
+    assert!(w.subjects().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_override_sample_event_plans_the_overrides_count_and_changes_nothing() {
+    // GIVEN prod-aurora in its window, wanting 2 replicas
+    let clusters = vec!["prod-aurora".to_owned()];
+    let w = World::new(&clusters, 2).await;
+    let path = offpeak_tests::workspace_root().join("events/aurora-replicas-override.json");
+    let sample = InvocationEvent::from_json_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    w.wire.take();
+
+    // WHEN the sample (a dry run of replicas:3 for 2 hours) is sent
+    let report = tick(&w.ctx, &sample, utc(PEAK)).await.unwrap();
+
+    // THEN the plan follows the override (3, not the schedule's 2), and nothing is written
+    assert!(report.dry_run);
+    assert_eq!(report.plan.len(), 3, "{report:?}");
+    assert!(report.applied.is_empty());
+    assert!(mutating(&w.wire.take()).is_empty());
+    assert!(w.subjects().await.is_empty());
+}
+
 /// Calls of each kind in one tick, for the issue note.
 async fn calls_per_tick(clusters: usize) -> Vec<(&'static str, BTreeMap<String, usize>)> {
     let names = names("prod", clusters);

@@ -19,7 +19,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use offpeak_eks_nodegroups::{
-    Action, SdkAutoScaling, SdkEks, Services, Step, TickError, run, tick,
+    Action, Overridden, SdkAutoScaling, SdkEks, Services, Step, TickError, run, tick,
 };
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config::{Schedule, parse_str};
@@ -542,6 +542,14 @@ async fn a_manual_scale_up_on_saturday_stays_up_unless_enforced() {
     assert_eq!(env.scaling("app").await, (1, 3, 2));
 }
 
+/// `(title, target)` of the notifications sent since the last call.
+fn told(sent: &SentNotifications) -> Vec<(&'static str, String)> {
+    sent.take()
+        .into_iter()
+        .map(|n| (n.title, n.target.to_string()))
+        .collect()
+}
+
 #[tokio::test]
 async fn an_override_wakes_a_node_group_until_it_expires() {
     // GIVEN sleeping node groups
@@ -549,6 +557,7 @@ async fn an_override_wakes_a_node_group_until_it_expires() {
     let app_asg = env.nodegroup("app", (1, 3, 2)).await;
     env.nodegroup("batch", (0, 5, 1)).await;
     env.tick_at(friday_night()).await;
+    env.sent.take();
 
     // WHEN someone overrides app to awake until Saturday 18:00 JST
     let event: InvocationEvent = serde_json::from_value(json!({
@@ -574,14 +583,27 @@ async fn an_override_wakes_a_node_group_until_it_expires() {
         .map(|t| t.0)
         .collect();
     assert!(keys.contains(&ENABLED.to_owned()), "{keys:?}");
+    // AND its start was announced
+    assert_eq!(
+        told(&env.sent),
+        [
+            ("override started", "dev-eks/app".to_owned()),
+            ("node group awake", "dev-eks/app".to_owned()),
+        ]
+    );
 
     // WHEN ticks run before and after the override ends
     let expiry = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap();
     let before = env.tick_at(expiry - Duration::minutes(5)).await;
-    env.tick_at(expiry + Duration::minutes(5)).await;
+    let after = env.tick_at(expiry + Duration::minutes(5)).await;
 
-    // THEN it holds until then, and the next tick puts app back to sleep
+    // THEN it holds until then, and the next tick ends it, announces that, and puts app back to
+    // sleep
     assert!(before.plan.is_empty(), "{:#?}", before.plan);
+    assert!(matches!(
+        after.applied[0].step,
+        Step::EndOverride { cleared: false, .. }
+    ));
     assert_eq!(env.scaling("app").await, (0, 3, 0));
     let doc = env.doc("dev-eks/app").await;
     assert_eq!(
@@ -589,6 +611,75 @@ async fn an_override_wakes_a_node_group_until_it_expires() {
         json!({"min": 1, "max": 3, "desired": 2})
     );
     assert!(doc.get("override").is_none(), "{doc}");
+    assert_eq!(
+        told(&env.sent),
+        [
+            ("override ended", "dev-eks/app".to_owned()),
+            ("node group asleep", "dev-eks/app".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn clear_ends_an_override_and_the_next_tick_follows_the_schedule() {
+    // GIVEN app held awake over the weekend by `offpeak override`, applied by a tick
+    let env = Env::start().await;
+    env.nodegroup("app", (1, 3, 2)).await;
+    env.nodegroup("batch", (0, 5, 1)).await;
+    env.tick_at(friday_night()).await;
+    let ctx = env.ctx(SCHEDULE);
+    let o = |state: &str, until: Option<&str>| {
+        let mut o = json!({"target": "dev-eks/app", "state": state});
+        if let Some(until) = until {
+            o["until"] = json!(until);
+        }
+        let event: InvocationEvent = serde_json::from_value(json!({ "override": o })).unwrap();
+        event.override_.unwrap()
+    };
+    let set = o("awake", Some("2026-11-29T18:00:00+09:00"));
+    let held = offpeak_eks_nodegroups::set_override(&ctx, &set, saturday())
+        .await
+        .unwrap();
+    assert!(matches!(held, Overridden::Held(_)), "{held:?}");
+    env.tick_at(saturday() + Duration::minutes(5)).await;
+    assert_eq!(env.scaling("app").await, (1, 3, 2));
+    env.sent.take();
+
+    // WHEN `offpeak override dev-eks/app clear` runs
+    let clear = o("clear", None);
+    let cleared =
+        offpeak_eks_nodegroups::set_override(&ctx, &clear, saturday() + Duration::hours(1))
+            .await
+            .unwrap();
+
+    // THEN nothing changes until the next tick, which follows the schedule and announces the end
+    assert!(matches!(cleared, Overridden::Cleared(_)), "{cleared:?}");
+    assert_eq!(env.scaling("app").await, (1, 3, 2));
+    let report = env
+        .tick_at(saturday() + Duration::hours(1) + Duration::minutes(5))
+        .await;
+    assert_clean(&report);
+    assert!(matches!(
+        report.applied[0].step,
+        Step::EndOverride { cleared: true, .. }
+    ));
+    assert_eq!(env.scaling("app").await, (0, 3, 0));
+    assert!(env.doc("dev-eks/app").await.get("override").is_none());
+    assert_eq!(
+        told(&env.sent),
+        [
+            ("override ended", "dev-eks/app".to_owned()),
+            ("node group asleep", "dev-eks/app".to_owned()),
+        ]
+    );
+
+    // AND clearing again writes nothing and says so
+    env.calls.take();
+    let again = offpeak_eks_nodegroups::set_override(&ctx, &clear, saturday() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(again, Overridden::NothingToClear);
+    assert!(env.mutating_calls().is_empty());
 }
 
 #[tokio::test]

@@ -12,6 +12,9 @@
 //!   and until when ("replicas requested ... until").
 //! - **A failed state write changes nothing**: the cluster's actions are recorded as failed and a
 //!   person is told (when there was something to do).
+//! - **Overrides are part of the claim.** An override recorded or ended by this tick is written
+//!   with the claim, and announced only once the claim is won; a tick that stood aside records
+//!   nothing and says so.
 //! - **Released only at its baseline.** An unscheduled cluster's state item is deleted (on the
 //!   version this tick read or wrote) and only then is the cluster released from the registry, so
 //!   a tick that raced it leaves it registered for the next tick to look at again.
@@ -28,6 +31,7 @@ use crate::desired::Desired;
 use crate::error::chain;
 use crate::memory::{DRIFT_TICKS, Due, Memory};
 use crate::observe::Observed;
+use crate::overrides::{Hold, Request};
 use crate::plan::{TargetPlan, plan};
 use crate::rds::Rds;
 use crate::tick::Deps;
@@ -63,23 +67,33 @@ pub struct Cluster<'d, 's> {
     desired: Option<&'d Desired<'s>>,
     prev: Option<Memory>,
     version: Option<u64>,
+    /// What this tick does about the cluster's override.
+    hold: Hold,
     pub plan: TargetPlan,
 }
 
 impl<'d, 's> Cluster<'d, 's> {
-    /// A cluster the schedule names.
+    /// A cluster the schedule names; `request` is the event's override, if it names this
+    /// cluster, and `clock` the clock's value (overrides hold by it).
     pub fn scheduled(
         desired: &'d Desired<'s>,
         record: Option<&Record>,
         observed: &Observed,
+        request: Option<&Request>,
+        clock: DateTime<Utc>,
         report: &mut Report<Action>,
     ) -> Self {
         let prev = remembered(desired.cluster(), record, report);
-        let plan = plan(desired, prev.as_ref(), observed.cluster(desired.cluster()));
+        let stored = prev.as_ref().and_then(|m| m.override_.as_ref());
+        let hold = Hold::at(stored, request, clock);
+        let view = observed.cluster(desired.cluster());
+        let mut plan = plan(desired, hold.active, prev.as_ref(), view);
+        plan.notes.extend(hold.notes.iter().cloned());
         Self {
             desired: Some(desired),
             prev,
             version: record.map(|r| r.version),
+            hold,
             plan,
         }
     }
@@ -91,10 +105,12 @@ impl<'d, 's> Cluster<'d, 's> {
         observed: &Observed,
         report: &mut Report<Action>,
     ) -> Self {
+        // No override holds a cluster the schedule no longer names: its document goes with it.
         Self {
             desired: None,
             prev: remembered(id, record, report),
             version: record.map(|r| r.version),
+            hold: Hold::default(),
             plan: unscheduled::plan(id, observed.cluster(id)),
         }
     }
@@ -143,16 +159,24 @@ impl<'d, 's> Cluster<'d, 's> {
         let finding = self.plan.finding();
         let (mut next, due) =
             Memory::next(self.prev.as_ref(), self.plan.desired, when.clock, &finding);
+        next.override_.clone_from(&self.hold.stored);
         let changed = finding.acts || self.prev.as_ref() != Some(&next);
         if next.drift_ticks >= DRIFT_TICKS {
             report.drifting.push(self.id().to_owned());
         }
         let Claim::Held { mut version } = self.claim(deps, store, &next, changed, report).await
         else {
+            if self.hold.from_event {
+                report.note(
+                    self.id(),
+                    "the event's override was not applied (this tick stood aside); send it again",
+                );
+            }
             return None;
         };
         let outcome = apply(deps.rds, &self.plan.actions).await;
-        let mut due_notices = self.notices(&due, &outcome, when.schedule);
+        let mut due_notices = self.override_notices();
+        due_notices.extend(self.notices(&due, &outcome, when.schedule));
         if let Some(notice) = self.first_failure(&outcome, &mut next) {
             due_notices.push((notice, Marked::Failure));
             version = self.resave(store, &next, version, report).await;
@@ -309,6 +333,22 @@ impl<'d, 's> Cluster<'d, 's> {
         report.note(self.id(), note);
     }
 
+    /// "override started" for one this tick recorded, "override ended" for one it ended.
+    fn override_notices(&self) -> Vec<(Notification, Marked)> {
+        let started = self
+            .hold
+            .recorded
+            .iter()
+            .map(|held| notices::override_started(self.id(), held));
+        let scheduled = self.desired.map_or(0, |d| d.replicas);
+        let ended = self
+            .hold
+            .ended
+            .iter()
+            .map(|held| notices::override_ended(self.id(), held, scheduled));
+        started.chain(ended).map(|n| (n, Marked::Nothing)).collect()
+    }
+
     fn notices(
         &self,
         due: &Due,
@@ -322,7 +362,10 @@ impl<'d, 's> Cluster<'d, 's> {
         let (created, deleted) = (of_kind(true), of_kind(false));
         let mut out = Vec::new();
         if !created.is_empty() {
-            let until = self.desired.and_then(|d| d.next_change(at));
+            let until = self
+                .plan
+                .held_until
+                .or_else(|| self.desired.and_then(|d| d.next_change(at)));
             out.push((
                 notices::requested(&self.plan, &created, until),
                 Marked::Nothing,

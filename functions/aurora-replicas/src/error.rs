@@ -15,6 +15,42 @@ pub enum TickError {
     #[error("invalid invocation event for aurora-replicas")]
     Event(#[from] EventError),
     #[error(
+        "override target {target} is not an Aurora cluster of the schedule; aurora targets are: {known}"
+    )]
+    UnknownOverrideTarget { target: String, known: String },
+    #[error("override of {cluster} until {until} is refused: that is not after now ({now})")]
+    OverrideEnded {
+        cluster: String,
+        until: String,
+        now: String,
+    },
+    #[error(
+        "override of {cluster} until {until} is refused: that is more than {max_days} days ahead; lasting changes belong in infra/schedules.yaml"
+    )]
+    OverrideTooLong {
+        cluster: String,
+        until: String,
+        max_days: i64,
+    },
+    #[error(
+        "override of {cluster} to {requested} offpeak replicas is refused: Aurora allows {max} readers per cluster and {others} of its readers are not offpeak's, so at most {allowed}",
+        max = crate::plan::MAX_READERS
+    )]
+    TooManyReplicas {
+        cluster: String,
+        requested: u32,
+        allowed: usize,
+        others: usize,
+    },
+    #[error(
+        "override of {cluster} is refused: the cluster does not exist in this account and region (check the schedule's cluster id)"
+    )]
+    OverrideClusterMissing { cluster: String },
+    #[error(
+        "override of {cluster} not stored: a tick kept changing its state meanwhile; try again"
+    )]
+    OverrideContended { cluster: String },
+    #[error(
         "no state table configured: aurora-replicas remembers each cluster's last desired count there \
          (set OFFPEAK_STATE_TABLE; locally run `offpeak state init`)"
     )]
@@ -103,6 +139,12 @@ impl TickError {
             | TickError::CreateInstance { source, .. }
             | TickError::DeleteInstance { source, .. } => Some(&source.code),
             TickError::Event(_)
+            | TickError::UnknownOverrideTarget { .. }
+            | TickError::OverrideEnded { .. }
+            | TickError::OverrideTooLong { .. }
+            | TickError::TooManyReplicas { .. }
+            | TickError::OverrideClusterMissing { .. }
+            | TickError::OverrideContended { .. }
             | TickError::StateNotConfigured
             | TickError::ReadState { .. }
             | TickError::WriteState { .. }
@@ -113,17 +155,33 @@ impl TickError {
 
     /// The invocation itself was wrong (exit code 2 locally); everything else is a runtime failure.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, TickError::Event(_))
+        matches!(
+            self,
+            TickError::Event(_)
+                | TickError::UnknownOverrideTarget { .. }
+                | TickError::OverrideEnded { .. }
+                | TickError::OverrideTooLong { .. }
+                | TickError::TooManyReplicas { .. }
+                | TickError::OverrideClusterMissing { .. }
+        )
     }
 
     /// A stable name for alarms and logs (`ObserveFailed`, `ActionFailed`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
-            TickError::Event(_) => "InvalidEvent",
+            // Parse errors never reach a tick (the Lambda edge reports them as `InvalidEvent`):
+            // what is left of the event to refuse is its override, as in eks-nodegroups.
+            TickError::Event(_)
+            | TickError::UnknownOverrideTarget { .. }
+            | TickError::OverrideEnded { .. }
+            | TickError::OverrideTooLong { .. }
+            | TickError::TooManyReplicas { .. }
+            | TickError::OverrideClusterMissing { .. } => "InvalidOverride",
             TickError::StateNotConfigured | TickError::ReadState { .. } => "StateUnavailable",
-            TickError::WriteState { .. } | TickError::Enroll { .. } | TickError::Release { .. } => {
-                "StateWriteFailed"
-            }
+            TickError::WriteState { .. }
+            | TickError::Enroll { .. }
+            | TickError::Release { .. }
+            | TickError::OverrideContended { .. } => "StateWriteFailed",
             TickError::DescribeClusters { .. } | TickError::DescribeInstances { .. } => {
                 "ObserveFailed"
             }

@@ -23,7 +23,9 @@
 //! - duplicated, concurrent, late or missed ticks converge to the same cluster ([`mod@tick`]);
 //! - removing a cluster from the schedule removes offpeak's replicas from it, then forgets it
 //!   ([`unscheduled`]);
-//! - one cluster's failure never stops another's, and every failure is notified ([`notices`]).
+//! - one cluster's failure never stops another's, and every failure is notified ([`notices`]);
+//! - people stay in control: an override holds exactly N offpeak replicas until a time, whatever
+//!   the schedule says ([`overrides`]: `"override"` in the event, or [`set_override`]).
 
 pub mod action;
 pub mod apply;
@@ -33,6 +35,7 @@ mod error;
 pub mod memory;
 pub mod notices;
 pub mod observe;
+pub mod overrides;
 pub mod ownership;
 pub mod placement;
 pub mod plan;
@@ -47,7 +50,7 @@ mod testing;
 mod tests;
 
 use chrono::{DateTime, Utc};
-use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::event::{InvocationEvent, Override};
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::metrics::{Emf, Unit};
 use offpeak_shared::pause::gated;
@@ -55,6 +58,7 @@ use offpeak_shared::report::Report;
 
 pub use action::Action;
 pub use error::{TickError, chain};
+pub use overrides::{HeldOverride, Overridden};
 pub use rds::{Rds, SdkRds};
 pub use tick::{Deps, run};
 
@@ -94,6 +98,24 @@ pub async fn tick(
         run,
     ))
     .await
+}
+
+/// `offpeak override <cluster> replicas:N|clear [--until T]`: checks the override (a cluster of
+/// the schedule, a state this function holds, an end within the next 31 days of the clock's
+/// `now`, an N that Aurora's reader limit allows beside the cluster's other readers) and stores
+/// it; the next tick applies it and announces its end. Refused ones are bad input
+/// ([`TickError::is_bad_input`]) and write nothing. The caller announces a held override
+/// ([`notices::override_started`]).
+pub async fn set_override(
+    ctx: &Ctx,
+    o: &Override,
+    now: DateTime<Utc>,
+) -> Result<Overridden, TickError> {
+    // Bad input is refused before the state table is even looked for.
+    overrides::check(&ctx.schedule, o, now)?;
+    let store = ctx.aws.state().ok_or(TickError::StateNotConfigured)?;
+    let rds = SdkRds::from_sdk_config(ctx.aws.sdk_config());
+    overrides::record(&rds, store, &ctx.schedule, o, now).await
 }
 
 /// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);

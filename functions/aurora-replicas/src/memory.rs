@@ -5,13 +5,18 @@
 //! ```json
 //! {"desired": 2, "since": "2026-11-27T09:15:00Z", "converged": true, "drift_ticks": 0,
 //!  "acted_at": "2026-11-27T09:15:00Z",
-//!  "notified": {"ready": true, "drift": false, "failure": false, "kept_writer": null}}
+//!  "notified": {"ready": true, "drift": false, "failure": false, "kept_writer": null},
+//!  "override": {"state": "replicas:2", "until": "2026-11-27T20:00:00Z", "set_at": "2026-11-27T09:00:00Z"}}
 //! ```
+//!
+//! `desired` is what the tick wanted: the schedule's count, or an override's while one holds
+//! (`override`, see [`crate::overrides`]).
 //!
 //! **Transition gating** (design.md: act on transitions, respect a human inside a window):
 //! - the desired count changed since the last tick (or nothing is remembered) → converge;
 //! - the last transition has not converged yet (a create failed, the cluster was busy, a replica
 //!   was still being created when it had to go) → keep converging, every tick, until it has;
+//! - an override holds → converge every tick: a person asked for exactly that many;
 //! - converged, and the cluster has since been changed by hand → leave it, unless the target
 //!   sets `enforce: true`, which re-applies the schedule every tick.
 //!
@@ -29,6 +34,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::overrides::HeldOverride;
 
 /// Consecutive ticks of desired ≠ actual (after the transition tick) that make a drift.
 pub const DRIFT_TICKS: u32 = 3;
@@ -49,6 +56,9 @@ pub struct Memory {
     pub acted_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub notified: Notified,
+    /// A person's "exactly N replicas until then" (see [`crate::overrides`]).
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<HeldOverride>,
 }
 
 /// Which notifications about the current transition went out.
@@ -82,17 +92,20 @@ pub enum Reason {
     Unfinished,
     /// `enforce: true`.
     Enforce,
+    /// An override holds: exactly its count, every tick.
+    Override,
     /// The cluster was removed from the schedule: it wants no offpeak replica, whatever a person
     /// did (see [`crate::unscheduled`]).
     Unscheduled,
 }
 
-/// The transition gate.
-pub fn gate(prev: Option<&Memory>, desired: u8, enforce: bool) -> Mode {
+/// The transition gate; `held`: an override holds the count.
+pub fn gate(prev: Option<&Memory>, desired: u8, enforce: bool, held: bool) -> Mode {
     match prev {
         None => Mode::Converge(Reason::Transition),
         Some(m) if m.desired != desired => Mode::Converge(Reason::Transition),
         Some(m) if !m.converged => Mode::Converge(Reason::Unfinished),
+        Some(_) if held => Mode::Converge(Reason::Override),
         Some(_) if enforce => Mode::Converge(Reason::Enforce),
         Some(_) => Mode::Respect,
     }
@@ -120,7 +133,8 @@ pub struct Due {
 }
 
 impl Memory {
-    fn fresh(desired: u8, now: DateTime<Utc>) -> Self {
+    /// A new transition to `desired` at `now`, not converged yet.
+    pub(crate) fn fresh(desired: u8, now: DateTime<Utc>) -> Self {
         Self {
             desired,
             since: now,
@@ -128,12 +142,14 @@ impl Memory {
             drift_ticks: 0,
             acted_at: None,
             notified: Notified::default(),
+            override_: None,
         }
     }
 
     /// The memory after a tick that wants `desired` and found `finding`, with the notifications
     /// now due. `now` is the clock's value, never the event's `at`: `at` only chooses what the
-    /// schedule says, while `since` and `acted_at` record when things happened. Pure.
+    /// schedule says, while `since` and `acted_at` record when things happened. The override
+    /// is carried over as it was; the caller sets what this tick keeps. Pure.
     pub fn next(
         prev: Option<&Memory>,
         desired: u8,
@@ -146,6 +162,7 @@ impl Memory {
             _ => Memory::fresh(desired, now),
         };
         let mut next = before.clone();
+        next.override_ = prev.and_then(|p| p.override_.clone());
         next.converged |= finding.matches;
         next.drift_ticks = match (transition, finding.matches) {
             (false, false) => before.drift_ticks.saturating_add(1),
@@ -198,14 +215,44 @@ mod tests {
         let (done, _) = Memory::next(None, 2, at(0), &finding(true));
         let (pending, _) = Memory::next(None, 2, at(0), &finding(false));
         let cases = [
-            (None, 2, false, Mode::Converge(Reason::Transition)),
-            (Some(&done), 0, false, Mode::Converge(Reason::Transition)),
-            (Some(&pending), 2, false, Mode::Converge(Reason::Unfinished)),
-            (Some(&done), 2, true, Mode::Converge(Reason::Enforce)),
-            (Some(&done), 2, false, Mode::Respect),
+            (None, 2, false, false, Mode::Converge(Reason::Transition)),
+            (
+                Some(&done),
+                0,
+                false,
+                false,
+                Mode::Converge(Reason::Transition),
+            ),
+            (
+                Some(&done),
+                0,
+                false,
+                true,
+                Mode::Converge(Reason::Transition),
+            ),
+            (
+                Some(&pending),
+                2,
+                false,
+                false,
+                Mode::Converge(Reason::Unfinished),
+            ),
+            (Some(&done), 2, true, false, Mode::Converge(Reason::Enforce)),
+            (
+                Some(&done),
+                2,
+                false,
+                true,
+                Mode::Converge(Reason::Override),
+            ),
+            (Some(&done), 2, false, false, Mode::Respect),
         ];
-        for (prev, desired, enforce, want) in cases {
-            assert_eq!(gate(prev, desired, enforce), want, "{prev:?} {desired}");
+        for (prev, desired, enforce, held, want) in cases {
+            assert_eq!(
+                gate(prev, desired, enforce, held),
+                want,
+                "{prev:?} {desired}"
+            );
         }
     }
 

@@ -9,6 +9,8 @@
 //! | the tick could not observe or read its state | failure | tick failed |
 //! | an offpeak replica had to go but is the writer (once per replica and transition) | drift | replica kept: it is the writer |
 //! | desired ≠ actual for `DRIFT_TICKS` ticks (once, re-armed when they match) | drift | replicas drifted |
+//! | an override was recorded (by the event's tick, or by `offpeak override`) | action | override started |
+//! | an override ended (its `until` passed, or `clear`) and the schedule applies again | info | override ended |
 //!
 //! Only ids, codes, counts and instants appear, as the shared notifier requires.
 
@@ -19,6 +21,7 @@ use crate::FUNCTION;
 use crate::TickError;
 use crate::action::Action;
 use crate::memory::{DRIFT_TICKS, Mode, Reason};
+use crate::overrides::HeldOverride;
 use crate::plan::TargetPlan;
 
 /// A notification token for an id; ids RDS accepts are always valid tokens.
@@ -48,8 +51,12 @@ pub fn requested(
     created: &[&Action],
     until: Option<DateTime<Utc>>,
 ) -> Notification {
+    let why = match plan.held_until {
+        Some(_) => "offpeak asked RDS for read replicas: an override holds this many.",
+        None => "offpeak asked RDS for read replicas ahead of the peak window.",
+    };
     let mut n = base(Severity::Action, plan, "replicas requested")
-        .line("offpeak asked RDS for read replicas ahead of the peak window.")
+        .line(why)
         .fact("created", created.len());
     if let Some(Action::Create(spec)) = created.first() {
         n = n.fact("class", token(&spec.class));
@@ -63,8 +70,16 @@ pub fn requested(
 
 /// Every wanted replica is available.
 pub fn ready(plan: &TargetPlan) -> Notification {
+    let what = match plan.held_until {
+        Some(_) => {
+            "Every read replica the override wants is available and serving through the reader endpoint."
+        }
+        None => {
+            "Every read replica the schedule wants is available and serving through the reader endpoint."
+        }
+    };
     base(Severity::Info, plan, "ready for peak")
-        .line("Every read replica the schedule wants is available and serving through the reader endpoint.")
+        .line(what)
         .fact("available", plan.census.available)
         .invite(offpeak_shared::notify::Invite::HoldReplicas { replicas: u32::from(plan.desired) })
 }
@@ -75,7 +90,12 @@ pub fn removed(plan: &TargetPlan, deleted: &[&Action]) -> Notification {
         Mode::Converge(Reason::Unscheduled) => {
             "offpeak deleted read replicas it had added: the cluster is no longer in the schedule."
         }
-        Mode::Converge(Reason::Transition | Reason::Unfinished | Reason::Enforce)
+        _ if plan.held_until.is_some() => {
+            "offpeak deleted read replicas it had added, as an override says."
+        }
+        Mode::Converge(
+            Reason::Transition | Reason::Unfinished | Reason::Enforce | Reason::Override,
+        )
         | Mode::Respect => "offpeak deleted read replicas it had added, as the schedule says.",
     };
     let n = base(Severity::Action, plan, "replicas removed")
@@ -86,6 +106,37 @@ pub fn removed(plan: &TargetPlan, deleted: &[&Action]) -> Notification {
             plan.census.present.saturating_sub(deleted.len()),
         );
     with_instances(n, deleted.iter().copied())
+}
+
+/// An override of `cluster` was recorded: from the next tick (or this one, for an event) the
+/// cluster holds exactly its count until its end.
+pub fn override_started(cluster: &str, held: &HeldOverride) -> Notification {
+    let n = Notification::new(Severity::Action, FUNCTION, token(cluster), "override started")
+        .line("A person's override holds this cluster at exactly this many offpeak read replicas, whatever the schedule says, until it ends.")
+        .fact("cluster", token(cluster))
+        .fact("state", token(&held.state.to_string()))
+        .fact("until", held.until);
+    match held.replicas() {
+        Some(n_replicas) => n.fact("replicas", u32::from(n_replicas)),
+        None => n,
+    }
+    .next_step("offpeak override <cluster> clear ends it early; offpeak status lists it.")
+}
+
+/// `cluster`'s override ended (its end passed, or it was cleared): the schedule applies again.
+pub fn override_ended(cluster: &str, held: &HeldOverride, scheduled: u8) -> Notification {
+    let why = if held.cleared {
+        "A person cleared the override early; the schedule applies again from this tick."
+    } else {
+        "The override reached its end; the schedule applies again from this tick."
+    };
+    Notification::new(Severity::Info, FUNCTION, token(cluster), "override ended")
+        .line(why)
+        .fact("cluster", token(cluster))
+        .fact("state", token(&held.state.to_string()))
+        .fact("until", held.until)
+        .fact("cleared", held.cleared)
+        .fact("desired", u32::from(scheduled))
 }
 
 /// Some of the cluster's actions failed; `first` is the first error.
@@ -161,6 +212,7 @@ mod tests {
             notes: vec![],
             kept_writer: None,
             cluster_status: Some("available".into()),
+            held_until: None,
         }
     }
 
@@ -188,10 +240,19 @@ mod tests {
     #[test]
     fn every_notice_fits_the_sns_subject_limit() {
         let p = plan();
+        let held = HeldOverride {
+            state: offpeak_shared::event::OverrideState::Replicas(15),
+            until: crate::testing::utc("2026-11-27T20:00:00Z"),
+            set_at: crate::testing::utc("2026-11-27T10:00:00Z"),
+            cleared: true,
+        };
+        let long = "c".repeat(63);
         for n in [
             ready(&p),
             drift(&p),
             kept_writer(&p, "prod-aurora-offpeak-1"),
+            override_started(&long, &held),
+            override_ended(&long, &held, 15),
         ] {
             assert!(n.subject().len() < 100, "{}", n.subject());
         }

@@ -18,6 +18,10 @@
 //!   the same plan, under a new name.
 //! - Inside a window, a cluster changed by hand after it converged is left alone unless the
 //!   target sets `enforce: true` (see [`crate::memory::gate`]).
+//! - While an override holds ([`crate::overrides`]), the count is the override's, whatever the
+//!   schedule says, and is re-applied every tick.
+
+use chrono::{DateTime, Utc};
 
 use crate::action::{Action, Removal, RemovalReason};
 use crate::desired::Desired;
@@ -48,6 +52,8 @@ pub struct TargetPlan {
     pub kept_writer: Option<String>,
     /// The cluster's status; `None` when RDS does not know the cluster.
     pub cluster_status: Option<String>,
+    /// When the override that sets `desired` ends; `None` when the schedule sets it.
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 /// offpeak's replicas of a cluster, counted.
@@ -124,17 +130,25 @@ impl TargetPlan {
     }
 }
 
-/// Plans one cluster: `d` from the schedule, `prev` from the state store, `cluster` from RDS.
-pub fn plan(d: &Desired<'_>, prev: Option<&Memory>, cluster: Option<&ClusterView>) -> TargetPlan {
+/// Plans one cluster: `d` from the schedule, `held` the count an override holds (and until
+/// when), `prev` from the state store, `cluster` from RDS.
+pub fn plan(
+    d: &Desired<'_>,
+    held: Option<(u8, DateTime<Utc>)>,
+    prev: Option<&Memory>,
+    cluster: Option<&ClusterView>,
+) -> TargetPlan {
+    let desired = held.map_or(d.replicas, |(n, _)| n);
     let mut plan = TargetPlan {
         cluster: d.cluster().to_owned(),
-        desired: d.replicas,
-        mode: gate(prev, d.replicas, d.target.enforce),
+        desired,
+        mode: gate(prev, desired, d.target.enforce, held.is_some()),
         census: cluster.map(Census::of).unwrap_or_default(),
         actions: Vec::new(),
         notes: Vec::new(),
         kept_writer: None,
         cluster_status: cluster.map(|v| v.status.clone()),
+        held_until: held.map(|(_, until)| until),
     };
     match (plan.mode, situation(cluster)) {
         (_, Situation::Missing) => plan.notes.push(format!(
@@ -165,7 +179,7 @@ fn converge(plan: &mut TargetPlan, d: &Desired<'_>, view: &ClusterView) {
         plan.actions
             .push(removal(view, broken, RemovalReason::Broken));
     }
-    let want = usize::from(d.replicas);
+    let want = usize::from(plan.desired);
     let have = plan.census.present;
     if have < want {
         add(plan, d, view, want - have);
@@ -282,7 +296,7 @@ aurora_replicas:
     ) -> TargetPlan {
         let s = schedule(yaml);
         let d = crate::desired::desired(&s, utc(&format!("2026-11-27T{hour}:00Z")));
-        plan(&d[0], prev, v)
+        plan(&d[0], None, prev, v)
     }
 
     fn peak(v: &ClusterView) -> TargetPlan {

@@ -579,14 +579,16 @@ async fn manual_changes_are_respected_inside_a_window_unless_enforced() {
 }
 
 #[tokio::test]
-async fn events_with_an_override_are_refused() {
+async fn an_override_meant_for_another_function_is_refused_before_any_call() {
     let w = World::new();
     let event = InvocationEvent::from_json_str(
         r#"{"override": {"target": "prod", "state": "awake", "until": "2026-11-28T18:00:00Z"}}"#,
     )
     .unwrap();
     let err = run(&w.deps(), &event, utc(PEAK)).await.unwrap_err();
-    assert_eq!(err.kind(), "InvalidEvent");
+    assert_eq!(err.kind(), "InvalidOverride");
+    assert!(err.is_bad_input());
+    assert!(w.rds.calls().is_empty());
 }
 
 #[tokio::test]
@@ -904,4 +906,291 @@ async fn a_real_run_with_at_cannot_take_over_a_cluster_claimed_by_a_live_tick() 
         .chain(&replay.notes)
         .filter(|n| n.message.contains("stood aside"));
     assert_eq!(stood_aside.count(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overrides: exactly N offpeak replicas until a time, whatever the schedule says.
+
+/// An override event for `target`, sent at the clock's `clock`.
+fn override_event(target: &str, state: &str, until: Option<DateTime<Utc>>) -> InvocationEvent {
+    let mut o = serde_json::json!({"target": target, "state": state});
+    if let Some(until) = until {
+        o["until"] = serde_json::json!(until.to_rfc3339());
+    }
+    InvocationEvent::from_value(serde_json::json!({ "override": o })).unwrap()
+}
+
+impl World {
+    async fn send(&self, event: &InvocationEvent, clock: DateTime<Utc>) -> Report<Action> {
+        run(&self.deps(), event, clock).await.unwrap()
+    }
+
+    /// Notification titles about `cluster`, in order.
+    fn titles_of(&self, cluster: &str) -> Vec<&'static str> {
+        self.titles()
+            .into_iter()
+            .filter(|(_, target, _)| target == cluster)
+            .map(|(_, _, title)| title)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_override_holds_its_count_across_the_window_boundary_and_ends_on_time() {
+    // GIVEN both clusters at peak (prod: 2 replicas)
+    let w = at_peak().await;
+
+    // WHEN, inside the window (22:00 JST), replicas:1 is set on prod until 00:30 JST, an hour
+    // after the window closes
+    let set_at = utc("2026-11-27T13:00:00Z");
+    let until = utc("2026-11-27T15:30:00Z");
+    let report = w
+        .send(&override_event("prod", "replicas:1", Some(until)), set_at)
+        .await;
+
+    // THEN prod goes down to 1 at once, and people hear that the override started
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-offpeak-2 (available, surplus)"]
+    );
+    assert_eq!(
+        w.titles_of("prod"),
+        ["override started", "replicas removed"]
+    );
+    let memory = w.memory("prod").await;
+    assert_eq!(memory.desired, 1);
+    assert_eq!(memory.override_.as_ref().unwrap().until, until);
+    w.rds.settle();
+
+    // WHEN the window closes (23:30 JST) and ticks run until just before the override's end
+    for minute in [0, 5, 55] {
+        let report = w.tick_at(minutes_after(OFF_PEAK, minute)).await;
+        assert!(
+            report.plan.iter().all(|a| a.cluster() != "prod"),
+            "{report:?}"
+        );
+    }
+
+    // THEN prod still holds 1 (prod-us followed its schedule), and all that was said about prod
+    // is that its one replica is ready (a new count is a transition)
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1"]);
+    assert!(w.offpeak_ids("prod-us").is_empty());
+    assert_eq!(w.titles_of("prod"), ["ready for peak"]);
+
+    // WHEN the first tick at its end runs
+    let report = w.tick_at(until).await;
+
+    // THEN the schedule applies again (0 outside the window), and people hear the override ended
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-offpeak-1 (available, surplus)"]
+    );
+    assert_eq!(w.titles_of("prod"), ["override ended", "replicas removed"]);
+    let memory = w.memory("prod").await;
+    assert_eq!((memory.desired, memory.override_), (0, None));
+
+    // AND the tick after that is quiet
+    let next = w.tick_at(minutes_after("2026-11-27T15:30:00Z", 5)).await;
+    assert!(next.plan.is_empty(), "{next:?}");
+    assert!(w.titles().is_empty());
+}
+
+#[tokio::test]
+async fn replicas_0_inside_a_peak_window_removes_them_and_clear_restores_the_schedule() {
+    // GIVEN prod at peak with its 2 replicas
+    let w = at_peak().await;
+    let until = minutes_after(PEAK, 120);
+
+    // WHEN replicas:0 is set inside the window
+    let report = w
+        .send(
+            &override_event("prod", "replicas:0", Some(until)),
+            minutes_after(PEAK, 10),
+        )
+        .await;
+
+    // THEN both go, and nothing else of prod
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    w.rds.settle();
+    assert!(w.offpeak_ids("prod").is_empty());
+    assert_eq!(
+        w.rds.live_ids("prod").len(),
+        3,
+        "writer, reader, autoscaling"
+    );
+    assert_eq!(
+        w.titles_of("prod"),
+        ["override started", "replicas removed"]
+    );
+    assert!(
+        w.tick_at(minutes_after(PEAK, 15)).await.plan.is_empty(),
+        "0 held"
+    );
+
+    // WHEN it is cleared by an event
+    let report = w
+        .send(
+            &override_event("prod", "clear", None),
+            minutes_after(PEAK, 20),
+        )
+        .await;
+
+    // THEN that tick follows the schedule again: 2 replicas requested, and the end announced
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(
+        w.titles_of("prod"),
+        ["override ended", "replicas requested"]
+    );
+    let memory = w.memory("prod").await;
+    assert_eq!((memory.desired, memory.override_), (2, None));
+
+    // AND clearing again changes nothing and says so
+    let report = w
+        .send(
+            &override_event("prod", "clear", None),
+            minutes_after(PEAK, 25),
+        )
+        .await;
+    assert!(report.plan.is_empty(), "{report:?}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("no override holds this cluster")),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn offpeak_override_is_applied_by_the_next_tick_and_its_clear_too() {
+    // GIVEN prod at peak, and `offpeak override prod replicas:3` (stored, not yet applied)
+    let w = at_peak().await;
+    w.rds.reset_calls();
+    let clock = minutes_after(PEAK, 10);
+    let set = override_event("prod", "replicas:3", Some(minutes_after(PEAK, 300)));
+    let stored = crate::overrides::record(
+        &w.rds,
+        &w.store,
+        &w.schedule,
+        set.override_.as_ref().unwrap(),
+        clock,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(stored, crate::Overridden::Held(_)), "{stored:?}");
+    assert!(w.rds.mutating_calls().is_empty(), "it only describes");
+
+    // WHEN the next tick runs THEN it holds 3
+    let report = w.tick_at(minutes_after(PEAK, 15)).await;
+    assert_eq!(
+        lines(&report.applied),
+        ["create prod-offpeak-3 (db.r7g.large, ap-northeast-1c, tier 15)"]
+    );
+    assert_eq!(w.titles_of("prod"), ["replicas requested"]);
+    w.rds.settle();
+
+    // WHEN `offpeak override prod clear` runs, then the next tick
+    let clear = override_event("prod", "clear", None);
+    let cleared = crate::overrides::record(
+        &w.rds,
+        &w.store,
+        &w.schedule,
+        clear.override_.as_ref().unwrap(),
+        minutes_after(PEAK, 20),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(cleared, crate::Overridden::Cleared(_)),
+        "{cleared:?}"
+    );
+    let report = w.tick_at(minutes_after(PEAK, 25)).await;
+
+    // THEN the schedule's 2 are back, and the end is announced by that tick
+    assert_eq!(
+        lines(&report.applied),
+        ["delete prod-offpeak-3 (available, surplus)"]
+    );
+    assert_eq!(w.titles_of("prod"), ["override ended", "replicas removed"]);
+}
+
+#[tokio::test]
+async fn while_an_override_holds_a_persons_change_is_put_back() {
+    // GIVEN prod (enforce: false) held at 2 replicas past the window by an override
+    let w = at_peak().await;
+    let event = override_event("prod", "replicas:2", Some(minutes_after(OFF_PEAK, 60)));
+    let report = w.send(&event, minutes_after(PEAK, 5)).await;
+    assert!(report.plan.is_empty(), "already 2: {report:?}");
+    assert_eq!(w.titles_of("prod"), ["override started"]);
+
+    // WHEN a person deletes one of them
+    w.rds.set_status("prod-offpeak-2", "deleting");
+    w.rds.settle();
+    let report = w.tick_at(minutes_after(PEAK, 10)).await;
+
+    // THEN the override's count is restored (without an override, it would be respected)
+    assert_eq!(
+        lines(&report.applied),
+        ["create prod-offpeak-2 (db.r7g.large, ap-northeast-1d, tier 15)"]
+    );
+}
+
+#[tokio::test]
+async fn an_override_beyond_auroras_reader_limit_is_refused_and_changes_nothing() {
+    // GIVEN prod with a writer, a person's reader and Auto Scaling's reader: room for 13
+    let w = at_peak().await;
+    let puts = w.store.puts.load(Ordering::SeqCst);
+    w.rds.reset_calls();
+
+    // WHEN 14 are asked for
+    let event = override_event("prod", "replicas:14", Some(minutes_after(PEAK, 60)));
+    let err = run(&w.deps(), &event, minutes_after(PEAK, 5))
+        .await
+        .unwrap_err();
+
+    // THEN the invocation is refused as bad input, and nothing was written or changed
+    assert!(err.is_bad_input(), "{err}");
+    assert_eq!(err.kind(), "InvalidOverride");
+    assert!(err.to_string().contains("at most 13"), "{err}");
+    assert_eq!(w.store.puts.load(Ordering::SeqCst), puts);
+    assert!(w.rds.mutating_calls().is_empty());
+    assert!(w.titles().is_empty());
+    assert!(w.memory("prod").await.override_.is_none());
+}
+
+#[tokio::test]
+async fn an_unknown_target_or_a_past_end_is_refused_before_any_call() {
+    let w = World::new();
+    for (event, needle) in [
+        (
+            override_event("ghost", "replicas:1", Some(utc(OFF_PEAK))),
+            "aurora targets are: prod, prod-us",
+        ),
+        (
+            override_event("prod", "replicas:1", Some(utc(PEAK))),
+            "not after now",
+        ),
+    ] {
+        let err = run(&w.deps(), &event, utc(PEAK)).await.unwrap_err();
+        assert!(err.is_bad_input(), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    assert!(w.rds.calls().is_empty());
+    assert_eq!(w.store.puts.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_dry_run_with_an_override_plans_it_and_records_nothing() {
+    let w = at_peak().await;
+    let puts = w.store.puts.load(Ordering::SeqCst);
+    let mut event = override_event("prod", "replicas:0", Some(minutes_after(PEAK, 60)));
+    event.dry_run = true;
+
+    let report = w.send(&event, minutes_after(PEAK, 5)).await;
+
+    assert_eq!(report.plan.len(), 2, "{report:?}");
+    assert!(report.applied.is_empty());
+    assert_eq!(w.store.puts.load(Ordering::SeqCst), puts);
+    assert!(w.memory("prod").await.override_.is_none());
+    assert!(w.titles().is_empty());
 }

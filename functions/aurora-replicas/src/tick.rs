@@ -20,7 +20,11 @@
 //!   apply), the memory says "not converged" and the next tick finishes the job; deterministic
 //!   replica names stop a late duplicate from adding replicas.
 //! - **`at` moves only the schedule.** The event's `at` is the instant the schedule is read at
-//!   (and the report's `at`); every timestamp written or sent is the clock's.
+//!   (and the report's `at`); every timestamp written or sent is the clock's, and overrides are
+//!   checked and held by the clock ([`crate::overrides`]).
+//! - **A refused override changes nothing.** The event's override is checked before any call
+//!   (target, state, end) and against the observed cluster (Aurora's reader limit) before any
+//!   plan: refused, the invocation fails as bad input and no cluster is touched.
 //! - **Dry-run** reads (state and RDS) and plans, and makes no write call of any kind: no RDS
 //!   change, no state or registry write, no notification. Without a state table it plans as if
 //!   offpeak remembered nothing, and says so in the report.
@@ -46,6 +50,7 @@ use crate::action::Action;
 use crate::cluster::{Cluster, When, send};
 use crate::desired::{Desired, desired};
 use crate::observe::{Observed, observe};
+use crate::overrides::{self, Request};
 use crate::rds::Rds;
 use crate::unscheduled::{at_baseline, orphans};
 use crate::{FUNCTION, TickError, notices};
@@ -66,7 +71,12 @@ pub async fn run<R: Rds, S: StateStore>(
     event: &InvocationEvent,
     clock: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
-    event.ensure_no_override(FUNCTION)?;
+    event.ensure_override_fits(FUNCTION)?;
+    let request = event
+        .override_
+        .as_ref()
+        .map(|o| overrides::check(deps.schedule, o, clock))
+        .transpose()?;
     let when = When {
         schedule: event.instant(clock),
         clock,
@@ -88,7 +98,10 @@ pub async fn run<R: Rds, S: StateStore>(
             return Err(err);
         }
     };
-    let (scheduled, unscheduled) = seen.clusters(&wanted, &mut report);
+    if let Some(r) = &request {
+        overrides::fits(r, seen.observed.cluster(r.cluster()))?;
+    }
+    let (scheduled, unscheduled) = seen.clusters(&wanted, request.as_ref(), clock, &mut report);
     if let (false, Some(store)) = (event.dry_run, store) {
         act(deps, store, &seen.registered, &scheduled, when, &mut report).await;
         for c in &unscheduled {
@@ -148,15 +161,22 @@ struct Seen {
 }
 
 impl Seen {
-    /// Plans every cluster, scheduled ones first, and reports the plans.
+    /// Plans every cluster, scheduled ones first, and reports the plans; `request` is the event's
+    /// override, applied to the cluster it names.
     fn clusters<'d, 's>(
         &self,
         wanted: &'d [Desired<'s>],
+        request: Option<&Request>,
+        clock: DateTime<Utc>,
         report: &mut Report<Action>,
     ) -> (Vec<Cluster<'d, 's>>, Vec<Cluster<'d, 's>>) {
         let scheduled: Vec<Cluster> = wanted
             .iter()
-            .map(|d| Cluster::scheduled(d, self.records.get(d.cluster()), &self.observed, report))
+            .map(|d| {
+                let record = self.records.get(d.cluster());
+                let request = request.filter(|r| r.cluster() == d.cluster());
+                Cluster::scheduled(d, record, &self.observed, request, clock, report)
+            })
             .collect();
         let unscheduled: Vec<Cluster> = self
             .orphans

@@ -55,6 +55,7 @@ pub fn plan(cluster: &str, view: Option<&ClusterView>) -> TargetPlan {
         notes: Vec::new(),
         kept_writer: None,
         cluster_status: view.map(|v| v.status.clone()),
+        held_until: None,
     };
     match view {
         None => plan.notes.push(format!(

@@ -192,9 +192,11 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
                 state: *state,
                 until: *until,
                 set_at: now,
+                cleared: false,
             };
-            commit(store, target, session, now, |d| d.override_ = Some(held)).await
+            commit(store, target, session, |d| d.override_ = Some(held)).await
         }
+        Step::EndOverride { .. } => commit(store, target, session, |d| d.override_ = None).await,
         Step::SaveScaling {
             scaling,
             asg,
@@ -207,10 +209,10 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
                 autoscaler_tags: autoscaler_tags.clone(),
                 at: *at,
             };
-            save(store, target, session, saved, now).await.map(done)
+            save(store, target, session, saved).await.map(done)
         }
         Step::ParkAutoscalerTags { asg, tags, marker } => {
-            park(svc, target, session, asg, tags, marker, now)
+            park(svc, target, session, asg, tags, marker)
                 .await
                 .map(done)
         }
@@ -219,11 +221,9 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
         Step::RestoreAutoscalerTags { asg, tags } => {
             restore_tags(svc.autoscaling, asg, tags).await.map(done)
         }
-        Step::VerifyRestore(expected) => {
-            verify_and_clear(svc, action, expected, session, now).await
-        }
+        Step::VerifyRestore(expected) => verify_and_clear(svc, action, expected, session).await,
         Step::CommitDesired { state } => {
-            commit(store, target, session, now, |d| d.desired = Some(*state)).await
+            commit(store, target, session, |d| d.desired = Some(*state)).await
         }
         Step::Flag {
             concern,
@@ -235,12 +235,9 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
                 since: *since,
                 reported: *report,
             };
-            commit(store, target, session, now, |d| {
-                d.attention = Some(attention)
-            })
-            .await
+            commit(store, target, session, |d| d.attention = Some(attention)).await
         }
-        Step::Unflag { .. } => commit(store, target, session, now, |d| d.attention = None).await,
+        Step::Unflag { .. } => commit(store, target, session, |d| d.attention = None).await,
         Step::Release { forget_state } => release(store, target, session, *forget_state)
             .await
             .map(done),
@@ -271,13 +268,10 @@ async fn commit<S: StateStore>(
     store: &S,
     target: &str,
     session: &mut Stored,
-    now: DateTime<Utc>,
     edit: impl FnOnce(&mut TargetDoc),
 ) -> Result<Option<String>, TickError> {
     edit(&mut session.doc);
-    record::write(store, target, session, now)
-        .await
-        .map(|()| None)
+    record::write(store, target, session).await.map(|()| None)
 }
 
 /// Saves the pre-sleep state; refuses to replace one already saved.
@@ -286,7 +280,6 @@ async fn save<S: StateStore>(
     target: &str,
     session: &mut Stored,
     saved: Saved,
-    now: DateTime<Utc>,
 ) -> Result<(), TickError> {
     if session.doc.saved.is_some() {
         return Err(TickError::SavedExists {
@@ -294,7 +287,7 @@ async fn save<S: StateStore>(
         });
     }
     session.doc.saved = Some(saved);
-    record::write(store, target, session, now).await
+    record::write(store, target, session).await
 }
 
 /// Removes the discovery tags, after making sure every one of them is saved (EKS may have put a
@@ -306,7 +299,6 @@ async fn park<E: Eks, A: AutoScaling, S: StateStore>(
     asg: &str,
     tags: &[AsgTag],
     marker: &AsgTag,
-    now: DateTime<Utc>,
 ) -> Result<(), TickError> {
     let Some(saved) = session.doc.saved.as_mut() else {
         return Err(TickError::NothingSaved {
@@ -321,7 +313,7 @@ async fn park<E: Eks, A: AutoScaling, S: StateStore>(
     if !unsaved.is_empty() {
         saved.autoscaler_tags.extend(unsaved);
         saved.asg.get_or_insert_with(|| asg.to_owned());
-        record::write(svc.state, target, session, now).await?;
+        record::write(svc.state, target, session).await?;
     }
     svc.autoscaling
         .put_tags(asg, std::slice::from_ref(marker))
@@ -350,12 +342,11 @@ async fn verify_and_clear<E: Eks, A: AutoScaling, S: StateStore>(
     action: &Action,
     expected: &Expected,
     session: &mut Stored,
-    now: DateTime<Utc>,
 ) -> Result<Option<String>, TickError> {
     if let Some(reason) = verify(svc, &action.resource, expected).await? {
         return Ok(Some(reason));
     }
-    commit(svc.state, &action.target, session, now, |d| {
+    commit(svc.state, &action.target, session, |d| {
         d.saved = None;
         d.desired = Some(SleepState::Awake);
     })

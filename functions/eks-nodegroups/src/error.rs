@@ -161,7 +161,8 @@ impl TickError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            TickError::UnknownOverrideTarget { .. }
+            TickError::Event(_)
+                | TickError::UnknownOverrideTarget { .. }
                 | TickError::OverrideEnded { .. }
                 | TickError::OverrideTooLong { .. }
         )
@@ -283,6 +284,10 @@ mod tests {
             known: "dev-eks/app".into(),
         };
         assert!(bad.is_bad_input());
+        let wrong_state = TickError::Event(offpeak_shared::event::EventError::OverrideEnd {
+            state: offpeak_shared::event::OverrideState::Awake,
+        });
+        assert!(wrong_state.is_bad_input());
         assert!(!TickError::StateConflict { target: "x".into() }.is_bad_input());
     }
 }

@@ -29,7 +29,8 @@
 //!   same result (per-target leases, versioned writes); a converged target makes no write call.
 //! - **One target never stops another.** A deleted node group, a failed call or a busy node group
 //!   is reported (notes, notifications) and the rest of the tick proceeds.
-//! - People stay in control: overrides ([`set_override`], or `"override"` in the event) and the
+//! - People stay in control: overrides ([`set_override`], or `"override"` in the event; their
+//!   start and their end are notified, and `clear` ends one early) and the
 //!   `offpeak:skip-until=<RFC3339>` tag on the node group.
 //!
 //! Failure behaviour: [`tick`] fails only when the tick as a whole can't run (no readable state
@@ -57,7 +58,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::event::{InvocationEvent, Override};
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::pause::gated;
 use offpeak_shared::report::Report;
@@ -67,6 +68,7 @@ pub use apply::Services;
 pub use aws::{SdkAutoScaling, SdkEks};
 pub use error::TickError;
 pub use model::{Instants, Scaling, SleepState};
+pub use overrides::Overridden;
 pub use plan::{Action, Step};
 pub use reconcile::run;
 pub use record::HeldOverride;
@@ -119,18 +121,21 @@ pub async fn tick(
     tick.await
 }
 
-/// `offpeak override <target> awake|asleep --until <time>`: stores the override; the next tick
-/// converges the target to it. Refused (see [`TickError::is_bad_input`]) for a target the
-/// schedule does not cover or an end not within the next 31 days.
+/// `offpeak override <target> awake|asleep --until <time>` stores the override; the next tick
+/// converges the target to it. `offpeak override <target> clear` ends the target's override at
+/// the clock's `now`; the next tick follows the schedule and announces the end. Refused (see
+/// [`TickError::is_bad_input`]) for a target the schedule does not cover, a state that is not
+/// this function's, or an end not within the next 31 days. The caller announces a held override
+/// ([`notify::override_started`]).
 pub async fn set_override(
     ctx: &Ctx,
-    target: &str,
-    state: impl Into<SleepState>,
-    until: DateTime<Utc>,
+    o: &Override,
     now: DateTime<Utc>,
-) -> Result<HeldOverride, TickError> {
+) -> Result<Overridden, TickError> {
+    // Bad input is refused before the state table is even looked for.
+    overrides::check_event(&ctx.schedule, o, now)?;
     let store = require_state(ctx)?;
-    overrides::record(store, &ctx.schedule, target, state.into(), until, now).await
+    overrides::record(store, &ctx.schedule, o, now).await
 }
 
 fn require_state(ctx: &Ctx) -> Result<&DynamoStateStore, TickError> {

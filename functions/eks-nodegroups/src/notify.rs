@@ -1,5 +1,5 @@
 //! Notifications (built purely from what apply did, then sent): one per sleep, per verified wake,
-//! per failed action, per override recorded, and one per problem (drift after
+//! per failed action, per override started and per override ended, and one per problem (drift after
 //! [`crate::plan::DRIFT_GRACE`]; at once a missing resource, a lost pre-sleep state and a target
 //! offpeak's role may not touch — each telling a person what to do), never one per tick.
 //!
@@ -12,7 +12,7 @@ use offpeak_shared::notify::{Fact, Notification, Notifier, Severity, Token};
 use crate::FUNCTION;
 use crate::apply::{Outcome, TargetOutcome};
 use crate::error::chain;
-use crate::model::{Resource, Scaling};
+use crate::model::{Resource, Scaling, SleepState};
 use crate::plan::{Action, Step};
 use crate::record::Concern;
 
@@ -80,12 +80,14 @@ fn applied(
     now: DateTime<Utc>,
 ) -> Option<Notification> {
     match &action.step {
-        Step::RecordOverride { state, until } => Some(
-            base(Severity::Info, action, "override recorded")
-                .line("A person's override holds this target; the schedule applies again when it ends.")
-                .fact("state", token(state.as_str()))
-                .fact("until", *until),
-        ),
+        Step::RecordOverride { state, until } => {
+            Some(override_started(&action.target, *state, *until))
+        }
+        Step::EndOverride {
+            state,
+            until,
+            cleared,
+        } => Some(override_ended(&action.target, *state, *until, *cleared)),
         Step::ScaleToZero { from } => Some(asleep(outcome, action, *from)),
         Step::VerifyRestore(expected) => Some(awake(outcome, action, expected.scaling, now)),
         Step::Flag { concern: Concern::Drift, report: true, since } => Some(
@@ -103,6 +105,39 @@ fn applied(
         Step::Flag { concern: Concern::Denied, report: true, .. } => Some(denied(outcome, action)),
         _ => None,
     }
+}
+
+/// A person's override of `target` was recorded (by an event's tick, or by `offpeak override`).
+pub fn override_started(target: &str, state: SleepState, until: DateTime<Utc>) -> Notification {
+    Notification::new(
+        Severity::Action,
+        FUNCTION,
+        token(target),
+        "override started",
+    )
+    .line("A person's override holds this target; the schedule applies again when it ends.")
+    .fact("state", token(state.as_str()))
+    .fact("until", until)
+    .next_step("offpeak override <target> clear ends it early; offpeak status lists it.")
+}
+
+/// `target`'s override ended (its `until` passed, or it was cleared) and was removed.
+pub fn override_ended(
+    target: &str,
+    state: SleepState,
+    until: DateTime<Utc>,
+    cleared: bool,
+) -> Notification {
+    let why = if cleared {
+        "A person cleared the override early; the schedule applies again from this tick."
+    } else {
+        "The override reached its end; the schedule applies again from this tick."
+    };
+    Notification::new(Severity::Info, FUNCTION, token(target), "override ended")
+        .line(why)
+        .fact("state", token(state.as_str()))
+        .fact("until", until)
+        .fact("cleared", cleared)
 }
 
 /// offpeak put it to sleep, lost its saved sizes and can't read its marker.

@@ -27,7 +27,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use offpeak_shared::event::Override;
+use offpeak_shared::event::{Override, OverrideState};
 use serde::Serialize;
 
 use crate::guard;
@@ -59,6 +59,13 @@ pub enum Step {
     RecordOverride {
         state: SleepState,
         until: DateTime<Utc>,
+    },
+    /// Remove an override that has ended (its `until` passed, or `clear`), and announce it: the
+    /// schedule applies again.
+    EndOverride {
+        state: SleepState,
+        until: DateTime<Utc>,
+        cleared: bool,
     },
     /// Store the pre-sleep size and discovery tags (conditional: only if none are saved).
     SaveScaling {
@@ -111,6 +118,7 @@ impl Step {
     pub fn name(&self) -> &'static str {
         match self {
             Step::RecordOverride { .. } => "record_override",
+            Step::EndOverride { .. } => "end_override",
             Step::SaveScaling { .. } => "save_scaling",
             Step::ParkAutoscalerTags { .. } => "park_autoscaler_tags",
             Step::ScaleToZero { .. } => "scale_to_zero",
@@ -134,6 +142,7 @@ impl Step {
             | Step::RestoreScaling { .. }
             | Step::RestoreAutoscalerTags { .. } => true,
             Step::RecordOverride { .. }
+            | Step::EndOverride { .. }
             | Step::VerifyRestore(_)
             | Step::CommitDesired { .. }
             | Step::Flag { .. }
@@ -149,6 +158,18 @@ impl fmt::Display for Action {
         match &self.step {
             Step::RecordOverride { state, until } => {
                 write!(f, "hold {state} until {} (override)", rfc3339(*until))
+            }
+            Step::EndOverride {
+                state,
+                until,
+                cleared,
+            } => {
+                let how = if *cleared { "cleared at" } else { "ended at" };
+                write!(
+                    f,
+                    "end the override ({state}, {how} {}); the schedule applies again",
+                    rfc3339(*until)
+                )
             }
             Step::SaveScaling {
                 scaling,
@@ -289,23 +310,21 @@ impl TargetPlan {
 }
 
 /// Plans one observed target. `event_override` is the invocation's override if it names this
-/// target: it is recorded first and the rest of the plan already follows it.
+/// target: it is recorded (or, for `clear`, the stored one ended) first, and the rest of the
+/// plan already follows it. A stored override that has ended is removed first, and announced.
 pub fn plan_target(
     observed: &Observed<'_>,
     stored: Stored,
     event_override: Option<&Override>,
     now: Instants,
 ) -> TargetPlan {
-    let mut steps = Vec::new();
     let mut doc = stored.doc.clone();
-    if let Some(o) = event_override {
-        steps.extend(record_override(&mut doc, o, now.clock));
-    }
+    let mut notes = Vec::new();
+    let mut steps = override_steps(&mut doc, event_override, now.clock, &mut notes);
     let scheduled = observed.unit.scheduled(now.at);
     let desired = doc
         .active_override(now.clock)
         .map_or(scheduled, |o| o.state);
-    let mut notes = Vec::new();
     let concern = match &observed.view {
         View::Missing { what } => {
             notes.push(format!("{what}; the other targets are unaffected"));
@@ -336,12 +355,47 @@ pub fn plan_target(
     TargetPlan::new(observed, stored, steps, notes, now.at)
 }
 
+/// The override steps, applied to `doc` so the rest of the plan follows them: end the stored
+/// override if it has ended, then the event's (`clear` ends the stored one now).
+fn override_steps(
+    doc: &mut TargetDoc,
+    event_override: Option<&Override>,
+    clock: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Vec<Step> {
+    let mut steps: Vec<Step> = end_override(doc, clock).into_iter().collect();
+    match event_override {
+        Some(o) if o.state == OverrideState::Clear => match doc.override_.as_mut() {
+            Some(held) => {
+                held.until = clock;
+                held.cleared = true;
+                steps.extend(end_override(doc, clock));
+            }
+            None => notes.push("clear: no override holds this target; nothing changed".into()),
+        },
+        Some(o) => steps.extend(record_override(doc, o, clock)),
+        None => {}
+    }
+    steps
+}
+
+/// Removes an override that no longer holds at `clock` from `doc`; the step that does it.
+fn end_override(doc: &mut TargetDoc, clock: DateTime<Utc>) -> Option<Step> {
+    let held = doc.override_.take_if(|o| !o.is_active(clock))?;
+    Some(Step::EndOverride {
+        state: held.state,
+        until: held.until,
+        cleared: held.cleared,
+    })
+}
+
 /// Holds the event's override in `doc` (so the plan follows it); the step that stores it.
 fn record_override(doc: &mut TargetDoc, o: &Override, clock: DateTime<Utc>) -> Option<Step> {
     let held = HeldOverride {
         state: SleepState::held_by(o.state)?,
         until: o.end(clock)?,
         set_at: clock,
+        cleared: false,
     };
     let step = Step::RecordOverride {
         state: held.state,

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
 use offpeak_shared::config::Schedule;
-use offpeak_shared::event::{EventError, InvocationEvent};
+use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{Record, StateError, StateStore};
@@ -55,12 +55,7 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
     let override_unit = event
         .override_
         .as_ref()
-        .map(|o| {
-            let until = o
-                .end(now.clock)
-                .ok_or(EventError::OverrideNotSupported { function: FUNCTION })?;
-            overrides::check(schedule, &o.target, until, now.clock)
-        })
+        .map(|o| overrides::check_event(schedule, o, now.clock))
         .transpose()?;
     let mut observed = observe::observe(svc.eks, svc.autoscaling, schedule, now.clock).await;
     with_override_target(&mut observed, override_unit);
@@ -80,7 +75,7 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
         report.note(target, message);
     }
     for target in &unsent.untold {
-        if let Err(err) = record::untell(svc.state, target, now.clock).await {
+        if let Err(err) = record::untell(svc.state, target).await {
             report.note(target, chain(&err));
         }
     }

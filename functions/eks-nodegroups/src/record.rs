@@ -15,8 +15,10 @@
 //! - Every write is conditional on the version that was read ([`write()`]): a concurrent writer makes
 //!   it a [`TickError::StateConflict`], never a lost update. So `saved` is written once per sleep and
 //!   never overwritten while asleep: a tick writes it only when the document it read had none.
-//! - Unknown fields are ignored when reading (a newer offpeak may add some); an expired override is
-//!   dropped the next time the document is written.
+//! - Unknown fields are ignored when reading (a newer offpeak may add some). An override that has
+//!   ended (its `until` passed, or `clear` set it to the clock) stays in the document until a
+//!   tick's `end_override` step removes it and announces its end: no other write drops it, so no
+//!   end goes unannounced.
 //! - A document is deleted only conditionally on the version read ([`delete()`]), once the target
 //!   has left the schedule and is back at its baseline.
 
@@ -69,6 +71,9 @@ pub struct HeldOverride {
     pub state: SleepState,
     pub until: DateTime<Utc>,
     pub set_at: DateTime<Utc>,
+    /// Ended early by `clear` (then `until` is when).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleared: bool,
 }
 
 impl HeldOverride {
@@ -150,21 +155,11 @@ impl Stored {
 }
 
 /// Writes `stored.doc` if the stored version is still `stored.version`, then advances the version.
-/// An override that has ended by `now` is dropped on the way.
 pub async fn write<S: StateStore>(
     store: &S,
     target: &str,
     stored: &mut Stored,
-    now: DateTime<Utc>,
 ) -> Result<(), TickError> {
-    if stored
-        .doc
-        .override_
-        .as_ref()
-        .is_some_and(|o| !o.is_active(now))
-    {
-        stored.doc.override_ = None;
-    }
     let doc = serde_json::to_value(&stored.doc).expect("a target document always serialises");
     let outcome = store
         .put(target, &doc, stored.version)
@@ -186,11 +181,7 @@ pub async fn write<S: StateStore>(
 
 /// Marks the target's problem as not yet told (its notice failed to publish), so the next tick
 /// sends it again. A target whose document changed meanwhile is left as it is: that tick decides.
-pub async fn untell<S: StateStore>(
-    store: &S,
-    target: &str,
-    now: DateTime<Utc>,
-) -> Result<(), TickError> {
+pub async fn untell<S: StateStore>(store: &S, target: &str) -> Result<(), TickError> {
     let records = store
         .get_many(&[target])
         .await
@@ -204,7 +195,7 @@ pub async fn untell<S: StateStore>(
         Some(a) if a.reported => a.reported = false,
         _ => return Ok(()),
     }
-    match write(store, target, &mut stored, now).await {
+    match write(store, target, &mut stored).await {
         Err(TickError::StateConflict { .. }) => Ok(()),
         other => other,
     }
@@ -266,6 +257,7 @@ mod tests {
                 state: SleepState::Awake,
                 until: t(9),
                 set_at: t(1),
+                cleared: false,
             }),
             ..TargetDoc::default()
         };
@@ -274,7 +266,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writes_are_conditional_and_drop_ended_overrides() {
+    async fn writes_are_conditional_and_keep_ended_overrides_for_the_tick_that_announces_them() {
         let store = MemoryStateStore::new();
         let mut stored = Stored {
             doc: TargetDoc {
@@ -283,24 +275,26 @@ mod tests {
                     state: SleepState::Awake,
                     until: t(9),
                     set_at: t(1),
+                    cleared: false,
                 }),
                 ..TargetDoc::default()
             },
             version: None,
         };
-        write(&store, "dev-eks/app", &mut stored, t(10))
-            .await
-            .unwrap();
+        write(&store, "dev-eks/app", &mut stored).await.unwrap();
         assert_eq!(stored.version, Some(1));
-        assert!(stored.doc.override_.is_none());
+        let read = store.get_many(&["dev-eks/app"]).await.unwrap();
+        let doc = Stored::from_record(read.get("dev-eks/app")).unwrap().doc;
+        assert_eq!(
+            doc.override_, stored.doc.override_,
+            "not dropped by a write"
+        );
 
         let mut stale = Stored {
             version: None,
             ..stored.clone()
         };
-        let err = write(&store, "dev-eks/app", &mut stale, t(10))
-            .await
-            .unwrap_err();
+        let err = write(&store, "dev-eks/app", &mut stale).await.unwrap_err();
         assert!(matches!(err, TickError::StateConflict { .. }), "{err}");
     }
 }

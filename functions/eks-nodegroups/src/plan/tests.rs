@@ -347,12 +347,118 @@ fn when_the_override_ends_the_schedule_applies_again() {
         state: SleepState::Awake,
         until: saturday() + Duration::hours(8),
         set_at: saturday(),
+        cleared: false,
     });
     let during = plan_at(&o, stored.clone(), None, saturday() + Duration::hours(7));
     assert!(during.actions.is_empty(), "{:?}", during.actions);
     let after = plan_at(&o, stored, None, saturday() + Duration::hours(8));
-    assert!(matches!(steps(&after)[0], Step::SaveScaling { scaling, .. } if scaling == s(1, 3, 2)));
+    assert_eq!(
+        steps(&after)[0],
+        Step::EndOverride {
+            state: SleepState::Awake,
+            until: saturday() + Duration::hours(8),
+            cleared: false,
+        },
+        "removed, and announced, first"
+    );
+    assert!(matches!(steps(&after)[1], Step::SaveScaling { scaling, .. } if scaling == s(1, 3, 2)));
     assert!(steps(&after).contains(&Step::ScaleToZero { from: s(1, 3, 2) }));
+}
+
+#[test]
+fn an_ended_override_is_removed_even_when_the_schedule_wants_the_same() {
+    // GIVEN an awake group whose "awake" override ended on Monday, when the schedule wants it awake
+    let schedule = schedule();
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(live(s(1, 3, 2), vec![])),
+    );
+    let mut stored = doc(Some(SleepState::Awake), None);
+    stored.doc.override_ = Some(HeldOverride {
+        state: SleepState::Awake,
+        until: monday_morning() + Duration::hours(1),
+        set_at: saturday(),
+        cleared: false,
+    });
+
+    // WHEN the first tick after its end plans it
+    let plan = plan_at(&o, stored, None, monday_morning() + Duration::hours(2));
+
+    // THEN it is only removed (and announced): nothing else changes
+    assert_eq!(
+        steps(&plan),
+        [Step::EndOverride {
+            state: SleepState::Awake,
+            until: monday_morning() + Duration::hours(1),
+            cleared: false,
+        }]
+    );
+    assert_eq!(
+        plan.actions[0].to_string(),
+        "dev-eks/app: end the override (awake, ended at 2026-11-29T23:30:00Z); the schedule applies again"
+    );
+}
+
+#[test]
+fn clear_in_an_event_ends_the_override_and_the_same_plan_follows_the_schedule() {
+    // GIVEN a group held awake on Saturday by an override until the evening
+    let schedule = schedule();
+    let o = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(live(s(1, 3, 2), discovery())),
+    );
+    let mut stored = doc(Some(SleepState::Awake), Some(saved()));
+    stored.doc.override_ = Some(HeldOverride {
+        state: SleepState::Awake,
+        until: saturday() + Duration::hours(8),
+        set_at: saturday(),
+        cleared: false,
+    });
+    let clear = Override {
+        target: "dev-eks/app".into(),
+        state: OverrideState::Clear,
+        until: None,
+        for_: None,
+    };
+
+    // WHEN an event clears it an hour later
+    let clock = saturday() + Duration::hours(1);
+    let plan = plan_at(&o, stored.clone(), Some(&clear), clock);
+
+    // THEN it ends now, cleared, and the group goes back to sleep as the schedule says
+    let got = steps(&plan);
+    assert_eq!(
+        got[0],
+        Step::EndOverride {
+            state: SleepState::Awake,
+            until: clock,
+            cleared: true,
+        }
+    );
+    assert!(
+        got.contains(&Step::ScaleToZero { from: s(1, 3, 2) }),
+        "{got:?}"
+    );
+
+    // AND clearing a target without an override changes nothing and says so
+    stored.doc.override_ = None;
+    stored.doc.desired = Some(SleepState::Asleep);
+    let asleep = observed(
+        &schedule,
+        "dev-eks/app",
+        View::Present(live(s(0, 3, 0), vec![])),
+    );
+    let plan = plan_at(&asleep, stored, Some(&clear), clock);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("no override holds this target")),
+        "{:?}",
+        plan.notes
+    );
 }
 
 #[test]
@@ -651,6 +757,7 @@ fn the_schedule_is_read_at_at_and_everything_else_at_the_clock() {
         state: SleepState::Awake,
         until: clock + Duration::hours(1),
         set_at: clock,
+        cleared: false,
     });
     let replay = Instants {
         at: friday_night() + Duration::hours(2),

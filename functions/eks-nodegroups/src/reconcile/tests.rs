@@ -295,6 +295,194 @@ async fn an_override_wakes_a_group_until_it_ends() {
     assert_eq!(doc.override_, None, "the ended override is dropped");
 }
 
+/// An override event for `target`; `until` is omitted for `clear`.
+fn override_event(
+    target: &str,
+    state: OverrideState,
+    until: Option<DateTime<Utc>>,
+) -> InvocationEvent {
+    InvocationEvent {
+        override_: Some(Override {
+            target: target.into(),
+            state,
+            until: until.map(|u| u.fixed_offset()),
+            for_: None,
+        }),
+        ..InvocationEvent::default()
+    }
+}
+
+impl World {
+    /// `(title, target)` of every notification sent so far, in order.
+    fn told(&self) -> Vec<(&'static str, String)> {
+        self.titles()
+            .into_iter()
+            .map(|(_, target, title)| (title, target))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_override_is_announced_when_it_starts_and_when_it_ends() {
+    // GIVEN sleeping groups, and app held awake until Saturday 18:00 JST
+    let world = World::new();
+    world.at(friday_night()).await;
+    world.told();
+    let until = saturday() + Duration::hours(8);
+    let event = override_event("dev-eks/app", OverrideState::Awake, Some(until));
+    world.tick(YAML, event, saturday()).await;
+    let started = world.told();
+    assert_eq!(
+        started,
+        [
+            ("override started", "dev-eks/app".to_owned()),
+            ("node group awake", "dev-eks/app".to_owned()),
+        ]
+    );
+
+    // WHEN the first tick after its end runs
+    let report = world.at(until + Duration::minutes(2)).await;
+
+    // THEN its end is announced first, then the sleep it leads to
+    assert!(matches!(
+        report.applied[0].step,
+        Step::EndOverride { cleared: false, .. }
+    ));
+    assert_eq!(
+        world.told(),
+        [
+            ("override ended", "dev-eks/app".to_owned()),
+            ("node group asleep", "dev-eks/app".to_owned()),
+        ]
+    );
+    assert_eq!(world.doc("dev-eks/app").await.doc.override_, None);
+}
+
+#[tokio::test]
+async fn clear_in_an_event_restores_the_schedule_in_that_tick() {
+    // GIVEN app held awake on Saturday
+    let world = World::new();
+    world.at(friday_night()).await;
+    let event = override_event(
+        "dev-eks/app",
+        OverrideState::Awake,
+        Some(saturday() + Duration::hours(8)),
+    );
+    world.tick(YAML, event, saturday()).await;
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
+    world.told();
+
+    // WHEN an event clears it
+    let clear = override_event("dev-eks/app", OverrideState::Clear, None);
+    let report = world
+        .tick(YAML, clear.clone(), saturday() + Duration::hours(1))
+        .await;
+
+    // THEN the override is gone and app sleeps again, as the schedule says, with both announced
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    assert_eq!(world.doc("dev-eks/app").await.doc.override_, None);
+    assert_eq!(
+        world.told(),
+        [
+            ("override ended", "dev-eks/app".to_owned()),
+            ("node group asleep", "dev-eks/app".to_owned()),
+        ]
+    );
+
+    // AND clearing it again is a no-op that says so
+    let report = world
+        .tick(YAML, clear, saturday() + Duration::hours(2))
+        .await;
+    assert!(report.plan.is_empty(), "{:?}", report.plan);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.message.contains("no override holds this target")),
+        "{:?}",
+        report.notes
+    );
+    assert!(world.told().is_empty());
+}
+
+#[tokio::test]
+async fn offpeak_override_clear_is_applied_and_announced_by_the_next_tick() {
+    // GIVEN app held awake on Saturday by `offpeak override`, applied by a tick
+    let world = World::new();
+    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+    world.at(friday_night()).await;
+    let set = override_event(
+        "dev-eks/app",
+        OverrideState::Awake,
+        Some(saturday() + Duration::hours(8)),
+    );
+    let held = overrides::record(
+        &world.state,
+        &schedule,
+        set.override_.as_ref().unwrap(),
+        saturday(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(held, overrides::Overridden::Held(_)), "{held:?}");
+    world.at(saturday() + Duration::minutes(5)).await;
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
+    world.told();
+
+    // WHEN `offpeak override dev-eks/app clear` runs, then the next tick
+    let clear = override_event("dev-eks/app", OverrideState::Clear, None);
+    let cleared = overrides::record(
+        &world.state,
+        &schedule,
+        clear.override_.as_ref().unwrap(),
+        saturday() + Duration::minutes(30),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(cleared, overrides::Overridden::Cleared(_)),
+        "{cleared:?}"
+    );
+    assert_eq!(
+        world.eks.scaling("dev-eks", "app"),
+        s(1, 3, 2),
+        "not before a tick"
+    );
+    world.at(saturday() + Duration::minutes(35)).await;
+
+    // THEN that tick follows the schedule (asleep) and announces the end
+    assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
+    assert_eq!(
+        world.told(),
+        [
+            ("override ended", "dev-eks/app".to_owned()),
+            ("node group asleep", "dev-eks/app".to_owned()),
+        ]
+    );
+    assert_eq!(world.doc("dev-eks/app").await.doc.override_, None);
+}
+
+#[tokio::test]
+async fn an_override_state_of_another_function_is_bad_input_before_any_call() {
+    let world = World::new();
+    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+    let svc = Services {
+        eks: &world.eks,
+        autoscaling: &world.asg,
+        state: &world.state,
+        notifier: &world.notifier,
+    };
+    let event = override_event(
+        "dev-eks/app",
+        OverrideState::Replicas(2),
+        Some(saturday() + Duration::hours(1)),
+    );
+    let err = run(&svc, &schedule, &event, saturday()).await.unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
+    assert!(world.eks.calls().is_empty());
+}
+
 #[tokio::test]
 async fn a_deleted_node_group_is_reported_once_and_the_others_proceed() {
     let world = World::new();
