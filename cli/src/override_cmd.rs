@@ -72,12 +72,7 @@ pub async fn run(args: OverrideArgs, now: DateTime<Utc>) -> Result<(), Failure> 
     let done = match function {
         Function::AuroraReplicas => aurora(&ctx, &o, now).await?,
         Function::EksNodegroups => eks(&ctx, &o, now).await?,
-        // Wired when offpeak_masked_refresh::set_override lands (branch refresh-override).
-        Function::MaskedRefresh => {
-            return Err(Failure::BadInput(
-                "masked-refresh overrides: not available in this build".into(),
-            ));
-        }
+        Function::MaskedRefresh => refresh(&ctx, &o, now).await?,
     };
     if let Some(notice) = &done.started
         && let Err(err) = ctx.aws.notifier().notify(notice).await
@@ -187,6 +182,18 @@ async fn aurora(ctx: &Ctx, o: &Override, now: DateTime<Utc>) -> Result<Done, Fai
         },
         Overridden::Cleared(held) => cleared(&o.target, &held.state.to_string(), held.until),
         Overridden::NothingToClear => nothing_to_clear(&o.target),
+    })
+}
+
+/// The masked refresh records the override and sends its own notice, so `started` stays empty.
+async fn refresh(ctx: &Ctx, o: &Override, now: DateTime<Utc>) -> Result<Done, Failure> {
+    let until = o.until.map(|u| u.with_timezone(&Utc));
+    let recorded = offpeak_masked_refresh::set_override(ctx, &o.target, o.state, until, now)
+        .await
+        .map_err(|e| failure(&e, e.is_bad_input()))?;
+    Ok(Done {
+        line: recorded.to_string(),
+        started: None,
     })
 }
 

@@ -25,13 +25,23 @@ pub async fn run(config: &ConfigArg, now: DateTime<Utc>) -> Result<(), Failure> 
         .into_iter()
         .map(|t| t.id)
         .collect();
+    // The masked refresh keeps its documents under `masked-refresh/<target>`.
+    let refresh_keys = calendar::targets(&schedule)
+        .into_iter()
+        .filter(|t| t.kind == calendar::Kind::MaskedRefresh)
+        .map(|t| offpeak_masked_refresh::tick::state_key(&t.id));
     let mut keys = control_keys();
     let first = store
         .get_many(&keys)
         .await
         .map_err(|e| Failure::Runtime(offpeak_shared::error_chain::chain(&e)))?;
     let registered = registries(&first)?;
-    keys = scheduled.iter().chain(registered.iter()).cloned().collect();
+    keys = scheduled
+        .iter()
+        .chain(registered.iter())
+        .cloned()
+        .chain(refresh_keys)
+        .collect();
     let targets = store
         .get_many(&keys)
         .await

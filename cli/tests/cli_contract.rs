@@ -405,7 +405,7 @@ fn override_without_aws(args: &[&str]) -> Output {
 #[test]
 fn override_refuses_what_does_not_fit_the_target_before_any_aws_call() {
     let until = "2026-12-01T18:00:00+09:00";
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["prod-aurora-eu", "replicas:1", "--until", until],
             "unknown override target prod-aurora-eu; the schedule's targets are: prod-aurora, prod-aurora-us, dev-eks/app, dev-eks/batch, dev-legacy, sandbox-eks/*, dev-aurora",
@@ -419,8 +419,12 @@ fn override_refuses_what_does_not_fit_the_target_before_any_aws_call() {
             "a target of eks-nodegroups, which takes awake, asleep or clear",
         ),
         (
+            &["dev-aurora", "awake", "--until", until],
+            "a target of masked-refresh, which takes skip, refresh or clear",
+        ),
+        (
             &["dev-aurora", "skip", "--until", until],
-            "masked-refresh overrides: not available in this build",
+            "which is not after now",
         ),
         (&["prod-aurora", "replicas:1"], "needs --until"),
         (

@@ -445,3 +445,43 @@ async fn an_eks_override_is_listed_by_status_until_cleared() {
         stdout(&status)
     );
 }
+
+#[tokio::test]
+async fn a_masked_refresh_skip_is_held_listed_by_status_and_cleared() {
+    // GIVEN the schedule with a masked refresh of dev-aurora
+    let world = World::new().await;
+    let dir = world.config.parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("masking.yaml"), "tables:\n  t: { keep: [id] }\n").unwrap();
+    let with_refresh = format!(
+        "{SCHEDULE}masked_refresh:\n  source_cluster: shop\n  target_cluster: dev-aurora\n  \
+         rules: masking.yaml\n  window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}\n  \
+         quarantine_security_groups: [sg-0aaa1111bbbb2222c]\n  \
+         dev_password_secret: offpeak/dev-aurora-master\n"
+    );
+    std::fs::write(&world.config, with_refresh).unwrap();
+
+    // WHEN tonight's refresh is skipped from the CLI
+    let skip =
+        world.offpeak_with_config(&["override", "dev-aurora", "skip", "--until", &in_an_hour()]);
+
+    // THEN it is held, `offpeak status` lists it, and clear ends it
+    assert_eq!(skip.status.code(), Some(0), "{}", stderr(&skip));
+    assert!(stdout(&skip).contains("dev-aurora"), "{}", stdout(&skip));
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        stdout(&status).contains("dev-aurora") && stdout(&status).contains("skip until"),
+        "{}",
+        stdout(&status)
+    );
+    let awake =
+        world.offpeak_with_config(&["override", "dev-aurora", "awake", "--until", &in_an_hour()]);
+    assert_eq!(awake.status.code(), Some(2), "{}", stderr(&awake));
+    let clear = world.offpeak_with_config(&["override", "dev-aurora", "clear"]);
+    assert_eq!(clear.status.code(), Some(0), "{}", stderr(&clear));
+    let status = world.offpeak_with_config(&["status"]);
+    assert!(
+        !stdout(&status).contains("skip until"),
+        "{}",
+        stdout(&status)
+    );
+}

@@ -98,7 +98,10 @@ fn bad_url(e: &DbError) -> bool {
 /// Scaffolds the rules for the database `db` is connected to. Leaves the session read-only.
 pub async fn scaffold(db: &mut Db) -> Result<Scaffold, ScaffoldError> {
     read_only(db).await?;
-    let catalog = Catalog::read(db).await?;
+    let mut catalog = Catalog::read(db).await?;
+    // What no rule can mask is no fault of the rules written here: it is said in the file, and
+    // `offpeak mask` refuses to run until it is dealt with.
+    let unmaskable = std::mem::take(&mut catalog.unmaskable);
     let survey = cluster::read(db).await;
     let mut tables = Vec::with_capacity(catalog.tables.len());
     for table in &catalog.tables {
@@ -120,6 +123,12 @@ pub async fn scaffold(db: &mut Db) -> Result<Scaffold, ScaffoldError> {
     if db.dialect == Dialect::MySql && !sees_triggers(db).await? {
         caveats.extend(TRIGGERS_HIDDEN.iter().map(|l| (*l).to_owned()));
     }
+    caveats.extend(unmaskable.iter().filter(|u| !u.what.starts_with("the triggers of")).map(|u| {
+        format!(
+            "CAUTION: {} cannot be masked, and `offpeak mask` refuses to run until it is dealt with: {}",
+            u.what, u.why
+        )
+    }));
     let header = Header {
         dialect: db.dialect,
         mariadb: db.mariadb,

@@ -51,9 +51,7 @@ pub enum EventError {
     )]
     EmptyOverrideTarget,
     /// An override was sent to a function that has nothing to override.
-    #[error(
-        "invalid invocation event: function {function} does not accept \"override\" (only eks-nodegroups does)"
-    )]
+    #[error("invalid invocation event: function {function} has no target to override")]
     OverrideNotSupported { function: &'static str },
     /// An override state meant for another function's targets.
     #[error(
@@ -582,7 +580,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            message.contains("aurora-replicas does not accept \"override\""),
+            message.contains("aurora-replicas has no target to override"),
             "{message}"
         );
         assert!(

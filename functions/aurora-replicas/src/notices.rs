@@ -81,7 +81,9 @@ pub fn ready(plan: &TargetPlan) -> Notification {
     base(Severity::Info, plan, "ready for peak")
         .line(what)
         .fact("available", plan.census.available)
-        .invite(offpeak_shared::notify::Invite::HoldReplicas { replicas: u32::from(plan.desired) })
+        .invite(offpeak_shared::notify::Invite::HoldReplicas {
+            replicas: u32::from(plan.desired),
+        })
 }
 
 /// Replicas were deleted.
