@@ -35,6 +35,19 @@ pub enum Command {
     /// skip|refresh), or end its override now (clear).
     Override(crate::override_cmd::OverrideArgs),
     /// Mask a PostgreSQL/MySQL database in place by the masking rules, then verify it.
+    ///
+    /// Exit 0 means masked and verified: no original value of a masked column, and no row of a
+    /// truncated table, can be read back by SQL from the rows, old row versions, TOAST, dropped
+    /// columns, planner statistics or materialized views, and the HMAC key never travelled in a
+    /// statement or bind parameter the server may log.
+    ///
+    /// Default-deny: every table must be in the rules, kept tables name their columns, and what no
+    /// rule can mask (PostgreSQL foreign tables and large objects, MariaDB system-versioned tables,
+    /// a MySQL login that cannot see triggers) refuses the run. Exit 2: refused before any change,
+    /// each finding as PATH:LINE:COL. Exit 1: a database or AWS failure, or a failed verification.
+    ///
+    /// Not covered here: the server's WAL and backups, and other databases on the same server
+    /// (the masked refresh drops or refuses those; see docs/decisions.md).
     Mask(crate::mask::MaskArgs),
     /// Stop a function (or all) from changing anything until a time; no redeploy.
     Pause(crate::pause_cmd::PauseArgs),

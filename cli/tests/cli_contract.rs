@@ -444,3 +444,26 @@ fn override_refuses_what_does_not_fit_the_target_before_any_aws_call() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn mask_help_states_the_promise_and_its_limits() {
+    let out = Command::new(env!("CARGO_BIN_EXE_offpeak"))
+        .args(["mask", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // Compared with white space folded: clap may wrap the text to a terminal's width.
+    let help = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "Exit 0 means masked and verified",
+        "old row versions, TOAST, dropped",
+        "kept tables name their columns",
+        "Exit 2: refused before any change",
+        "Not covered here: the server's WAL and backups",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+}
