@@ -2,7 +2,9 @@
 //!
 //! Guarantees:
 //! - [`Moto::start`] returns only once a real `moto_server` child answers HTTP on its own loopback
-//!   port, so state never leaks between tests. Dropping the [`Moto`] kills it; if the test process
+//!   port, so state never leaks between tests. It is moto's own server run by
+//!   `tools/moto_serial_server.py`, which handles one request at a time: DynamoDB makes each
+//!   conditional write atomic and moto's threaded server does not (the script cites the guide). Dropping the [`Moto`] kills it; if the test process
 //!   dies instead, the kernel kills it (see [`crate::process`]).
 //! - Clients built from [`Moto::sdk_config`] ignore the host's AWS environment and profile files, so
 //!   a test can never reach a real AWS account by accident.
@@ -10,7 +12,7 @@
 //! Failure behaviour: a missing `moto_server` or one that does not answer within 30 s panics with the
 //! fix (`make venv`) or the server's log tail. Nothing is ever skipped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,7 @@ impl Moto {
     /// # Panics
     /// When `moto_server` is missing (run `make venv`) or never answers.
     pub async fn start() -> Moto {
-        let program = moto_server_path();
+        let program = launcher();
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
             match try_start(&program).await {
@@ -115,26 +117,38 @@ impl Drop for Moto {
     }
 }
 
-/// `OFFPEAK_MOTO_SERVER`, else the workspace's `.venv`; panics with the fix when it is missing.
-fn moto_server_path() -> PathBuf {
-    let path = std::env::var_os("OFFPEAK_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join(".venv/bin/moto_server"));
+/// The workspace venv's Python and the serializing launcher; panics with the fix when missing.
+fn launcher() -> Launcher {
+    let root = crate::workspace_root();
+    let python = root.join(".venv/bin/python");
+    let script = root.join("tools/moto_serial_server.py");
     assert!(
-        path.is_file(),
-        "moto_server not found at {}: run `make venv` in the workspace root \
-         (or set OFFPEAK_MOTO_SERVER to a moto_server executable)",
-        path.display()
+        root.join(".venv/bin/moto_server").is_file(),
+        "moto is not installed in {}: run `make venv` in the workspace root",
+        root.join(".venv").display()
     );
-    path
+    Launcher { python, script }
+}
+
+/// How a moto server is started: `PYTHON SCRIPT -H 127.0.0.1 -p PORT`.
+struct Launcher {
+    python: PathBuf,
+    script: PathBuf,
+}
+
+impl Launcher {
+    fn display(&self) -> String {
+        format!("{} {}", self.python.display(), self.script.display())
+    }
 }
 
 /// One start attempt; on failure the child is gone and the error carries its log tail.
-async fn try_start(program: &Path) -> Result<Moto, String> {
+async fn try_start(program: &Launcher) -> Result<Moto, String> {
     let dir = crate::scratch::scratch_dir("moto").map_err(|e| format!("create a temp dir: {e}"))?;
     let log = dir.path().join("moto.log");
     let port = free_port();
-    let mut command = Command::new(program);
+    let mut command = Command::new(&program.python);
+    command.arg(&program.script);
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     let mut child =
         spawn_guarded(command, &log, libc::SIGKILL).map_err(|e| format!("spawn: {e}"))?;
