@@ -27,7 +27,7 @@
 //! compared in the session; only the digest travels back), so a transport fault can never mask
 //! with a wrong key.
 //!
-//! Shown by `tests/tests/masking_logging.rs`: a mask + verify on a server with every statement
+//! Shown by `tests/tests/masking/logging.rs`: a mask + verify on a server with every statement
 //! and parameter logged leaves no form (raw, hex, base64) of the salt or of a block in the log.
 //!
 //! Not covered (outside a log the server writes): a superuser reading another session's state

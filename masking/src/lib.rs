@@ -6,7 +6,7 @@
 //! ([`rules::load`]). The engine is given what it needs as data — a URL and, for a verified TLS
 //! connection, the trusted roots as PEM ([`Endpoint`]); the key ([`MaskingKey`]) — and reads
 //! no environment variable and calls no AWS API. Its tests against real servers live in
-//! `tests/tests/masking_*.rs`, its benches in `tests/benches/` (they need the test harness,
+//! `tests/tests/masking/`, its benches in `tests/benches/` (they need the test harness,
 //! which depends on this crate).
 //!
 //! Guarantees:

@@ -21,6 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use offpeak_masking::{self as masking, Budget, Db, Endpoint, MaskingKey, rules};
+use offpeak_tests::bench_report::{env_number, load_average, server_version};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 const SALT: &[u8] = b"benchmark-salt-0123456789";
@@ -279,20 +280,13 @@ fn table(rows: &mut [SizeResult]) -> String {
 }
 
 async fn machine(url: &str, users: u64, runs: u64, load_before: &str) -> String {
-    let mut conn = PgConnection::connect(url).await.expect("connect");
-    let version: String = conn
-        .fetch_one("SELECT version()")
-        .await
-        .expect("version")
-        .get(0);
-    conn.close().await.expect("close");
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     format!(
         "Measured {} on {cores} cores (load average {load_before} before, {} after; the machine \
          is shared), {} on the same machine; {users} users rows, medians of {runs} rounds.",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         load_average(),
-        version.split(" on ").next().unwrap_or(&version)
+        server_version(url).await
     )
 }
 
@@ -303,20 +297,6 @@ fn median(times: &mut [Duration]) -> f64 {
 
 fn secs(d: &Duration) -> f64 {
     d.as_secs_f64()
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
 }
 
 fn env_sizes(name: &str, default: &[u64]) -> Vec<u64> {

@@ -1,6 +1,6 @@
-//! BENCHMARKS.md sections written by the benchmarks themselves: each owns the text between its
-//! markers (`<!-- bench:NAME -->` … `<!-- /bench:NAME -->`); everything outside them is left as
-//! it is.
+//! What the benchmarks share: the BENCHMARKS.md sections they write themselves (each owns the
+//! text between its markers, `<!-- bench:NAME -->` … `<!-- /bench:NAME -->`; everything outside
+//! them is left as it is), and the facts about the machine each report states.
 
 use std::path::Path;
 
@@ -24,6 +24,38 @@ pub fn replace_section(text: &str, name: &str, body: &str) -> String {
         }
         _ => format!("{}\n{section}\n", text.trim_end()),
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), `?` where there is none: benchmarks print it
+/// before and after their runs, since this machine is shared.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// The whole number in environment variable `name` (`_` separators allowed), else `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// The server's `version()` up to its build platform, e.g. `PostgreSQL 15.20 (Debian ...)`.
+pub async fn server_version(url: &str) -> String {
+    use sqlx::{Connection, Executor, Row};
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connect for version(): {e}"));
+    let version: String = conn
+        .fetch_one("SELECT version()")
+        .await
+        .unwrap_or_else(|e| panic!("SELECT version(): {e}"))
+        .get(0);
+    conn.close().await.ok();
+    version.split(" on ").next().unwrap_or(&version).to_owned()
 }
 
 #[cfg(test)]

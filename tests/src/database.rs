@@ -84,6 +84,12 @@ impl DbServer {
     }
 }
 
+impl TestDb {
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (engine, admin_url) = (self.engine, self.admin_url.clone());

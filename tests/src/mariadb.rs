@@ -70,6 +70,19 @@ pub fn throwaway_mariadb() -> &'static DbServer {
     }
 }
 
+/// A second server of this process's own, only for standing in for the masked refresh's clone
+/// (see [`crate::throwaway_pg_for_clones`]).
+///
+/// # Panics
+/// When no server can be started; every later call panics with the same message.
+pub fn throwaway_mariadb_for_clones() -> &'static DbServer {
+    static SERVER: OnceLock<Result<DbServer, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(why) => panic!("could not start a MariaDB server for clones: {why}"),
+    }
+}
+
 fn start() -> Result<DbServer, String> {
     let install_db = find_program("mariadb-install-db", &sbin_dirs())?;
     let server = find_program("mariadbd", &sbin_dirs())?;

@@ -61,6 +61,20 @@ pub fn throwaway_pg() -> &'static DbServer {
     }
 }
 
+/// A second server of this process's own, only for standing in for the masked refresh's clone
+/// (`masked_refresh_support::clone_server`): a refresh treats its whole server as its own
+/// (drops databases, disables logins), so it never shares one with other tests.
+///
+/// # Panics
+/// When no server can be started; every later call panics with the same message.
+pub fn throwaway_pg_for_clones() -> &'static DbServer {
+    static SERVER: OnceLock<Result<DbServer, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(why) => panic!("could not start a PostgreSQL server for clones: {why}"),
+    }
+}
+
 /// The OS user a server must run as: `None` to stay as we are, `Some((uid, gid))` when we are root.
 type RunAs = Option<(u32, u32)>;
 

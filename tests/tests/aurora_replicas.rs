@@ -1,31 +1,18 @@
 //! aurora-replicas end to end: the real SDK adapter, the DynamoDB state store and SNS, all against
 //! a private moto server per test.
 //!
-//! Every AWS request of a tick passes through [`Wire`], an HTTP client wrapped around the SDK's own:
-//! it counts requests by operation (so "zero mutating calls" and "calls per tick" are measured on
-//! the wire, retries included) and answers chosen operations for a chosen cluster with a real AWS
+//! Every AWS request of a tick passes through [`Wire`] (`offpeak_tests::wire`), an HTTP client
+//! wrapped around the SDK's own: it counts requests by operation (so "zero mutating calls" and
+//! "calls per tick" are measured on the wire, retries included) and answers chosen operations for a chosen cluster with a real AWS
 //! error document (`Throttling`, `InvalidDBInstanceState`, `AccessDenied`) *without* forwarding
 //! them, so an injected fault has no side effect in moto. The SDK parses those answers exactly as
 //! it parses AWS's, retries included.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use aws_config::SdkConfig;
-use aws_config::retry::RetryConfig;
-use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
-use aws_smithy_http_client::tls::Provider;
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
+use aws_sdk_rds::types::{DbCluster, DbInstance};
 use chrono::{DateTime, Utc};
 use offpeak_aurora_replicas::{Action, Rds, SdkRds, apply::apply, tick};
 use offpeak_shared::aws::AwsCtx;
@@ -36,13 +23,12 @@ use offpeak_shared::report::Report;
 use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{DynamoStateStore, StateStore};
 use offpeak_tests::Inbox;
+use offpeak_tests::aurora::{self, ENGINE, PARAMETER_GROUP};
 use offpeak_tests::moto::Moto;
+use offpeak_tests::wire::{Call, Wire, tally};
 
 const TABLE: &str = "offpeak-state";
-const ENGINE: &str = "aurora-postgresql";
-const WRITER_CLASS: &str = "db.r6g.xlarge";
 const REPLICA_CLASS: &str = "db.r7g.large";
-const PARAMETER_GROUP: &str = "prod-pg";
 /// 08:45 UTC: the daily 09:00 window opens in `lead_time` (15 minutes), so replicas are requested.
 const PEAK: &str = "2026-11-27T08:45:00Z";
 /// 18:00 UTC: the window has closed.
@@ -59,203 +45,6 @@ fn utc(text: &str) -> DateTime<Utc> {
 
 fn minutes_after(at: &str, minutes: i64) -> DateTime<Utc> {
     utc(at) + chrono::Duration::minutes(minutes)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The wire: counting and fault injection below the SDK.
-
-/// One request seen on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Call {
-    service: String,
-    operation: String,
-    /// Form parameters of query-protocol requests (RDS, SNS).
-    params: BTreeMap<String, String>,
-}
-
-impl Call {
-    fn of(request: &HttpRequest) -> Call {
-        let headers = request.headers();
-        // SigV4's credential scope names the service: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
-        let service = headers
-            .get("authorization")
-            .and_then(|a| a.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').nth(3))
-            .unwrap_or("unknown")
-            .to_owned();
-        let body = request
-            .body()
-            .bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        let params: BTreeMap<String, String> = body
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.replace("%2F", "/").replace("%3A", ":")))
-            .collect();
-        // JSON protocols (DynamoDB, SQS) name the operation in X-Amz-Target, query ones in Action.
-        let operation = headers
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .or(params.get("Action").map(String::as_str))
-            .unwrap_or("unknown")
-            .to_owned();
-        Call {
-            service,
-            operation,
-            params,
-        }
-    }
-
-    /// Reads change nothing: describes, gets, lists.
-    fn mutating(&self) -> bool {
-        ![
-            "Describe", "Get", "BatchGet", "List", "Receive", "Query", "Scan",
-        ]
-        .iter()
-        .any(|prefix| self.operation.starts_with(prefix))
-    }
-
-    /// The cluster an RDS request is about (instance names start with their cluster's id).
-    fn touches(&self, cluster: &str) -> bool {
-        let instance_prefix = format!("{cluster}-");
-        self.params.get("DBClusterIdentifier").map(String::as_str) == Some(cluster)
-            || self
-                .params
-                .get("DBInstanceIdentifier")
-                .is_some_and(|i| i.starts_with(&instance_prefix))
-    }
-}
-
-/// An injected fault: `operation` on `cluster` answers with AWS error `code`.
-#[derive(Debug, Clone)]
-struct Fault {
-    operation: &'static str,
-    cluster: String,
-    code: &'static str,
-}
-
-impl Fault {
-    fn response(&self) -> HttpResponse {
-        let status: u16 = if self.code == "AccessDenied" {
-            403
-        } else {
-            400
-        };
-        let body = format!(
-            r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>{}</Code><Message>injected {} fault</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"#,
-            self.code, self.code
-        );
-        let mut response =
-            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
-        response.headers_mut().insert("content-type", "text/xml");
-        response
-    }
-}
-
-#[derive(Debug, Default)]
-struct WireState {
-    calls: Vec<Call>,
-    faults: Vec<Fault>,
-}
-
-/// Shared handle on what the wire saw and what it should break.
-#[derive(Debug, Clone, Default)]
-struct Wire(Arc<Mutex<WireState>>);
-
-impl Wire {
-    fn fail(&self, operation: &'static str, cluster: &str, code: &'static str) {
-        self.0.lock().unwrap().faults.push(Fault {
-            operation,
-            cluster: cluster.to_owned(),
-            code,
-        });
-    }
-
-    fn heal(&self) {
-        self.0.lock().unwrap().faults.clear();
-    }
-
-    /// Removes and returns the calls seen so far.
-    fn take(&self) -> Vec<Call> {
-        std::mem::take(&mut self.0.lock().unwrap().calls)
-    }
-
-    /// Records `call`; returns the fault to answer with, if one matches.
-    fn record(&self, call: Call) -> Option<Fault> {
-        let mut state = self.0.lock().unwrap();
-        let fault = state
-            .faults
-            .iter()
-            .find(|f| f.operation == call.operation && call.touches(&f.cluster))
-            .cloned();
-        state.calls.push(call);
-        fault
-    }
-
-    /// An SDK config like `sdk` whose requests all pass through this wire. Retries keep the SDK's
-    /// standard policy with a short backoff, so a throttled call is retried as in production.
-    fn wrap(&self, sdk: &SdkConfig) -> SdkConfig {
-        // The SDK's own default client (hyper + rustls), built explicitly: `SdkConfig` leaves
-        // it unset and lets each service client create one.
-        let inner = sdk.http_client().unwrap_or_else(|| {
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .build_https()
-        });
-        let client = WireClient {
-            inner,
-            wire: self.clone(),
-        };
-        sdk.to_builder()
-            .http_client(client)
-            .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(5)))
-            .build()
-    }
-}
-
-#[derive(Debug)]
-struct WireClient {
-    inner: SharedHttpClient,
-    wire: Wire,
-}
-
-impl HttpClient for WireClient {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(WireConnector {
-            inner: self.inner.http_connector(settings, components),
-            wire: self.wire.clone(),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct WireConnector {
-    inner: SharedHttpConnector,
-    wire: Wire,
-}
-
-impl HttpConnector for WireConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        match self.wire.record(Call::of(&request)) {
-            Some(fault) => HttpConnectorFuture::ready(Ok(fault.response())),
-            None => self.inner.call(request),
-        }
-    }
-}
-
-/// `{"service:Operation": count}` of `calls`.
-fn tally(calls: &[Call]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for c in calls {
-        *out.entry(format!("{}:{}", c.service, c.operation))
-            .or_default() += 1;
-    }
-    out
 }
 
 fn mutating(calls: &[Call]) -> Vec<&Call> {
@@ -293,15 +82,8 @@ impl World {
         let moto = Moto::start().await;
         let sdk = moto.sdk_config().await;
         let rds = aws_sdk_rds::Client::new(&sdk);
-        rds.create_db_parameter_group()
-            .db_parameter_group_name(PARAMETER_GROUP)
-            .db_parameter_group_family("aurora-postgresql15")
-            .description("production instances")
-            .send()
-            .await
-            .unwrap();
         for c in clusters {
-            create_cluster(&rds, c).await;
+            aurora::production(&rds, c, &[("team", "payments")], &["writer", "reader"]).await;
         }
         assert!(
             DynamoStateStore::from_sdk_config(&sdk, TABLE)
@@ -338,30 +120,27 @@ impl World {
     }
 
     async fn instances(&self, cluster: &str) -> Vec<DbInstance> {
-        let filter = aws_sdk_rds::types::Filter::builder()
-            .name("db-cluster-id")
-            .values(cluster)
-            .build();
-        let mut out = self
-            .rds
-            .describe_db_instances()
-            .filters(filter)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .unwrap();
-        out.sort_by(|a, b| a.db_instance_identifier().cmp(&b.db_instance_identifier()));
-        out
+        aurora::instances(&self.rds, Some(cluster)).await
     }
 
     async fn ids(&self, cluster: &str) -> Vec<String> {
-        self.instances(cluster)
-            .await
-            .iter()
-            .map(|i| i.db_instance_identifier().unwrap().to_owned())
-            .collect()
+        aurora::instance_ids(&self.rds, Some(cluster)).await
+    }
+
+    /// `report` deleted prod-aurora's two offpeak replicas, and only those: the writer and the
+    /// reader a person made are still there.
+    async fn assert_replicas_deleted(&self, report: &Report<Action>) {
+        assert_eq!(
+            lines(&report.applied),
+            [
+                "delete prod-aurora-offpeak-2 (available, surplus)",
+                "delete prod-aurora-offpeak-1 (available, surplus)",
+            ]
+        );
+        assert_eq!(
+            self.ids("prod-aurora").await,
+            ["prod-aurora-reader", "prod-aurora-writer"]
+        );
     }
 
     async fn offpeak_ids(&self, cluster: &str) -> Vec<String> {
@@ -394,31 +173,6 @@ impl World {
     /// Every notification subject that reached the queue so far.
     async fn subjects(&self) -> Vec<String> {
         self.inbox.subjects().await
-    }
-}
-
-async fn create_cluster(rds: &aws_sdk_rds::Client, id: &str) {
-    rds.create_db_cluster()
-        .db_cluster_identifier(id)
-        .engine(ENGINE)
-        .master_username("postgres")
-        .master_user_password("not-a-real-password")
-        .tags(Tag::builder().key("team").value("payments").build())
-        .send()
-        .await
-        .unwrap();
-    for (suffix, az) in [("writer", "a"), ("reader", "b")] {
-        rds.create_db_instance()
-            .db_cluster_identifier(id)
-            .db_instance_identifier(format!("{id}-{suffix}"))
-            .engine(ENGINE)
-            .db_instance_class(WRITER_CLASS)
-            .db_parameter_group_name(PARAMETER_GROUP)
-            .availability_zone(format!("{}{az}", offpeak_tests::moto::REGION))
-            .promotion_tier(1)
-            .send()
-            .await
-            .unwrap();
     }
 }
 
@@ -563,17 +317,7 @@ async fn off_peak_tick_deletes_offpeak_replicas_and_nothing_else() {
     let report = w.tick(OFF_PEAK).await;
 
     // THEN the offpeak replicas are gone and nothing else was deleted
-    assert_eq!(
-        lines(&report.applied),
-        [
-            "delete prod-aurora-offpeak-2 (available, surplus)",
-            "delete prod-aurora-offpeak-1 (available, surplus)",
-        ]
-    );
-    assert_eq!(
-        w.ids("prod-aurora").await,
-        ["prod-aurora-reader", "prod-aurora-writer"]
-    );
+    w.assert_replicas_deleted(&report).await;
     let deletes: Vec<String> = w
         .wire
         .take()
@@ -704,10 +448,12 @@ async fn faults_on_one_cluster_do_not_stop_the_others_and_it_converges_next_tick
         "delta".to_owned(),
     ];
     let w = World::new(&clusters, 2).await;
-    w.wire.fail("CreateDBInstance", "alpha", "Throttling");
     w.wire
-        .fail("CreateDBInstance", "bravo", "InvalidDBInstanceState");
-    w.wire.fail("CreateDBInstance", "charlie", "AccessDenied");
+        .fail_cluster("CreateDBInstance", "alpha", "Throttling");
+    w.wire
+        .fail_cluster("CreateDBInstance", "bravo", "InvalidDBInstanceState");
+    w.wire
+        .fail_cluster("CreateDBInstance", "charlie", "AccessDenied");
 
     // WHEN the peak tick runs
     let report = w.tick(PEAK).await;
@@ -764,7 +510,7 @@ async fn delete_faults_on_one_cluster_do_not_stop_the_others() {
     let w = World::new(&clusters, 1).await;
     w.tick(PEAK).await;
     w.wire
-        .fail("DeleteDBInstance", "alpha", "InvalidDBInstanceState");
+        .fail_cluster("DeleteDBInstance", "alpha", "InvalidDBInstanceState");
     w.subjects().await;
 
     // WHEN the window closes
@@ -1009,17 +755,7 @@ async fn replicas_0_inside_a_peak_window_removes_them_and_clear_restores_the_sch
         .await;
 
     // THEN both offpeak replicas go, and nothing else
-    assert_eq!(
-        lines(&report.applied),
-        [
-            "delete prod-aurora-offpeak-2 (available, surplus)",
-            "delete prod-aurora-offpeak-1 (available, surplus)",
-        ]
-    );
-    assert_eq!(
-        w.ids("prod-aurora").await,
-        ["prod-aurora-reader", "prod-aurora-writer"]
-    );
+    w.assert_replicas_deleted(&report).await;
     assert_eq!(
         w.subjects().await,
         [

@@ -1,22 +1,14 @@
 //! eks-nodegroups end to end against a real moto server: EKS managed node groups, self-managed
 //! Auto Scaling groups, the DynamoDB state table, through the function's real SDK adapters.
 //!
-//! moto does not create a managed node group's Auto Scaling group (design.md, "known gaps"), so
-//! each test creates it under the name EKS reports in `resources.autoScalingGroups`, with the
-//! cluster autoscaler's discovery tags, as EKS would. Every AWS call the function makes is
-//! recorded by an SDK interceptor, so tests can assert which calls mutated anything.
+//! moto does not tag a managed node group's Auto Scaling group as EKS does (design.md, "known
+//! gaps"); `offpeak_tests::node_groups` adds EKS's tags and the cluster autoscaler's. Every AWS
+//! request the function sends passes through `offpeak_tests::wire`, so tests can assert which
+//! calls mutated anything, retries included.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aws_sdk_autoscaling::types::Tag;
-use aws_sdk_eks::types::NodegroupScalingConfig;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use offpeak_eks_nodegroups::{
     Action, Overridden, SdkAutoScaling, SdkEks, Services, Step, TickError, run, tick,
@@ -29,12 +21,12 @@ use offpeak_shared::notify::{Notifier, SentNotifications};
 use offpeak_shared::report::Report;
 use offpeak_shared::state::{DynamoStateStore, StateStore};
 use offpeak_tests::moto::Moto;
+use offpeak_tests::node_groups::{AUTOSCALER_ENABLED, NodeGroups, Size};
+use offpeak_tests::wire::{Call, Wire, is_read};
 use serde_json::{Value, json};
 
 const TABLE: &str = "offpeak-state";
 const CLUSTER: &str = "dev-eks";
-const LAUNCH_CONFIG: &str = "offpeak-test-nodes";
-const ENABLED: &str = "k8s.io/cluster-autoscaler/enabled";
 const PER_CLUSTER: &str = "k8s.io/cluster-autoscaler/dev-eks";
 
 const SCHEDULE: &str = r#"
@@ -62,61 +54,17 @@ fn monday_morning() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, 22, 30, 0).unwrap()
 }
 
-/// `(min, max, desired)`.
-type Triple = (i32, i32, i32);
-
-/// Records `service:Operation` for every call made through a client it is installed on. (Read
-/// before serialisation: the operation's metadata is not in the bag yet when execution starts.)
-#[derive(Clone, Debug, Default)]
-struct Calls(Arc<Mutex<Vec<String>>>);
-
-impl Calls {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "Calls"
-    }
-
-    fn read_before_serialization(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("{}:{}", m.service(), m.name()));
-        }
-        Ok(())
-    }
-}
-
-/// Reads, by operation name: anything else changes state.
-fn is_read(call: &str) -> bool {
-    let op = call.rsplit(':').next().unwrap_or(call);
-    ["Describe", "List", "Get", "BatchGet"]
-        .iter()
-        .any(|p| op.starts_with(p))
-}
-
 /// A moto server with the state table, the `dev-eks` cluster and a launch configuration.
 struct Env {
     _moto: Moto,
+    /// The function's SDK configuration: every request it sends passes through `wire`.
     sdk: aws_config::SdkConfig,
-    /// The test's own clients (setting up, looking, acting as a person).
-    eks: aws_sdk_eks::Client,
-    asg: aws_sdk_autoscaling::Client,
-    /// The function's clients, with the call recorder installed.
+    /// The test's own clients (setting up, looking, acting as a person), not on the wire.
+    world: NodeGroups,
     fn_eks: SdkEks,
     fn_asg: SdkAutoScaling,
     store: DynamoStateStore,
-    calls: Calls,
+    wire: Wire,
     notifier: Notifier,
     sent: SentNotifications,
 }
@@ -124,166 +72,50 @@ struct Env {
 impl Env {
     async fn start() -> Env {
         let moto = Moto::start().await;
-        let sdk = moto.sdk_config().await;
-        let calls = Calls::default();
-        let eks = aws_sdk_eks::Client::new(&sdk);
-        let asg = aws_sdk_autoscaling::Client::new(&sdk);
-        let fn_eks = SdkEks::new(aws_sdk_eks::Client::from_conf(
-            aws_sdk_eks::config::Builder::from(&sdk)
-                .interceptor(calls.clone())
-                .build(),
-        ));
-        let fn_asg = SdkAutoScaling::new(aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(&sdk)
-                .interceptor(calls.clone())
-                .build(),
-        ));
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let store = DynamoStateStore::new(dynamo, TABLE);
+        let plain = moto.sdk_config().await;
+        let wire = Wire::default();
+        let sdk = wire.wrap(&plain);
+        let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
         store.create_table_if_missing().await.unwrap();
-        eks.create_cluster()
-            .name(CLUSTER)
-            .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
-            .resources_vpc_config(
-                aws_sdk_eks::types::VpcConfigRequest::builder()
-                    .subnet_ids("subnet-0aaa")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        asg.create_launch_configuration()
-            .launch_configuration_name(LAUNCH_CONFIG)
-            .image_id("ami-0abcdef1234567890")
-            .instance_type("t3.medium")
-            .send()
-            .await
-            .unwrap();
-        calls.take();
+        let world = NodeGroups::new(&plain).await;
+        world.cluster(CLUSTER).await;
+        wire.take();
         let (notifier, sent) = Notifier::in_memory();
         Env {
             _moto: moto,
+            fn_eks: SdkEks::new(aws_sdk_eks::Client::new(&sdk)),
+            fn_asg: SdkAutoScaling::new(aws_sdk_autoscaling::Client::new(&sdk)),
             sdk,
-            eks,
-            asg,
-            fn_eks,
-            fn_asg,
+            world,
             store,
-            calls,
+            wire,
             notifier,
             sent,
         }
     }
 
-    /// A managed node group and, standing in for EKS, its Auto Scaling group with the cluster
-    /// autoscaler's discovery tags. Returns the Auto Scaling group's name.
-    async fn nodegroup(&self, name: &str, (min, max, desired): Triple) -> String {
-        let created = self
-            .eks
-            .create_nodegroup()
-            .cluster_name(CLUSTER)
-            .nodegroup_name(name)
-            .node_role("arn:aws:iam::123456789012:role/eks-node")
-            .subnets("subnet-0aaa")
-            .scaling_config(
-                NodegroupScalingConfig::builder()
-                    .min_size(min)
-                    .max_size(max)
-                    .desired_size(desired)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let resources = created.nodegroup().unwrap().resources().unwrap();
-        let asg = resources.auto_scaling_groups()[0]
-            .name()
-            .unwrap()
-            .to_owned();
-        let tags = [
-            (ENABLED, "true", true),
-            (PER_CLUSTER, "owned", true),
-            ("eks:nodegroup-name", name, false),
-        ];
-        self.auto_scaling_group(&asg, (min, max, desired), &tags)
-            .await;
-        asg
+    /// A managed node group with the Auto Scaling group EKS would make; returns the group's name.
+    async fn nodegroup(&self, name: &str, size: Size) -> String {
+        self.world.nodegroup(CLUSTER, name, size).await
     }
 
-    async fn auto_scaling_group(
-        &self,
-        name: &str,
-        (min, max, desired): Triple,
-        tags: &[(&str, &str, bool)],
-    ) {
-        let tags = tags
-            .iter()
-            .map(|(k, v, p)| {
-                Tag::builder()
-                    .resource_id(name)
-                    .resource_type("auto-scaling-group")
-                    .key(*k)
-                    .value(*v)
-                    .propagate_at_launch(*p)
-                    .build()
-            })
-            .collect();
-        self.asg
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(name)
-            .launch_configuration_name(LAUNCH_CONFIG)
-            .min_size(min)
-            .max_size(max)
-            .desired_capacity(desired)
-            .availability_zones("ap-northeast-1a")
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .unwrap();
+    async fn auto_scaling_group(&self, name: &str, size: Size, tags: &[(&str, &str, bool)]) {
+        self.world.auto_scaling_group(name, size, tags).await;
     }
 
-    async fn scaling(&self, nodegroup: &str) -> Triple {
-        let described = self
-            .eks
-            .describe_nodegroup()
-            .cluster_name(CLUSTER)
-            .nodegroup_name(nodegroup)
-            .send()
-            .await
-            .unwrap();
-        let c = described.nodegroup().unwrap().scaling_config().unwrap();
-        (
-            c.min_size().unwrap(),
-            c.max_size().unwrap(),
-            c.desired_size().unwrap(),
-        )
+    async fn scaling(&self, nodegroup: &str) -> Size {
+        self.world.nodegroup_size(CLUSTER, nodegroup).await
     }
 
     /// A person changes the node group's size in the console.
-    async fn scale_by_hand(&self, nodegroup: &str, (min, max, desired): Triple) {
-        self.eks
-            .update_nodegroup_config()
-            .cluster_name(CLUSTER)
-            .nodegroup_name(nodegroup)
-            .scaling_config(
-                NodegroupScalingConfig::builder()
-                    .min_size(min)
-                    .max_size(max)
-                    .desired_size(desired)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+    async fn scale_by_hand(&self, nodegroup: &str, size: Size) {
+        self.world.resize_nodegroup(CLUSTER, nodegroup, size).await;
     }
 
     /// The group's size and its tags as `(key, value, propagate)`, sorted by key.
-    async fn group(&self, name: &str) -> (Triple, Vec<(String, String, bool)>) {
+    async fn group(&self, name: &str) -> (Size, Vec<(String, String, bool)>) {
         let described = self
+            .world
             .asg
             .describe_auto_scaling_groups()
             .auto_scaling_group_names(name)
@@ -353,10 +185,11 @@ impl Env {
     }
 
     fn mutating_calls(&self) -> Vec<String> {
-        self.calls
+        self.wire
             .take()
             .into_iter()
-            .filter(|c| !is_read(c))
+            .filter(Call::mutating)
+            .map(|c| c.key())
             .collect()
     }
 }
@@ -405,15 +238,18 @@ async fn friday_night_sleeps_monday_morning_restores_the_saved_triple() {
     // ...and the cluster autoscaler can no longer discover the group
     let (_, parked) = env.group(&app_asg).await;
     let keys: Vec<&str> = parked.iter().map(|(k, _, _)| k.as_str()).collect();
-    assert_eq!(keys, ["eks:nodegroup-name", "offpeak:asleep"]);
+    assert_eq!(
+        keys,
+        ["eks:cluster-name", "eks:nodegroup-name", "offpeak:asleep"]
+    );
     assert!(
-        parked[1].1.contains("restores min=1 max=3 desired=2"),
+        parked[2].1.contains("restores min=1 max=3 desired=2"),
         "{}",
-        parked[1].1
+        parked[2].1
     );
 
     // WHEN the same tick is delivered again, and two more arrive at once
-    env.calls.take();
+    env.wire.take();
     let again = tick(&ctx, &at(friday_night()), Utc::now()).await.unwrap();
     let later = friday_night() + Duration::minutes(5);
     let (a, b) = tokio::join!(env.tick_at(later), env.tick_at(later));
@@ -489,7 +325,7 @@ async fn concurrent_first_ticks_converge_to_one_sleep() {
     assert!(asleep >= 2, "each sleep is notified");
 
     // AND a later tick finds nothing left to do
-    env.calls.take();
+    env.wire.take();
     let later = env.tick_at(friday_night() + Duration::minutes(5)).await;
     assert!(later.plan.is_empty(), "{:#?}", later.plan);
     assert_eq!(env.mutating_calls(), Vec::<String>::new());
@@ -582,7 +418,7 @@ async fn an_override_wakes_a_node_group_until_it_expires() {
         .into_iter()
         .map(|t| t.0)
         .collect();
-    assert!(keys.contains(&ENABLED.to_owned()), "{keys:?}");
+    assert!(keys.contains(&AUTOSCALER_ENABLED.to_owned()), "{keys:?}");
     // AND its start was announced
     assert_eq!(
         told(&env.sent),
@@ -674,7 +510,7 @@ async fn clear_ends_an_override_and_the_next_tick_follows_the_schedule() {
     );
 
     // AND clearing again writes nothing and says so
-    env.calls.take();
+    env.wire.take();
     let again = offpeak_eks_nodegroups::set_override(&ctx, &clear, saturday() + Duration::hours(2))
         .await
         .unwrap();
@@ -722,7 +558,7 @@ async fn a_self_managed_auto_scaling_group_sleeps_and_wakes_with_its_guard() {
     // GIVEN a self-managed Auto Scaling group the cluster autoscaler discovers
     let env = Env::start().await;
     let tags = [
-        (ENABLED, "true", false),
+        (AUTOSCALER_ENABLED, "true", false),
         (PER_CLUSTER, "owned", true),
         ("team", "platform", true),
     ];
@@ -770,8 +606,12 @@ async fn dry_run_makes_zero_mutating_calls() {
     let env = Env::start().await;
     env.nodegroup("app", (1, 3, 2)).await;
     env.nodegroup("batch", (0, 5, 1)).await;
-    env.auto_scaling_group("dev-legacy", (1, 2, 1), &[(ENABLED, "true", true)])
-        .await;
+    env.auto_scaling_group(
+        "dev-legacy",
+        (1, 2, 1),
+        &[(AUTOSCALER_ENABLED, "true", true)],
+    )
+    .await;
     let yaml = SCHEDULE.replace(
         "    sleep:",
         "    autoscaling_groups: [dev-legacy]\n    sleep:",
@@ -793,7 +633,7 @@ async fn dry_run_makes_zero_mutating_calls() {
         .count();
     assert_eq!(scale_downs, 3, "{:#?}", report.plan);
     assert!(report.applied.is_empty());
-    let calls = env.calls.take();
+    let calls: Vec<String> = env.wire.take().iter().map(Call::key).collect();
     assert!(!calls.is_empty());
     let writes: Vec<_> = calls.iter().filter(|c| !is_read(c)).collect();
     assert!(
@@ -852,14 +692,15 @@ async fn lost_state_and_an_unreadable_marker_keep_the_group_asleep_and_tell_a_pe
     env.nodegroup("batch", (0, 5, 1)).await;
     assert_clean(&env.tick_at(friday_night()).await);
     lose_state(&env, "dev-eks/app").await;
-    let marker = Tag::builder()
+    let marker = aws_sdk_autoscaling::types::Tag::builder()
         .resource_id(&app_asg)
         .resource_type("auto-scaling-group")
         .key("offpeak:asleep")
         .value("asleep, ask Ken")
         .propagate_at_launch(false)
         .build();
-    env.asg
+    env.world
+        .asg
         .create_or_update_tags()
         .tags(marker)
         .send()
@@ -937,7 +778,7 @@ async fn a_target_removed_from_the_schedule_is_woken_and_released() {
     assert_eq!(env.scaling("app").await, (0, 3, 0));
 
     // AND the next tick has nothing left to do
-    env.calls.take();
+    env.wire.take();
     let later = env
         .run(
             &only_app,

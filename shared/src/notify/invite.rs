@@ -3,8 +3,8 @@
 //! A notice that carries an invite renders it three ways, all from the same value:
 //! - in the AWS Chatbot document, `metadata.enableCustomActions: true` and `invite*` keys in
 //!   `metadata.additionalContext` ([`Invite::context`]), which the stack's custom actions match
-//!   and read (`template.yaml`, "Chat buttons"; `tests/tests/template_policy.rs` proves that each
-//!   button sends exactly [`Invite::payload`] to the function that holds its state);
+//!   and read (`template.yaml`, "Chat buttons"; `tests/tests/platform/template_policy.rs` proves
+//!   that each button sends exactly [`Invite::payload`] to the function that holds its state);
 //! - in the e-mail text, the commands a person runs instead ([`Invite::email_lines`]);
 //! - as the override event itself ([`Invite::payload`]), the JSON `aws lambda invoke` sends.
 //!

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::wire::{Tally, operation};
+use offpeak_tests::wire::{Tally, operation};
 
 /// The proxy, stopped on drop.
 pub struct Census {
@@ -107,13 +107,14 @@ async fn read_request(stream: &mut BufReader<OwnedReadHalf>) -> Option<(String, 
     }
     let mut body = vec![0; length];
     stream.read_exact(&mut body).await.ok()?;
-    let name = operation(
+    let (service, operation) = operation(
         authorization.as_deref(),
         target.as_deref(),
         &method,
         &path,
         &body,
     );
+    let name = format!("{service}:{operation}");
     raw.extend_from_slice(&body);
     Some((name, raw))
 }

@@ -22,8 +22,8 @@ use offpeak_tests::process::{log_tail, spawn_guarded};
 use offpeak_tests::runtime_api::{Answer, Outcome, RuntimeApi};
 
 use crate::census::Census;
-use crate::wire::Tally;
 use crate::world::{STATE_TABLE, World};
+use offpeak_tests::wire::Tally;
 
 /// How long one invocation (cold start included) may take.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -14,7 +14,6 @@ mod cold_start;
 mod report;
 mod template;
 mod ticks;
-mod wire;
 mod world;
 
 use std::path::Path;

@@ -8,7 +8,7 @@ pub use offpeak_tests::bench_report::write_section;
 
 use crate::cold_start::{FUNCTIONS, Runtime, Subject};
 use crate::ticks::{Measured, Scenario};
-use crate::wire::{Tally, is_read};
+use offpeak_tests::wire::{Tally, is_read};
 
 /// Targets from the issue: start at least this many times faster than the Python baseline...
 const SPEEDUP_TARGET: f64 = 10.0;
@@ -235,14 +235,18 @@ fn timeout_budget(scenarios: &[Scenario]) -> String {
     out
 }
 
-fn tick_row(s: &Scenario, m: &Measured) -> String {
-    let total: usize = m.calls.values().sum();
-    let reads: usize = m
-        .calls
+/// Requests of `calls` that only read.
+fn reads(calls: &Tally) -> usize {
+    calls
         .iter()
         .filter(|(op, _)| is_read(op))
         .map(|(_, n)| n)
-        .sum();
+        .sum()
+}
+
+fn tick_row(s: &Scenario, m: &Measured) -> String {
+    let total: usize = m.calls.values().sum();
+    let reads = reads(&m.calls);
     let per_call = if total == 0 {
         "–".to_owned()
     } else {
@@ -280,12 +284,7 @@ fn aurora_reads(scenarios: &[Scenario]) -> String {
                 .phases
                 .iter()
                 .find(|m| m.label.starts_with("steady, in window"))?;
-            let reads: usize = m
-                .calls
-                .iter()
-                .filter(|(op, _)| is_read(op))
-                .map(|(_, n)| n)
-                .sum();
+            let reads = reads(&m.calls);
             Some(format!("{} cluster(s) → {reads}", s.targets))
         })
         .collect();

@@ -1,7 +1,7 @@
 //! AWS calls per tick and tick wall time against moto, for 1, 50 and 500 targets.
 //!
 //! Each function's library `tick` runs in this process with the SDK's HTTP client wrapped by a
-//! counting [`Wire`], so every request (pagination and retries included) is counted by
+//! counting [`Wire`] (`offpeak_tests::wire`), so every request (pagination and retries included) is counted by
 //! `service:Operation`. A scenario is a cycle of ticks through the schedule's transitions and the
 //! steady ticks between them, repeated [`CYCLES`] times on later days (or weeks) against the same
 //! moto; wall times are the median per phase, calls are those of the first cycle (a later cycle
@@ -18,8 +18,8 @@ use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::report::Report;
 use offpeak_tests::Moto;
+use offpeak_tests::wire::{Tally, Wire, tally};
 
-use crate::wire::{Tally, Wire};
 use crate::world::{STATE_TABLE, World, names};
 
 /// Target counts measured.
@@ -228,7 +228,7 @@ where
             let started = Instant::now();
             let (planned, failed) = tick(&ctx, phase.at + shift).await;
             m.wall.push(started.elapsed());
-            let calls = wire.take();
+            let calls = tally(&wire.take());
             m.failed += failed;
             if cycle == 0 {
                 (m.calls, m.planned) = (calls, planned);

@@ -3,15 +3,11 @@
 //! Seeds a production Aurora cluster and a development EKS cluster (two node groups and their Auto
 //! Scaling groups) in a moto server, and, for the masked refresh, production and development
 //! Aurora clusters in a second moto server with a local PostgreSQL database standing in for the
-//! clone (the world of `tests/tests/masked_refresh.rs`, reused as is). Then it replays Monday
+//! clone (the world of the masked refresh's end-to-end tests,
+//! `offpeak_tests::masked_refresh_support`, reused as is). Then it replays Monday
 //! 2026-11-30 00:00 JST to Monday 2026-12-07 09:00 JST through the three functions' real tick code
 //! (`infra/demo/schedules.yaml`), printing each applied action and each notification that would
 //! have been sent, and a summary.
-
-#[path = "../../tests/masked_refresh_support/mod.rs"]
-mod masked_refresh_support;
-#[path = "../../tests/masking_support/mod.rs"]
-mod masking_support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -21,11 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_autoscaling::types::Tag as AsgTag;
-use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
-use aws_sdk_rds::types::Tag;
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
-use masked_refresh_support::{Setup, World};
 use offpeak_eks_nodegroups::Step;
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config::parse_str;
@@ -33,13 +25,15 @@ use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::notify::{Notifier, SentNotifications};
 use offpeak_shared::state::DynamoStateStore;
-use offpeak_tests::moto::{Moto, REGION};
+use offpeak_tests::aurora;
+use offpeak_tests::masked_refresh_support::{Setup, World};
+use offpeak_tests::moto::Moto;
+use offpeak_tests::node_groups::NodeGroups;
 
 const TABLE: &str = "offpeak-state";
 const SCHEDULE: &str = include_str!("../../../infra/demo/schedules.yaml");
 const PROD: &str = "prod-aurora";
 const EKS: &str = "dev-eks";
-const LAUNCH_CONFIG: &str = "demo-nodes";
 /// Users in the stand-in production database (and twice as many orders).
 const USERS: u32 = 500;
 
@@ -135,113 +129,16 @@ fn end() -> DateTime<Utc> {
 /// Production Aurora: a writer and a reader, with the parameter group new replicas inherit.
 async fn seed_aurora(sdk: &aws_config::SdkConfig) {
     let rds = aws_sdk_rds::Client::new(sdk);
-    rds.create_db_parameter_group()
-        .db_parameter_group_name("prod-pg")
-        .db_parameter_group_family("aurora-postgresql15")
-        .description("production instances")
-        .send()
-        .await
-        .expect("parameter group");
-    rds.create_db_cluster()
-        .db_cluster_identifier(PROD)
-        .engine("aurora-postgresql")
-        .master_username("postgres")
-        .master_user_password("not-a-real-password")
-        .tags(Tag::builder().key("team").value("payments").build())
-        .send()
-        .await
-        .expect("production cluster");
-    for (suffix, az) in [("writer", "a"), ("reader", "b")] {
-        rds.create_db_instance()
-            .db_cluster_identifier(PROD)
-            .db_instance_identifier(format!("{PROD}-{suffix}"))
-            .engine("aurora-postgresql")
-            .db_instance_class("db.r6g.xlarge")
-            .db_parameter_group_name("prod-pg")
-            .availability_zone(format!("{REGION}{az}"))
-            .promotion_tier(1)
-            .send()
-            .await
-            .expect("production instance");
-    }
+    aurora::production(&rds, PROD, &[("team", "payments")], &["writer", "reader"]).await;
 }
 
 /// Development EKS: node groups `app` (2..6, 3 running) and `batch` (0..4, 2 running), each with
 /// the Auto Scaling group EKS would have made, carrying the cluster autoscaler's discovery tags.
 async fn seed_eks(sdk: &aws_config::SdkConfig) {
-    let eks = aws_sdk_eks::Client::new(sdk);
-    let asg = aws_sdk_autoscaling::Client::new(sdk);
-    eks.create_cluster()
-        .name(EKS)
-        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
-        .resources_vpc_config(
-            VpcConfigRequest::builder()
-                .subnet_ids("subnet-0aaa")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("EKS cluster");
-    asg.create_launch_configuration()
-        .launch_configuration_name(LAUNCH_CONFIG)
-        .image_id("ami-0abcdef1234567890")
-        .instance_type("t3.medium")
-        .send()
-        .await
-        .expect("launch configuration");
-    for (name, (min, max, desired)) in [("app", (2, 6, 3)), ("batch", (0, 4, 2))] {
-        let created = eks
-            .create_nodegroup()
-            .cluster_name(EKS)
-            .nodegroup_name(name)
-            .node_role("arn:aws:iam::123456789012:role/eks-node")
-            .subnets("subnet-0aaa")
-            .scaling_config(
-                NodegroupScalingConfig::builder()
-                    .min_size(min)
-                    .max_size(max)
-                    .desired_size(desired)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("node group");
-        let group = created
-            .nodegroup()
-            .unwrap()
-            .resources()
-            .unwrap()
-            .auto_scaling_groups()[0]
-            .name()
-            .unwrap()
-            .to_owned();
-        let tags = [
-            ("k8s.io/cluster-autoscaler/enabled", "true", true),
-            ("k8s.io/cluster-autoscaler/dev-eks", "owned", true),
-            ("eks:nodegroup-name", name, false),
-        ]
-        .iter()
-        .map(|(k, v, p)| {
-            AsgTag::builder()
-                .resource_id(&group)
-                .resource_type("auto-scaling-group")
-                .key(*k)
-                .value(*v)
-                .propagate_at_launch(*p)
-                .build()
-        })
-        .collect();
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name(&group)
-            .launch_configuration_name(LAUNCH_CONFIG)
-            .min_size(min)
-            .max_size(max)
-            .desired_capacity(desired)
-            .availability_zones(format!("{REGION}a"))
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .expect("Auto Scaling group");
+    let world = NodeGroups::new(sdk).await;
+    world.cluster(EKS).await;
+    for (name, size) in [("app", (2, 6, 3)), ("batch", (0, 4, 2))] {
+        world.nodegroup(EKS, name, size).await;
     }
 }
 

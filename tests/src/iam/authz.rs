@@ -152,6 +152,13 @@ impl Builder<'_> {
         self.push(action, arn, context, why);
     }
 
+    /// [`Self::on_existing`] for an existing RDS cluster: its tags as `rds:cluster-tag/*` too.
+    fn on_cluster(&mut self, action: &str, cluster: &str, extra: &Context, why: &str) {
+        let fallback = self.arn("rds", &format!("cluster:{cluster}"));
+        let fact = format!("cluster:{cluster}");
+        self.on_existing(action, &fact, fallback, &["rds:cluster-tag/"], extra, why);
+    }
+
     // --------------------------------------------------------------------------------------------
     // RDS
 
@@ -174,17 +181,7 @@ impl Builder<'_> {
                     "new instance",
                 );
                 if let Some(cluster) = self.param("DBClusterIdentifier").map(str::to_owned) {
-                    let fallback = self.arn("rds", &format!("cluster:{cluster}"));
-                    let fact = format!("cluster:{cluster}");
-                    let prefixes = ["rds:cluster-tag/"];
-                    self.on_existing(
-                        &action,
-                        &fact,
-                        fallback,
-                        &prefixes,
-                        &requested,
-                        "its cluster",
-                    );
+                    self.on_cluster(&action, &cluster, &requested, "its cluster");
                 }
                 self.rds_groups(
                     &action,
@@ -212,17 +209,7 @@ impl Builder<'_> {
                 context.extend(requested.clone());
                 let new = self.arn("rds", &format!("cluster:{id}"));
                 self.push(&action, new, context, "new cluster");
-                let fallback = self.arn("rds", &format!("cluster:{source}"));
-                let fact = format!("cluster:{source}");
-                let prefixes = ["rds:cluster-tag/"];
-                self.on_existing(
-                    &action,
-                    &fact,
-                    fallback,
-                    &prefixes,
-                    &requested,
-                    "source cluster",
-                );
+                self.on_cluster(&action, &source, &requested, "source cluster");
                 self.rds_groups(
                     &action,
                     &requested,

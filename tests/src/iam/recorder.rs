@@ -28,6 +28,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use serde_json::Value;
 
+use crate::wire::decode;
+
 /// A resource as IAM sees it: its ARN and its tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
@@ -59,7 +61,7 @@ pub struct Call {
 impl Call {
     fn of(request: &HttpRequest) -> Call {
         let headers = request.headers();
-        // SigV4's scope: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+        // SigV4's scope: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`; IAM needs the region.
         let scope: Vec<String> = headers
             .get("authorization")
             .and_then(|a| a.split("Credential=").nth(1))
@@ -90,14 +92,13 @@ impl Call {
             .filter(|s| !s.is_empty())
             .map(decode)
             .collect();
-        let service = scope.get(3).cloned().unwrap_or_else(|| "unknown".into());
-        let operation = headers
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .map(str::to_owned)
-            .or_else(|| params.get("Action").cloned())
-            .or_else(|| rest_operation(&service, request.method(), &path))
-            .unwrap_or_else(|| format!("{} /{}", request.method(), path.join("/")));
+        let (service, operation) = crate::wire::operation(
+            headers.get("authorization"),
+            headers.get("x-amz-target"),
+            request.method(),
+            uri,
+            body.as_bytes(),
+        );
         Call {
             region: scope.get(2).cloned().unwrap_or_default(),
             service,
@@ -113,49 +114,6 @@ impl Call {
     pub fn fact(&self, key: &str) -> Option<&Resource> {
         self.facts.get(key).and_then(Option::as_ref)
     }
-}
-
-/// The operation of an EKS REST request (the path drops the host's `/` and the query string).
-fn rest_operation(service: &str, method: &str, path: &[String]) -> Option<String> {
-    if service != "eks" {
-        return None;
-    }
-    let path: Vec<&str> = path.iter().map(String::as_str).collect();
-    let op = match (method, path.as_slice()) {
-        ("GET", ["clusters", _]) => "DescribeCluster",
-        ("GET", ["clusters", _, "node-groups"]) => "ListNodegroups",
-        ("GET", ["clusters", _, "node-groups", _]) => "DescribeNodegroup",
-        ("POST", ["clusters", _, "node-groups", _, "update-config"]) => "UpdateNodegroupConfig",
-        _ => return None,
-    };
-    Some(op.to_owned())
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Looks resources up in moto with clients that bypass the recorder.

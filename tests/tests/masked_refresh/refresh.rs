@@ -1,0 +1,396 @@
+//! masked-refresh end to end: the real SDK adapters, DynamoDB state store and SNS against a
+//! private moto server, and a real PostgreSQL server of the test process's own standing in for
+//! the clone's server (`OFFPEAK_CLONE_DATABASE_URL`: moto's endpoints are not databases).
+//!
+//! After every tick, [`World::assert_nothing_unmasked_reachable`] checks the invariant: no
+//! cluster reachable from development (dev name or dev security group) holds unverified data,
+//! and a promoted clone's server holds no database but the covered one.
+
+use offpeak_tests::masked_refresh_support;
+
+use masked_refresh_support::*;
+use offpeak_masked_refresh::Engine;
+use offpeak_masked_refresh::engine::{Masking, MaskingError};
+use offpeak_masked_refresh::memory::Phase;
+use offpeak_masked_refresh::names::{MASKING_KEY, PHASE_KEY, ROLE_KEY, RUN_KEY};
+use offpeak_masking::{KeyError, MaskingKey};
+use offpeak_tests::moto::Moto;
+use offpeak_tests::wire::{Call, tally};
+
+#[tokio::test]
+async fn a_full_run_makes_dev_a_masked_copy_over_successive_ticks() {
+    // GIVEN production, a dev cluster handed to offpeak, a database full of personal data, and
+    // masking in chunks of 100 rows, at most 2 chunks per invocation
+    let setup = Setup::chunked(Some(2));
+    let world = World::start(setup).await;
+    assert!(
+        !world.survivors().await.is_empty(),
+        "the stand-in starts with personal data"
+    );
+
+    // WHEN the window opens and the tick runs every 5 minutes until the run is over
+    let finished = world.tick_until_terminal(0).await;
+
+    // THEN the run is done within the window, over several ticks: masking resumed each time
+    let run = world.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Done, "{run:?}");
+    assert!((10..180).contains(&finished), "finished at +{finished} min");
+    assert!(run.masking.invocations >= 3, "{:?}", run.masking);
+    assert_eq!(
+        (
+            run.masking.tables,
+            run.masking.tables_masked,
+            run.masking.tables_truncated
+        ),
+        (4, 2, 1)
+    );
+    // ... the dev name now points at the masked clone, in the dev security group
+    let dev = world.cluster(DEV).await.expect("a dev cluster");
+    assert_eq!(tag(&dev, RUN_KEY).as_deref(), Some(RUN));
+    assert_eq!(tag(&dev, MASKING_KEY).as_deref(), Some("verified"));
+    assert_eq!(tag(&dev, ROLE_KEY).as_deref(), Some("dev"));
+    assert_eq!(tag(&dev, PHASE_KEY).as_deref(), Some("done"));
+    assert_eq!(security_groups(&dev), [DEV_SG]);
+    // ... the old dev cluster and its instance are gone (keep_previous: 0); the instance name stays
+    assert_eq!(world.cluster_ids().await, [DEV, SOURCE]);
+    assert_eq!(world.instance_ids().await, [DEV_INSTANCE, "prod-aurora-1"]);
+    // ... nothing personal survives in the database, and the masking bookkeeping is gone
+    assert!(
+        world.survivors().await.is_empty(),
+        "{:?}",
+        world.survivors().await
+    );
+    assert!(
+        world
+            .pool()
+            .everything()
+            .await
+            .iter()
+            .all(|l| !l.contains("offpeak_masking"))
+    );
+    // ... and a success notification was published
+    let subjects = world.subjects().await;
+    assert!(
+        subjects.iter().any(|s| s.contains("masked refresh done")),
+        "{subjects:?}"
+    );
+    assert!(
+        !subjects.iter().any(|s| s.contains("failed")),
+        "{subjects:?}"
+    );
+
+    // AND on the wire: a copy-on-write clone into quarantine, production's password replaced by a
+    // generated one before any instance existed, and the dev password set at the swap
+    let calls = world.wire.calls();
+    let restore = calls
+        .iter()
+        .find(|c| c.operation == "RestoreDBClusterToPointInTime")
+        .unwrap();
+    assert_eq!(restore.params["RestoreType"], "copy-on-write");
+    assert_eq!(restore.params["UseLatestRestorableTime"], "true");
+    assert_eq!(restore.params["SourceDBClusterIdentifier"], SOURCE);
+    assert_eq!(
+        restore.params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
+        QUARANTINE
+    );
+    let position = |op: &str, pred: &dyn Fn(&Call) -> bool| {
+        calls
+            .iter()
+            .position(|c| c.operation == op && pred(c))
+            .unwrap_or_else(|| panic!("no {op}"))
+    };
+    let secure = position("ModifyDBCluster", &|c| {
+        c.params.get("DBClusterIdentifier").map(String::as_str) == Some(CLONE)
+            && c.params.contains_key("MasterUserPassword")
+            && !c.params.contains_key("NewDBClusterIdentifier")
+    });
+    let create = position("CreateDBInstance", &|_| true);
+    assert!(
+        secure < create,
+        "the password is replaced before the instance exists"
+    );
+    let generated = &calls[secure].params["MasterUserPassword"];
+    assert!(generated.len() == 32 && generated != PROD_PASSWORD && generated != DEV_PASSWORD);
+    let promote = position("ModifyDBCluster", &|c| {
+        c.params.get("NewDBClusterIdentifier").map(String::as_str) == Some(DEV)
+    });
+    assert_eq!(calls[promote].params["MasterUserPassword"], DEV_PASSWORD);
+    assert_eq!(
+        calls[promote].params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
+        DEV_SG
+    );
+    // ... and production was never the subject of any change
+    for c in calls.iter().filter(|c| c.mutating() && c.service == "rds") {
+        assert!(
+            c.params.get("DBClusterIdentifier").map(String::as_str) != Some(SOURCE),
+            "{c:?}"
+        );
+        assert!(
+            !c.params
+                .get("ResourceName")
+                .is_some_and(|r| r.ends_with(&format!(":cluster:{SOURCE}"))),
+            "{c:?}"
+        );
+    }
+
+    // WHEN the tick runs again later the same day, inside and after the window
+    world.wire.take();
+    for at in [finished + 5, finished + 60, 200] {
+        let report = world.tick(minutes(at)).await;
+        assert!(report.plan.is_empty(), "{report:?}");
+    }
+    // THEN nothing happens: one state read per tick and no other call
+    let calls = world.wire.take();
+    assert_eq!(
+        tally(&calls).into_iter().collect::<Vec<_>>(),
+        [("dynamodb:BatchGetItem".to_owned(), 3)]
+    );
+}
+
+#[tokio::test]
+async fn keep_previous_keeps_the_old_dev_cluster_aside_for_rollback() {
+    // GIVEN keep_previous: 1
+    let setup = Setup {
+        keep_previous: 1,
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    // WHEN a run completes
+    world.tick_until_terminal(0).await;
+    // THEN the old dev cluster is kept under its aside name with its instance, tagged as previous
+    assert_eq!(world.phase().await, Some(Phase::Done));
+    assert_eq!(world.cluster_ids().await, [DEV, ASIDE, SOURCE]);
+    let aside = world.cluster(ASIDE).await.unwrap();
+    assert_eq!(tag(&aside, ROLE_KEY).as_deref(), Some("previous"));
+    assert_eq!(tag(&aside, "offpeak:original-name").as_deref(), Some(DEV));
+    let instances = world.instance_ids().await;
+    assert!(instances.contains(&format!("{ASIDE}-1")), "{instances:?}");
+    assert!(
+        instances.contains(&DEV_INSTANCE.to_owned()),
+        "{instances:?}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_next_phase_and_changes_nothing() {
+    // GIVEN the window has just opened
+    let world = World::start(Setup::default()).await;
+    // WHEN a dry-run tick runs
+    let report = world.try_tick(minutes(0), true).await.unwrap();
+    // THEN it plans the start and the restore, and made no mutating call
+    let lines: Vec<String> = report.plan.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("start run 20261127 of dev-aurora"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("clone prod-aurora as dev-aurora-offpeak-20261127 (copy-on-write"),
+        "{lines:?}"
+    );
+    assert!(report.applied.is_empty());
+    let calls = world.wire.take();
+    assert!(calls.iter().all(|c| !c.mutating()), "{:?}", tally(&calls));
+    assert_eq!(world.phase().await, None);
+}
+
+#[tokio::test]
+async fn without_a_salt_setting_the_key_comes_from_the_secret_the_rules_name() {
+    // GIVEN the salt in Secrets Manager, as text and as binary, and rules naming each (or a
+    // secret that does not exist)
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let create = client.create_secret().name("offpeak/salt-text");
+    create.secret_string(SALT).send().await.unwrap();
+    let create = client.create_secret().name("offpeak/salt-binary");
+    let blob = aws_sdk_secretsmanager::primitives::Blob::new(SALT.as_bytes());
+    create.secret_binary(blob).send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = |secret: &str| {
+        let rules = dir
+            .path()
+            .join(format!("{}.yaml", secret.replace('/', "-")));
+        std::fs::write(
+            &rules,
+            format!("salt_secret: {secret}\ntables:\n  t: {{ keep: [id] }}\n"),
+        )
+        .unwrap();
+        Engine::new(&rules, None, sdk.clone())
+    };
+    let expected = MaskingKey::from_salt(SALT.as_bytes(), "test").unwrap();
+
+    // WHEN the engine loads its key with no salt in its settings
+    // THEN it is the key of the secret's value, whichever form the secret holds it in
+    for secret in ["offpeak/salt-text", "offpeak/salt-binary"] {
+        let key = engine(secret).key().await.unwrap();
+        assert_eq!(key.ipad(), expected.ipad(), "{secret}");
+        assert_eq!(key.verify_key(), expected.verify_key(), "{secret}");
+    }
+    // ... and a secret that cannot be read is a runtime failure naming it, with no value
+    let err = engine("offpeak/absent").key().await.unwrap_err();
+    assert!(!err.is_bad_input(), "{err:?}");
+    let MaskingError::Key(KeyError::Secret { secret_id, reason }) = &err else {
+        panic!("expected a secret error, got {err:?}")
+    };
+    assert_eq!(secret_id, "offpeak/absent");
+    assert!(reason.contains("ResourceNotFoundException"), "{reason}");
+    assert!(!reason.contains(SALT), "{reason}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole clone server is the unit, and production logins never reach dev.
+
+/// GIVEN the clone's server also holds `analytics`, with personal data in it.
+async fn with_analytics(world: &World) {
+    world.server.exec("CREATE DATABASE analytics").await;
+    let visitors = [
+        "CREATE TABLE visitors (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO visitors VALUES (1, 'Visitor.000001@Mail.Example.com')",
+    ];
+    for sql in visitors {
+        world.server.exec_in("analytics", sql).await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_the_rules_do_not_name_refuses_the_run_before_any_change() {
+    // GIVEN a production login, and `analytics` (personal data) on the clone's server, which the
+    // rules neither cover nor drop
+    let world = World::start(Setup::default()).await;
+    with_analytics(&world).await;
+    world
+        .server
+        .exec("CREATE ROLE prod_app LOGIN PASSWORD 'prod-app-password'")
+        .await;
+
+    // WHEN the window opens and ticks run until the run is over
+    world.tick_until_terminal(0).await;
+
+    // THEN the run was refused at masking: the clone is gone, dev untouched
+    world
+        .assert_failed_and_cleaned(Phase::Mask, "masking")
+        .await;
+    let error = world.failure().await;
+    assert!(error.contains("`analytics`"), "names the database: {error}");
+    assert!(!error.contains("Visitor"), "never a value: {error}");
+    // ... the failure notification names it too
+    let messages = world.messages("masked refresh failed").await;
+    assert!(
+        messages.iter().any(|m| m.contains("analytics")),
+        "{messages:?}"
+    );
+    // ... and nothing on the clone's server changed: no database dropped, no login disabled,
+    // no row masked
+    let mut expected = vec!["analytics", world.db().name.as_str(), "postgres"];
+    expected.sort();
+    assert_eq!(world.server.databases().await, expected);
+    assert!(
+        world
+            .server
+            .can_log_in("prod_app", "prod-app-password")
+            .await
+    );
+    assert!(!world.survivors().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_database_the_rules_drop_is_gone_before_the_clone_is_promoted() {
+    // GIVEN `analytics` (personal data) on the clone's server, listed under databases.drop
+    let setup = Setup {
+        drop_databases: vec!["analytics"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    with_analytics(&world).await;
+
+    // WHEN ticks run until the run is over (after every tick the world checks that a promoted
+    // clone's server holds nothing but the covered database)
+    world.tick_until_terminal(0).await;
+
+    // THEN the run completed, and only the covered database is left on the server
+    let run = world.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Done, "{run:?}");
+    assert_eq!(world.server.databases().await, [world.db().name.as_str()]);
+    let cluster = run.cluster.expect("the run recorded its containment");
+    assert_eq!(cluster.dropped, ["analytics", "postgres"]);
+    assert!(world.survivors().await.is_empty());
+    let messages = world.messages("masked refresh done").await;
+    assert!(
+        messages.iter().any(|m| m.contains("analytics")),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_production_login_can_log_in_to_dev_with_its_production_password() {
+    // GIVEN production logins on the clone: an application login, a login the rules keep, and
+    // a group role that carries a password (it logs in the day someone gives it LOGIN)
+    let setup = Setup {
+        keep_logins: vec!["app_ro"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    for sql in [
+        "CREATE ROLE prod_app LOGIN PASSWORD 'prod-app-password'",
+        "CREATE ROLE app_ro LOGIN PASSWORD 'app-ro-password'",
+        "CREATE ROLE reporting NOLOGIN PASSWORD 'reporting-password'",
+    ] {
+        world.server.exec(sql).await;
+    }
+    let s = &world.server;
+    assert!(s.can_log_in("prod_app", "prod-app-password").await);
+    assert!(s.can_log_in("app_ro", "app-ro-password").await);
+    assert!(
+        !s.can_log_in("app_ro", "wrong").await,
+        "the server checks passwords"
+    );
+
+    // WHEN a refresh completes
+    world.tick_until_terminal(0).await;
+    assert_eq!(world.phase().await, Some(Phase::Done));
+
+    // THEN the production login is disabled and its password does not open it
+    assert!(!s.can_log_in("prod_app", "prod-app-password").await);
+    assert!(!s.login_enabled("prod_app").await);
+    // ... the kept login is still a login, but its production password no longer opens it
+    assert!(s.login_enabled("app_ro").await);
+    assert!(!s.can_log_in("app_ro", "app-ro-password").await);
+    // ... and the group role carries no production verifier: given LOGIN in dev, its production
+    // password still does not open it
+    s.exec("ALTER ROLE reporting LOGIN").await;
+    assert!(!s.can_log_in("reporting", "reporting-password").await);
+    let cluster = world.run().await.unwrap().cluster.unwrap();
+    assert_eq!((cluster.logins_disabled, cluster.logins_rekeyed), (2, 1));
+}
+
+#[tokio::test]
+async fn dry_run_says_which_databases_would_be_dropped_and_which_logins_kept() {
+    // GIVEN rules that drop `analytics` and keep `app_ro`
+    let setup = Setup {
+        drop_databases: vec!["analytics"],
+        keep_logins: vec!["app_ro"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    with_analytics(&world).await;
+    // WHEN a dry-run tick runs as the window opens
+    let report = world.try_tick(minutes(0), true).await.unwrap();
+    // THEN it reports what masking will drop and keep, and changed nothing
+    let notes: Vec<&str> = report.notes.iter().map(|n| n.message.as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("drop databases analytics, postgres")
+                && n.contains("every login but app_ro (re-keyed)")),
+        "{notes:?}"
+    );
+    assert!(
+        world
+            .server
+            .databases()
+            .await
+            .contains(&"analytics".to_owned())
+    );
+    assert_eq!(world.phase().await, None);
+}

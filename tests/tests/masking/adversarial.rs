@@ -1,0 +1,1094 @@
+//! The masking engine's promise, attacked the way the world would: statistics that outlive
+//! their rows, dropped columns, old row versions kept alive by another session's snapshot, and
+//! values a mask rightly leaves alone. Against real PostgreSQL 15 and MariaDB 10.11.
+//!
+//! Every case masks and verifies with the engine, then looks from outside it: a full dump by the
+//! server's own dump tool (materialized views' rows included), every statistics row read as a
+//! superuser (`pg_statistic`, extended statistics; MariaDB `mysql.column_stats`) and, where the
+//! class is physical, the bytes of the relation's pages and files. It also checks that kept data
+//! did not change. Refusals check that nothing changed at all.
+//!
+//! Original personal values carry the marker `ORIGQ`, which no masked value can contain (masked
+//! values are lowercase hex, `Person ` and uppercase hex digits, `+999 ` and digits, or stars).
+//!
+//! PostgreSQL cases run as a role that owns the database but is no superuser, as the RDS master
+//! user is. Physical cases run on this process's own server (they checkpoint it) while another
+//! session holds a `REPEATABLE READ` snapshot on the same database.
+
+use offpeak_tests::masking_support;
+
+use masking_support::evidence::{self, lines_with};
+use masking_support::{Pool, key, rules};
+use offpeak_masking::{self as masking, Budget, Db, MaskError, MaskReport, Verification};
+use offpeak_tests::{DbServer, Engine, TestDb, mariadb_database, pg_server, throwaway_pg};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+const MARK: &str = "ORIGQ";
+
+/// The owner of each PostgreSQL test database: no superuser (roles are per server: created
+/// once, never dropped).
+const OWNER: &str = "offpeak_adversarial_owner";
+
+/// A PostgreSQL test database owned by [`OWNER`].
+struct Owned {
+    db: TestDb,
+    /// Connects as the owner: the engine runs through it.
+    url: String,
+    owner: Pool,
+    /// A superuser session on the same database, for looking (`pg_statistic`, pages).
+    admin: Pool,
+}
+
+async fn owned(server: &DbServer) -> Owned {
+    let db = server.database().await;
+    let admin = Pool::connect(&db, Engine::Postgres).await;
+    admin
+        .exec(&format!(
+            "DO $$ BEGIN CREATE ROLE {OWNER} LOGIN NOSUPERUSER; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .await;
+    admin
+        .exec(&format!("ALTER DATABASE \"{}\" OWNER TO {OWNER}", db.name))
+        .await;
+    let url = with_user(&db.url, OWNER);
+    let owner = Pool::Pg(PgPool::connect(&url).await.expect("connect as the owner"));
+    Owned {
+        db,
+        url,
+        owner,
+        admin,
+    }
+}
+
+/// `url` with its user (and password) replaced by `user`: the test servers trust local users.
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let rest = rest.split_once('@').map_or(rest, |(_, r)| r);
+    format!("{scheme}://{user}@{rest}")
+}
+
+impl Owned {
+    async fn create(&self, statements: &[&str]) {
+        for sql in statements {
+            self.owner.exec(sql).await;
+        }
+    }
+
+    /// Every place the promise covers that holds a marker: the dump (and materialized views'
+    /// rows) and every statistics row.
+    async fn leaks(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            lines_with(&evidence::pg_dump(&self.db, &self.admin).await, &[MARK])
+                .into_iter()
+                .map(|l| format!("dump: {l}"))
+                .collect();
+        out.extend(
+            lines_with(&evidence::pg_statistics(&self.admin).await, &[MARK])
+                .into_iter()
+                .map(|l| format!("statistics: {l}")),
+        );
+        out
+    }
+
+    /// Everything, for "nothing changed": the dump and every statistics row.
+    async fn snapshot(&self) -> (Vec<String>, String) {
+        let dump = evidence::pg_dump(&self.db, &self.admin).await;
+        let dump = dump
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .map(str::to_owned)
+            .collect();
+        (dump, evidence::pg_statistics(&self.admin).await)
+    }
+
+    async fn checksum(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.owner.texts(sql).await
+    }
+}
+
+async fn mask(url: &str, rules_yaml: &str) -> Result<MaskReport, MaskError> {
+    let mut db = Db::connect(url).await.expect("connect");
+    let result = masking::mask(&mut db, &rules(rules_yaml), &key(), Budget::default()).await;
+    db.close().await;
+    result
+}
+
+async fn verify(url: &str, rules_yaml: &str) -> Verification {
+    let mut db = Db::connect(url).await.expect("connect");
+    let v = masking::verify(&mut db, &rules(rules_yaml), &key())
+        .await
+        .expect("verification runs");
+    db.close().await;
+    v
+}
+
+fn failures(v: &Verification) -> Vec<String> {
+    v.failures()
+        .map(|c| format!("{} {}: {}", c.check, c.subject, c.detail))
+        .collect()
+}
+
+/// Masks and verifies (the run's own gate and `--verify-only`): both must pass.
+async fn mask_and_verify(url: &str, rules_yaml: &str) -> MaskReport {
+    let report = mask(url, rules_yaml).await.expect("masking runs");
+    let gate = report.verification.clone().expect("the run completed");
+    assert!(gate.passed, "gate failed: {:?}", failures(&gate));
+    let again = verify(url, rules_yaml).await;
+    assert!(again.passed, "--verify-only failed: {:?}", failures(&again));
+    report
+}
+
+async fn refused(url: &str, rules_yaml: &str) -> Vec<String> {
+    match mask(url, rules_yaml).await {
+        Err(MaskError::Refused(findings)) => findings.iter().map(ToString::to_string).collect(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A session on `url` holding a `REPEATABLE READ` snapshot (and no lock on any user table) until
+/// it is released: what a developer's open transaction or a running `pg_dump` does.
+struct Snapshot(PgConnection);
+
+impl Snapshot {
+    async fn hold(url: &str) -> Snapshot {
+        let mut conn = PgConnection::connect(url).await.expect("connect");
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .expect("begin");
+        conn.execute("SELECT count(*) FROM pg_class")
+            .await
+            .expect("take the snapshot");
+        Snapshot(conn)
+    }
+
+    async fn release(mut self) {
+        self.0.execute("COMMIT").await.expect("commit");
+        let _ = self.0.close().await;
+    }
+}
+
+/// Incompressible-enough text of about `words` * 16 bytes, every word marked: stored out of line
+/// (with `STORAGE EXTERNAL`, uncompressed) so TOAST chunks carry the marker in clear.
+fn toasted(words: u32, tag: &str) -> String {
+    format!(
+        "(SELECT string_agg('{MARK}-{tag}-' || g || '-' || i, ' ') FROM generate_series(1, {words}) i)"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Statistics that keep originals
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_truncated_table_keeps_no_statistics() {
+    // GIVEN a table to truncate whose column, expression-index and extended statistics were
+    // computed from its rows (ANALYZE of an empty table leaves them as they are)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL UNIQUE, plan text NOT NULL)",
+        "INSERT INTO accounts SELECT g, 'ORIGQ.acc' || g || '@corp.test', \
+         CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(1, 300) g",
+        "CREATE TABLE login_events (id bigint PRIMARY KEY, email text NOT NULL, device text)",
+        "CREATE INDEX login_events_email_lower ON login_events (lower(email))",
+        "CREATE STATISTICS login_events_mcv (mcv) ON email, device FROM login_events",
+        "INSERT INTO login_events SELECT g, 'ORIGQ.user' || (g % 20) || '@corp.test', \
+         'ORIGQ-device-' || (g % 5) FROM generate_series(1, 2000) g",
+        "ANALYZE accounts",
+        "ANALYZE login_events",
+    ])
+    .await;
+    assert!(evidence::pg_statistics_rows(&o.admin, &["login_events"]).await > 0);
+    let kept = "SELECT id::text, plan FROM accounts ORDER BY id";
+    let kept_before = o.checksum(kept).await;
+    let rules_yaml = "tables:
+  accounts:
+    keep: [id, plan]
+    mask: { email: email }
+  login_events: truncate
+";
+
+    // WHEN it is masked (by the owner, who is no superuser) and verified
+    mask_and_verify(&o.url, rules_yaml).await;
+
+    // THEN no statistics row of the truncated table, its indexes or its statistics objects is
+    // left, nothing anywhere holds an original, and kept data is as it was
+    assert_eq!(
+        evidence::pg_statistics_rows(&o.admin, &["login_events"]).await,
+        0
+    );
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+}
+
+#[tokio::test]
+async fn inheritance_parents_keep_no_statistics_of_masked_or_truncated_children() {
+    // GIVEN a kept parent with rows of its own, a masked child and a truncated child, and a
+    // second, empty parent whose only child is truncated; every table analysed, so the parents
+    // hold inherited statistics computed from the children's originals
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE contacts (id int PRIMARY KEY, email text NOT NULL, kind text NOT NULL)",
+        "CREATE TABLE customers (PRIMARY KEY (id)) INHERITS (contacts)",
+        "CREATE TABLE prospects (PRIMARY KEY (id)) INHERITS (contacts)",
+        "INSERT INTO contacts SELECT g, 'desk' || g || '@office.test', 'office' FROM generate_series(1, 20) g",
+        "INSERT INTO customers SELECT 100 + g, 'ORIGQ.cust' || (g % 25) || '@corp.test', 'customer' \
+         FROM generate_series(1, 500) g",
+        "INSERT INTO prospects SELECT 1000 + g, 'ORIGQ.lead' || (g % 25) || '@corp.test', 'prospect' \
+         FROM generate_series(1, 500) g",
+        "CREATE TABLE archive (id int, email text)",
+        "CREATE TABLE archive_2023 () INHERITS (archive)",
+        "INSERT INTO archive_2023 SELECT g, 'ORIGQ.old' || (g % 10) || '@corp.test' FROM generate_series(1, 300) g",
+        "ANALYZE contacts",
+        "ANALYZE customers",
+        "ANALYZE prospects",
+        "ANALYZE archive",
+        "ANALYZE archive_2023",
+    ])
+    .await;
+    let inherited =
+        "SELECT count(*) FROM pg_stats WHERE tablename IN ('contacts', 'archive') AND inherited";
+    assert_eq!(o.admin.count(inherited).await, 5);
+    let kept = "SELECT id::text, email, kind FROM ONLY contacts UNION ALL \
+                SELECT id::text, '', kind FROM customers ORDER BY 1";
+    let kept_before = o.checksum(kept).await;
+    let rules_yaml = "tables:
+  contacts: { keep: [id, email, kind] }
+  customers:
+    keep: [id, kind]
+    mask: { email: email }
+  prospects: truncate
+  archive: { keep: [id, email] }
+  archive_2023: truncate
+";
+
+    // WHEN it is masked and verified
+    mask_and_verify(&o.url, rules_yaml).await;
+
+    // THEN the parent's inherited statistics were recomputed from masked rows, the empty
+    // parent's are gone, nothing holds an original, and kept data is as it was
+    assert_eq!(
+        o.admin
+            .count("SELECT count(*) FROM pg_stats WHERE tablename = 'archive' AND inherited")
+            .await,
+        0
+    );
+    assert_eq!(
+        o.admin
+            .count("SELECT count(*) FROM pg_stats WHERE tablename = 'contacts' AND inherited")
+            .await,
+        3
+    );
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+}
+
+const MEMBERS: &[&str] = &[
+    "CREATE TABLE members (id int PRIMARY KEY, email text NOT NULL, city text NOT NULL)",
+    "INSERT INTO members SELECT g, 'ORIGQ.m' || (g % 40) || '@corp.test', \
+     CASE WHEN g % 2 = 0 THEN 'Osaka' ELSE 'Kobe' END FROM generate_series(1, 600) g",
+    "CREATE MATERIALIZED VIEW member_emails AS SELECT email, city FROM members",
+    "CREATE VIEW member_locals AS SELECT split_part(email, '@', 1) AS local, city FROM members",
+    "CREATE MATERIALIZED VIEW local_counts AS SELECT local, count(*) AS n FROM member_locals GROUP BY local",
+    "CREATE MATERIALIZED VIEW city_counts AS SELECT city, count(*) AS n FROM members GROUP BY city",
+    "CREATE MATERIALIZED VIEW frequent_locals AS SELECT local FROM local_counts WHERE n > 10",
+    "ANALYZE members",
+    "ANALYZE member_emails",
+    "ANALYZE local_counts",
+    "ANALYZE city_counts",
+    "ANALYZE frequent_locals",
+];
+
+const MEMBERS_RULES: &str = "tables:
+  members:
+    keep: [id, city]
+    mask: { email: email }
+";
+
+#[tokio::test]
+async fn materialized_views_over_masked_data_are_refreshed_and_analysed() {
+    // GIVEN materialized views over a masked column (directly, through a view, and through
+    // another materialized view), analysed while they held originals, and one over kept data
+    let o = owned(pg_server()).await;
+    o.create(MEMBERS).await;
+    let kept = "SELECT city, n::text FROM city_counts ORDER BY city";
+    let kept_before = o.checksum(kept).await;
+
+    // WHEN the database is masked and verified
+    mask_and_verify(&o.url, MEMBERS_RULES).await;
+
+    // THEN neither their rows nor their statistics hold an original, and the view over kept
+    // data holds what it held
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+    assert_eq!(
+        o.admin
+            .count(
+                "SELECT count(*) FROM pg_stats WHERE tablename IN ('member_emails', 'local_counts')"
+            )
+            .await,
+        4,
+        "the views' statistics were recomputed, not just dropped"
+    );
+}
+
+#[tokio::test]
+async fn verification_finds_an_original_a_materialized_view_holds() {
+    // GIVEN a masked database, then a materialized view over the masked column that also holds
+    // an original (as a view never refreshed since masking would)
+    let o = owned(pg_server()).await;
+    o.create(MEMBERS).await;
+    mask_and_verify(&o.url, MEMBERS_RULES).await;
+    o.owner
+        .exec(
+            "CREATE MATERIALIZED VIEW stale_copy AS SELECT email FROM members \
+             UNION ALL SELECT 'ORIGQ.m7@corp.test'",
+        )
+        .await;
+    o.owner.exec("ANALYZE stale_copy").await;
+
+    // WHEN it is verified
+    let v = verify(&o.url, MEMBERS_RULES).await;
+
+    // THEN verification fails, naming the view, and its report holds no value
+    assert!(!v.passed);
+    let failed = failures(&v);
+    assert!(
+        !failed.is_empty() && failed.iter().all(|f| f.contains("stale_copy")),
+        "{failed:?}"
+    );
+    assert!(failed.iter().all(|f| !f.contains(MARK)), "{failed:?}");
+}
+
+#[tokio::test]
+async fn extended_and_expression_statistics_of_masked_columns_are_rebuilt() {
+    // GIVEN masked columns in an extended statistics object, an expression statistics object
+    // and an expression index, analysed, then given statistics target 0 so that ANALYZE skips
+    // them (and cannot rebuild what they are part of); masked in place, chunk by chunk
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE patients (id int PRIMARY KEY, email text NOT NULL, diagnosis text NOT NULL, ward text NOT NULL)",
+        "INSERT INTO patients SELECT g, 'ORIGQ.p' || (g % 30) || '@corp.test', 'ORIGQ-diag-' || (g % 12), \
+         'ward-' || (g % 4) FROM generate_series(1, 900) g",
+        "CREATE INDEX patients_email_lower ON patients (lower(email))",
+        "CREATE STATISTICS patients_mcv (mcv) ON email, ward FROM patients",
+        "CREATE STATISTICS patients_diagnosis ON (lower(diagnosis)) FROM patients",
+        "ANALYZE patients",
+        "ALTER TABLE patients ALTER COLUMN email SET STATISTICS 0",
+        "ALTER INDEX patients_email_lower ALTER COLUMN 1 SET STATISTICS 0",
+        "ALTER STATISTICS patients_diagnosis SET STATISTICS 0",
+    ])
+    .await;
+    assert!(!lines_with(&evidence::pg_statistics(&o.admin).await, &[MARK]).is_empty());
+    let kept = "SELECT id::text, ward FROM patients ORDER BY id";
+    let kept_before = o.checksum(kept).await;
+    let rules_yaml = "rewrite_max_rows: 1
+chunk_rows: 200
+tables:
+  patients:
+    keep: [id, ward]
+    mask: { email: email, diagnosis: hash }
+";
+
+    // WHEN it is masked and verified
+    let report = mask_and_verify(&o.url, rules_yaml).await;
+    assert_eq!(report.tables[0].method.as_deref(), Some("chunked"));
+
+    // THEN no statistics row holds an original, and kept data and settings are as they were
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+    let targets = "SELECT (SELECT attstattarget FROM pg_attribute WHERE attrelid = 'patients'::regclass AND attname = 'email') \
+                   + (SELECT attstattarget FROM pg_attribute WHERE attrelid = 'patients_email_lower'::regclass) \
+                   + (SELECT stxstattarget FROM pg_statistic_ext WHERE stxname = 'patients_diagnosis')::bigint";
+    assert_eq!(o.admin.count(targets).await, 0, "statistics targets kept");
+}
+
+#[tokio::test]
+async fn a_truncated_table_whose_statistics_a_view_pins_is_refused() {
+    // GIVEN a table to truncate, analysed, whose column a view uses: the only way a
+    // non-superuser owner can remove its statistics (ALTER COLUMN ... TYPE) is refused by the
+    // server for a column a view uses
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE sessions (id int PRIMARY KEY, token text NOT NULL)",
+        "INSERT INTO sessions SELECT g, 'ORIGQ-token-' || (g % 10) FROM generate_series(1, 200) g",
+        "ANALYZE sessions",
+        "CREATE VIEW session_tokens AS SELECT token FROM sessions",
+    ])
+    .await;
+    let before = o.snapshot().await;
+
+    // WHEN masking runs
+    let findings = refused(&o.url, "tables:\n  sessions: truncate\n").await;
+
+    // THEN it is refused before any change, naming the table and the column
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("sessions") && f.contains("token")),
+        "{findings:?}"
+    );
+    assert!(findings.iter().all(|f| !f.contains(MARK)), "{findings:?}");
+    assert_eq!(o.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_truncated_partitioned_table_with_partition_key_statistics_is_refused() {
+    // GIVEN a partitioned table to truncate, analysed: the statistics of its partition key
+    // column cannot be removed by ALTER COLUMN ... TYPE, which the server refuses on a key
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE events (id int NOT NULL, at date NOT NULL, who text) PARTITION BY RANGE (at)",
+        "CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+        "INSERT INTO events SELECT g, date '2024-01-01' + g % 300, 'ORIGQ-who-' || (g % 9) FROM generate_series(1, 500) g",
+        "ANALYZE events",
+    ])
+    .await;
+    let before = o.snapshot().await;
+
+    // WHEN masking runs
+    let findings = refused(&o.url, "tables:\n  events: truncate\n").await;
+
+    // THEN it is refused before any change, naming the table and the key column
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("events") && f.contains("at")),
+        "{findings:?}"
+    );
+    assert_eq!(o.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn mariadb_truncated_and_masked_tables_keep_no_persistent_statistics() {
+    // GIVEN engine-independent statistics (min and max are real values; so are the histograms'
+    // bounds, in binary) of a table to truncate and of a masked column
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in [
+        "CREATE TABLE login_events (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO login_events SELECT seq, CONCAT('ORIGQ.user', seq % 20, '@corp.test') FROM seq_1_to_500",
+        "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(255) NOT NULL, plan VARCHAR(10) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO people SELECT seq, CONCAT('ORIGQ.person', seq, '@corp.test'), IF(seq % 2, 'free', 'pro') FROM seq_1_to_300",
+        "ANALYZE TABLE login_events PERSISTENT FOR ALL",
+        "ANALYZE TABLE people PERSISTENT FOR ALL",
+    ] {
+        pool.exec(sql).await;
+    }
+    assert!(!lines_with(&evidence::mysql_statistics(&pool).await, &[MARK]).is_empty());
+    let kept = "SELECT CAST(id AS CHAR), plan FROM people ORDER BY id";
+    let kept_before = pool.texts(kept).await;
+
+    // WHEN it is masked and verified
+    mask_and_verify(
+        &db.url,
+        "tables:\n  login_events: truncate\n  people:\n    keep: [id, plan]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN no statistics row, and nothing in the dump, holds an original
+    assert_eq!(
+        lines_with(&evidence::mysql_statistics(&pool).await, &[MARK]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        lines_with(&evidence::mysql_dump(&db), &[MARK]),
+        Vec::<String>::new()
+    );
+    assert_eq!(pool.texts(kept).await, kept_before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Dropped columns
+// ---------------------------------------------------------------------------------------------
+
+/// A masked table, so each run has something to do besides the tables under attack.
+const PEOPLE: &[&str] = &[
+    "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+    "INSERT INTO people SELECT g, 'ORIGQ.person' || g || '@corp.test' FROM generate_series(1, 50) g",
+];
+
+#[tokio::test]
+async fn a_kept_table_leaves_no_byte_of_its_dropped_columns() {
+    // GIVEN a kept table whose dropped columns held personal data, one of them stored out of
+    // line in TOAST; another session holds a snapshot throughout
+    let o = owned(throwaway_pg()).await;
+    o.create(PEOPLE).await;
+    o.create(&[
+        "CREATE TABLE legacy (id int PRIMARY KEY, login text NOT NULL, ssn text, scan text)",
+        "ALTER TABLE legacy ALTER COLUMN scan SET STORAGE EXTERNAL",
+        &format!(
+            "INSERT INTO legacy SELECT g, 'login' || g, 'ORIGQ-ssn-' || g, {} FROM generate_series(1, 100) g",
+            toasted(300, "scan")
+        ),
+        "ALTER TABLE legacy DROP COLUMN ssn",
+        "ALTER TABLE legacy DROP COLUMN scan",
+    ])
+    .await;
+    assert!(evidence::pg_page_hits(&o.admin, "legacy", &[MARK]).await > 0);
+    assert!(
+        !evidence::pg_file_hits(&o.admin, "legacy", &[MARK])
+            .await
+            .is_empty()
+    );
+    let kept = "SELECT id::text, login FROM legacy ORDER BY id";
+    let kept_before = o.checksum(kept).await;
+    let holder = Snapshot::hold(&o.db.url).await;
+
+    // WHEN it is masked and verified
+    mask_and_verify(
+        &o.url,
+        "tables:\n  legacy: { keep: [id, login] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN no page or file of the table, its TOAST or its indexes holds a dropped value
+    assert_eq!(evidence::pg_page_hits(&o.admin, "legacy", &[MARK]).await, 0);
+    assert_eq!(
+        evidence::pg_file_hits(&o.admin, "legacy", &[MARK]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+    holder.release().await;
+}
+
+#[tokio::test]
+async fn a_kept_partitioned_table_leaves_no_byte_of_its_dropped_columns() {
+    // GIVEN a kept partitioned table whose partitions still hold a dropped column's values
+    let o = owned(throwaway_pg()).await;
+    o.create(PEOPLE).await;
+    o.create(&[
+        "CREATE TABLE ledger (id int NOT NULL, amount int NOT NULL, payer text) PARTITION BY RANGE (id)",
+        "CREATE TABLE ledger_low PARTITION OF ledger FOR VALUES FROM (0) TO (100)",
+        "CREATE TABLE ledger_high PARTITION OF ledger FOR VALUES FROM (100) TO (1000)",
+        "INSERT INTO ledger SELECT g, g * 10, 'ORIGQ-payer-' || g FROM generate_series(1, 300) g",
+        "ALTER TABLE ledger DROP COLUMN payer",
+    ])
+    .await;
+    for partition in ["ledger_low", "ledger_high"] {
+        assert!(evidence::pg_page_hits(&o.admin, partition, &[MARK]).await > 0);
+        assert!(
+            !evidence::pg_file_hits(&o.admin, partition, &[MARK])
+                .await
+                .is_empty()
+        );
+    }
+    let kept = "SELECT id::text, amount::text, tableoid::regclass::text FROM ledger ORDER BY id";
+    let kept_before = o.checksum(kept).await;
+
+    // WHEN it is masked and verified
+    mask_and_verify(
+        &o.url,
+        "tables:\n  ledger: { keep: [id, amount] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN no page or file of either partition holds a dropped value
+    for partition in ["ledger_low", "ledger_high"] {
+        assert_eq!(
+            evidence::pg_page_hits(&o.admin, partition, &[MARK]).await,
+            0
+        );
+        assert_eq!(
+            evidence::pg_file_hits(&o.admin, partition, &[MARK]).await,
+            Vec::<String>::new()
+        );
+    }
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+}
+
+#[tokio::test]
+async fn a_kept_table_with_dropped_columns_the_run_may_not_rewrite_is_refused() {
+    // GIVEN a kept table with a dropped column's values, owned by another role than the one
+    // masking (which therefore may not rewrite it)
+    let o = owned(pg_server()).await;
+    o.create(PEOPLE).await;
+    for sql in [
+        "CREATE TABLE audit_trail (id int PRIMARY KEY, action text NOT NULL, actor_email text)",
+        "INSERT INTO audit_trail SELECT g, 'login', 'ORIGQ.actor' || g || '@corp.test' FROM generate_series(1, 40) g",
+        "ALTER TABLE audit_trail DROP COLUMN actor_email",
+        &format!("GRANT SELECT ON audit_trail TO {OWNER}"),
+    ] {
+        o.admin.exec(sql).await;
+    }
+    let before = o.snapshot().await;
+
+    // WHEN masking runs
+    let findings = refused(
+        &o.url,
+        "tables:\n  audit_trail: { keep: [id, action] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused before any change, naming the table and why
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("audit_trail") && f.contains("owned by another role")),
+        "{findings:?}"
+    );
+    assert_eq!(o.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn mariadb_a_kept_table_leaves_no_byte_of_its_dropped_columns() {
+    // GIVEN a kept InnoDB table whose column was dropped instantly (MariaDB 10.4+ leaves the
+    // values in the rows until the table is rebuilt)
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in [
+        "CREATE TABLE legacy (id INT PRIMARY KEY, login VARCHAR(50) NOT NULL, ssn VARCHAR(50)) ENGINE=InnoDB",
+        "INSERT INTO legacy SELECT seq, CONCAT('login', seq), CONCAT('ORIGQ-ssn-', seq) FROM seq_1_to_200",
+        "ALTER TABLE legacy DROP COLUMN ssn",
+        "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(255) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO people SELECT seq, CONCAT('ORIGQ.person', seq, '@corp.test') FROM seq_1_to_50",
+    ] {
+        pool.exec(sql).await;
+    }
+    assert!(
+        !evidence::mysql_file_hits(&db, "legacy", &[MARK])
+            .await
+            .is_empty()
+    );
+    let kept = "SELECT CAST(id AS CHAR), login FROM legacy ORDER BY id";
+    let kept_before = pool.texts(kept).await;
+
+    // WHEN it is masked and verified
+    mask_and_verify(
+        &db.url,
+        "tables:\n  legacy: { keep: [id, login] }\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN the table's file holds no dropped value, nor the dump or the statistics any original
+    assert_eq!(
+        evidence::mysql_file_hits(&db, "legacy", &[MARK]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        lines_with(&evidence::mysql_dump(&db), &[MARK]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        lines_with(&evidence::mysql_statistics(&pool).await, &[MARK]),
+        Vec::<String>::new()
+    );
+    assert_eq!(pool.texts(kept).await, kept_before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Old row versions and TOAST, while another session holds a snapshot
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn masking_in_place_under_a_held_snapshot_leaves_no_old_row_version() {
+    // GIVEN a table masked in place, chunk by chunk, with a column stored out of line in TOAST
+    // and an index on a masked column; another session holds a snapshot taken before masking
+    let o = owned(throwaway_pg()).await;
+    o.create(&[
+        "CREATE TABLE profiles (id int PRIMARY KEY, email text NOT NULL, bio text, status text NOT NULL)",
+        "ALTER TABLE profiles ALTER COLUMN bio SET STORAGE EXTERNAL",
+        &format!(
+            "INSERT INTO profiles SELECT g, 'ORIGQ.pr' || g || '@corp.test', {}, \
+             CASE WHEN g % 2 = 0 THEN 'active' ELSE 'closed' END FROM generate_series(1, 120) g",
+            toasted(250, "bio")
+        ),
+        "CREATE INDEX profiles_email ON profiles (email)",
+        "ANALYZE profiles",
+    ])
+    .await;
+    assert!(
+        !evidence::pg_file_hits(&o.admin, "profiles", &[MARK])
+            .await
+            .is_empty()
+    );
+    let kept = "SELECT id::text, status FROM profiles ORDER BY id";
+    let kept_before = o.checksum(kept).await;
+    let holder = Snapshot::hold(&o.db.url).await;
+
+    // WHEN it is masked and verified
+    let report = mask_and_verify(
+        &o.url,
+        "rewrite_max_rows: 1
+chunk_rows: 50
+tables:
+  profiles:
+    keep: [id, status]
+    mask: { email: email, bio: hash }
+",
+    )
+    .await;
+    assert_eq!(report.tables[0].method.as_deref(), Some("chunked"));
+
+    // THEN no page or file of the table, its TOAST or its index holds an original
+    assert_eq!(
+        evidence::pg_page_hits(&o.admin, "profiles", &[MARK]).await,
+        0
+    );
+    assert_eq!(
+        evidence::pg_file_hits(&o.admin, "profiles", &[MARK]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+    holder.release().await;
+}
+
+#[tokio::test]
+async fn a_partitioned_table_masked_in_place_under_a_held_snapshot_leaves_no_old_row_version() {
+    // GIVEN a partitioned table that a view pins (so it is masked by UPDATE, not rewritten),
+    // and another session holding a snapshot taken before masking
+    let o = owned(throwaway_pg()).await;
+    o.create(&[
+        "CREATE TABLE visits (id int PRIMARY KEY, visitor text NOT NULL, page text NOT NULL) PARTITION BY RANGE (id)",
+        "CREATE TABLE visits_a PARTITION OF visits FOR VALUES FROM (0) TO (500)",
+        "CREATE TABLE visits_b PARTITION OF visits FOR VALUES FROM (500) TO (1000)",
+        "INSERT INTO visits SELECT g, 'ORIGQ.v' || g || '@corp.test', '/page/' || (g % 7) FROM generate_series(1, 900) g",
+        "CREATE VIEW visit_pages AS SELECT * FROM visits",
+        "ANALYZE visits",
+    ])
+    .await;
+    for partition in ["visits_a", "visits_b"] {
+        assert!(
+            !evidence::pg_file_hits(&o.admin, partition, &[MARK])
+                .await
+                .is_empty()
+        );
+    }
+    let kept = "SELECT id::text, page FROM visits ORDER BY id";
+    let kept_before = o.checksum(kept).await;
+    let holder = Snapshot::hold(&o.db.url).await;
+
+    // WHEN it is masked and verified
+    mask_and_verify(
+        &o.url,
+        "tables:\n  visits:\n    keep: [id, page]\n    mask: { visitor: email }\n",
+    )
+    .await;
+
+    // THEN no page or file of either partition holds an original
+    for partition in ["visits_a", "visits_b"] {
+        assert_eq!(
+            evidence::pg_page_hits(&o.admin, partition, &[MARK]).await,
+            0
+        );
+        assert_eq!(
+            evidence::pg_file_hits(&o.admin, partition, &[MARK]).await,
+            Vec::<String>::new()
+        );
+    }
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+    assert_eq!(o.checksum(kept).await, kept_before);
+    holder.release().await;
+}
+
+#[tokio::test]
+async fn with_no_other_snapshot_no_file_of_the_database_holds_an_original() {
+    // GIVEN every class at once: a table masked in place with TOAST, a truncated table with
+    // statistics, a kept table with a dropped column, a materialized view, all analysed; and no
+    // other session in the database (not even autovacuum: sessions in other databases do not
+    // hold back what this one may remove)
+    let o = owned(throwaway_pg()).await;
+    o.admin.exec("ALTER SYSTEM SET autovacuum = off").await;
+    o.admin.exec("SELECT pg_reload_conf()").await;
+    o.create(&[
+        "CREATE TABLE profiles (id int PRIMARY KEY, email text NOT NULL, bio text)",
+        "ALTER TABLE profiles ALTER COLUMN bio SET STORAGE EXTERNAL",
+        &format!(
+            "INSERT INTO profiles SELECT g, 'ORIGQ.pr' || (g % 30) || '@corp.test', {} FROM generate_series(1, 120) g",
+            toasted(250, "bio")
+        ),
+        "CREATE VIEW profile_emails AS SELECT * FROM profiles",
+        "CREATE MATERIALIZED VIEW profile_domains AS SELECT split_part(email, '.', 2) AS who FROM profiles",
+        "CREATE TABLE tokens (id int PRIMARY KEY, token text NOT NULL)",
+        "INSERT INTO tokens SELECT g, 'ORIGQ-token-' || (g % 10) FROM generate_series(1, 200) g",
+        "CREATE TABLE legacy (id int PRIMARY KEY, ssn text)",
+        "INSERT INTO legacy SELECT g, 'ORIGQ-ssn-' || g FROM generate_series(1, 50) g",
+        "ALTER TABLE legacy DROP COLUMN ssn",
+        "ANALYZE",
+    ])
+    .await;
+    assert!(
+        !evidence::pg_database_file_hits(&o.admin, &[MARK])
+            .await
+            .is_empty()
+    );
+
+    // WHEN it is masked and verified by the database's owner, with no other session open
+    mask_and_verify(
+        &o.url,
+        "tables:
+  profiles:
+    keep: [id]
+    mask: { email: email, bio: { strategy: redact, keep_first: 0, keep_last: 0 } }
+  tokens: truncate
+  legacy: { keep: [id] }
+",
+    )
+    .await;
+
+    // THEN not one file of the database (tables, TOAST, indexes, catalogs, statistics) holds
+    // an original
+    assert_eq!(
+        evidence::pg_database_file_hits(&o.admin, &[MARK]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Values a mask rightly leaves as they are
+// ---------------------------------------------------------------------------------------------
+
+const NOTES_RULES: &str = "tables:
+  notes:
+    keep: [id, author]
+    mask:
+      body: { strategy: redact, keep_first: 0, keep_last: 0 }
+";
+
+async fn empty_and_starred_values_under_redact_pass_verification(
+    pool: &Pool,
+    url: &str,
+    rules_yaml: &str,
+) {
+    // GIVEN empty, NULL and all-star values beside real ones, under `redact`
+    let body = "CASE id % 4 WHEN 0 THEN '' WHEN 1 THEN NULL WHEN 2 THEN '***' \
+                ELSE CONCAT('ORIGQ-note-', id) END";
+    pool.exec(&format!("UPDATE notes SET body = {body}")).await;
+    let kept = "SELECT CAST(id AS CHAR(10)), author FROM notes ORDER BY id";
+    let kept_before = pool.texts(kept).await;
+
+    // WHEN it is masked and verified
+    mask_and_verify(url, rules_yaml).await;
+
+    // THEN verification passes (an empty or all-star original is no personal value that
+    // survived), those values are as they were, and every real value is starred
+    let left = "SELECT COUNT(*) FROM notes WHERE (id % 4 = 0 AND body = '') \
+                OR (id % 4 = 1 AND body IS NULL) OR (id % 4 = 2 AND body = '***') \
+                OR (id % 4 = 3 AND body = REPEAT('*', CHAR_LENGTH(CONCAT('ORIGQ-note-', id))))";
+    assert_eq!(pool.count(left).await, 60);
+    assert_eq!(pool.texts(kept).await, kept_before);
+}
+
+#[tokio::test]
+async fn postgres_empty_and_starred_values_under_redact_pass_verification() {
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE notes (id int PRIMARY KEY, body text, author text NOT NULL, code char(6))",
+        "INSERT INTO notes SELECT g, NULL, 'staff', CASE WHEN g % 2 = 0 THEN '' ELSE 'ORIGQ' END \
+         FROM generate_series(1, 60) g",
+    ])
+    .await;
+    // A blank `char(6)` is '' as text: the same holds for it.
+    let rules_yaml =
+        NOTES_RULES.to_owned() + "      code: { strategy: redact, keep_first: 0, keep_last: 0 }\n";
+    empty_and_starred_values_under_redact_pass_verification(&o.owner, &o.url, &rules_yaml).await;
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn mariadb_empty_and_starred_values_under_redact_pass_verification() {
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    pool.exec("CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(100), author VARCHAR(20) NOT NULL) ENGINE=InnoDB")
+        .await;
+    pool.exec("INSERT INTO notes SELECT seq, NULL, 'staff' FROM seq_1_to_60")
+        .await;
+    empty_and_starred_values_under_redact_pass_verification(&pool, &db.url, NOTES_RULES).await;
+    assert_eq!(
+        lines_with(&evidence::mysql_dump(&db), &[MARK]),
+        Vec::<String>::new()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Default-deny over what can hold data but no rule can mask
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_foreign_table_is_refused_before_any_change() {
+    // GIVEN a database with an ordinary table the rules cover and a foreign table they cannot:
+    // its rows live on another server (here the same one, through postgres_fdw)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 50) g",
+    ])
+    .await;
+    for sql in [
+        "CREATE EXTENSION IF NOT EXISTS postgres_fdw",
+        "CREATE SERVER crm FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'postgres')",
+        "CREATE FOREIGN TABLE crm_contacts (id int, email text) SERVER crm",
+    ] {
+        o.admin.exec(sql).await;
+    }
+    let before = o.snapshot().await;
+
+    // WHEN masking runs with rules that classify every ordinary table
+    let findings = refused(
+        &o.url,
+        "tables:\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused, naming the foreign table, and nothing changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("foreign table `public.crm_contacts` cannot be masked")),
+        "{findings:?}"
+    );
+    assert_eq!(o.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn large_objects_are_refused_before_any_change() {
+    // GIVEN a database holding a large object with personal data in it
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 50) g",
+        "SELECT lo_from_bytea(0, convert_to('ORIGQ.scan@corp.test', 'UTF8'))",
+    ])
+    .await;
+    let people = "SELECT id::text, email FROM people ORDER BY id";
+    let before = o.checksum(people).await;
+
+    // WHEN masking runs with rules that classify every table
+    let findings = refused(
+        &o.url,
+        "tables:\n  people:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused, counting the large objects without showing them, and nothing changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("1 large object(s) cannot be masked")),
+        "{findings:?}"
+    );
+    assert!(findings.iter().all(|f| !f.contains(MARK)), "{findings:?}");
+    assert_eq!(o.checksum(people).await, before, "nothing changed");
+    assert_eq!(
+        o.admin
+            .count("SELECT count(*) FROM pg_largeobject_metadata")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_table_an_extension_owns_is_classified_like_any_other() {
+    // GIVEN a table with personal data that an extension owns (as an extension's own
+    // configuration tables are)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE vault (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO vault SELECT g, 'ORIGQ.v' || g || '@corp.test' FROM generate_series(1, 50) g",
+    ])
+    .await;
+    for sql in [
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto",
+        "ALTER EXTENSION pgcrypto ADD TABLE vault",
+    ] {
+        o.admin.exec(sql).await;
+    }
+
+    // WHEN rules that leave it out are used, THEN it is unclassified
+    let findings = refused(&o.url, "tables: {}\n").await;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("table `vault` is not classified")),
+        "{findings:?}"
+    );
+
+    // AND with rules that mask it, no original remains
+    mask_and_verify(
+        &o.url,
+        "tables:\n  vault:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+    assert_eq!(o.leaks().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn mariadb_a_system_versioned_table_is_refused_before_any_change() {
+    // GIVEN a system-versioned table whose history holds an earlier e-mail address
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in [
+        "CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) WITH SYSTEM VERSIONING",
+        "INSERT INTO accounts VALUES (1, 'ORIGQ.first@corp.test')",
+        "UPDATE accounts SET email = 'ORIGQ.second@corp.test' WHERE id = 1",
+    ] {
+        pool.exec(sql).await;
+    }
+    let all = "SELECT CAST(id AS CHAR), email FROM accounts FOR SYSTEM_TIME ALL ORDER BY email";
+    let before = pool.texts(all).await;
+    assert_eq!(before.len(), 2, "the history holds the first address");
+
+    // WHEN masking runs with rules that classify the table
+    let findings = refused(
+        &db.url,
+        "tables:\n  accounts:\n    keep: [id]\n    mask: { email: email }\n",
+    )
+    .await;
+
+    // THEN it is refused, naming the table, and neither rows nor history changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("system-versioned table `accounts` cannot be masked")),
+        "{findings:?}"
+    );
+    assert_eq!(pool.texts(all).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn mariadb_a_login_that_cannot_see_triggers_is_refused_before_any_change() {
+    // GIVEN a table whose trigger copies every changed e-mail elsewhere, and a login allowed to
+    // change the data but not to see triggers (no TRIGGER privilege: the server hides them)
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in [
+        "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE outbox (email VARCHAR(100)) ENGINE=InnoDB",
+        "CREATE TRIGGER people_copy BEFORE UPDATE ON people FOR EACH ROW INSERT INTO outbox VALUES (OLD.email)",
+        "INSERT INTO people SELECT seq, CONCAT('ORIGQ.p', seq, '@corp.test') FROM seq_1_to_20",
+        "CREATE USER IF NOT EXISTS 'offpeak_blind'@'%'",
+        "CREATE USER IF NOT EXISTS 'offpeak_blind'@'localhost'",
+    ] {
+        pool.exec(sql).await;
+    }
+    for host in ["%", "localhost"] {
+        pool.exec(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, LOCK TABLES \
+             ON `{}`.* TO 'offpeak_blind'@'{host}'",
+            db.name
+        ))
+        .await;
+    }
+    let all = "SELECT CAST(id AS CHAR), email FROM people UNION ALL SELECT 'outbox', email FROM outbox ORDER BY 1";
+    let before = pool.texts(all).await;
+
+    // WHEN that login runs masking with rules that classify every table
+    let findings = refused(
+        &with_user(&db.url, "offpeak_blind"),
+        "tables:\n  people:\n    keep: [id]\n    mask: { email: email }\n  outbox: truncate\n",
+    )
+    .await;
+
+    // THEN it is refused, saying why, and nothing changed
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("lacks the TRIGGER privilege")),
+        "{findings:?}"
+    );
+    assert_eq!(pool.texts(all).await, before, "nothing changed");
+}
