@@ -230,8 +230,46 @@ pub async fn checks(
             hits == 0,
             format!("{hits} sampled original values or keys still present in the documents"),
         ));
+        if d == Dialect::Postgres {
+            let hits = statistics(db, plan, m, rules, &sample, &during).await?;
+            out.push(check(
+                "statistics",
+                &subject,
+                hits == 0,
+                format!("{hits} sampled original values or keys in the column's statistics"),
+            ));
+        }
     }
     Ok(out)
+}
+
+/// PostgreSQL: sampled originals among the positions of the documents the planner's statistics
+/// of the column keep (most common values, histogram bounds; `jsonb` only: `json` has none).
+async fn statistics(
+    db: &mut Db,
+    plan: &TablePlan,
+    m: &MaskedColumn,
+    rules: &JsonRules,
+    sample: &str,
+    during: &str,
+) -> Result<i64, DbError> {
+    if m.column.kind != ColumnKind::Jsonb {
+        return Ok(0);
+    }
+    let d = db.dialect;
+    let sql = format!(
+        "SELECT count(*)::text FROM pg_stats s \
+         CROSS JOIN LATERAL unnest(COALESCE(s.most_common_vals::text::jsonb[], '{{}}') \
+                                   || COALESCE(s.histogram_bounds::text::jsonb[], '{{}}')) doc \
+         CROSS JOIN LATERAL jsonb_array_elements({}_leaves(doc, {}, 0)) e \
+         WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3 AND {} IN ({sample})",
+        base(d, rules),
+        all_bits(rules),
+        d.verify_digest("e ->> 1")
+    );
+    let params = [&plan.table.id.schema, &plan.table.id.name, &m.column.name]
+        .map(|s| Param::Text(Some(s.clone())));
+    db.count(during, &sql, &params).await
 }
 
 fn check(name: &'static str, subject: &str, passed: bool, detail: String) -> Check {
