@@ -38,6 +38,7 @@ use super::classify::{MaskedColumn, PlannedAction, TablePlan};
 use super::conn::{Db, Param};
 use super::dialect::Dialect;
 use super::expr;
+use super::json;
 use super::report::TableReport;
 use super::rules::Rules;
 use super::scrub::DbError;
@@ -183,6 +184,7 @@ pub async fn record(
                 &sql_name,
             ));
         }
+        statements.extend(json::capture(d, plan, m));
     }
     statements.push(bookkeeping::start(d, &plan.display, &progress));
     db.transaction(&during, &statements).await?;

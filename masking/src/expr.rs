@@ -9,6 +9,7 @@
 
 use super::catalog::{Column, ColumnKind};
 use super::dialect::Dialect;
+use super::json;
 use super::rules::{
     DatePart, EMAIL_DOMAIN, HASH_HEX_LEN, JsonPathRule, JsonSegment, NAME_HEX_LEN, NAME_PREFIX,
     PHONE_DIGITS, PHONE_PREFIX, Strategy,
@@ -24,13 +25,14 @@ pub fn masked(d: Dialect, column: &Column, strategy: &Strategy) -> String {
         ),
         Strategy::Generalize(part) => generalize(d, &x, *part, column),
         Strategy::Noise { days } => noise(d, &x, *days, column.kind),
-        Strategy::Json(paths) => json(d, &x, paths, column.kind),
+        Strategy::Json(j) if j.fixed_paths_only() => fixed_json(d, &x, &j.paths, column.kind),
+        Strategy::Json(j) => json::masked(d, &x, j, column.kind),
         other => text(d, other, &x),
     }
 }
 
 /// Strategies producing text, over any input expression (a column or a JSON leaf).
-fn text(d: Dialect, strategy: &Strategy, input: &str) -> String {
+pub(crate) fn text(d: Dialect, strategy: &Strategy, input: &str) -> String {
     let h = d.hmac_hex(input);
     match strategy {
         Strategy::Hash { length } if usize::from(*length) == HASH_HEX_LEN => h,
@@ -134,9 +136,18 @@ fn noise(d: Dialect, x: &str, days: u16, kind: ColumnKind) -> String {
     }
 }
 
-/// Replaces each listed JSON leaf with its masked value; other keys are kept. A missing path
-/// or a JSON null is left as it is; a document that is not an object or array is left whole.
-fn json(d: Dialect, x: &str, paths: &[JsonPathRule], kind: ColumnKind) -> String {
+/// Replaces each listed JSON leaf with its masked value, for rules that keep every other value
+/// and key and list fixed paths only (see [`crate::json`] for the others). A missing path or a
+/// JSON null is left as it is; a document that is not an object or array is kept whole, as
+/// `others: keep` says.
+fn fixed_json(d: Dialect, x: &str, paths: &[JsonPathRule], kind: ColumnKind) -> String {
+    let paths: Vec<(&JsonPathRule, &Strategy)> = paths
+        .iter()
+        .filter_map(|p| p.strategy.as_ref().map(|s| (p, s)))
+        .collect();
+    if paths.is_empty() {
+        return x.to_owned();
+    }
     match d {
         Dialect::Postgres => {
             let doc = if kind == ColumnKind::Jsonb {
@@ -145,9 +156,9 @@ fn json(d: Dialect, x: &str, paths: &[JsonPathRule], kind: ColumnKind) -> String
                 format!("CAST({x} AS jsonb)")
             };
             let mut out = doc.clone();
-            for p in paths {
+            for (p, s) in &paths {
                 let path = pg_path(&p.segments);
-                let leaf = text(d, &p.strategy, &format!("({doc} #>> {path})"));
+                let leaf = text(d, s, &format!("({doc} #>> {path})"));
                 out = format!(
                     "jsonb_set({out}, CASE WHEN {doc} #> {path} IS NULL THEN CAST('{{}}' AS text[]) ELSE {path} END, \
                      COALESCE(to_jsonb({leaf}), CAST('null' AS jsonb)), false)"
@@ -165,9 +176,9 @@ fn json(d: Dialect, x: &str, paths: &[JsonPathRule], kind: ColumnKind) -> String
         Dialect::MySql => {
             let pairs: Vec<String> = paths
                 .iter()
-                .map(|p| {
+                .map(|(p, s)| {
                     let path = my_path(&p.segments);
-                    format!("{path}, {}", text(d, &p.strategy, &my_leaf(x, &path)))
+                    format!("{path}, {}", text(d, s, &my_leaf(x, &path)))
                 })
                 .collect();
             format!("JSON_REPLACE({x}, {})", pairs.join(", "))
@@ -182,6 +193,9 @@ fn pg_path(segments: &[JsonSegment]) -> String {
         .map(|s| match s {
             JsonSegment::Key(k) => k.clone(),
             JsonSegment::Index(i) => i.to_string(),
+            JsonSegment::AnyKey | JsonSegment::AnyIndex => {
+                unreachable!("paths with wildcards are walked (see `json`)")
+            }
         })
         .collect();
     format!("CAST('{{{}}}' AS text[])", parts.join(","))
@@ -194,6 +208,9 @@ fn my_path(segments: &[JsonSegment]) -> String {
         match s {
             JsonSegment::Key(k) => path.push_str(&format!(".\"{k}\"")),
             JsonSegment::Index(i) => path.push_str(&format!("[{i}]")),
+            JsonSegment::AnyKey | JsonSegment::AnyIndex => {
+                unreachable!("paths with wildcards are walked (see `json`)")
+            }
         }
     }
     format!("'{path}'")
@@ -219,22 +236,26 @@ pub struct CheckSpec {
     pub sampled: bool,
 }
 
-/// One spec per masked column, or per path of a JSON column.
+/// One spec per masked column, or per masked path of a JSON column with fixed paths only (a
+/// walked document is sampled and checked by [`crate::json`]).
 pub fn checks(d: Dialect, column: &Column, strategy: &Strategy) -> Vec<CheckSpec> {
     let x = d.ident(&column.name);
     match strategy {
-        Strategy::Json(paths) => paths
+        Strategy::Json(j) if j.fixed_paths_only() => j
+            .paths
             .iter()
-            .map(|p| {
+            .filter_map(|p| p.strategy.as_ref().map(|s| (p, s)))
+            .map(|(p, s)| {
                 let value = json_leaf(d, &x, &p.segments, column.kind);
                 CheckSpec {
                     label: format!("{}.{}", column.name, p.text),
-                    conforms: conforms(d, &p.strategy, &value, None),
-                    sampled: sampled(&p.strategy),
+                    conforms: conforms(d, s, &value, None),
+                    sampled: sampled(s),
                     value,
                 }
             })
             .collect(),
+        Strategy::Json(_) => Vec::new(),
         _ => vec![CheckSpec {
             label: column.name.clone(),
             conforms: conforms(d, strategy, &x, Some(column)),
@@ -272,7 +293,12 @@ fn sampled(strategy: &Strategy) -> bool {
 }
 
 /// `column` is given for whole columns (typed comparisons), `None` for JSON leaves (text).
-fn conforms(d: Dialect, strategy: &Strategy, v: &str, column: Option<&Column>) -> Option<String> {
+pub(crate) fn conforms(
+    d: Dialect,
+    strategy: &Strategy,
+    v: &str,
+    column: Option<&Column>,
+) -> Option<String> {
     // A length check plus an unbounded class: PostgreSQL's regex engine expands `{64}` into 64
     // states and runs several times slower than this equivalent pair.
     let shaped = |len: usize, pattern: &str| {
@@ -322,7 +348,7 @@ fn conforms(d: Dialect, strategy: &Strategy, v: &str, column: Option<&Column>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::json_segments;
+    use crate::rules::{JsonKeys, JsonOthers, JsonRules, json_segments};
 
     fn column(name: &str, kind: ColumnKind, sql_type: &str) -> Column {
         Column {
@@ -366,23 +392,49 @@ mod tests {
 
     #[test]
     fn json_paths_become_jsonb_set_and_json_replace() {
-        let paths = vec![JsonPathRule {
-            pos: Default::default(),
-            text: "contact.email".into(),
-            segments: json_segments("contact.email").unwrap(),
-            strategy: Strategy::Email,
-        }];
+        let paths = Strategy::Json(JsonRules {
+            paths: vec![JsonPathRule {
+                pos: Default::default(),
+                text: "contact.email".into(),
+                segments: json_segments("contact.email").unwrap(),
+                strategy: Some(Strategy::Email),
+            }],
+            others: JsonOthers::Keep,
+            keys: JsonKeys::Keep,
+        });
         let c = column("profile", ColumnKind::Jsonb, "jsonb");
-        let pg = masked(Dialect::Postgres, &c, &Strategy::Json(paths.clone()));
+        let pg = masked(Dialect::Postgres, &c, &paths);
         assert!(pg.contains("jsonb_set(\"profile\", CASE WHEN \"profile\" #> CAST('{contact,email}' AS text[]) IS NULL"), "{pg}");
-        let my = masked(Dialect::MySql, &c, &Strategy::Json(paths.clone()));
+        let my = masked(Dialect::MySql, &c, &paths);
         assert!(
             my.starts_with("JSON_REPLACE(`profile`, '$.\"contact\".\"email\"', CONCAT("),
             "{my}"
         );
-        let specs = checks(Dialect::Postgres, &c, &Strategy::Json(paths));
+        let specs = checks(Dialect::Postgres, &c, &paths);
         assert_eq!(specs[0].label, "profile.contact.email");
         assert!(specs[0].sampled);
+    }
+
+    #[test]
+    fn documents_with_wildcards_or_unlisted_values_to_mask_call_the_walk() {
+        let walked = Strategy::Json(JsonRules {
+            paths: Vec::new(),
+            others: JsonOthers::Hash,
+            keys: JsonKeys::Hash,
+        });
+        let c = column("doc", ColumnKind::Json, "json");
+        let pg = masked(Dialect::Postgres, &c, &walked);
+        assert!(
+            pg.starts_with("CAST(offpeak_masking.offpeak_json_")
+                && pg.ends_with("(CAST(\"doc\" AS jsonb), 0, 0) AS json)"),
+            "{pg}"
+        );
+        let my = masked(Dialect::MySql, &c, &walked);
+        assert!(
+            my.starts_with("offpeak_json_") && my.ends_with("(`doc`)"),
+            "{my}"
+        );
+        assert!(checks(Dialect::MySql, &c, &walked).is_empty());
     }
 
     #[test]

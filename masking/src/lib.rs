@@ -74,8 +74,7 @@
 //! partition-key statistics of a truncated partitioned table (refused, not cleared); tables
 //! whose row security is forced (their statistics are not visible to the checks);
 //! materialized views reading a masked column only through a whole-row reference or through a
-//! parent table; and the classes of issue 14 this does not address (JSON outside listed paths,
-//! large objects, foreign tables, system-versioned tables, logging of key material).
+//! parent table; and the classes of issue 14 this does not address (large objects, foreign tables, system-versioned tables, logging of key material).
 //!
 //! Failure behaviour: every error names the table (and column) involved, never a value; work
 //! committed before a failure is valid progress for the next run.
@@ -88,6 +87,7 @@ pub mod cluster;
 mod conn;
 mod dialect;
 mod expr;
+mod json;
 mod key;
 mod key_transport;
 pub mod limits;
@@ -181,6 +181,7 @@ pub async fn mask_parallel(
     db.lock().await?;
     preflight(db, rules, &catalog, &plans).await?;
     bookkeeping::ensure(db).await?;
+    json::install(db, &plans).await?;
     let mut reports: Vec<TableReport> = plans.iter().map(apply::table_report).collect();
     let mut methods = Vec::new();
     let mut pending_truncate = Vec::new();
@@ -238,6 +239,7 @@ pub async fn mask_parallel(
         }
         false => None,
     };
+    json::uninstall(db, &plans).await?;
     Ok(MaskReport {
         complete,
         tables: reports,
@@ -305,7 +307,17 @@ pub async fn verify(
 ) -> Result<Verification, MaskError> {
     db.prepare_session(key).await?;
     let (catalog, plans) = check(db, rules).await?;
-    Ok(verify::verify(db, &plans, &catalog).await?)
+    // The walk over JSON documents lives in the bookkeeping, which a never-masked database lacks
+    // (and then fails verification before any document is looked at).
+    let walks = bookkeeping::exists(db).await?;
+    if walks {
+        json::install(db, &plans).await?;
+    }
+    let verification = verify::verify(db, &plans, &catalog).await?;
+    if walks {
+        json::uninstall(db, &plans).await?;
+    }
+    Ok(verification)
 }
 
 /// Drops offpeak's bookkeeping (progress and sample) from a masked database, e.g. before

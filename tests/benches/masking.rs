@@ -47,6 +47,7 @@ tables:
           address.street: { strategy: redact, keep_first: 0, keep_last: 0 }
           contact.email: email
           contact.phone: phone
+        others: keep
 ";
 
 fn main() {

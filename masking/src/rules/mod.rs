@@ -18,9 +18,9 @@ use offpeak_shared::yaml;
 
 pub use model::{
     ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DatabaseRules, DatePart,
-    EMAIL_DOMAIN, HASH_HEX_LEN, JsonPathRule, JsonSegment, LoginRules, NAME_HEX_LEN, NAME_PREFIX,
-    Named, PHONE_DIGITS, PHONE_PREFIX, Rules, SYSTEM_DATABASES, Strategy, TableAction, TableRule,
-    builtin_login,
+    EMAIL_DOMAIN, HASH_HEX_LEN, JsonKeys, JsonOthers, JsonPathRule, JsonRules, JsonSegment,
+    LoginRules, MAX_JSON_PATHS, NAME_HEX_LEN, NAME_PREFIX, Named, PHONE_DIGITS, PHONE_PREFIX,
+    Rules, SYSTEM_DATABASES, Strategy, TableAction, TableRule, builtin_login,
 };
 
 /// Why a rules file could not be loaded. Both are bad input.
@@ -123,6 +123,7 @@ tables:
         paths:
           address.street: { strategy: redact, keep_first: 2, keep_last: 0 }
           $.phones[0]: phone
+        others: keep
       legacy: { strategy: sql, sql: "left({column}, 1)", unique: false }
   audit_log: truncate
   countries: { keep: [code, name] }
@@ -155,14 +156,15 @@ tables:
         assert_eq!(by_name("seen"), Some(Strategy::Noise { days: 7 }));
         assert_eq!(by_name("ref"), Some(Strategy::Hash { length: 32 }));
         assert_eq!(by_name("country"), Some(Strategy::Value(String::new())));
-        let Some(Strategy::Json(paths)) = by_name("profile") else {
+        let Some(Strategy::Json(json)) = by_name("profile") else {
             panic!("profile is json")
         };
         assert_eq!(
-            paths[1].segments,
+            json.paths[1].segments,
             vec![JsonSegment::Key("phones".into()), JsonSegment::Index(0)]
         );
-        assert_eq!(paths[1].strategy, Strategy::Phone);
+        assert_eq!(json.paths[1].strategy, Some(Strategy::Phone));
+        assert_eq!((json.others, json.keys), (JsonOthers::Keep, JsonKeys::Keep));
     }
 
     #[test]
@@ -202,11 +204,11 @@ colour: blue
 
     #[test]
     fn overlapping_json_paths_and_bad_paths_are_errors() {
-        let text = "tables:\n  t:\n    mask:\n      j:\n        strategy: json\n        paths:\n          a.b: name\n          a: null\n          'x-y': name\n";
+        let text = "tables:\n  t:\n    mask:\n      j:\n        strategy: json\n        others: null\n        paths:\n          a.b: name\n          a: null\n          'x-y': name\n";
         let errs = errors(text);
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(
-            errs[0].starts_with("m.yaml:8:11: JSON path `a` overlaps `a.b`"),
+            errs[0].starts_with("m.yaml:9:11: JSON path `a` overlaps `a.b`"),
             "{errs:?}"
         );
         assert!(errs[1].contains("invalid JSON path `x-y`"), "{errs:?}");
@@ -214,7 +216,7 @@ colour: blue
 
     #[test]
     fn options_are_range_checked_and_required_ones_demanded() {
-        let text = "tables:\n  t:\n    mask:\n      a: { strategy: hash, length: 8 }\n      b: { strategy: value }\n      c: { strategy: json, paths: { k: noise } }\n";
+        let text = "tables:\n  t:\n    mask:\n      a: { strategy: hash, length: 8 }\n      b: { strategy: value }\n      c: { strategy: json, paths: { k: noise }, others: keep }\n";
         let errs = errors(text);
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert!(
@@ -275,10 +277,142 @@ logins:
         );
     }
 
+    fn json_of(text: &str) -> JsonRules {
+        let rules = parse_str(text, "m.yaml").unwrap();
+        let TableAction::Columns(cols) = &rules.tables[0].action else {
+            panic!("columns")
+        };
+        match &cols[0].mask {
+            Some(Strategy::Json(j)) => j.clone(),
+            other => panic!("expected json, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_paths_take_wildcards_over_arrays_and_keys_and_keep() {
+        let j = json_of(
+            "tables:\n  t:\n    mask:\n      doc:\n        strategy: json\n        others: hash\n        paths:\n          $.emails[*]: email\n          $.contacts[*].phone: phone\n          $.prefs.*: keep\n          $[*].name: name\n          a.b[2][*]: null\n",
+        );
+        use JsonSegment::{AnyIndex, AnyKey, Index, Key};
+        let segments: Vec<_> = j.paths.iter().map(|p| p.segments.clone()).collect();
+        assert_eq!(
+            segments,
+            vec![
+                vec![Key("emails".into()), AnyIndex],
+                vec![Key("contacts".into()), AnyIndex, Key("phone".into())],
+                vec![Key("prefs".into()), AnyKey],
+                vec![AnyIndex, Key("name".into())],
+                vec![Key("a".into()), Key("b".into()), Index(2), AnyIndex],
+            ]
+        );
+        assert_eq!(j.paths[2].strategy, None, "keep is no strategy");
+        assert_eq!(j.paths[4].strategy, Some(Strategy::Null));
+        assert_eq!(j.others, JsonOthers::Hash);
+        assert_eq!(
+            j.keys,
+            JsonKeys::Hash,
+            "unlisted keys follow a masking `others`"
+        );
+        assert!(!j.fixed_paths_only());
+    }
+
+    #[test]
+    fn json_others_is_required_and_names_the_column() {
+        let errs = errors(
+            "tables:\n  t:\n    keep: [id]\n    mask:\n      doc:\n        strategy: json\n        paths: { a: email }\n",
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "m.yaml:6:9: column `doc` of table `t`: strategy `json` needs `others: null | hash | keep`"
+            ),
+            "{errs:?}"
+        );
+        let errs = errors(
+            "tables:\n  t:\n    mask: { doc: { strategy: json, others: drop, keys: maybe } }\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].contains("others must be `null`, `hash` or `keep`, found `drop`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].contains("keys must be `keep` or `hash`, found `maybe`"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn json_without_paths_masks_every_value_and_keys_follow_others_unless_set() {
+        let all = json_of("tables:\n  t:\n    mask: { doc: { strategy: json, others: null } }\n");
+        assert!(all.paths.is_empty());
+        assert_eq!((all.others, all.keys), (JsonOthers::Null, JsonKeys::Hash));
+        let kept = json_of(
+            "tables:\n  t:\n    mask: { doc: { strategy: json, others: keep, paths: { a.b: email } } }\n",
+        );
+        assert_eq!((kept.others, kept.keys), (JsonOthers::Keep, JsonKeys::Keep));
+        assert!(kept.fixed_paths_only());
+        let explicit = json_of(
+            "tables:\n  t:\n    mask: { doc: { strategy: json, others: keep, keys: hash } }\n",
+        );
+        assert_eq!(explicit.keys, JsonKeys::Hash);
+        assert!(!explicit.fixed_paths_only());
+        let keys_kept = json_of(
+            "tables:\n  t:\n    mask: { doc: { strategy: json, others: hash, keys: keep } }\n",
+        );
+        assert_eq!(keys_kept.keys, JsonKeys::Keep);
+    }
+
+    #[test]
+    fn json_wildcards_overlapping_fixed_paths_and_bad_paths_are_errors() {
+        let errs = errors(
+            "tables:\n  t:\n    mask:\n      doc:\n        strategy: json\n        others: hash\n        paths:\n          $.contacts[*].phone: phone\n          $.contacts[0].phone: keep\n          $.prefs.*: keep\n          prefs.theme: keep\n          $: email\n          $.a[x]: email\n          $.b..c: email\n",
+        );
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "m.yaml:9:11: JSON path `$.contacts[0].phone` overlaps `$.contacts[*].phone`"
+            ),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("m.yaml:11:11: JSON path `prefs.theme` overlaps `$.prefs.*`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].contains("JSON path `$` names the whole document"),
+            "{errs:?}"
+        );
+        assert!(errs[3].contains("invalid JSON path `$.a[x]`"), "{errs:?}");
+        assert!(errs[4].contains("invalid JSON path `$.b..c`"), "{errs:?}");
+        // Different keys under the same wildcard do not overlap.
+        json_of(
+            "tables:\n  t:\n    mask: { doc: { strategy: json, others: null, paths: { '$.c[*].phone': phone, '$.c[*].email': email } } }\n",
+        );
+    }
+
+    #[test]
+    fn json_paths_are_capped_at_what_one_mask_holds() {
+        let paths: String = (0..=MAX_JSON_PATHS)
+            .map(|i| format!("          k{i}: email\n"))
+            .collect();
+        let text = format!(
+            "tables:\n  t:\n    mask:\n      doc:\n        strategy: json\n        others: hash\n        paths:\n{paths}"
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("paths lists 61 JSON paths; at most 60 are allowed"),
+            "{errs:?}"
+        );
+    }
+
     #[test]
     fn the_repository_rules_file_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/masking.yaml");
         let rules = load(Path::new(path)).expect("infra/masking.yaml is valid");
         assert!(!rules.tables.is_empty());
+        let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/demo/masking.yaml");
+        load(Path::new(demo)).expect("infra/demo/masking.yaml is valid");
     }
 }

@@ -133,8 +133,9 @@ pub enum Strategy {
     Noise {
         days: u16,
     },
-    /// Mask values inside a JSON document, path by path.
-    Json(Vec<JsonPathRule>),
+    /// Mask a JSON document: listed paths by their strategies, every other value by `others`,
+    /// every key the rules do not spell out by `keys` (see `crate::json`).
+    Json(JsonRules),
     /// A raw SQL expression; `{column}` stands for the (quoted) input.
     Sql {
         sql: String,
@@ -148,20 +149,110 @@ pub enum DatePart {
     Year,
 }
 
+/// Most paths one JSON column may list (each is a bit of a 64-bit mask in the database).
+pub const MAX_JSON_PATHS: usize = 60;
+
+/// The `json` strategy: no value of a document is left unclassified.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonRules {
+    /// Listed paths; no two overlap.
+    pub paths: Vec<JsonPathRule>,
+    /// What happens to every scalar value no listed path reaches, whatever the document's shape.
+    pub others: JsonOthers,
+    /// What happens to every object key the listed paths do not spell out.
+    pub keys: JsonKeys,
+}
+
+/// `others:` (required): the rule for every value no listed path reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonOthers {
+    /// Replaced by JSON null.
+    Null,
+    /// Replaced by the 64-hex-digit keyed hash of its text (a JSON string).
+    Hash,
+    /// Kept as it is: an explicit, visible choice.
+    Keep,
+}
+
+/// `keys:`: the rule for object keys the listed paths do not spell out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKeys {
+    Keep,
+    /// Replaced by the 64-hex-digit keyed hash of the key (e-mails used as keys, ...).
+    Hash,
+}
+
+impl JsonOthers {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonOthers::Null => "null",
+            JsonOthers::Hash => "hash",
+            JsonOthers::Keep => "keep",
+        }
+    }
+}
+
+impl JsonKeys {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonKeys::Keep => "keep",
+            JsonKeys::Hash => "hash",
+        }
+    }
+}
+
+impl JsonRules {
+    /// Every value kept but the listed ones, and every path a fixed one (no wildcard): the
+    /// document can be masked by setting each listed path, without walking it.
+    pub fn fixed_paths_only(&self) -> bool {
+        self.others == JsonOthers::Keep
+            && self.keys == JsonKeys::Keep
+            && self
+                .paths
+                .iter()
+                .all(|p| p.segments.iter().all(|s| !s.is_wildcard()))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JsonPathRule {
     pub pos: Pos,
-    /// As written, e.g. `address.street` or `phones[0]`.
+    /// As written, e.g. `address.street`, `$.phones[0]` or `$.contacts[*].phone`.
     pub text: String,
     pub segments: Vec<JsonSegment>,
-    /// Never `Json` (no nesting), `Generalize` or `Noise`.
-    pub strategy: Strategy,
+    /// `None`: kept. Never `Json` (no nesting), `Generalize` or `Noise`.
+    pub strategy: Option<Strategy>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JsonSegment {
+    /// `.name`: the member `name` of an object.
     Key(String),
+    /// `[n]`: element `n` of an array.
     Index(u32),
+    /// `.*`: every member of an object.
+    AnyKey,
+    /// `[*]`: every element of an array.
+    AnyIndex,
+}
+
+impl JsonSegment {
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, JsonSegment::AnyKey | JsonSegment::AnyIndex)
+    }
+
+    /// Whether some position matches both.
+    fn meets(&self, other: &JsonSegment) -> bool {
+        use JsonSegment::{AnyIndex, AnyKey, Index, Key};
+        match (self, other) {
+            (Key(a), Key(b)) => a == b,
+            (Index(a), Index(b)) => a == b,
+            (Key(k), Index(i)) | (Index(i), Key(k)) => *k == i.to_string(),
+            (AnyKey, Key(_) | AnyKey) | (Key(_), AnyKey) => true,
+            (AnyIndex, Index(_) | AnyIndex) | (Index(_), AnyIndex) => true,
+            (AnyKey, _) | (_, AnyKey) | (AnyIndex, _) | (_, AnyIndex) => false,
+        }
+    }
 }
 
 impl Strategy {
@@ -220,7 +311,9 @@ impl JsonPathRule {
     /// True when `self` lies at or under `other` (or the reverse): masking one would rewrite the
     /// other's input.
     pub fn overlaps(&self, other: &JsonPathRule) -> bool {
-        let n = self.segments.len().min(other.segments.len());
-        self.segments[..n] == other.segments[..n]
+        self.segments
+            .iter()
+            .zip(&other.segments)
+            .all(|(a, b)| a.meets(b))
     }
 }

@@ -5,8 +5,9 @@ use offpeak_shared::yaml::{Fields, Node, Pos, Value, Walker};
 
 use super::model::{
     ColumnRule, DEFAULT_CHUNK_ROWS, DEFAULT_REWRITE_MAX_ROWS, DEFAULT_SWAP_WORKERS, DatabaseRules,
-    DatePart, HASH_HEX_LEN, JsonPathRule, JsonSegment, LoginRules, MAX_SWAP_WORKERS, Named, Rules,
-    SYSTEM_DATABASES, Strategy, TableAction, TableRule, builtin_login,
+    DatePart, HASH_HEX_LEN, JsonKeys, JsonOthers, JsonPathRule, JsonRules, JsonSegment, LoginRules,
+    MAX_JSON_PATHS, MAX_SWAP_WORKERS, Named, Rules, SYSTEM_DATABASES, Strategy, TableAction,
+    TableRule, builtin_login,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -220,7 +221,7 @@ fn columns(w: &mut Walker, table: &str, node: &Node) -> Option<Vec<ColumnRule>> 
         None => Vec::new(),
     };
     let masked = match f.get("mask") {
-        Some(n) => mask_map(w, n)?,
+        Some(n) => mask_map(w, table, n)?,
         None => Vec::new(),
     };
     let mut out: Vec<ColumnRule> = Vec::new();
@@ -245,7 +246,7 @@ fn columns(w: &mut Walker, table: &str, node: &Node) -> Option<Vec<ColumnRule>> 
     Some(out)
 }
 
-fn mask_map(w: &mut Walker, node: &Node) -> Option<Vec<ColumnRule>> {
+fn mask_map(w: &mut Walker, table: &str, node: &Node) -> Option<Vec<ColumnRule>> {
     let Value::Map(entries) = &node.value else {
         w.error(
             node.pos,
@@ -259,7 +260,8 @@ fn mask_map(w: &mut Walker, node: &Node) -> Option<Vec<ColumnRule>> {
     let parsed: Vec<Option<ColumnRule>> = entries
         .iter()
         .map(|(key, value)| {
-            strategy(w, value, true).map(|s| ColumnRule {
+            let owner = format!("column `{}` of table `{table}`", key.name);
+            strategy(w, value, Some(&owner)).map(|s| ColumnRule {
                 pos: key.pos,
                 name: key.name.clone(),
                 mask: Some(s),
@@ -270,7 +272,9 @@ fn mask_map(w: &mut Walker, node: &Node) -> Option<Vec<ColumnRule>> {
 }
 
 /// A strategy: a bare name (`email`, or YAML `null`) or a mapping with `strategy:` and options.
-fn strategy(w: &mut Walker, node: &Node, json_allowed: bool) -> Option<Strategy> {
+/// `column` names the column it masks (messages), `None` for a JSON path (where `json`,
+/// `generalize` and `noise` are refused).
+fn strategy(w: &mut Walker, node: &Node, column: Option<&str>) -> Option<Strategy> {
     let name = match &node.value {
         Value::Null => return Some(Strategy::Null),
         Value::Scalar(s) => s.clone(),
@@ -297,7 +301,7 @@ fn strategy(w: &mut Walker, node: &Node, json_allowed: bool) -> Option<Strategy>
         );
         return None;
     }
-    if !json_allowed && matches!(name.as_str(), "json" | "generalize" | "noise") {
+    if column.is_none() && matches!(name.as_str(), "json" | "generalize" | "noise") {
         w.error(
             node.pos,
             format!("strategy `{name}` cannot be used on a JSON path"),
@@ -308,7 +312,13 @@ fn strategy(w: &mut Walker, node: &Node, json_allowed: bool) -> Option<Strategy>
         Value::Map(_) => Some(w.fields(node, &format!("strategy `{name}`"), option_keys(&name))?),
         _ => None,
     };
-    options(w, &name, f.as_ref(), node.pos)
+    options(
+        w,
+        &name,
+        f.as_ref(),
+        node.pos,
+        column.unwrap_or("a JSON path"),
+    )
 }
 
 fn option_keys(name: &str) -> &'static [&'static str] {
@@ -318,13 +328,19 @@ fn option_keys(name: &str) -> &'static [&'static str] {
         "value" => &["strategy", "value"],
         "generalize" => &["strategy", "to"],
         "noise" => &["strategy", "days"],
-        "json" => &["strategy", "paths"],
+        "json" => &["strategy", "paths", "others", "keys"],
         "sql" => &["strategy", "sql", "unique"],
         _ => &["strategy"],
     }
 }
 
-fn options(w: &mut Walker, name: &str, f: Option<&Fields>, pos: Pos) -> Option<Strategy> {
+fn options(
+    w: &mut Walker,
+    name: &str,
+    f: Option<&Fields>,
+    pos: Pos,
+    column: &str,
+) -> Option<Strategy> {
     let opt = |key: &str| f.and_then(|f| f.get(key));
     let required = |w: &mut Walker, key: &str| {
         let found = opt(key);
@@ -367,10 +383,7 @@ fn options(w: &mut Walker, name: &str, f: Option<&Fields>, pos: Pos) -> Option<S
         "noise" => Strategy::Noise {
             days: small(w, "days", 30, 1..=3650)? as u16,
         },
-        "json" => {
-            let node = required(w, "paths")?;
-            Strategy::Json(json_paths(w, node)?)
-        }
+        "json" => Strategy::Json(json_rules(w, f, pos, column)?),
         "sql" => {
             let sql = required(w, "sql").and_then(|n| w.string(n, "sql"));
             let unique = opt("unique").map_or(Some(false), |n| w.boolean(n, "unique"));
@@ -397,16 +410,69 @@ fn scalar_text(w: &mut Walker, node: &Node) -> Option<String> {
     }
 }
 
+/// `{ strategy: json, paths: {...}, others: null | hash | keep, keys: keep | hash }`.
+fn json_rules(w: &mut Walker, f: Option<&Fields>, pos: Pos, column: &str) -> Option<JsonRules> {
+    let others = match f.and_then(|f| f.get("others")) {
+        // `others: null` is YAML's null, not the word.
+        Some(n) if matches!(n.value, Value::Null) => Some(JsonOthers::Null),
+        Some(n) => w.parsed(n, "others", |s| match s {
+            "null" => Ok(JsonOthers::Null),
+            "hash" => Ok(JsonOthers::Hash),
+            "keep" => Ok(JsonOthers::Keep),
+            other => Err(format!(
+                "others must be `null`, `hash` or `keep`, found `{other}`"
+            )),
+        }),
+        None => {
+            w.error(
+                pos,
+                format!(
+                    "{column}: strategy `json` needs `others: null | hash | keep`, the rule for \
+                     every value no listed path reaches (`keep` keeps them as they are)"
+                ),
+            );
+            None
+        }
+    };
+    let keys = f.and_then(|f| f.get("keys")).map(|n| {
+        w.parsed(n, "keys", |s| match s {
+            "keep" => Ok(JsonKeys::Keep),
+            "hash" => Ok(JsonKeys::Hash),
+            other => Err(format!("keys must be `keep` or `hash`, found `{other}`")),
+        })
+    });
+    let paths = match f.and_then(|f| f.get("paths")) {
+        Some(n) => json_paths(w, n),
+        None => Some(Vec::new()),
+    };
+    let others = others?;
+    let keys = match keys {
+        Some(k) => k?,
+        // Unlisted keys follow the values: kept only where every other value is kept too.
+        None if others == JsonOthers::Keep => JsonKeys::Keep,
+        None => JsonKeys::Hash,
+    };
+    Some(JsonRules {
+        paths: paths?,
+        others,
+        keys,
+    })
+}
+
 fn json_paths(w: &mut Walker, node: &Node) -> Option<Vec<JsonPathRule>> {
-    let Value::Map(entries) = &node.value else {
-        w.error(
-            node.pos,
-            format!(
-                "paths must be a mapping of JSON path to strategy, found {}",
-                node.value.kind()
-            ),
-        );
-        return None;
+    let entries = match &node.value {
+        Value::Map(entries) => entries.as_slice(),
+        Value::Null => &[][..],
+        other => {
+            w.error(
+                node.pos,
+                format!(
+                    "paths must be a mapping of JSON path to strategy, found {}",
+                    other.kind()
+                ),
+            );
+            return None;
+        }
     };
     let mut out: Vec<JsonPathRule> = Vec::new();
     let mut ok = true;
@@ -414,7 +480,10 @@ fn json_paths(w: &mut Walker, node: &Node) -> Option<Vec<JsonPathRule>> {
         let segments = json_segments(&key.name)
             .map_err(|m| w.error(key.pos, m))
             .ok();
-        let strategy = strategy(w, value, false);
+        let strategy = match &value.value {
+            Value::Scalar(s) if s == "keep" => Some(None),
+            _ => strategy(w, value, None).map(Some),
+        };
         let (Some(segments), Some(strategy)) = (segments, strategy) else {
             ok = false;
             continue;
@@ -432,41 +501,72 @@ fn json_paths(w: &mut Walker, node: &Node) -> Option<Vec<JsonPathRule>> {
         }
         out.push(rule);
     }
-    if out.is_empty() && ok {
-        w.error(node.pos, "paths must list at least one JSON path");
+    if out.len() > MAX_JSON_PATHS {
+        w.error(
+            node.pos,
+            format!(
+                "paths lists {} JSON paths; at most {MAX_JSON_PATHS} are allowed",
+                out.len()
+            ),
+        );
         return None;
     }
     ok.then_some(out)
 }
 
-/// `address.street`, `$.phones[0]`, `a.b[2].c`: keys of letters, digits and `_`, array indexes.
+/// `address.street`, `$.phones[0]`, `$.contacts[*].phone`, `$.prefs.*`, `$[*].email`: keys of
+/// letters, digits and `_` (or `*`, any key) separated by `.`, array indexes (or `*`, any
+/// element) in brackets; the leading `$.` is optional.
 pub fn json_segments(text: &str) -> Result<Vec<JsonSegment>, String> {
     let bad = || {
         format!(
-            "invalid JSON path `{text}`: expected keys of letters, digits and `_` separated by `.`, \
-             with optional [index], e.g. address.street or phones[0]"
+            "invalid JSON path `{text}`: expected keys of letters, digits and `_` (or `*`) \
+             separated by `.`, with optional [index] (or [*]), e.g. address.street, phones[0], \
+             $.contacts[*].phone or $.prefs.*"
         )
     };
-    let body = text.strip_prefix("$.").unwrap_or(text);
+    let body = match text.strip_prefix('$') {
+        Some("") => {
+            return Err(format!(
+                "JSON path `{text}` names the whole document: the document is masked by `others` \
+                 where no path reaches"
+            ));
+        }
+        Some(rest) if rest.starts_with('[') => rest.to_owned(),
+        Some(rest) => rest.strip_prefix('.').ok_or_else(bad)?.to_owned(),
+        None => text.to_owned(),
+    };
     let mut segments = Vec::new();
-    for part in body.split('.') {
-        let (key, indexes) = part
-            .split_once('[')
-            .map_or((part, ""), |(k, rest)| (k, rest));
-        let key_ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !key_ok {
-            return Err(bad());
+    let mut rest = body.as_str();
+    let mut first = true;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (index, tail) = after.split_once(']').ok_or_else(bad)?;
+            segments.push(match index {
+                "*" => JsonSegment::AnyIndex,
+                n => JsonSegment::Index(n.parse().map_err(|_| bad())?),
+            });
+            rest = tail;
+        } else {
+            let after = match first {
+                true => rest,
+                false => rest.strip_prefix('.').ok_or_else(bad)?,
+            };
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            let key = &after[..end];
+            let key_ok =
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            segments.push(match key {
+                "*" => JsonSegment::AnyKey,
+                _ if key_ok => JsonSegment::Key(key.to_owned()),
+                _ => return Err(bad()),
+            });
+            rest = &after[end..];
         }
-        segments.push(JsonSegment::Key(key.to_owned()));
-        if !indexes.is_empty() {
-            for index in indexes.trim_end_matches(']').split("][") {
-                let n: u32 = index.parse().map_err(|_| bad())?;
-                segments.push(JsonSegment::Index(n));
-            }
-            if !indexes.ends_with(']') {
-                return Err(bad());
-            }
-        }
+        first = false;
+    }
+    if segments.is_empty() {
+        return Err(bad());
     }
     Ok(segments)
 }

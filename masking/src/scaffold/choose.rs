@@ -17,7 +17,10 @@
 
 use crate::catalog::{Catalog, Column, ColumnKind, ForeignKey, Table, TableId};
 use crate::dialect::Dialect;
-use crate::rules::{DatePart, EMAIL_DOMAIN, HASH_HEX_LEN, NAME_PREFIX, PHONE_PREFIX, Strategy};
+use crate::rules::{
+    DatePart, EMAIL_DOMAIN, HASH_HEX_LEN, JsonKeys, JsonOthers, JsonRules, NAME_PREFIX,
+    PHONE_PREFIX, Strategy,
+};
 
 use super::names::{self, Category, Verdict};
 use super::sample::{Shape, TableSample};
@@ -421,7 +424,7 @@ fn text_candidates(
 fn whole_candidates(d: Dialect, family: Family, column: &Column, arrays: bool) -> Vec<Candidate> {
     let why_whole = match family {
         Family::Document => {
-            "replaced whole: the `json` strategy masks only the paths it lists, and documents of varying shape could hold personal data under others"
+            "replaced whole: documents of varying shape could hold personal data anywhere"
         }
         Family::Array => "replaced whole: any element could hold personal data",
         _ => "replaced whole",
@@ -516,10 +519,31 @@ fn candidates(
         Family::Boolean => Vec::new(),
         Family::Document => {
             let arrays = shape.is_some_and(|s| s.mostly(s.arrays));
-            whole_candidates(d, family, column, arrays)
+            let mut out = walked_document(column).into_iter().collect::<Vec<_>>();
+            out.extend(whole_candidates(d, family, column, arrays));
+            out
         }
         _ => whole_candidates(d, family, column, false),
     }
+}
+
+/// A JSON-typed column: `json` with no path, every value and every key hashed, at any depth and
+/// in any shape, so the documents keep their structure and nothing in them is left unmasked.
+/// Text holding documents is replaced whole instead (a value that is not JSON would fail the
+/// walk).
+fn walked_document(column: &Column) -> Option<Candidate> {
+    matches!(column.kind, ColumnKind::Json | ColumnKind::Jsonb).then(|| {
+        candidate(
+            Strategy::Json(JsonRules {
+                paths: Vec::new(),
+                others: JsonOthers::Hash,
+                keys: JsonKeys::Hash,
+            }),
+            "`json` with `others: hash`: every value and every key of the document, at any depth, \
+             replaced by its keyed hash (JSON null stays null); list paths to keep or mask values \
+             otherwise",
+        )
+    })
 }
 
 /// The scaffold's choice for `table`, before the engine checks it.
@@ -874,7 +898,8 @@ mod tests {
             ("full_name", Some("name")),
             ("contact", Some("phone")),
             ("born", Some("generalize")),
-            ("profile", Some("value")),
+            // A JSON-typed document is walked, every value and key hashed.
+            ("profile", Some("json")),
             ("status", None),
             ("tags", Some("null")),
         ];
@@ -979,6 +1004,34 @@ mod tests {
         };
         let t = table(&catalog, &users, "users".into(), &sample, Dialect::MySql);
         assert!(t.truncate.as_deref().unwrap().contains("users_audit"));
+    }
+
+    #[test]
+    fn json_typed_columns_are_walked_with_others_hash_and_text_documents_replaced_whole() {
+        let doc = col("doc", ColumnKind::Jsonb, "jsonb", false, None);
+        let got = candidates(
+            Dialect::Postgres,
+            Family::Document,
+            Category::FreeText,
+            &doc,
+            None,
+            None,
+        );
+        let Strategy::Json(j) = &got[0].choice.strategy else {
+            panic!("json first: {:?}", got[0].choice.strategy)
+        };
+        assert_eq!((j.others, j.keys), (JsonOthers::Hash, JsonKeys::Hash));
+        assert!(j.paths.is_empty());
+        let text = col("doc", ColumnKind::Text, "text", false, None);
+        let got = candidates(
+            Dialect::MySql,
+            Family::Document,
+            Category::FreeText,
+            &text,
+            None,
+            None,
+        );
+        assert_eq!(got[0].choice.strategy, Strategy::Null);
     }
 
     #[test]

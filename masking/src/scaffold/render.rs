@@ -306,7 +306,28 @@ pub fn strategy(s: &Strategy) -> String {
                 quoted(sql)
             )
         }
-        Strategy::Json(_) => unreachable!("the scaffold replaces documents whole"),
+        Strategy::Json(j) => {
+            let paths: Vec<String> = j
+                .paths
+                .iter()
+                .map(|p| {
+                    let s = p
+                        .strategy
+                        .as_ref()
+                        .map_or_else(|| "keep".to_owned(), strategy);
+                    format!("{}: {s}", quoted(&p.text))
+                })
+                .collect();
+            let paths = match paths.is_empty() {
+                true => String::new(),
+                false => format!(", paths: {{ {} }}", paths.join(", ")),
+            };
+            format!(
+                "{{ strategy: json{paths}, others: {}, keys: {} }}",
+                j.others.name(),
+                j.keys.name()
+            )
+        }
     }
 }
 
@@ -370,7 +391,7 @@ pub fn shown(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::parse_str;
+    use crate::rules::{JsonKeys, JsonOthers, JsonRules, parse_str};
 
     #[test]
     fn names_are_quoted_when_yaml_would_read_them_otherwise() {
@@ -418,6 +439,11 @@ mod tests {
             Strategy::Value("{}".into()),
             Strategy::Value(String::new()),
             Strategy::Generalize(DatePart::Year),
+            Strategy::Json(JsonRules {
+                paths: Vec::new(),
+                others: JsonOthers::Hash,
+                keys: JsonKeys::Hash,
+            }),
             Strategy::Sql {
                 sql: "CASE WHEN {column} IS NULL THEN NULL ELSE 'm-' || CAST(\"id\" AS text) END"
                     .into(),

@@ -49,6 +49,7 @@ tables:
           address.street: {{ strategy: redact, keep_first: 0, keep_last: 0 }}
           contact.email: email
           contact.phone: phone
+        others: keep
   orders:
     keep: [id, user_id, total_cents]
     mask:

@@ -905,6 +905,595 @@ async fn mariadb_empty_and_starred_values_under_redact_pass_verification() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5a. JSON documents without holes
+// ---------------------------------------------------------------------------------------------
+
+/// A table `docs (id, doc, note)` on either engine: `doc` a PostgreSQL `jsonb` (or `json`) or a
+/// MariaDB `JSON`, `note` kept; and how to look at it from outside the engine.
+enum JsonDocs {
+    Pg(Owned),
+    My(TestDb, Pool),
+}
+
+impl JsonDocs {
+    /// The table with `rows` (`(id, document literal or NULL)`), statistics taken.
+    async fn new(engine: Engine, doc_type: &str, rows: &[(u32, Option<&str>)]) -> JsonDocs {
+        let docs = match engine {
+            Engine::Postgres => {
+                let o = owned(pg_server()).await;
+                o.create(&[&format!(
+                    "CREATE TABLE docs (id int PRIMARY KEY, doc {doc_type}, note text NOT NULL)"
+                )])
+                .await;
+                JsonDocs::Pg(o)
+            }
+            Engine::MariaDb => {
+                let db = mariadb_database().await;
+                let pool = Pool::connect(&db, Engine::MariaDb).await;
+                pool.exec(
+                    "CREATE TABLE docs (id INT PRIMARY KEY, doc JSON, note VARCHAR(40) NOT NULL) ENGINE=InnoDB",
+                )
+                .await;
+                JsonDocs::My(db, pool)
+            }
+        };
+        for (id, doc) in rows {
+            let doc = doc.map_or_else(|| "NULL".to_owned(), |d| format!("'{d}'"));
+            docs.pool()
+                .exec(&format!(
+                    "INSERT INTO docs VALUES ({id}, {doc}, 'kept note {id}')"
+                ))
+                .await;
+        }
+        let analyze = match &docs {
+            JsonDocs::Pg(_) => "ANALYZE docs",
+            JsonDocs::My(..) => "ANALYZE TABLE docs PERSISTENT FOR ALL",
+        };
+        docs.pool().exec(analyze).await;
+        docs
+    }
+
+    fn pool(&self) -> &Pool {
+        match self {
+            JsonDocs::Pg(o) => &o.owner,
+            JsonDocs::My(_, pool) => pool,
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            JsonDocs::Pg(o) => &o.url,
+            JsonDocs::My(db, _) => &db.url,
+        }
+    }
+
+    /// Every line of the full dump and of the statistics that holds a marker.
+    async fn leaks(&self) -> Vec<String> {
+        match self {
+            JsonDocs::Pg(o) => o.leaks().await,
+            JsonDocs::My(db, pool) => {
+                let mut out = lines_with(&evidence::mysql_dump(db), &[MARK]);
+                out.extend(lines_with(&evidence::mysql_statistics(pool).await, &[MARK]));
+                out
+            }
+        }
+    }
+
+    /// `(id, document)` of every row, in id order (`None`: SQL NULL).
+    async fn documents(&self) -> Vec<(String, Option<serde_json::Value>)> {
+        let sql = match self {
+            JsonDocs::Pg(_) => "SELECT CAST(id AS text), CAST(doc AS text) FROM docs ORDER BY id",
+            JsonDocs::My(..) => "SELECT CAST(id AS CHAR), CAST(doc AS CHAR) FROM docs ORDER BY id",
+        };
+        self.pool()
+            .texts(sql)
+            .await
+            .into_iter()
+            .map(|r| {
+                let doc = r[1]
+                    .as_deref()
+                    .map(|t| serde_json::from_str(t).unwrap_or_else(|e| panic!("{t}: {e}")));
+                (r[0].clone().unwrap_or_default(), doc)
+            })
+            .collect()
+    }
+
+    async fn notes(&self) -> Vec<Vec<Option<String>>> {
+        self.pool().texts("SELECT note FROM docs ORDER BY id").await
+    }
+
+    /// Masks and verifies (run gate and `--verify-only`), then checks that no marker is left
+    /// anywhere and the kept column did not change; returns the masked documents.
+    async fn mask_clean(&self, rules_yaml: &str) -> Vec<(String, Option<serde_json::Value>)> {
+        assert!(
+            !self.leaks().await.is_empty(),
+            "the originals are there to be found"
+        );
+        let notes = self.notes().await;
+        mask_and_verify(self.url(), rules_yaml).await;
+        assert_eq!(
+            self.leaks().await,
+            Vec::<String>::new(),
+            "no original survives"
+        );
+        assert_eq!(self.notes().await, notes, "kept column unchanged");
+        self.documents().await
+    }
+}
+
+fn json_rules(body: &str) -> String {
+    format!(
+        "tables:\n  docs:\n    keep: [id, note]\n    mask:\n      doc:\n        strategy: json\n{body}"
+    )
+}
+
+/// Every scalar of a document (keys left out), in document order.
+fn scalars(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().flat_map(scalars).collect(),
+        serde_json::Value::Object(o) => o.values().flat_map(scalars).collect(),
+        other => vec![other],
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+fn is_hashed(v: &serde_json::Value) -> bool {
+    v.as_str().is_some_and(is_hex64)
+}
+
+fn is_masked_email(v: &serde_json::Value) -> bool {
+    v.as_str()
+        .and_then(|s| s.strip_suffix("@example.invalid"))
+        .is_some_and(is_hex64)
+}
+
+async fn arrays_of_any_length_under_a_wildcard_are_masked_element_by_element(engine: Engine) {
+    // GIVEN e-mail arrays of 0, 1, 3 and 7 elements and contact arrays of varying length, a kept
+    // team name beside them, and an unlisted `type` in each contact
+    let emails = |n: u32, id: u32| {
+        let list: Vec<String> = (0..n)
+            .map(|k| format!("\"ORIGQ.{id}.{k}@corp.test\""))
+            .collect();
+        list.join(", ")
+    };
+    let docs: Vec<String> = [(1, 0), (2, 1), (3, 3), (4, 7)]
+        .iter()
+        .map(|(id, n)| {
+            let contacts: Vec<String> = (0..*n)
+                .map(|k| format!("{{\"phone\": \"ORIGQ+81-{id}-{k}\", \"type\": \"ORIGQ-home\"}}"))
+                .collect();
+            format!(
+                "{{\"team\": \"team-{id}\", \"emails\": [{}], \"contacts\": [{}]}}",
+                emails(*n, *id),
+                contacts.join(", ")
+            )
+        })
+        .collect();
+    let rows: Vec<(u32, Option<&str>)> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i as u32 + 1, Some(d.as_str())))
+        .collect();
+    let t = JsonDocs::new(engine, "jsonb", &rows).await;
+
+    // WHEN the documents are masked with wildcard paths, `others: null`, keys kept
+    let masked = t
+        .mask_clean(&json_rules(
+            "        paths:\n          $.emails[*]: email\n          $.contacts[*].phone: phone\n          $.team: keep\n        others: null\n        keys: keep\n",
+        ))
+        .await;
+
+    // THEN every element of every array is masked, the arrays keep their lengths, the listed
+    // team is kept and every unlisted value is JSON null
+    for ((id, doc), n) in masked.iter().zip([0usize, 1, 3, 7]) {
+        let doc = doc.as_ref().expect("a document");
+        assert_eq!(doc["team"], format!("team-{id}"), "{doc}");
+        let emails = doc["emails"].as_array().expect("an array");
+        assert_eq!(emails.len(), n, "{doc}");
+        assert!(emails.iter().all(is_masked_email), "{doc}");
+        let contacts = doc["contacts"].as_array().expect("an array");
+        assert_eq!(contacts.len(), n, "{doc}");
+        for c in contacts {
+            let phone = c["phone"].as_str().expect("a phone");
+            assert!(phone.starts_with("+999 ") && phone.len() == 14, "{doc}");
+            assert!(c["type"].is_null(), "{doc}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_arrays_of_any_length_under_a_wildcard_are_masked_element_by_element() {
+    arrays_of_any_length_under_a_wildcard_are_masked_element_by_element(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_arrays_of_any_length_under_a_wildcard_are_masked_element_by_element() {
+    arrays_of_any_length_under_a_wildcard_are_masked_element_by_element(Engine::MariaDb).await;
+}
+
+async fn emails_used_as_keys_are_hashed(engine: Engine) {
+    // GIVEN documents keyed by e-mail address, each holding a role the rules keep by name
+    let t = JsonDocs::new(
+        engine,
+        "jsonb",
+        &[
+            (1, Some(r#"{"ORIGQ.ann@corp.test": {"role": "owner"}, "ORIGQ.bob@corp.test": {"role": "viewer"}}"#)),
+            (2, Some(r#"{"ORIGQ.ann@corp.test": {"role": "editor"}}"#)),
+        ],
+    )
+    .await;
+
+    // WHEN the keys no path spells out are hashed and the roles kept
+    let masked = t
+        .mask_clean(&json_rules(
+            "        paths:\n          $.*.role: keep\n        others: hash\n        keys: hash\n",
+        ))
+        .await;
+
+    // THEN every e-mail key is a keyed hash (the same address, the same key in both rows), the
+    // spelled-out `role` key and its values are kept
+    let keys = |doc: &serde_json::Value| -> Vec<String> {
+        doc.as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let one = masked[0].1.as_ref().expect("a document");
+    let two = masked[1].1.as_ref().expect("a document");
+    assert!(keys(one).iter().all(|k| is_hex64(k)), "{one}");
+    assert_eq!(keys(one).len(), 2, "{one}");
+    assert!(
+        keys(one).contains(&keys(two)[0]),
+        "deterministic: {one} {two}"
+    );
+    let roles: Vec<&str> = one
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v["role"].as_str().expect("a kept role"))
+        .collect();
+    assert!(
+        roles.contains(&"owner") && roles.contains(&"viewer"),
+        "{one}"
+    );
+    assert_eq!(two[&keys(two)[0]]["role"], "editor", "{two}");
+}
+
+#[tokio::test]
+async fn postgres_emails_used_as_keys_are_hashed() {
+    emails_used_as_keys_are_hashed(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_emails_used_as_keys_are_hashed() {
+    emails_used_as_keys_are_hashed(Engine::MariaDb).await;
+}
+
+async fn documents_of_another_shape_are_masked_by_others(engine: Engine) {
+    // GIVEN rules written for objects, and documents that are a bare string, a number, a
+    // top-level array of objects, strings and arrays, an array where an object was expected,
+    // and an object where an array was expected
+    let t = JsonDocs::new(
+        engine,
+        "jsonb",
+        &[
+            (1, Some(r#""ORIGQ.bare@corp.test""#)),
+            (2, Some("4155550100")),
+            (3, Some(r#"[{"email": "ORIGQ.top@corp.test"}, "ORIGQ-free text", ["ORIGQ-nested"]]"#)),
+            (4, Some(r#"{"contact": ["ORIGQ.arr@corp.test"], "emails": {"a": "ORIGQ.obj@corp.test"}}"#)),
+        ],
+    )
+    .await;
+
+    // WHEN they are masked with object paths and `others: hash`
+    let masked = t
+        .mask_clean(&json_rules(
+            "        paths:\n          $.contact.email: email\n          $.emails[*]: email\n        others: hash\n        keys: keep\n",
+        ))
+        .await;
+
+    // THEN each shape is defined: every scalar is a keyed hash, arrays keep their lengths
+    let doc = |i: usize| masked[i].1.clone().expect("a document");
+    assert!(is_hashed(&doc(0)), "bare string: {}", doc(0));
+    assert!(is_hashed(&doc(1)), "number: {}", doc(1));
+    let top = doc(2);
+    assert_eq!(top.as_array().map(Vec::len), Some(3), "{top}");
+    assert!(scalars(&top).iter().all(|v| is_hashed(v)), "{top}");
+    let odd = doc(3);
+    assert!(scalars(&odd).iter().all(|v| is_hashed(v)), "{odd}");
+    assert_eq!(odd["contact"].as_array().map(Vec::len), Some(1), "{odd}");
+}
+
+#[tokio::test]
+async fn postgres_documents_of_another_shape_are_masked_by_others() {
+    documents_of_another_shape_are_masked_by_others(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_documents_of_another_shape_are_masked_by_others() {
+    documents_of_another_shape_are_masked_by_others(Engine::MariaDb).await;
+}
+
+async fn json_null_and_sql_null_stay_null(engine: Engine) {
+    // GIVEN SQL NULL, a JSON null document, an object holding a JSON null, and a document with
+    // an original beside them
+    let t = JsonDocs::new(
+        engine,
+        "jsonb",
+        &[
+            (1, None),
+            (2, Some("null")),
+            (3, Some(r#"{"gone": null, "email": "ORIGQ.n@corp.test"}"#)),
+        ],
+    )
+    .await;
+
+    // WHEN they are masked with `others: hash`
+    let masked = t
+        .mask_clean(&json_rules("        others: hash\n        keys: keep\n"))
+        .await;
+
+    // THEN SQL NULL is SQL NULL, JSON null is JSON null, the null member stays null and the
+    // original is hashed
+    assert_eq!(masked[0].1, None);
+    assert_eq!(masked[1].1, Some(serde_json::Value::Null));
+    let three = masked[2].1.clone().expect("a document");
+    assert!(
+        three["gone"].is_null() && three.get("gone").is_some(),
+        "{three}"
+    );
+    assert!(is_hashed(&three["email"]), "{three}");
+}
+
+#[tokio::test]
+async fn postgres_json_null_and_sql_null_stay_null() {
+    json_null_and_sql_null_stay_null(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_json_null_and_sql_null_stay_null() {
+    json_null_and_sql_null_stay_null(Engine::MariaDb).await;
+}
+
+const NESTED: &[(u32, Option<&str>)] = &[
+    (
+        1,
+        Some(
+            r#"{"email": "ORIGQ.e1@corp.test", "profile": {"deep": {"deeper": ["ORIGQ-x1", {"k": "ORIGQ-same"}]}}, "n": 4155550101}"#,
+        ),
+    ),
+    (
+        2,
+        Some(
+            r#"{"email": "ORIGQ.e2@corp.test", "extra": {"ORIGQ-unknown": true, "list": [["ORIGQ-same"]]}}"#,
+        ),
+    ),
+];
+
+async fn nested_unknown_keys_are_hashed_under_others_hash(engine: Engine) {
+    // GIVEN documents whose unlisted keys nest at any depth, one value in both rows
+    let t = JsonDocs::new(engine, "jsonb", NESTED).await;
+
+    // WHEN masked with one listed path, `others: hash` and keys following it
+    let masked = t
+        .mask_clean(&json_rules(
+            "        paths:\n          $.email: email\n        others: hash\n",
+        ))
+        .await;
+
+    // THEN the listed path has its strategy, every other value and key is a keyed hash at
+    // every depth, and equal originals hash equally across rows
+    let one = masked[0].1.clone().expect("a document");
+    let two = masked[1].1.clone().expect("a document");
+    for doc in [&one, &two] {
+        assert!(is_masked_email(&doc["email"]), "{doc}");
+        let others: Vec<&serde_json::Value> = scalars(doc)
+            .into_iter()
+            .filter(|v| !is_masked_email(v))
+            .collect();
+        assert!(others.iter().all(|v| is_hashed(v)), "{doc}");
+        let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter().all(|k| k.as_str() == "email" || is_hex64(k)),
+            "{doc}"
+        );
+    }
+    let same = |doc: &serde_json::Value| -> Vec<String> {
+        scalars(doc)
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let shared: Vec<String> = same(&one)
+        .into_iter()
+        .filter(|v| same(&two).contains(v))
+        .collect();
+    assert_eq!(
+        shared.len(),
+        1,
+        "ORIGQ-same hashes the same in both rows: {one} {two}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_nested_unknown_keys_are_hashed_under_others_hash() {
+    nested_unknown_keys_are_hashed_under_others_hash(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_nested_unknown_keys_are_hashed_under_others_hash() {
+    nested_unknown_keys_are_hashed_under_others_hash(Engine::MariaDb).await;
+}
+
+async fn nested_unknown_values_are_nulled_under_others_null(engine: Engine) {
+    // GIVEN documents whose unlisted keys nest at any depth (a PostgreSQL `json` column here)
+    let doc_type = match engine {
+        Engine::Postgres => "json",
+        Engine::MariaDb => "JSON",
+    };
+    let t = JsonDocs::new(engine, doc_type, NESTED).await;
+
+    // WHEN masked with one listed path and `others: null`
+    let masked = t
+        .mask_clean(&json_rules(
+            "        paths:\n          $.email: email\n        others: null\n",
+        ))
+        .await;
+
+    // THEN every unlisted value is JSON null, arrays keep their lengths, and the unlisted keys
+    // are hashed (they follow `others`)
+    let one = masked[0].1.clone().expect("a document");
+    assert!(is_masked_email(&one["email"]), "{one}");
+    let rest: Vec<&serde_json::Value> = scalars(&one)
+        .into_iter()
+        .filter(|v| !is_masked_email(v))
+        .collect();
+    assert_eq!(rest.len(), 3, "{one}");
+    assert!(rest.iter().all(|v| v.is_null()), "{one}");
+    let two = masked[1].1.clone().expect("a document");
+    assert!(
+        two.as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k == "email" || is_hex64(k)),
+        "{two}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_nested_unknown_values_are_nulled_under_others_null() {
+    nested_unknown_values_are_nulled_under_others_null(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_nested_unknown_values_are_nulled_under_others_null() {
+    nested_unknown_values_are_nulled_under_others_null(Engine::MariaDb).await;
+}
+
+async fn others_keep_keeps_exactly_the_unlisted_values(engine: Engine) {
+    // GIVEN documents with listed personal values (one under a wildcard) and unlisted
+    // preferences
+    let t = JsonDocs::new(
+        engine,
+        "jsonb",
+        &[
+            (1, Some(r#"{"email": "ORIGQ.k1@corp.test", "tags": ["ORIGQ-t1", "ORIGQ-t2"], "prefs": {"theme": "dark", "lang": "de", "n": 3}}"#)),
+            (2, Some(r#"{"email": "ORIGQ.k2@corp.test", "tags": [], "prefs": {"theme": "light"}, "plan": "pro"}"#)),
+        ],
+    )
+    .await;
+    let before = t.documents().await;
+
+    // WHEN masked with `others: keep`
+    let masked = t
+        .mask_clean(&json_rules(
+            "        paths:\n          $.email: email\n          $.tags[*]: hash\n        others: keep\n",
+        ))
+        .await;
+
+    // THEN the listed values are masked and everything else is exactly as it was
+    for ((_, was), (_, now)) in before.iter().zip(&masked) {
+        let (mut was, mut now) = (was.clone().unwrap(), now.clone().unwrap());
+        assert!(is_masked_email(&now["email"]), "{now}");
+        let tags = now["tags"].as_array().unwrap();
+        assert_eq!(tags.len(), was["tags"].as_array().unwrap().len(), "{now}");
+        assert!(tags.iter().all(is_hashed), "{now}");
+        for doc in [&mut was, &mut now] {
+            let o = doc.as_object_mut().unwrap();
+            o.remove("email");
+            o.remove("tags");
+        }
+        assert_eq!(now, was, "unlisted values kept exactly");
+    }
+}
+
+#[tokio::test]
+async fn postgres_others_keep_keeps_exactly_the_unlisted_values() {
+    others_keep_keeps_exactly_the_unlisted_values(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_others_keep_keeps_exactly_the_unlisted_values() {
+    others_keep_keeps_exactly_the_unlisted_values(Engine::MariaDb).await;
+}
+
+async fn verification_fails_when_an_original_leaf_is_planted_back(engine: Engine) {
+    // GIVEN a masked and verified table of documents
+    let t = JsonDocs::new(engine, "jsonb", NESTED).await;
+    let rules_yaml = json_rules("        paths:\n          $.email: email\n        others: hash\n");
+    t.mask_clean(&rules_yaml).await;
+
+    // WHEN an original comes back deep inside one document, where `others` masked it
+    t.pool()
+        .exec(r#"UPDATE docs SET doc = '{"email": null, "profile": {"deep": {"deeper": ["ORIGQ-x1"]}}}' WHERE id = 1"#)
+        .await;
+
+    // THEN verification fails, naming the column: the original is found, and it lacks the shape
+    let v = verify(t.url(), &rules_yaml).await;
+    assert!(!v.passed);
+    let failed = failures(&v);
+    assert!(
+        failed.iter().any(|f| f.starts_with("sample docs.doc.*:")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|f| f.starts_with("pattern docs.doc.*:")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_verification_fails_when_an_original_leaf_is_planted_back() {
+    verification_fails_when_an_original_leaf_is_planted_back(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_verification_fails_when_an_original_leaf_is_planted_back() {
+    verification_fails_when_an_original_leaf_is_planted_back(Engine::MariaDb).await;
+}
+
+async fn a_json_column_without_others_is_a_rules_error(engine: Engine) {
+    // GIVEN a rules file whose JSON column lists paths but says nothing of the other values
+    let t = JsonDocs::new(engine, "jsonb", NESTED).await;
+    let before = t.documents().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("masking.yaml");
+    std::fs::write(
+        &path,
+        json_rules("        paths:\n          $.email: email\n"),
+    )
+    .expect("write the rules");
+
+    // WHEN the rules are loaded, as `offpeak mask` does before it connects
+    let err = masking::rules::load(&path).expect_err("a rules error");
+
+    // THEN the error points at the column's strategy, PATH:LINE:COL, and nothing changed
+    let expected = format!(
+        "{}:6:9: column `doc` of table `docs`: strategy `json` needs `others: null | hash | keep`",
+        path.display()
+    );
+    assert!(err.to_string().starts_with(&expected), "{err}");
+    assert_eq!(t.documents().await, before);
+    assert!(!t.leaks().await.is_empty());
+}
+
+#[tokio::test]
+async fn postgres_a_json_column_without_others_is_a_rules_error() {
+    a_json_column_without_others_is_a_rules_error(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_a_json_column_without_others_is_a_rules_error() {
+    a_json_column_without_others_is_a_rules_error(Engine::MariaDb).await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // 5. Default-deny over what can hold data but no rule can mask
 // ---------------------------------------------------------------------------------------------
 
