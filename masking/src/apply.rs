@@ -662,8 +662,10 @@ pub async fn preflight(
     db: &mut Db,
     plans: &[TablePlan],
 ) -> Result<Vec<(TableId, String)>, DbError> {
+    // What follows reads the tables too, and fails on some of what this refuses (e.g. row
+    // security): those refusals come alone.
     let mut refused = crate::preflight::refusals(db, plans).await?;
-    if db.dialect != Dialect::Postgres {
+    if db.dialect != Dialect::Postgres || !refused.is_empty() {
         return Ok(refused);
     }
     refused.extend(rewrites_refused(db, plans).await?);
