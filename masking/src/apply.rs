@@ -18,8 +18,11 @@
 //! all or nothing), `chunked` (UPDATE by primary-key range, each chunk committed together with
 //! its progress, so an interrupted run resumes at the next chunk and never masks a row twice),
 //! and `single` (one UPDATE in one transaction, for tables without a usable key). PostgreSQL
-//! user triggers are disabled inside each UPDATE transaction (and re-enabled before it commits);
-//! a swap's copy has no trigger until its data is in, and `ALTER TABLE` fires none.
+//! user triggers of every relation an UPDATE or TRUNCATE writes (the table and, if partitioned,
+//! its partitions) are disabled inside its transaction and put back in their exact mode
+//! (origin, always, replica) before it commits; a swap's copy has no trigger until its data is
+//! in (then each is rebuilt in its mode), and `ALTER TABLE` fires none. An inheritance parent's
+//! statements name it `ONLY`: each child is masked (or truncated) by its own rule.
 //!
 //! Failure behaviour: a failed statement rolls its transaction back and surfaces as a scrubbed
 //! `DbError`; everything committed before it stays valid progress. A swap whose final
