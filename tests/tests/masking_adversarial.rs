@@ -1639,3 +1639,70 @@ async fn mariadb_a_trigger_on_a_masked_table_is_refused_before_any_change() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_truncate_trigger_does_not_fire_and_a_parent_truncated_without_its_children_is_refused() {
+    // GIVEN a table to truncate whose trigger copies its rows into a kept table when it is
+    // truncated, and an inheritance parent whose child keeps rows
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE outbox (email text)",
+        "CREATE TABLE sessions (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO sessions SELECT g, 'ORIGQ.s' || g || '@corp.test' FROM generate_series(1, 30) g",
+        "CREATE FUNCTION copy_all() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO outbox SELECT email FROM sessions; RETURN NULL; END $$",
+        "CREATE TRIGGER sessions_copy BEFORE TRUNCATE ON sessions FOR EACH STATEMENT EXECUTE FUNCTION copy_all()",
+        "ALTER TABLE sessions ENABLE ALWAYS TRIGGER sessions_copy",
+        "CREATE TABLE logs (id int, line text)",
+        "CREATE TABLE logs_kept () INHERITS (logs)",
+        "INSERT INTO logs_kept VALUES (1, 'kept line')",
+    ])
+    .await;
+
+    // WHEN the parent is truncated while its child keeps rows, THEN that is refused before any
+    // change (TRUNCATE would empty the child too; ONLY would leave its rows showing through
+    // the parent)
+    refused_unchanged(
+        &o,
+        "tables:\n  outbox: { keep: [email] }\n  sessions: truncate\n  logs: truncate\n  logs_kept: { keep: [id, line] }\n",
+        &["logs", "logs_kept", "truncate"],
+    )
+    .await;
+
+    // WHEN both are truncated, THEN the trigger did not fire (the kept table is as it was), it
+    // is back in its mode, and no original is left
+    completes_keeping(
+        &o,
+        "tables:\n  outbox: { keep: [email] }\n  sessions: truncate\n  logs: truncate\n  logs_kept: truncate\n",
+        "SELECT email FROM outbox ORDER BY 1",
+    )
+    .await;
+    assert_eq!(o.admin.count("SELECT count(*) FROM outbox").await, 0);
+}
+
+#[tokio::test]
+async fn an_enabled_event_trigger_is_refused_before_any_change() {
+    // GIVEN an event trigger (created by a superuser) that fails every table rewrite, as a
+    // guard against DDL in production would
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 40) g",
+    ])
+    .await;
+    for sql in [
+        "CREATE FUNCTION no_rewrites() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'table rewrites are not allowed here'; END $$",
+        "CREATE EVENT TRIGGER no_rewrites ON table_rewrite EXECUTE FUNCTION no_rewrites()",
+    ] {
+        o.admin.exec(sql).await;
+    }
+
+    // WHEN masking runs, THEN it is refused naming the event trigger, and nothing changed
+    refused_unchanged(
+        &o,
+        "tables:\n  people: { keep: [id], mask: { email: email } }\n",
+        &["event trigger `no_rewrites`"],
+    )
+    .await;
+}
