@@ -18,8 +18,11 @@
 //! all or nothing), `chunked` (UPDATE by primary-key range, each chunk committed together with
 //! its progress, so an interrupted run resumes at the next chunk and never masks a row twice),
 //! and `single` (one UPDATE in one transaction, for tables without a usable key). PostgreSQL
-//! user triggers are disabled inside each UPDATE transaction (and re-enabled before it commits);
-//! a swap's copy has no trigger until its data is in, and `ALTER TABLE` fires none.
+//! user triggers of every relation an UPDATE or TRUNCATE writes (the table and, if partitioned,
+//! its partitions) are disabled inside its transaction and put back in their exact mode
+//! (origin, always, replica) before it commits; a swap's copy has no trigger until its data is
+//! in (then each is rebuilt in its mode), and `ALTER TABLE` fires none. An inheritance parent's
+//! statements name it `ONLY`: each child is masked (or truncated) by its own rule.
 //!
 //! Failure behaviour: a failed statement rolls its transaction back and surfaces as a scrubbed
 //! `DbError`; everything committed before it stays valid progress. A swap whose final
@@ -33,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use super::bookkeeping::{self, Progress, placeholder};
 use super::catalog::residue::{self, Scoped, Seed, Stale};
-use super::catalog::{ColumnKind, TableId};
+use super::catalog::{ColumnKind, TableId, Trigger};
 use super::classify::{MaskedColumn, PlannedAction, TablePlan};
 use super::conn::{Db, Param};
 use super::dialect::Dialect;
@@ -64,6 +67,9 @@ impl Budget {
 pub struct Work<'p> {
     pub plan: &'p TablePlan,
     pub sql_name: String,
+    /// What statements reading or updating the table's rows name: `ONLY` it when it has
+    /// inheritance children, whose rows their own rules mask (see [`rows_of`]).
+    pub rows: String,
     pub masked: &'p [MaskedColumn],
     /// `column = expression` pairs (quoted column, SQL expression).
     pub assignments: Vec<(String, String)>,
@@ -91,6 +97,7 @@ impl<'p> Work<'p> {
         Work {
             plan,
             sql_name: d.table(&plan.table.id.schema, &plan.table.id.name),
+            rows: rows_of(d, plan),
             masked,
             assignments,
             fingerprint: hex::encode(hasher.finalize()),
@@ -120,12 +127,15 @@ impl<'p> Work<'p> {
         Some((d.ident(pk), cast))
     }
 
-    /// The method when the swap is not used (or was rolled back).
+    /// The method when the swap is not used (or was rolled back). Never `rewrite` for an
+    /// inheritance parent: `ALTER TABLE ... TYPE` would rewrite its children's rows by its
+    /// rule, and with `ONLY` the server refuses it for an inherited column (SQLSTATE 42P16).
     fn method(&self, d: Dialect, rows: i64, rules: &Rules) -> &'static str {
-        let blocked = self
-            .masked
-            .iter()
-            .any(|m| self.plan.table.rewrite_blockers.contains(&m.column.name));
+        let blocked = !self.plan.table.children.is_empty()
+            || self
+                .masked
+                .iter()
+                .any(|m| self.plan.table.rewrite_blockers.contains(&m.column.name));
         let small = u64::try_from(rows).unwrap_or(u64::MAX) <= rules.rewrite_max_rows;
         if d == Dialect::Postgres && !blocked && small {
             "rewrite"
@@ -148,7 +158,10 @@ pub async fn record(
         return Ok((p, true));
     }
     let d = db.dialect;
+    // Counted with an inheritance parent's children, as verification counts it; sampled from
+    // its own rows, the ones its statements mask.
     let sql_name = d.table(&plan.table.id.schema, &plan.table.id.name);
+    let own_rows = rows_of(d, plan);
     let during = format!("recording table {} before masking", plan.display);
     let rows = db
         .count(
@@ -181,7 +194,7 @@ pub async fn record(
                 &spec.label,
                 &spec.value,
                 conforms,
-                &sql_name,
+                &own_rows,
             ));
         }
         statements.extend(json::capture(d, plan, m));
@@ -215,7 +228,19 @@ async fn choose(
     Ok(method)
 }
 
-/// Step 2: empties the tables to truncate that are not done yet.
+/// What statements reading, updating or truncating `plan`'s rows name: PostgreSQL `ONLY` the
+/// table when it has inheritance children (each child has its own rule; without `ONLY` the
+/// parent's would reach the children's rows). Partitions are covered by their table.
+pub fn rows_of(d: Dialect, plan: &TablePlan) -> String {
+    let name = d.table(&plan.table.id.schema, &plan.table.id.name);
+    match plan.table.children.is_empty() {
+        true => name,
+        false => format!("ONLY {name}"),
+    }
+}
+
+/// Step 2: empties the tables to truncate that are not done yet. PostgreSQL: with the user
+/// triggers of every relation truncated off (ON TRUNCATE triggers), as [`with_triggers_off`].
 pub async fn truncate(db: &mut Db, plans: &[&TablePlan]) -> Result<(), DbError> {
     if plans.is_empty() {
         return Ok(());
@@ -228,13 +253,19 @@ pub async fn truncate(db: &mut Db, plans: &[&TablePlan]) -> Result<(), DbError> 
     let during = "truncating tables";
     match d {
         Dialect::Postgres => {
-            let mut statements = vec![(format!("TRUNCATE {}", names.join(", ")), Vec::new())];
-            statements.extend(
+            let targets: Vec<String> = plans.iter().map(|p| rows_of(d, p)).collect();
+            let mut body = vec![(format!("TRUNCATE {}", targets.join(", ")), Vec::new())];
+            body.extend(
                 plans
                     .iter()
                     .map(|p| bookkeeping::advance(d, &p.display, None, true)),
             );
-            db.transaction(during, &statements).await?;
+            let triggers: Vec<Trigger> = plans
+                .iter()
+                .flat_map(|p| p.table.write_triggers.iter().cloned())
+                .collect();
+            db.transaction(during, &triggers_off(d, &triggers, body))
+                .await?;
         }
         Dialect::MySql => {
             // TRUNCATE commits implicitly and refuses referenced tables under FK checks; it is
@@ -419,7 +450,7 @@ async fn chunked(
         let next_sql = format!(
             "SELECT {} FROM (SELECT {key} AS k FROM {} {after} ORDER BY {key} LIMIT {}) s",
             d.as_text("MAX(k)"),
-            work.sql_name,
+            work.rows,
             rules.chunk_rows
         );
         let lower: Vec<Param> = last.iter().map(|k| Param::Text(Some(k.clone()))).collect();
@@ -453,39 +484,55 @@ fn update_sql(work: &Work<'_>, filter: &str) -> String {
         .iter()
         .map(|(c, e)| format!("{c} = {e}"))
         .collect();
-    format!("UPDATE {} SET {} {filter}", work.sql_name, sets.join(", "))
+    format!("UPDATE {} SET {} {filter}", work.rows, sets.join(", "))
 }
 
 /// PostgreSQL: user triggers (audit copies, `updated_at` stamps) must not see or copy the
-/// original values; they are disabled and re-enabled inside the same transaction.
+/// original values, nor rewrite kept ones: every one on a relation the statements write (the
+/// table and its partitions, [`Table::write_triggers`](crate::catalog::Table)) is disabled and
+/// restored inside the same transaction, in its own mode (see [`triggers_off`]).
 fn with_triggers_off(
     d: Dialect,
     work: &Work<'_>,
     body: Vec<(String, Vec<Param>)>,
 ) -> Vec<(String, Vec<Param>)> {
-    let triggers = &work.plan.table.triggers;
+    triggers_off(d, &work.plan.table.write_triggers, body)
+}
+
+/// `body` between statements disabling `triggers` and statements restoring each to its mode:
+/// `ENABLE TRIGGER` alone would turn an `ALWAYS` or `REPLICA` trigger into an ordinary one.
+/// `ONLY`: a trigger a partitioned table passes to its partitions is listed (and restored)
+/// once per partition, each clone in its own mode. A no-op on MySQL.
+fn triggers_off(
+    d: Dialect,
+    triggers: &[Trigger],
+    body: Vec<(String, Vec<Param>)>,
+) -> Vec<(String, Vec<Param>)> {
     if d != Dialect::Postgres || triggers.is_empty() {
         return body;
     }
-    let toggle = |verb: &str| -> Vec<(String, Vec<Param>)> {
-        triggers
-            .iter()
-            .map(|t| {
-                (
-                    format!(
-                        "ALTER TABLE {} {verb} TRIGGER {}",
-                        work.sql_name,
-                        d.ident(t)
-                    ),
-                    Vec::new(),
-                )
-            })
-            .collect()
+    let alter = |t: &Trigger, verb: &str| {
+        let sql = format!(
+            "ALTER TABLE ONLY {} {verb} TRIGGER {}",
+            t.relation,
+            d.ident(&t.name)
+        );
+        (sql, Vec::new())
     };
-    let mut out = toggle("DISABLE");
+    let mut out: Vec<(String, Vec<Param>)> = triggers.iter().map(|t| alter(t, "DISABLE")).collect();
     out.extend(body);
-    out.extend(toggle("ENABLE"));
+    out.extend(triggers.iter().map(|t| alter(t, restore_verb(&t.mode))));
     out
+}
+
+/// The `ALTER TABLE` verb that puts a trigger back in mode `tgenabled`.
+fn restore_verb(mode: &str) -> &'static str {
+    match mode {
+        "A" => "ENABLE ALWAYS",
+        "R" => "ENABLE REPLICA",
+        "D" => "DISABLE",
+        _ => "ENABLE",
+    }
 }
 
 /// Step 4: leave no original outside the masked rows, then refresh statistics and materialized
@@ -611,17 +658,22 @@ async fn clear_statistics(db: &mut Db, scope: &[Scoped]) -> Result<(), DbError> 
     Ok(())
 }
 
-/// PostgreSQL, before any change: every statement [`finalize`] will need to remove statistics
-/// that hold originals, tried in a transaction rolled back. Returns, per table the server
-/// refuses it for, the table and why (names and SQLSTATEs only).
+/// Before any change: what would make a masking statement fail or misbehave (constraints,
+/// domains, lengths over every row's masked values; rules, row security, event triggers: see
+/// `crate::preflight`), then, PostgreSQL, every statement [`finalize`] will need to remove
+/// statistics that hold originals, tried in a transaction rolled back. Returns, per table
+/// refused, the table and why (names, counts and SQLSTATEs only).
 pub async fn preflight(
     db: &mut Db,
     plans: &[TablePlan],
 ) -> Result<Vec<(TableId, String)>, DbError> {
-    if db.dialect != Dialect::Postgres {
-        return Ok(Vec::new());
+    // What follows reads the tables too, and fails on some of what this refuses (e.g. row
+    // security): those refusals come alone.
+    let mut refused = crate::preflight::refusals(db, plans).await?;
+    if db.dialect != Dialect::Postgres || !refused.is_empty() {
+        return Ok(refused);
     }
-    let mut refused = rewrites_refused(db, plans).await?;
+    refused.extend(rewrites_refused(db, plans).await?);
     let scope = residue::scope(db, &seeds(plans)).await?;
     let stale = residue::stale_statistics(db, &scope).await?;
     for clearing in residue::clearings(db, &stale).await? {

@@ -54,6 +54,7 @@ pub fn classify(
     let plans = c.tables();
     if c.findings.is_empty() {
         c.check_truncations(&plans);
+        c.check_inheritance(&plans);
     }
     match c.findings.is_empty() {
         true => Ok(plans),
@@ -244,6 +245,25 @@ impl Classifier<'_> {
         out
     }
 
+    /// PostgreSQL inheritance: reads of a parent show its children's rows, and each table's
+    /// statements touch its own rows only (`ONLY`). So a truncated parent needs truncated
+    /// children, and a column a parent masks must be masked the same way in every child that
+    /// inherits it; otherwise the parent would still show originals (or values of another
+    /// shape) after the run, which verification would then fail with the database changed.
+    fn check_inheritance(&mut self, plans: &[TablePlan]) {
+        for parent in plans {
+            for child_id in &parent.table.children {
+                let Some(child) = plans.iter().find(|p| &p.table.id == child_id) else {
+                    continue;
+                };
+                for problem in inheritance_problems(parent, child) {
+                    let f = finding(self.rules, self.catalog, &parent.table.id, problem);
+                    self.findings.push(f);
+                }
+            }
+        }
+    }
+
     /// A truncated table must not be referenced by a table that keeps rows.
     fn check_truncations(&mut self, plans: &[TablePlan]) {
         let truncated = |id: &TableId| {
@@ -268,6 +288,42 @@ impl Classifier<'_> {
                 self.find(pos, message);
             }
         }
+    }
+}
+
+/// What `child`'s plan must also do for `parent`'s (see `check_inheritance`).
+fn inheritance_problems(parent: &TablePlan, child: &TablePlan) -> Vec<String> {
+    let (p, c) = (&parent.display, &child.display);
+    match (&parent.action, &child.action) {
+        (PlannedAction::Truncate, PlannedAction::Truncate) => Vec::new(),
+        (PlannedAction::Truncate, _) => vec![format!(
+            "table `{p}` is truncated but its inheritance child `{c}` keeps rows, which reads of `{p}` show: truncate `{c}` too"
+        )],
+        (PlannedAction::Mask(cols), action) => cols
+            .iter()
+            .filter(|m| child.table.column(&m.column.name).is_some())
+            .filter(|m| !masks_alike(action, m))
+            .map(|m| {
+                format!(
+                    "`{p}.{col}` is masked but its inheritance child `{c}` does not mask `{col}` with strategy `{s}` too, \
+                     and reads of `{p}` show `{c}`'s rows: mask `{c}.{col}` the same way (or truncate `{c}`)",
+                    col = m.column.name,
+                    s = m.strategy.name()
+                )
+            })
+            .collect(),
+        (PlannedAction::Keep, _) => Vec::new(),
+    }
+}
+
+/// `action` masks `m`'s column by `m`'s strategy (or empties the table).
+fn masks_alike(action: &PlannedAction, m: &MaskedColumn) -> bool {
+    match action {
+        PlannedAction::Truncate => true,
+        PlannedAction::Keep => false,
+        PlannedAction::Mask(cols) => cols
+            .iter()
+            .any(|c| c.column.name == m.column.name && c.strategy == m.strategy),
     }
 }
 
@@ -298,6 +354,14 @@ fn type_problem(column: &Column, strategy: &Strategy) -> Option<String> {
             strategy.name(),
             column.sql_type,
             needs(strategy)
+        ));
+    }
+    let listed = column.sql_type.to_ascii_lowercase();
+    if text_only && (listed.starts_with("enum(") || listed.starts_with("set(")) {
+        return Some(format!(
+            "strategy `{}` writes values outside the column's ENUM/SET list (the UPDATE would fail): \
+             keep it, or use `value` with one of its values",
+            strategy.name()
         ));
     }
     let (Some(out), Some(max)) = (strategy.output_chars(), column.max_chars) else {
@@ -385,7 +449,7 @@ fn case_fold_of(def: &str, c: &str) -> bool {
 }
 
 /// `text` mentions the identifier `name` (not merely a longer identifier containing it).
-fn mentions(text: &str, name: &str) -> bool {
+pub(crate) fn mentions(text: &str, name: &str) -> bool {
     let is_ident = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == '$';
     text.match_indices(name).any(|(i, _)| {
         let before = text[..i].chars().next_back();

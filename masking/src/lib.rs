@@ -91,6 +91,7 @@ mod json;
 mod key;
 mod key_transport;
 pub mod limits;
+mod preflight;
 mod report;
 pub mod rules;
 pub mod scaffold;

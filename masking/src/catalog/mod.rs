@@ -48,14 +48,35 @@ pub struct Unmaskable {
     pub why: &'static str,
 }
 
+/// A user trigger and the mode it must be left in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trigger {
+    /// The relation it is defined on, quoted and schema-qualified.
+    pub relation: String,
+    pub name: String,
+    /// `pg_trigger.tgenabled`: `O` (origin), `A` (always), `R` (replica).
+    pub mode: String,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     pub id: TableId,
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
     pub unique_indexes: Vec<UniqueIndex>,
-    /// User triggers (PostgreSQL disables them while masking; MySQL cannot).
+    /// Names of the table's own enabled user triggers (MySQL cannot disable them: a masked
+    /// table with one is refused).
     pub triggers: Vec<String>,
+    /// PostgreSQL: every enabled user trigger on a relation masking writes when it writes this
+    /// table: the table itself and, for a partitioned table, every partition at every level
+    /// (an inheritance child is written by its own plan, never through its parent). Masking
+    /// disables them and restores each one's mode.
+    pub write_triggers: Vec<Trigger>,
+    /// PostgreSQL: a partitioned table (its statements cover its partitions).
+    pub partitioned: bool,
+    /// PostgreSQL: the tables inheriting from this one directly (not partitions): statements
+    /// masking or truncating this table name it `ONLY`, so each child is left to its own rule.
+    pub children: Vec<TableId>,
     /// Columns other objects depend on in a way that forbids rewriting them in place
     /// (PostgreSQL views, policies, trigger conditions, generated columns).
     pub rewrite_blockers: Vec<String>,

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Catalog, Column, ColumnKind, ForeignKey, Table, TableId, UniqueIndex, Unmaskable, split_list,
+    Catalog, Column, ColumnKind, ForeignKey, Table, TableId, Trigger, UniqueIndex, Unmaskable,
+    split_list,
 };
 use crate::conn::Db;
 use crate::scrub::DbError;
@@ -38,6 +39,7 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
                 Table {
                     id,
                     transactional: true,
+                    partitioned: text(r, 3) == "p",
                     ..Table::default()
                 },
             );
@@ -58,6 +60,15 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
             t.triggers.push(text(&r, 1));
         }
     }
+    for r in db.rows(DURING, WRITE_TRIGGERS_SQL, &[]).await? {
+        if let Some(t) = tables.get_mut(&text(&r, 0)) {
+            t.write_triggers.push(Trigger {
+                relation: text(&r, 1),
+                name: text(&r, 2),
+                mode: text(&r, 3),
+            });
+        }
+    }
     for r in db.rows(DURING, &blockers_sql(), &[]).await? {
         if let Some(t) = tables.get_mut(&text(&r, 0)) {
             t.rewrite_blockers.push(text(&r, 1));
@@ -67,6 +78,11 @@ pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {
         .iter()
         .map(|(oid, t)| (oid.clone(), t.id.clone()))
         .collect();
+    for r in db.rows(DURING, CHILDREN_SQL, &[]).await? {
+        if let (Some(child), Some(parent)) = (ids.get(&text(&r, 1)), tables.get_mut(&text(&r, 0))) {
+            parent.children.push(child.clone());
+        }
+    }
     let fks = db.rows(DURING, FOREIGN_KEYS_SQL, &[]).await?;
     let foreign_keys = fks.iter().filter_map(|r| foreign_key(r, &ids)).collect();
     Ok(Catalog {
@@ -126,7 +142,11 @@ fn relations_sql() -> String {
 fn columns_sql() -> String {
     format!(
         "SELECT c.oid::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
-                COALESCE(bt.typname, t.typname)::text, (NOT a.attnotnull)::text, \
+                (WITH RECURSIVE b(typ, typtype, typbasetype, typname) AS ( \
+                   SELECT t.oid, t.typtype, t.typbasetype, t.typname \
+                   UNION ALL SELECT bt.oid, bt.typtype, bt.typbasetype, bt.typname \
+                   FROM b JOIN pg_type bt ON bt.oid = b.typbasetype WHERE b.typtype = 'd') \
+                 SELECT typname::text FROM b WHERE typtype <> 'd'), (NOT a.attnotnull)::text, \
                 (a.attgenerated <> '')::text, \
                 CASE WHEN a.atttypmod > 4 AND COALESCE(bt.typname, t.typname) IN ('varchar', 'bpchar') \
                      THEN (a.atttypmod - 4)::text END, \
@@ -209,6 +229,23 @@ fn triggers_sql() -> String {
     "SELECT tgrelid::text, tgname::text FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' ORDER BY 1, 2".to_owned()
 }
 
+/// Every enabled user trigger on the relations an UPDATE or TRUNCATE of a table writes: the
+/// table and, through partitioning only, its partitions at every level. One row per trigger:
+/// the table's OID, the relation the trigger is on (quoted), its name and its mode.
+const WRITE_TRIGGERS_SQL: &str = "WITH RECURSIVE tree(root, rel) AS ( \
+       SELECT c.oid, c.oid FROM pg_class c WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+       UNION ALL SELECT tree.root, i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.rel \
+         JOIN pg_class p ON p.oid = i.inhrelid WHERE p.relispartition) \
+     SELECT tree.root::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname), tg.tgname::text, \
+            tg.tgenabled::text \
+     FROM tree JOIN pg_trigger tg ON tg.tgrelid = tree.rel JOIN pg_class c ON c.oid = tree.rel \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE NOT tg.tgisinternal AND tg.tgenabled <> 'D' ORDER BY 1, 2, 3";
+
+/// Inheritance (not partitioning): parent OID, child OID.
+const CHILDREN_SQL: &str = "SELECT i.inhparent::text, i.inhrelid::text FROM pg_inherits i \
+     JOIN pg_class c ON c.oid = i.inhrelid WHERE NOT c.relispartition ORDER BY 1, 2";
+
 /// Columns that views, rules, policies, trigger conditions or generated columns depend on, and
 /// columns a child table inherits: `ALTER COLUMN ... TYPE` refuses them, so such tables are
 /// masked with UPDATE instead.
@@ -222,7 +259,11 @@ fn blockers_sql() -> String {
         .to_owned()
 }
 
-const FOREIGN_KEYS_SQL: &str = "SELECT con.conname::text, con.conrelid::text, con.confrelid::text, \
+/// Foreign keys; one declared on or referring to a partition is the partitioned table's (its
+/// root's), which the rules name.
+const FOREIGN_KEYS_SQL: &str = "SELECT con.conname::text, \
+        COALESCE(pg_partition_root(con.conrelid), con.conrelid)::oid::text, \
+        COALESCE(pg_partition_root(con.confrelid), con.confrelid)::oid::text, \
         array_to_string(ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) \
             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o), chr(31)), \
         array_to_string(ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o) \

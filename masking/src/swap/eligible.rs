@@ -8,6 +8,14 @@
 //! TOAST table, and plain foreign keys from ordinary tables. The server must be PostgreSQL 14+
 //! (TID range scans) and run no event trigger (it could act on the copy's DDL).
 //!
+//! Object identifiers: the swap gives the table, its row type, indexes and sequences new OIDs,
+//! so a stored `regclass` (or any OID-alias type, `oid`, `oidvector`, or a domain, array or
+//! composite over one) that named them would afterwards name nothing, or something else. Which
+//! stored identifier refers to what cannot be known from the catalog, so while any column of any
+//! table or materialized view of the database has such a type, no table is swapped: each is
+//! rewritten in place (`ALTER TABLE ... TYPE ... USING`, or UPDATE), which keeps every OID, and
+//! kept values come back byte for byte. The cost is the swap's speed, only in such databases.
+//!
 //! Deliberately neither reproduced by the swap nor ruled out here: per-column options
 //! (`ALTER COLUMN ... SET (n_distinct = ...)`). The signature sees them, so such a table's swap
 //! is rolled back and the table rewritten in place instead — correct, at the cost of the wasted
@@ -38,7 +46,24 @@ pub async fn ineligible(db: &mut Db, sql_name: &str) -> Result<Vec<String>, DbEr
 
 /// `$1`: the table. One row per reason.
 const REASONS_SQL: &str = "
-WITH t AS (SELECT c.*, c.oid AS toid FROM pg_class c WHERE c.oid = $1::regclass),
+WITH RECURSIVE t AS (SELECT c.*, c.oid AS toid FROM pg_class c WHERE c.oid = $1::regclass),
+oid_types(typ) AS (
+  SELECT oid FROM pg_type WHERE typnamespace = 'pg_catalog'::regnamespace AND typname IN ('oid',
+    'regclass', 'regtype', 'regproc', 'regprocedure', 'regoper', 'regoperator', 'regconfig',
+    'regdictionary', 'regnamespace', 'regrole', 'regcollation', 'oidvector')
+  UNION
+  SELECT ty.oid FROM pg_type ty, oid_types o
+  WHERE ty.typbasetype = o.typ OR ty.typelem = o.typ
+     OR (ty.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_attribute a
+         WHERE a.attrelid = ty.typrelid AND a.atttypid = o.typ AND NOT a.attisdropped))),
+oid_columns AS (
+  SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(a.attname)
+         || ' (' || format_type(a.atttypid, a.atttypmod) || ')' AS what
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+    AND a.atttypid IN (SELECT typ FROM oid_types)
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'offpeak_masking')
+    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'),
 own_constraints AS (SELECT con.oid FROM pg_constraint con, t WHERE con.conrelid = t.toid),
 inbound AS (
   SELECT con.oid FROM pg_constraint con JOIN pg_class r ON r.oid = con.conrelid, t
@@ -83,6 +108,9 @@ UNION ALL SELECT 'a foreign key from a partitioned table or partition refers to 
   FROM pg_constraint con, t
   WHERE con.confrelid = t.toid AND con.conrelid <> t.toid AND con.contype = 'f'
     AND con.oid NOT IN (SELECT oid FROM inbound)
+UNION ALL SELECT 'the database stores object identifiers, which the swap would make point elsewhere \
+  (the table, its row type, indexes and sequences get new ones): column ' || string_agg(what, ', ')
+  FROM (SELECT what FROM oid_columns ORDER BY what LIMIT 3) o HAVING count(*) > 0
 UNION ALL SELECT 'event trigger ' || quote_ident(evtname) || ' is enabled' FROM pg_event_trigger
   WHERE evtenabled <> 'D'
 UNION ALL SELECT 'it has dependent ' || pg_describe_object(d.classid, d.objid, d.objsubid)

@@ -1681,3 +1681,617 @@ async fn mariadb_a_login_that_cannot_see_triggers_is_refused_before_any_change()
     );
     assert_eq!(pool.texts(all).await, before, "nothing changed");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Preflight: nothing half-done
+// ---------------------------------------------------------------------------------------------
+
+/// Every user trigger of the database and its mode (`pg_trigger.tgenabled`), as the server
+/// keeps them.
+const TRIGGER_MODES: &str = "SELECT tgrelid::regclass::text, tgname::text, tgenabled::text \
+     FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2";
+
+/// A trigger function stamping `updated_at` and copying the old e-mail into `outbox`: what an
+/// audit or "last modified" trigger does to kept data when it fires.
+const STAMP_AND_COPY: &str = "CREATE FUNCTION stamp_and_copy() RETURNS trigger LANGUAGE plpgsql AS $$ \
+     BEGIN NEW.updated_at := now(); INSERT INTO outbox VALUES (OLD.email); RETURN NEW; END $$";
+
+fn method_of(report: &MaskReport, table: &str) -> String {
+    report
+        .tables
+        .iter()
+        .find(|t| t.table == table)
+        .and_then(|t| t.method.clone())
+        .unwrap_or_default()
+}
+
+/// Masks and verifies, then checks what every completing case promises: nothing anywhere holds
+/// an original, kept data (`kept`, read as the owner) and every trigger's mode are as before.
+async fn completes_keeping(o: &Owned, rules_yaml: &str, kept: &str) -> MaskReport {
+    let kept_before = o.checksum(kept).await;
+    let modes_before = o.admin.texts(TRIGGER_MODES).await;
+    let report = mask_and_verify(&o.url, rules_yaml).await;
+    assert_eq!(
+        o.leaks().await,
+        Vec::<String>::new(),
+        "no original anywhere"
+    );
+    assert_eq!(o.checksum(kept).await, kept_before, "kept data unchanged");
+    assert_eq!(
+        o.admin.texts(TRIGGER_MODES).await,
+        modes_before,
+        "trigger modes unchanged"
+    );
+    report
+}
+
+/// Checks what every refusing case promises: refused before any change (the full dump and the
+/// statistics as they were), with a finding naming each of `names` and quoting no original.
+async fn refused_unchanged(o: &Owned, rules_yaml: &str, names: &[&str]) {
+    let before = o.snapshot().await;
+    let findings = refused(&o.url, rules_yaml).await;
+    assert!(
+        findings.iter().any(|f| names.iter().all(|n| f.contains(n))),
+        "a finding names {names:?}: {findings:?}"
+    );
+    assert!(findings.iter().all(|f| !f.contains(MARK)), "{findings:?}");
+    assert_eq!(o.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_trigger_on_one_partition_does_not_fire_while_masking() {
+    // GIVEN a partitioned table whose one partition has its own trigger (stamping a kept
+    // `updated_at` and copying the old e-mail into a kept table), next to a trigger every
+    // partition inherits from the parent; masked by UPDATE
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE outbox (email text)",
+        STAMP_AND_COPY,
+        "CREATE TABLE events (id int NOT NULL, at date NOT NULL, email text, updated_at timestamptz NOT NULL, \
+         PRIMARY KEY (id, at)) PARTITION BY RANGE (at)",
+        "CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')",
+        "CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+        "INSERT INTO events SELECT g, date '2023-06-01' + g, 'ORIGQ.e' || g || '@corp.test', \
+         timestamptz '2020-01-01 00:00:00+00' + g * interval '1 day' FROM generate_series(1, 400) g",
+        "CREATE TRIGGER events_2024_stamp BEFORE UPDATE ON events_2024 FOR EACH ROW EXECUTE FUNCTION stamp_and_copy()",
+        "CREATE TRIGGER events_stamp BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION stamp_and_copy()",
+    ])
+    .await;
+    let rules_yaml = "rewrite_max_rows: 1
+tables:
+  outbox: { keep: [email] }
+  events:
+    keep: [id, at, updated_at]
+    mask: { email: email }
+";
+
+    // WHEN it is masked, THEN no trigger fired: `updated_at` and the kept table are as they
+    // were, no original is left, and every trigger is back in its mode
+    let kept = "SELECT id::text, at::text, updated_at::text FROM events \
+                UNION ALL SELECT 'outbox', email, NULL FROM outbox ORDER BY 1, 2";
+    let report = completes_keeping(&o, rules_yaml, kept).await;
+    assert_eq!(method_of(&report, "events"), "single");
+    assert_eq!(o.admin.count("SELECT count(*) FROM outbox").await, 0);
+}
+
+#[tokio::test]
+async fn a_trigger_on_an_inheritance_child_does_not_fire_while_masking() {
+    // GIVEN an inheritance parent and child, both masked by UPDATE, the child with a trigger
+    // that stamps a kept column and copies the old e-mail into a kept table (an UPDATE of the
+    // parent without ONLY would reach the child's rows and fire it)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE outbox (email text)",
+        STAMP_AND_COPY,
+        "CREATE TABLE contacts (id int PRIMARY KEY, email text NOT NULL, updated_at timestamptz NOT NULL)",
+        "CREATE TABLE customers (plan text NOT NULL, PRIMARY KEY (id)) INHERITS (contacts)",
+        "INSERT INTO contacts SELECT g, 'ORIGQ.c' || g || '@corp.test', timestamptz '2021-01-01 00:00:00+00' + g * interval '1 hour' \
+         FROM generate_series(1, 100) g",
+        "INSERT INTO customers SELECT g, 'ORIGQ.k' || g || '@corp.test', timestamptz '2021-01-01 00:00:00+00' + g * interval '1 hour', \
+         'pro' FROM generate_series(101, 300) g",
+        "CREATE TRIGGER customers_stamp BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION stamp_and_copy()",
+    ])
+    .await;
+    let rules_yaml = "rewrite_max_rows: 1
+tables:
+  outbox: { keep: [email] }
+  contacts:
+    keep: [id, updated_at]
+    mask: { email: email }
+  customers:
+    keep: [id, updated_at, plan]
+    mask: { email: email }
+";
+
+    // WHEN it is masked, THEN the child's trigger did not fire and nothing else changed
+    let kept = "SELECT id::text, updated_at::text, tableoid::regclass::text FROM contacts \
+                UNION ALL SELECT 'outbox', email, NULL FROM outbox ORDER BY 1";
+    completes_keeping(&o, rules_yaml, kept).await;
+    assert_eq!(o.admin.count("SELECT count(*) FROM outbox").await, 0);
+}
+
+/// A table with one trigger in each mode (origin, always, replica, disabled), none of which
+/// may fire or change mode.
+fn four_modes(table: &str) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "CREATE TABLE {table} (id int PRIMARY KEY, email text NOT NULL, updated_at timestamptz NOT NULL)"
+        ),
+        format!(
+            "INSERT INTO {table} SELECT g, 'ORIGQ.{table}' || g || '@corp.test', \
+             timestamptz '2022-02-02 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, 200) g"
+        ),
+    ];
+    for (mode, verb) in [
+        ("origin", None),
+        ("always", Some("ENABLE ALWAYS")),
+        ("replica", Some("ENABLE REPLICA")),
+        ("off", Some("DISABLE")),
+    ] {
+        out.push(format!(
+            "CREATE TRIGGER {table}_{mode} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION stamp_and_copy()"
+        ));
+        if let Some(verb) = verb {
+            out.push(format!("ALTER TABLE {table} {verb} TRIGGER {table}_{mode}"));
+        }
+    }
+    out
+}
+
+/// A database owned by [`OWNER`] holding `outbox`, [`STAMP_AND_COPY`] and a table with a
+/// trigger in every mode for each of `tables`.
+async fn with_four_modes(tables: &[&str]) -> Owned {
+    let o = owned(pg_server()).await;
+    let mut setup = vec![
+        "CREATE TABLE outbox (email text)".to_owned(),
+        STAMP_AND_COPY.to_owned(),
+    ];
+    for table in tables {
+        setup.extend(four_modes(table));
+    }
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    o.create(&setup).await;
+    o
+}
+
+/// Every trigger's mode, in order of table and name.
+async fn modes(o: &Owned) -> String {
+    let rows = o.admin.texts(TRIGGER_MODES).await;
+    rows.into_iter()
+        .map(|r| r[2].clone().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn always_and_replica_triggers_keep_their_modes_under_every_method() {
+    // GIVEN tables with a trigger in every mode: one with a key (masked in chunks) and one
+    // without (a single UPDATE)
+    let o = with_four_modes(&["chunked_people", "single_people"]).await;
+    o.owner
+        .exec("ALTER TABLE single_people DROP CONSTRAINT single_people_pkey")
+        .await;
+    let kept = "SELECT 'c', id::text, updated_at::text FROM chunked_people \
+                UNION ALL SELECT 's', id::text, updated_at::text FROM single_people \
+                UNION ALL SELECT 'o', email, NULL FROM outbox ORDER BY 1, 2";
+
+    // WHEN they are masked by UPDATE
+    let report = completes_keeping(
+        &o,
+        "rewrite_max_rows: 1
+tables:
+  outbox: { keep: [email] }
+  chunked_people: { keep: [id, updated_at], mask: { email: email } }
+  single_people: { keep: [id, updated_at], mask: { email: email } }
+",
+        kept,
+    )
+    .await;
+
+    // THEN (checked above) no trigger fired, and each is in its mode
+    assert_eq!(method_of(&report, "chunked_people"), "chunked");
+    assert_eq!(method_of(&report, "single_people"), "single");
+    assert_eq!(modes(&o).await, "ADORADOR");
+    assert_eq!(o.admin.count("SELECT count(*) FROM outbox").await, 0);
+
+    // WHEN a table like them is masked by the swap, which rebuilds its triggers
+    let w = with_four_modes(&["swapped_people"]).await;
+    let report = completes_keeping(
+        &w,
+        "tables:
+  outbox: { keep: [email] }
+  swapped_people: { keep: [id, updated_at], mask: { email: email } }
+",
+        "SELECT id::text, updated_at::text FROM swapped_people ORDER BY id",
+    )
+    .await;
+
+    // THEN its triggers are back in their modes too
+    assert_eq!(method_of(&report, "swapped_people"), "swap");
+    assert_eq!(modes(&w).await, "ADOR");
+}
+
+#[tokio::test]
+async fn a_kept_regclass_keeps_its_meaning_when_a_swap_could_mask_the_table() {
+    // GIVEN a table the swap could mask, and a kept table storing object identifiers, one of
+    // them the masked table's
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 300) g",
+        "CREATE TABLE registry (name text PRIMARY KEY, rel regclass NOT NULL, raw oid NOT NULL)",
+        "INSERT INTO registry VALUES ('people', 'people'::regclass, 'people'::regclass::oid), \
+         ('registry', 'registry'::regclass, 'registry'::regclass::oid)",
+    ])
+    .await;
+    let rules_yaml = "tables:
+  registry: { keep: [name, rel, raw] }
+  people:
+    keep: [id]
+    mask: { email: email }
+";
+
+    // WHEN it is masked, THEN the stored identifiers still name the same tables, byte for
+    // byte (the table kept its OID: it was rewritten in place, not swapped)
+    let kept = "SELECT name, rel::text, rel::oid::text, raw::text, ('people'::regclass = rel)::text \
+                FROM registry ORDER BY 1";
+    let report = completes_keeping(&o, rules_yaml, kept).await;
+    assert_eq!(method_of(&report, "people"), "rewrite");
+}
+
+#[tokio::test]
+async fn an_inheritance_parent_and_child_both_listed_are_masked_each_by_its_rule() {
+    // GIVEN an inheritance parent and child, each with rows (one address in both), both
+    // masking the inherited e-mail (the child also keeping a column of its own)
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE contacts (id int PRIMARY KEY, email text NOT NULL, kind text NOT NULL)",
+        "CREATE TABLE customers (plan text NOT NULL, PRIMARY KEY (id)) INHERITS (contacts)",
+        "INSERT INTO contacts SELECT g, 'ORIGQ.c' || g || '@corp.test', 'desk' FROM generate_series(1, 50) g",
+        "INSERT INTO customers SELECT g, CASE WHEN g = 51 THEN 'ORIGQ.c1@corp.test' ELSE 'ORIGQ.k' || g || '@corp.test' END, \
+         'customer', CASE WHEN g % 2 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(51, 250) g",
+        "ANALYZE contacts",
+        "ANALYZE customers",
+    ])
+    .await;
+
+    // WHEN the child keeps the e-mail its parent masks, THEN that is refused before any change:
+    // reads of the parent would go on showing the child's originals
+    refused_unchanged(
+        &o,
+        "tables:\n  contacts: { keep: [id, kind], mask: { email: email } }\n  customers: { keep: [id, kind, plan, email] }\n",
+        &["contacts.email", "customers"],
+    )
+    .await;
+
+    // WHEN both mask it the same way, THEN the run completes (no SQLSTATE 42P16 after the
+    // parent), each table's rows masked once, by its own statements
+    let kept = "SELECT id::text, kind, tableoid::regclass::text FROM contacts \
+                UNION ALL SELECT id::text, plan, NULL FROM customers ORDER BY 1, 3";
+    completes_keeping(
+        &o,
+        "tables:\n  contacts: { keep: [id, kind], mask: { email: email } }\n  customers: { keep: [id, kind, plan], mask: { email: email } }\n",
+        kept,
+    )
+    .await;
+    let wrong = "SELECT count(*) FROM contacts WHERE email !~ '^[0-9a-f]{64}@example.invalid$'";
+    assert_eq!(o.owner.count(wrong).await, 0, "every address masked");
+    let same = "SELECT count(DISTINCT email) FROM contacts WHERE id IN (1, 51)";
+    assert_eq!(
+        o.owner.count(same).await,
+        1,
+        "masked once each: equal stays equal"
+    );
+}
+
+#[tokio::test]
+async fn a_check_constraint_the_mask_violates_is_refused_before_the_first_table() {
+    // GIVEN two tables to mask: the first masks fine, the second has a CHECK constraint on the
+    // e-mail's domain that the masked address (`@example.invalid`) breaks
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO accounts SELECT g, 'ORIGQ.a' || g || '@corp.test' FROM generate_series(1, 100) g",
+        "CREATE TABLE staff (id int PRIMARY KEY, email text NOT NULL CONSTRAINT staff_email_corp CHECK (email LIKE '%@corp.test'))",
+        "INSERT INTO staff SELECT g, 'ORIGQ.s' || g || '@corp.test' FROM generate_series(1, 100) g",
+        "ANALYZE",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused before any change, naming table and constraint
+    refused_unchanged(
+        &o,
+        "tables:\n  accounts: { keep: [id], mask: { email: email } }\n  staff: { keep: [id], mask: { email: email } }\n",
+        &["staff", "staff_email_corp", "100 row(s)"],
+    )
+    .await;
+
+    // AND a CHECK the masked values satisfy is no reason to refuse
+    o.owner
+        .exec("ALTER TABLE staff DROP CONSTRAINT staff_email_corp, ADD CONSTRAINT staff_email_at CHECK (email LIKE '%@%')")
+        .await;
+    completes_keeping(
+        &o,
+        "tables:\n  accounts: { keep: [id], mask: { email: email } }\n  staff: { keep: [id], mask: { email: email } }\n",
+        "SELECT id::text FROM staff ORDER BY id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_domain_check_the_mask_violates_is_refused_before_any_change() {
+    // GIVEN a masked column whose type is a domain over a domain, the inner one with a CHECK
+    // that masked addresses break
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE DOMAIN corp_email AS text CONSTRAINT corp_only CHECK (VALUE LIKE '%@corp.test')",
+        "CREATE DOMAIN work_email AS corp_email NOT NULL",
+        "CREATE TABLE staff (id int PRIMARY KEY, email work_email)",
+        "INSERT INTO staff SELECT g, 'ORIGQ.s' || g || '@corp.test' FROM generate_series(1, 60) g",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused naming the domain, its constraint and the column
+    refused_unchanged(
+        &o,
+        "tables:\n  staff: { keep: [id], mask: { email: email } }\n",
+        &["staff", "corp_only", "corp_email", "email"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_length_limit_the_mask_output_exceeds_is_refused_before_any_change() {
+    // GIVEN a name column limited to 12 characters through a domain over varchar(12) (the
+    // `name` mask writes 17), next to a table that would mask fine
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO accounts SELECT g, 'ORIGQ.a' || g || '@corp.test' FROM generate_series(1, 50) g",
+        "CREATE DOMAIN short_name AS varchar(12)",
+        "CREATE TABLE badges (id int PRIMARY KEY, holder short_name)",
+        "INSERT INTO badges SELECT g, 'ORIGQ' || g FROM generate_series(1, 50) g",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused naming the column and its limit
+    refused_unchanged(
+        &o,
+        "tables:\n  accounts: { keep: [id], mask: { email: email } }\n  badges: { keep: [id], mask: { holder: name } }\n",
+        &["badges", "holder", "12 characters"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_update_rule_on_a_masked_table_is_refused_before_any_change() {
+    // GIVEN a rule that copies every updated row's old e-mail into another table
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE outbox (email text)",
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 40) g",
+        "CREATE RULE people_outbox AS ON UPDATE TO people DO ALSO INSERT INTO outbox VALUES (OLD.email)",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused naming the rule
+    refused_unchanged(
+        &o,
+        "tables:\n  outbox: { keep: [email] }\n  people: { keep: [id], mask: { email: email } }\n",
+        &["people_outbox", "people"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_on_update_cascade_foreign_key_from_a_masked_column_is_refused_before_any_change() {
+    // GIVEN a masked e-mail that another table references with ON UPDATE CASCADE
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL UNIQUE)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 40) g",
+        "CREATE TABLE newsletters (id int PRIMARY KEY, email text REFERENCES people (email) ON UPDATE CASCADE)",
+        "INSERT INTO newsletters SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 20) g",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused naming the foreign key
+    refused_unchanged(
+        &o,
+        "tables:\n  people: { keep: [id], mask: { email: email } }\n  newsletters: { keep: [id], mask: { email: null } }\n",
+        &["people.email", "newsletters_email_fkey"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forced_row_level_security_is_refused_before_any_change() {
+    // GIVEN a masked table whose row security is forced, so its policy hides rows from its owner
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 40) g",
+        "CREATE POLICY people_even ON people USING (id % 2 = 0)",
+        "ALTER TABLE people ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE people FORCE ROW LEVEL SECURITY",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused naming the table and why
+    refused_unchanged(
+        &o,
+        "tables:\n  people: { keep: [id], mask: { email: email } }\n",
+        &["people", "row-level security"],
+    )
+    .await;
+}
+
+/// A MariaDB database with `statements` run, and a pool on it.
+async fn mariadb_with(statements: &[&str]) -> (TestDb, Pool) {
+    let db = mariadb_database().await;
+    let pool = Pool::connect(&db, Engine::MariaDb).await;
+    for sql in statements {
+        pool.exec(sql).await;
+    }
+    (db, pool)
+}
+
+/// MariaDB: the full dump, without the line saying when it was taken.
+fn mariadb_dump(db: &TestDb) -> Vec<String> {
+    evidence::mysql_dump(db)
+        .lines()
+        .filter(|l| !l.starts_with("-- Dump completed"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// MariaDB: refused before any change (the full dump as it was), a finding naming `names`.
+async fn mariadb_refused_unchanged(db: &TestDb, rules_yaml: &str, names: &[&str]) {
+    let before = mariadb_dump(db);
+    let findings = refused(&db.url, rules_yaml).await;
+    assert!(
+        findings.iter().any(|f| names.iter().all(|n| f.contains(n))),
+        "a finding names {names:?}: {findings:?}"
+    );
+    assert!(findings.iter().all(|f| !f.contains(MARK)), "{findings:?}");
+    assert_eq!(mariadb_dump(db), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn mariadb_a_check_constraint_the_mask_violates_is_refused_before_any_change() {
+    // GIVEN two tables to mask, the second with a CHECK constraint masked addresses break
+    let (db, pool) = mariadb_with(&[
+        "CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO accounts SELECT seq, CONCAT('ORIGQ.a', seq, '@corp.test') FROM seq_1_to_50",
+        "CREATE TABLE staff (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL, \
+         CONSTRAINT staff_email_corp CHECK (email LIKE '%@corp.test')) ENGINE=InnoDB",
+        "INSERT INTO staff SELECT seq, CONCAT('ORIGQ.s', seq, '@corp.test') FROM seq_1_to_50",
+    ])
+    .await;
+    let rules_yaml = "tables:\n  accounts: { keep: [id], mask: { email: email } }\n  staff: { keep: [id], mask: { email: email } }\n";
+
+    // WHEN masking runs, THEN it is refused naming table and constraint, nothing changed
+    mariadb_refused_unchanged(&db, rules_yaml, &["staff", "staff_email_corp"]).await;
+
+    // AND with a CHECK the masked values satisfy, the run completes with no original left
+    pool.exec("ALTER TABLE staff DROP CONSTRAINT staff_email_corp")
+        .await;
+    pool.exec("ALTER TABLE staff ADD CONSTRAINT staff_email_at CHECK (email LIKE '%@%')")
+        .await;
+    let kept = "SELECT CAST(id AS CHAR) FROM staff ORDER BY id";
+    let kept_before = pool.texts(kept).await;
+    mask_and_verify(&db.url, rules_yaml).await;
+    assert_eq!(
+        lines_with(&evidence::mysql_dump(&db), &[MARK]),
+        Vec::<String>::new()
+    );
+    assert_eq!(pool.texts(kept).await, kept_before);
+}
+
+#[tokio::test]
+async fn mariadb_a_length_limit_the_mask_output_exceeds_is_refused_before_any_change() {
+    // GIVEN a VARCHAR(20) column masked by raw SQL whose output is longer for some rows only
+    let (db, _pool) = mariadb_with(&[
+        "CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO accounts SELECT seq, CONCAT('ORIGQ.a', seq, '@corp.test') FROM seq_1_to_50",
+        "CREATE TABLE badges (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO badges SELECT seq, CONCAT('ORIGQ', seq) FROM seq_1_to_50",
+    ])
+    .await;
+    let rules_yaml = "tables:
+  accounts: { keep: [id], mask: { email: email } }
+  badges:
+    keep: [id]
+    mask:
+      code: { strategy: sql, sql: \"REPEAT('z', 14 + CHAR_LENGTH({column}))\" }
+";
+
+    // WHEN masking runs, THEN it is refused naming the column and its limit
+    mariadb_refused_unchanged(&db, rules_yaml, &["badges", "code", "20 characters"]).await;
+}
+
+#[tokio::test]
+async fn mariadb_a_trigger_on_a_masked_table_is_refused_before_any_change() {
+    // GIVEN a masked table with a trigger stamping a kept column (MariaDB cannot disable one)
+    let (db, _pool) = mariadb_with(&[
+        "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL, updated_at DATETIME NOT NULL) ENGINE=InnoDB",
+        "CREATE TRIGGER people_stamp BEFORE UPDATE ON people FOR EACH ROW SET NEW.updated_at = NOW()",
+        "INSERT INTO people SELECT seq, CONCAT('ORIGQ.p', seq, '@corp.test'), '2020-01-01 00:00:00' FROM seq_1_to_30",
+    ])
+    .await;
+
+    // WHEN masking runs, THEN it is refused naming the trigger
+    mariadb_refused_unchanged(
+        &db,
+        "tables:\n  people: { keep: [id, updated_at], mask: { email: email } }\n",
+        &["people", "people_stamp"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_truncate_trigger_does_not_fire_and_a_parent_truncated_without_its_children_is_refused() {
+    // GIVEN a table to truncate whose trigger copies its rows into a kept table when it is
+    // truncated, and an inheritance parent whose child keeps rows
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE outbox (email text)",
+        "CREATE TABLE sessions (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO sessions SELECT g, 'ORIGQ.s' || g || '@corp.test' FROM generate_series(1, 30) g",
+        "CREATE FUNCTION copy_all() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO outbox SELECT email FROM sessions; RETURN NULL; END $$",
+        "CREATE TRIGGER sessions_copy BEFORE TRUNCATE ON sessions FOR EACH STATEMENT EXECUTE FUNCTION copy_all()",
+        "ALTER TABLE sessions ENABLE ALWAYS TRIGGER sessions_copy",
+        "CREATE TABLE logs (id int, line text)",
+        "CREATE TABLE logs_kept () INHERITS (logs)",
+        "INSERT INTO logs_kept VALUES (1, 'kept line')",
+    ])
+    .await;
+
+    // WHEN the parent is truncated while its child keeps rows, THEN that is refused before any
+    // change (TRUNCATE would empty the child too; ONLY would leave its rows showing through
+    // the parent)
+    refused_unchanged(
+        &o,
+        "tables:\n  outbox: { keep: [email] }\n  sessions: truncate\n  logs: truncate\n  logs_kept: { keep: [id, line] }\n",
+        &["logs", "logs_kept", "truncate"],
+    )
+    .await;
+
+    // WHEN both are truncated, THEN the trigger did not fire (the kept table is as it was), it
+    // is back in its mode, and no original is left
+    completes_keeping(
+        &o,
+        "tables:\n  outbox: { keep: [email] }\n  sessions: truncate\n  logs: truncate\n  logs_kept: truncate\n",
+        "SELECT email FROM outbox ORDER BY 1",
+    )
+    .await;
+    assert_eq!(o.admin.count("SELECT count(*) FROM outbox").await, 0);
+}
+
+#[tokio::test]
+async fn an_enabled_event_trigger_is_refused_before_any_change() {
+    // GIVEN an event trigger (created by a superuser) that fails every table rewrite, as a
+    // guard against DDL in production would
+    let o = owned(pg_server()).await;
+    o.create(&[
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)",
+        "INSERT INTO people SELECT g, 'ORIGQ.p' || g || '@corp.test' FROM generate_series(1, 40) g",
+    ])
+    .await;
+    for sql in [
+        "CREATE FUNCTION no_rewrites() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'table rewrites are not allowed here'; END $$",
+        "CREATE EVENT TRIGGER no_rewrites ON table_rewrite EXECUTE FUNCTION no_rewrites()",
+    ] {
+        o.admin.exec(sql).await;
+    }
+
+    // WHEN masking runs, THEN it is refused naming the event trigger, and nothing changed
+    refused_unchanged(
+        &o,
+        "tables:\n  people: { keep: [id], mask: { email: email } }\n",
+        &["event trigger `no_rewrites`"],
+    )
+    .await;
+}
