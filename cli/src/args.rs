@@ -38,13 +38,16 @@ pub enum Command {
     ///
     /// Exit 0 means masked and verified: no original value of a masked column, and no row of a
     /// truncated table, can be read back by SQL from the rows, old row versions, TOAST, dropped
-    /// columns, planner statistics or materialized views, and the HMAC key never travelled in a
-    /// statement or bind parameter the server may log.
+    /// columns, planner statistics or materialized views; every value in a JSON document was
+    /// classified (listed paths, else the column's `others` rule); and the HMAC key never
+    /// travelled in a statement or bind parameter the server may log.
     ///
     /// Default-deny: every table must be in the rules, kept tables name their columns, and what no
     /// rule can mask (PostgreSQL foreign tables and large objects, MariaDB system-versioned tables,
-    /// a MySQL login that cannot see triggers) refuses the run. Exit 2: refused before any change,
-    /// each finding as PATH:LINE:COL. Exit 1: a database or AWS failure, or a failed verification.
+    /// a MySQL login that cannot see triggers) refuses the run. Whatever could fail a table midway
+    /// (CHECK constraints, domains, lengths, rules, row security, triggers) is checked first: the
+    /// run refuses or completes. Exit 2: refused before any change, each finding as
+    /// PATH:LINE:COL. Exit 1: a database or AWS failure, or a failed verification.
     ///
     /// Not covered here: the server's WAL and backups, and other databases on the same server
     /// (the masked refresh drops or refuses those; see docs/decisions.md).

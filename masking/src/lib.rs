@@ -67,14 +67,32 @@
 //!   is rebuilt (an instant `DROP COLUMN` leaves values in rows, and the catalog does not say
 //!   where), so no `.ibd` file holds a dropped column's value or an old row version.
 //!
+//! - **JSON documents** (`strategy: json`): every scalar at any depth, in a document of any
+//!   shape, is either reached by a listed path (wildcards over arrays and keys) and given that
+//!   path's strategy, or given the column's required `others` rule; object keys are hashed
+//!   unless `keys: keep`. Nothing in a document passes unclassified.
+//! - **Default-deny.** What can hold data and is not classified refuses the run before any
+//!   change (exit 2, naming it): an unlisted table, column, schema, partition or inheritance
+//!   child; a kept table's new column (kept tables list their columns); foreign tables, large
+//!   objects, MariaDB system-versioned tables; a MySQL login that cannot see triggers.
+//! - **Nothing half-done.** Everything that could fail a table midway is read first (CHECK
+//!   constraints and domain checks evaluated against the masked values over every row, lengths,
+//!   NOT NULL, ON UPDATE rules, row security, event triggers, cascading keys, inheritance): the
+//!   run refuses up front or completes. Triggers of every relation a statement writes are off
+//!   while it runs and come back in their exact mode; kept values come back byte for byte (no
+//!   swap while the database stores OIDs).
+//! - **Logs.** No key material travels in a form the server may log (statement or parameter
+//!   logging, pgaudit): see `key_transport`.
+//!
 //! Not yet covered (exit 0 does not speak for these): the statistics catalog's own dead rows
 //! while another session holds a snapshot (nothing a non-superuser can do removes them), and
-//! WAL, backups and snapshots of the server; MariaDB undo logs and binary logs (the session's
-//! binary logging is off), `mysql.column_stats` pages, MySQL 8 histograms of kept tables;
+//! WAL, backups and snapshots of the server; MariaDB undo logs and binary logs (the session's binary
+//! logging is off), `mysql.column_stats` pages, MySQL 8 histograms of kept tables;
 //! partition-key statistics of a truncated partitioned table (refused, not cleared); tables
-//! whose row security is forced (their statistics are not visible to the checks);
-//! materialized views reading a masked column only through a whole-row reference or through a
-//! parent table; and the classes of issue 14 this does not address (large objects, foreign tables, system-versioned tables, logging of key material).
+//! whose row security is forced (refused); materialized views reading a masked column only
+//! through a whole-row reference or through a parent table; JSON statistics beyond the column's
+//! own (inherited, expression); a CHECK on a scalar inside a JSON document walked by a routine
+//! (preflight reads such documents as they are: a walk keeps their shape).
 //!
 //! Failure behaviour: every error names the table (and column) involved, never a value; work
 //! committed before a failure is valid progress for the next run.

@@ -458,6 +458,8 @@ fn mask_help_states_the_promise_and_its_limits() {
         "Exit 0 means masked and verified",
         "old row versions, TOAST, dropped",
         "kept tables name their columns",
+        "every value in a JSON document was classified",
+        "the run refuses or completes",
         "Exit 2: refused before any change",
         "Not covered here: the server's WAL and backups",
     ] {

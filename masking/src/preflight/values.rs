@@ -317,18 +317,31 @@ async fn scan(
 /// The table's rows as masking writes them: every column, masked ones by their expression.
 /// PostgreSQL: `OFFSET 0` keeps the planner from inlining the expressions into every check
 /// (which would compute each keyed hash once per check instead of once per row).
+///
+/// A JSON column walked by a routine (`crate::json`) is read as it is: the routine is created
+/// only once the run starts changing the database, which preflight must not. A walk keeps every
+/// document's shape (objects, arrays, nulls), so a check on a document's structure sees what
+/// the run will write; a check on a scalar inside a walked document is not evaluated here.
 fn masked_rows(d: Dialect, plan: &TablePlan, masked: &[MaskedColumn], from: &str) -> String {
+    let walked =
+        |m: &&MaskedColumn| matches!(&m.strategy, Strategy::Json(j) if !j.fixed_paths_only());
     let columns: Vec<String> = plan
         .table
         .columns
         .iter()
-        .map(|c| match masked.iter().find(|m| m.column.name == c.name) {
-            Some(m) => format!(
-                "{} AS {}",
-                expr::masked(d, &m.column, &m.strategy),
-                d.ident(&c.name)
-            ),
-            None => d.ident(&c.name),
+        .map(|c| {
+            match masked
+                .iter()
+                .find(|m| m.column.name == c.name)
+                .filter(|m| !walked(m))
+            {
+                Some(m) => format!(
+                    "{} AS {}",
+                    expr::masked(d, &m.column, &m.strategy),
+                    d.ident(&c.name)
+                ),
+                None => d.ident(&c.name),
+            }
         })
         .collect();
     let fence = match d {
