@@ -25,6 +25,6 @@ pub mod status;
 pub mod view;
 
 pub use error::RdsError;
-pub use sdk::{SdkRds, completed, sdk_tags};
+pub use sdk::{SdkRds, done, sdk_tags};
 pub use status::Health;
 pub use view::{Cluster, ClusterMember, Instance, InstanceSettings, PerformanceInsights, Tag, tag};

@@ -1,12 +1,10 @@
 //! [`SdkRds`]: the RDS calls both RDS functions make, on the AWS SDK for Rust, and the pieces
-//! each function's own calls are built from ([`sdk_tags`], [`completed`], `RdsError::from`).
+//! each function's own calls are built from ([`sdk_tags`], [`done`], `RdsError::from`).
 //!
 //! Every call goes through the SDK's standard retry policy (throttling and transient errors are
 //! retried with backoff, bounded by the SDK's retry quota) before an [`RdsError`] comes back.
 //! Describes follow `Marker` pages. A function implements its own narrow trait on this type, so
 //! the calls it can reach are the calls its IAM policy allows.
-
-use std::future::Future;
 
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder;
@@ -55,13 +53,13 @@ impl SdkRds {
         &self,
         cluster_ids: &[String],
     ) -> Result<Vec<Cluster>, RdsError> {
-        per_filter(cluster_ids, |filter| async move {
-            let all: Result<Vec<DbCluster>, _> =
-                every_page!(self.client.describe_db_clusters().filters(filter));
-            all.map(|all| all.iter().map(cluster).collect::<Vec<Cluster>>())
-                .map_err(RdsError::from)
-        })
-        .await
+        let mut out = Vec::new();
+        for filter in by_cluster(cluster_ids) {
+            let all: Vec<DbCluster> =
+                every_page!(self.client.describe_db_clusters().filters(filter))?;
+            out.extend(all.iter().map(cluster));
+        }
+        Ok(out)
     }
 
     /// `DescribeDBClusters`: every cluster of the account and region.
@@ -75,13 +73,13 @@ impl SdkRds {
         &self,
         cluster_ids: &[String],
     ) -> Result<Vec<Instance>, RdsError> {
-        per_filter(cluster_ids, |filter| async move {
-            let all: Result<Vec<DbInstance>, _> =
-                every_page!(self.client.describe_db_instances().filters(filter));
-            all.map(|all| all.iter().map(instance).collect::<Vec<Instance>>())
-                .map_err(RdsError::from)
-        })
-        .await
+        let mut out = Vec::new();
+        for filter in by_cluster(cluster_ids) {
+            let all: Vec<DbInstance> =
+                every_page!(self.client.describe_db_instances().filters(filter))?;
+            out.extend(all.iter().map(instance));
+        }
+        Ok(out)
     }
 
     /// `CreateDBInstance` of the instance `requested` describes ([`Instance::requested`]) into
@@ -99,41 +97,35 @@ impl SdkRds {
 
     /// `DeleteDBInstance` (Aurora instances have no final snapshot of their own).
     pub async fn delete_instance(&self, instance_id: &str) -> Result<(), RdsError> {
-        let call = self
+        let result = self
             .client
             .delete_db_instance()
             .db_instance_identifier(instance_id)
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 }
 
-/// Runs `describe` once per `db-cluster-id` filter of at most [`FILTER_VALUES_MAX`] ids.
-async fn per_filter<T, F, Fut>(cluster_ids: &[String], describe: F) -> Result<Vec<T>, RdsError>
-where
-    F: Fn(Filter) -> Fut,
-    Fut: Future<Output = Result<Vec<T>, RdsError>>,
-{
-    let mut out = Vec::new();
-    for ids in cluster_ids.chunks(FILTER_VALUES_MAX) {
-        let filter = Filter::builder()
+/// One `db-cluster-id` filter per [`FILTER_VALUES_MAX`] ids.
+fn by_cluster(cluster_ids: &[String]) -> impl Iterator<Item = Filter> + '_ {
+    cluster_ids.chunks(FILTER_VALUES_MAX).map(|ids| {
+        Filter::builder()
             .name(CLUSTER_FILTER)
             .set_values(Some(ids.to_vec()))
-            .build();
-        out.extend(describe(filter).await?);
-    }
-    Ok(out)
+            .build()
+    })
 }
 
-/// Awaits a call whose output a reconciler does not read: success, or its [`RdsError`].
-pub async fn completed<T, E, R>(
-    call: impl Future<Output = Result<T, SdkError<E, R>>>,
-) -> Result<(), RdsError>
+/// The outcome of a call whose output a reconciler does not read: success, or its [`RdsError`].
+/// Takes the awaited result, not the call: wrapping the SDK's (large) futures in one more
+/// future would deepen every tick's stack.
+pub fn done<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<(), RdsError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    call.await.map(|_| ()).map_err(RdsError::from)
+    result.map(|_| ()).map_err(RdsError::from)
 }
 
 /// Keeps the AWS error code; transport failures get the SDK's error kind as their code. The

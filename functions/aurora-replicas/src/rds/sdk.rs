@@ -1,7 +1,7 @@
 //! [`Rds`] on the shared SDK adapter: the describes and the delete are the shared calls; the
 //! reader's `CreateDBInstance` is this function's own.
 
-use offpeak_shared::rds::completed;
+use offpeak_shared::rds::done;
 
 use super::{Cluster, Instance, Rds, RdsError, ReplicaSpec, SdkRds};
 
@@ -17,7 +17,7 @@ impl Rds for SdkRds {
     async fn create_instance(&self, spec: &ReplicaSpec) -> Result<(), RdsError> {
         let s = &spec.settings;
         let pi = s.performance_insights.as_ref();
-        let call = self
+        let result = self
             .create_instance_request(&spec.requested())
             .promotion_tier(spec.promotion_tier)
             .set_availability_zone(spec.availability_zone.clone())
@@ -30,8 +30,9 @@ impl Rds for SdkRds {
             .set_auto_minor_version_upgrade(s.auto_minor_version_upgrade)
             .set_publicly_accessible(s.publicly_accessible)
             .set_ca_certificate_identifier(s.ca_certificate.clone())
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 
     async fn delete_instance(&self, instance_id: &str) -> Result<(), RdsError> {

@@ -1,7 +1,7 @@
 //! [`Rds`] on the shared SDK adapter: the describes and the instance delete are the shared calls;
 //! the restore, modifications, create, cluster delete and tagging are this function's own.
 
-use offpeak_shared::rds::{completed, sdk_tags};
+use offpeak_shared::rds::{done, sdk_tags};
 
 use super::{
     CloneSpec, Cluster, ClusterChange, Instance, InstanceSpec, Rds, RdsError, SdkRds, Tag,
@@ -20,7 +20,7 @@ impl Rds for SdkRds {
     }
 
     async fn restore_clone(&self, spec: &CloneSpec) -> Result<(), RdsError> {
-        let call = self
+        let result = self
             .client()
             .restore_db_cluster_to_point_in_time()
             .source_db_cluster_identifier(&spec.source)
@@ -32,13 +32,14 @@ impl Rds for SdkRds {
             .set_db_cluster_parameter_group_name(spec.parameter_group.clone())
             .deletion_protection(false)
             .set_tags(Some(sdk_tags(&spec.tags)))
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 
     async fn modify_cluster(&self, change: &ClusterChange) -> Result<(), RdsError> {
         let password = change.master_password.as_ref();
-        let call = self
+        let result = self
             .client()
             .modify_db_cluster()
             .db_cluster_identifier(&change.cluster)
@@ -47,27 +48,30 @@ impl Rds for SdkRds {
             .set_vpc_security_group_ids(change.security_groups.clone())
             .set_master_user_password(password.map(|p| p.expose().to_owned()))
             .set_deletion_protection(change.deletion_protection)
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<(), RdsError> {
-        let call = self
+        let result = self
             .create_instance_request(&spec.requested())
             .publicly_accessible(false)
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 
     async fn rename_instance(&self, instance_id: &str, new_id: &str) -> Result<(), RdsError> {
-        let call = self
+        let result = self
             .client()
             .modify_db_instance()
             .db_instance_identifier(instance_id)
             .new_db_instance_identifier(new_id)
             .apply_immediately(true)
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 
     async fn delete_instance(&self, instance_id: &str) -> Result<(), RdsError> {
@@ -75,22 +79,24 @@ impl Rds for SdkRds {
     }
 
     async fn delete_cluster(&self, cluster_id: &str) -> Result<(), RdsError> {
-        let call = self
+        let result = self
             .client()
             .delete_db_cluster()
             .db_cluster_identifier(cluster_id)
             .skip_final_snapshot(true)
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 
     async fn add_tags(&self, arn: &str, tags: &[Tag]) -> Result<(), RdsError> {
-        let call = self
+        let result = self
             .client()
             .add_tags_to_resource()
             .resource_name(arn)
             .set_tags(Some(sdk_tags(tags)))
-            .send();
-        completed(call).await
+            .send()
+            .await;
+        done(result)
     }
 }
