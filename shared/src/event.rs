@@ -30,7 +30,7 @@
 //!   [`system_now`] is the one place in offpeak that reads the real clock, and only the edges (the
 //!   Lambda handler and the CLI) call it.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The JSON shape, shown in every parse error so the fix is obvious.
@@ -284,6 +284,18 @@ impl InvocationEvent {
         }
     }
 
+    /// The event's override, checked: one whose state `function` holds
+    /// ([`InvocationEvent::ensure_override_fits`]), then whatever `check` (the function's own
+    /// rules) makes of it. `None` when the event carries no override.
+    pub fn checked_override<T, E: From<EventError>>(
+        &self,
+        function: &'static str,
+        check: impl FnOnce(&Override) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
+        self.ensure_override_fits(function)?;
+        self.override_.as_ref().map(check).transpose()
+    }
+
     fn validated(self) -> Result<Self, EventError> {
         let Some(o) = &self.override_ else {
             return Ok(self);
@@ -320,6 +332,55 @@ impl Override {
     }
 }
 
+/// The longest an override may hold, counted from the clock: a forgotten override must not
+/// silently replace the schedule for good.
+pub const MAX_OVERRIDE_DAYS: i64 = 31;
+
+/// An override end every function refuses (bad input: exit code 2 locally).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideEndError {
+    #[error("override of {target} ends at {until}, which is not after now ({now})")]
+    Ended {
+        target: String,
+        until: String,
+        now: String,
+    },
+    #[error(
+        "override of {target} ends at {until}, more than {max_days} days ahead; change infra/schedules.yaml for lasting changes"
+    )]
+    TooLong {
+        target: String,
+        until: String,
+        max_days: i64,
+    },
+}
+
+/// Accepts `until` as the end of an override of `target` when it lies after the clock's value
+/// `clock` and at most [`MAX_OVERRIDE_DAYS`] after it. Judged by the clock, never by the event's
+/// `at`, so a replayed instant cannot stretch the cap.
+pub fn check_override_end(
+    target: &str,
+    until: DateTime<Utc>,
+    clock: DateTime<Utc>,
+) -> Result<(), OverrideEndError> {
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if until <= clock {
+        return Err(OverrideEndError::Ended {
+            target: target.to_owned(),
+            until: text(until),
+            now: text(clock),
+        });
+    }
+    if until - clock > Duration::days(MAX_OVERRIDE_DAYS) {
+        return Err(OverrideEndError::TooLong {
+            target: target.to_owned(),
+            until: text(until),
+            max_days: MAX_OVERRIDE_DAYS,
+        });
+    }
+    Ok(())
+}
+
 /// Reads the real clock. The only call site of `Utc::now()` in offpeak: use it at the edge (the Lambda
 /// handler, the CLI) and pass the value down; everything below takes `now` as a parameter.
 pub fn system_now() -> DateTime<Utc> {
@@ -334,6 +395,27 @@ mod tests {
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap()
+    }
+
+    #[test]
+    fn an_override_ends_after_the_clock_and_at_most_31_days_later() {
+        let clock = utc(2026, 11, 27, 9, 0);
+        assert_eq!(
+            check_override_end("t", clock + Duration::minutes(1), clock),
+            Ok(())
+        );
+        let cap = clock + Duration::days(MAX_OVERRIDE_DAYS);
+        assert_eq!(check_override_end("t", cap, clock), Ok(()));
+        let ended = check_override_end("t", clock, clock).unwrap_err();
+        assert_eq!(
+            ended.to_string(),
+            "override of t ends at 2026-11-27T09:00:00Z, which is not after now (2026-11-27T09:00:00Z)"
+        );
+        let too_long = check_override_end("t", cap + Duration::seconds(1), clock).unwrap_err();
+        assert!(
+            too_long.to_string().contains("more than 31 days ahead"),
+            "{too_long}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -28,8 +29,13 @@ use serde_json::{Value, json};
 use crate::aws::AwsCtx;
 use crate::config::{self, LoadError, Schedule};
 use crate::error_chain::chain;
+use crate::error_kind::ErrorKind;
 use crate::event::{InvocationEvent, system_now};
+use crate::metrics::Emf;
+use crate::pause::Gate;
 use crate::report::Report;
+use crate::savings;
+use crate::state::StateError;
 
 /// Names the schedule file a function reads at cold start (the stack sets `/opt/schedules.yaml`).
 pub const CONFIG_ENV: &str = "OFFPEAK_CONFIG";
@@ -81,8 +87,61 @@ pub fn respond<A: Serialize>(report: &Report<A>) -> Result<Value, Diagnostic> {
     Ok(value)
 }
 
-/// Runs the Lambda Runtime API loop, calling `tick(ctx, event, now)` for each invocation and
-/// returning its report as the response.
+/// The response to one invocation: the tick's report, logged as one JSON line ([`respond`]),
+/// with `metrics` of it (when the function has them) printed as one EMF line; or the tick's error
+/// under its stable type `kind` ([`diagnostic`]).
+pub fn answer<A: Serialize, E: std::error::Error + 'static>(
+    result: Result<Report<A>, E>,
+    kind: impl FnOnce(&E) -> ErrorKind,
+    metrics: Option<fn(&Report<A>) -> Emf>,
+    now: DateTime<Utc>,
+) -> Result<Value, Diagnostic> {
+    let report = result.map_err(|e| diagnostic(kind(&e).as_str(), &e))?;
+    if let Some(metrics) = metrics {
+        metrics(&report).emit(now.timestamp_millis());
+    }
+    respond(&report)
+}
+
+/// Runs one tick of `function` under its pause, with the state store and notifier of `ctx`:
+/// reads the gate ([`Gate::check`]), runs `tick` with the event it allows (a dry-run while
+/// paused), marks the report, and retires ended pauses. Every function's tick entry point goes
+/// through here, so none can forget the kill switch.
+///
+/// Type-erased and boxed: the SDK's futures nest deeply, and unerased the handler's future type
+/// would exceed the compiler's layout depth limit in the callers (`main.rs`, the CLI).
+pub async fn gated_tick<A, E, Fut>(
+    ctx: &Ctx,
+    function: &'static str,
+    event: &InvocationEvent,
+    clock: DateTime<Utc>,
+    read_failed: impl FnOnce(StateError) -> E + Send,
+    tick: impl FnOnce(InvocationEvent) -> Fut + Send,
+) -> Result<Report<A>, E>
+where
+    A: Send,
+    E: Send,
+    Fut: Future<Output = Result<Report<A>, E>> + Send,
+{
+    let store = ctx.aws.state();
+    let gated: Pin<Box<dyn Future<Output = Result<Report<A>, E>> + Send + '_>> =
+        Box::pin(async move {
+            let gate = Gate::check(store, function, clock)
+                .await
+                .map_err(read_failed)?;
+            let mut report = Box::pin(tick(gate.event(event))).await?;
+            gate.annotate(&mut report);
+            let notifier = ctx.aws.notifier();
+            gate.finish(store, notifier, function, event.dry_run, &mut report)
+                .await;
+            Ok(report)
+        });
+    gated.await
+}
+
+/// Runs the Lambda Runtime API loop: for each invocation, parses the event, reads the clock,
+/// emits the schedule's savings gauges ([`crate::savings::emit`]), and calls `tick(ctx, event,
+/// now)`, whose value is the response.
 pub async fn serve<F, Fut>(function: &'static str, tick: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(Ctx, InvocationEvent, DateTime<Utc>) -> Fut + Send + Sync + Clone + 'static,
@@ -101,7 +160,9 @@ where
         async move {
             let parsed = InvocationEvent::from_value(event.payload)
                 .map_err(|e| diagnostic("InvalidEvent", &e))?;
-            tick(ctx, parsed, system_now()).await
+            let now = system_now();
+            savings::emit(function, &ctx.schedule, &parsed, now);
+            tick(ctx, parsed, now).await
         }
     }))
     .await

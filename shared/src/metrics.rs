@@ -19,10 +19,24 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
+use crate::report::Report;
+
 /// The CloudWatch namespace of every offpeak metric.
 pub const NAMESPACE: &str = "offpeak";
 /// The dimension every metric carries.
 pub const FUNCTION_DIMENSION: &str = "Function";
+
+/// The metrics a tick's report yields, dimension `Function` = the report's function:
+/// `ActionsPlanned`, `ActionsApplied`, `ActionsFailed` and `Drift` (the targets the report lists
+/// as left unlike the schedule; what makes one drift is each function's to say).
+pub fn report_metrics<A>(report: &Report<A>) -> Emf {
+    let count = |n: usize| n as f64;
+    Emf::new(report.function)
+        .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
+        .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
+        .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
+        .metric("Drift", count(report.drifting.len()), Unit::Count)
+}
 
 /// CloudWatch units offpeak uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -150,32 +150,6 @@ impl Gate {
     }
 }
 
-/// Runs one tick of `function` under its pause: reads the gate, runs `tick` with the event it
-/// allows (a dry-run while paused), marks the report, and retires ended pauses. Every function's
-/// tick entry point goes through here, so none can forget the kill switch.
-pub async fn gated<S, A, E, Fut>(
-    store: Option<&S>,
-    notifier: &Notifier,
-    function: &'static str,
-    event: &InvocationEvent,
-    clock: DateTime<Utc>,
-    read_failed: impl FnOnce(StateError) -> E,
-    tick: impl FnOnce(InvocationEvent) -> Fut,
-) -> Result<Report<A>, E>
-where
-    S: StateStore,
-    Fut: std::future::Future<Output = Result<Report<A>, E>>,
-{
-    let gate = Gate::check(store, function, clock)
-        .await
-        .map_err(read_failed)?;
-    let mut report = tick(gate.event(event)).await?;
-    gate.annotate(&mut report);
-    gate.finish(store, notifier, function, event.dry_run, &mut report)
-        .await;
-    Ok(report)
-}
-
 /// "offpeak is no longer paused" for `scope`.
 pub fn ended_notice(function: &'static str, pause: &Pause) -> Notification {
     Notification::new(Severity::Info, function, scope_token(pause), "pause ended")

@@ -3,7 +3,8 @@
 //! Variants are named by the operation that failed and name the ids involved; the cause is kept
 //! as the error's source. Messages carry ids and AWS error codes only, never data.
 
-use offpeak_shared::event::EventError;
+use offpeak_shared::error_kind::ErrorKind;
+use offpeak_shared::event::{EventError, OverrideEndError};
 use offpeak_shared::state::StateError;
 
 use crate::rds::RdsError;
@@ -18,20 +19,8 @@ pub enum TickError {
         "override target {target} is not an Aurora cluster of the schedule; aurora targets are: {known}"
     )]
     UnknownOverrideTarget { target: String, known: String },
-    #[error("override of {cluster} until {until} is refused: that is not after now ({now})")]
-    OverrideEnded {
-        cluster: String,
-        until: String,
-        now: String,
-    },
-    #[error(
-        "override of {cluster} until {until} is refused: that is more than {max_days} days ahead; lasting changes belong in infra/schedules.yaml"
-    )]
-    OverrideTooLong {
-        cluster: String,
-        until: String,
-        max_days: i64,
-    },
+    #[error(transparent)]
+    OverrideEnd(#[from] OverrideEndError),
     #[error(
         "override of {cluster} to {requested} offpeak replicas is refused: Aurora allows {max} readers per cluster and {others} of its readers are not offpeak's, so at most {allowed}",
         max = crate::plan::MAX_READERS
@@ -140,8 +129,7 @@ impl TickError {
             | TickError::DeleteInstance { source, .. } => Some(&source.code),
             TickError::Event(_)
             | TickError::UnknownOverrideTarget { .. }
-            | TickError::OverrideEnded { .. }
-            | TickError::OverrideTooLong { .. }
+            | TickError::OverrideEnd(_)
             | TickError::TooManyReplicas { .. }
             | TickError::OverrideClusterMissing { .. }
             | TickError::OverrideContended { .. }
@@ -155,37 +143,32 @@ impl TickError {
 
     /// The invocation itself was wrong (exit code 2 locally); everything else is a runtime failure.
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            TickError::Event(_)
-                | TickError::UnknownOverrideTarget { .. }
-                | TickError::OverrideEnded { .. }
-                | TickError::OverrideTooLong { .. }
-                | TickError::TooManyReplicas { .. }
-                | TickError::OverrideClusterMissing { .. }
-        )
+        self.kind().is_bad_input()
     }
 
     /// A stable name for alarms and logs (`ObserveFailed`, `ActionFailed`, ...).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
             // Parse errors never reach a tick (the Lambda edge reports them as `InvalidEvent`):
             // what is left of the event to refuse is its override, as in eks-nodegroups.
             TickError::Event(_)
             | TickError::UnknownOverrideTarget { .. }
-            | TickError::OverrideEnded { .. }
-            | TickError::OverrideTooLong { .. }
+            | TickError::OverrideEnd(_)
             | TickError::TooManyReplicas { .. }
-            | TickError::OverrideClusterMissing { .. } => "InvalidOverride",
-            TickError::StateNotConfigured | TickError::ReadState { .. } => "StateUnavailable",
+            | TickError::OverrideClusterMissing { .. } => ErrorKind::InvalidOverride,
+            TickError::StateNotConfigured | TickError::ReadState { .. } => {
+                ErrorKind::StateUnavailable
+            }
             TickError::WriteState { .. }
             | TickError::Enroll { .. }
             | TickError::Release { .. }
-            | TickError::OverrideContended { .. } => "StateWriteFailed",
+            | TickError::OverrideContended { .. } => ErrorKind::StateWriteFailed,
             TickError::DescribeClusters { .. } | TickError::DescribeInstances { .. } => {
-                "ObserveFailed"
+                ErrorKind::ObserveFailed
             }
-            TickError::CreateInstance { .. } | TickError::DeleteInstance { .. } => "ActionFailed",
+            TickError::CreateInstance { .. } | TickError::DeleteInstance { .. } => {
+                ErrorKind::ActionFailed
+            }
         }
     }
 }

@@ -17,7 +17,7 @@
 //! - offpeak deletes only replicas it created (tags **and** name, [`ownership`]) and never the
 //!   current writer; Application Auto Scaling's and people's readers are never touched;
 //! - nothing happens on a cluster that is not `available`, nor to an instance in a state where the
-//!   API would refuse or something is in flight ([`status`]);
+//!   API would refuse or something is in flight (`offpeak_shared::rds::status`);
 //! - new replicas have promotion tier 15, the writer's engine and parameter group, and are spread
 //!   over the cluster's AZs; the 15-reader limit counts every reader ([`plan`], [`placement`]);
 //! - duplicated, concurrent, late or missed ticks converge to the same cluster ([`mod@tick`]);
@@ -26,6 +26,9 @@
 //! - one cluster's failure never stops another's, and every failure is notified ([`notices`]);
 //! - people stay in control: an override holds exactly N offpeak replicas until a time, whatever
 //!   the schedule says ([`overrides`]: `"override"` in the event, or [`set_override`]).
+//!
+//! Metrics: the report's (`offpeak_shared::metrics::report_metrics`); its `Drift` counts the
+//! clusters whose replicas have differed from the schedule for [`memory::DRIFT_TICKS`] ticks.
 
 pub mod action;
 pub mod apply;
@@ -40,7 +43,6 @@ pub mod ownership;
 pub mod placement;
 pub mod plan;
 pub mod rds;
-pub mod status;
 pub mod tick;
 pub mod unscheduled;
 
@@ -51,9 +53,7 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::event::{InvocationEvent, Override};
-use offpeak_shared::lambda::Ctx;
-use offpeak_shared::metrics::{Emf, Unit};
-use offpeak_shared::pause::gated;
+use offpeak_shared::lambda::{Ctx, gated_tick};
 use offpeak_shared::report::Report;
 
 pub use action::Action;
@@ -84,20 +84,8 @@ pub async fn tick(
         schedule: &ctx.schedule,
     };
     let read_failed = |source| TickError::ReadState { count: 2, source };
-    // Boxed: the SDK's futures nest deeply, and the handler's future type would otherwise exceed
-    // the compiler's layout recursion limit.
-    let run = |event: InvocationEvent| async move { Box::pin(run(&deps, &event, now)).await };
-    let (store, notifier) = (ctx.aws.state(), ctx.aws.notifier());
-    Box::pin(gated(
-        store,
-        notifier,
-        FUNCTION,
-        event,
-        now,
-        read_failed,
-        run,
-    ))
-    .await
+    let run = |event: InvocationEvent| async move { run(&deps, &event, now).await };
+    gated_tick(ctx, FUNCTION, event, now, read_failed, run).await
 }
 
 /// `offpeak override <cluster> replicas:N|clear [--until T]`: checks the override (a cluster of
@@ -116,15 +104,4 @@ pub async fn set_override(
     let store = ctx.aws.state().ok_or(TickError::StateNotConfigured)?;
     let rds = SdkRds::from_sdk_config(ctx.aws.sdk_config());
     overrides::record(&rds, store, &ctx.schedule, o, now).await
-}
-
-/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);
-/// `Drift` counts clusters whose replicas have differed from the schedule for [`memory::DRIFT_TICKS`] ticks.
-pub fn metrics(report: &Report<Action>) -> Emf {
-    let count = |n: usize| n as f64;
-    Emf::new(FUNCTION)
-        .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
-        .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
-        .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
-        .metric("Drift", count(report.drifting.len()), Unit::Count)
 }

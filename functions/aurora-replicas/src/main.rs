@@ -2,18 +2,15 @@
 //! JSON log line), its metrics as one EMF log line, failures under stable error types. Everything
 //! else is in the library and `offpeak_shared::lambda`.
 
-use offpeak_aurora_replicas::{FUNCTION, metrics, tick};
-use offpeak_shared::lambda::{diagnostic, respond, serve};
+use offpeak_aurora_replicas::{FUNCTION, TickError, tick};
+use offpeak_shared::lambda::{answer, serve};
+use offpeak_shared::metrics::report_metrics;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     serve(FUNCTION, |ctx, event, now| async move {
-        offpeak_shared::savings::emit(FUNCTION, &ctx.schedule, &event, now);
-        let report = tick(&ctx, &event, now)
-            .await
-            .map_err(|e| diagnostic(e.kind(), &e))?;
-        metrics(&report).emit(now.timestamp_millis());
-        respond(&report)
+        let result = tick(&ctx, &event, now).await;
+        answer(result, TickError::kind, Some(report_metrics), now)
     })
     .await
 }

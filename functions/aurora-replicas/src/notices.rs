@@ -159,7 +159,7 @@ pub fn failed(plan: &TargetPlan, actions: &[&Action], first: &TickError) -> Noti
 pub fn tick_failed(err: &TickError, now: DateTime<Utc>) -> Notification {
     Notification::new(Severity::Failure, FUNCTION, token(FUNCTION), "tick failed")
         .line("offpeak could not read the clusters or its state, so it changed nothing; the next tick retries.")
-        .fact("kind", token(err.kind()))
+        .fact("kind", token(err.kind().as_str()))
         .fact("error", Fact::error(err))
         .fact("at", now)
         .next_step("If it persists, check the function's logs and its IAM policy (rds:Describe*, dynamodb:BatchGetItem).")

@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::TickError;
 use crate::ownership::{self, Owner};
 use crate::rds::{Cluster, Instance, Rds, Tag};
-use crate::status::Health;
+use offpeak_shared::rds::Health;
 
 /// Every target cluster that exists, by lowercase id.
 #[derive(Debug, Clone, Default)]

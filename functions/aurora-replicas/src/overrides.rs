@@ -23,16 +23,18 @@
 //!   override changes nothing and says so.
 //! - **Refused as bad input, nothing written or changed**: a cluster the schedule does not name
 //!   (the known ones are listed), a state that is not `replicas:N` or `clear`, an end not after
-//!   the clock or more than [`MAX_OVERRIDE_DAYS`] after it (judged by the clock, never by the
+//!   the clock or more than `MAX_OVERRIDE_DAYS` (31) after it (judged by the clock, never by the
 //!   event's `at`), and an N beyond what Aurora allows: [`MAX_READERS`] readers per cluster,
 //!   minus the readers offpeak did not create (people's, Application Auto Scaling's). That last
 //!   check needs the cluster: one that RDS does not know is refused too.
 //! - A stored override names its state as written (`replicas:N`), so `offpeak status` lists it like
 //!   any other function's.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use offpeak_shared::config::Schedule;
-use offpeak_shared::event::{EventError, InvocationEvent, Override, OverrideState};
+use offpeak_shared::event::{
+    EventError, InvocationEvent, Override, OverrideState, check_override_end,
+};
 use offpeak_shared::state::{PutOutcome, StateStore};
 use serde::{Deserialize, Serialize};
 
@@ -42,9 +44,6 @@ use crate::plan::MAX_READERS;
 use crate::rds::Rds;
 use crate::{FUNCTION, TickError};
 
-/// The longest an override may last: a forgotten one must not silently replace the schedule
-/// (lasting changes belong in `infra/schedules.yaml`).
-pub const MAX_OVERRIDE_DAYS: i64 = 31;
 /// Conditional-write attempts of `offpeak override` before a contended document gives up.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -122,7 +121,7 @@ pub fn check(
     let until = o
         .end(clock)
         .ok_or(EventError::OverrideEnd { state: o.state })?;
-    check_end(&cluster, until, clock)?;
+    check_override_end(&cluster, until, clock)?;
     if n as usize > MAX_READERS {
         return Err(TickError::TooManyReplicas {
             cluster,
@@ -159,25 +158,6 @@ fn resolve(schedule: &Schedule, target: &str) -> Result<String, TickError> {
                 known.join(", ")
             },
         })
-}
-
-fn check_end(cluster: &str, until: DateTime<Utc>, clock: DateTime<Utc>) -> Result<(), TickError> {
-    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    if until <= clock {
-        return Err(TickError::OverrideEnded {
-            cluster: cluster.to_owned(),
-            until: text(until),
-            now: text(clock),
-        });
-    }
-    if until - clock > Duration::days(MAX_OVERRIDE_DAYS) {
-        return Err(TickError::OverrideTooLong {
-            cluster: cluster.to_owned(),
-            until: text(until),
-            max_days: MAX_OVERRIDE_DAYS,
-        });
-    }
-    Ok(())
 }
 
 /// Checks a request against the cluster as observed: it exists, and Aurora's reader limit leaves

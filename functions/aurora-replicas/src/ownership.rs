@@ -100,6 +100,7 @@ mod tests {
             promotion_tier: None,
             tags: tags.iter().map(|(k, v)| Tag::new(*k, *v)).collect(),
             settings: InstanceSettings::default(),
+            ..Instance::default()
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use crate::observe::ClusterView;
 use crate::ownership::replica_name;
-use crate::status::Health;
+use offpeak_shared::rds::Health;
 
 /// A new replica's name and zone.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,8 @@ use crate::observe::{ClusterView, Member};
 use crate::ownership::{self, MAX_IDENTIFIER};
 use crate::placement::{self, Spot};
 use crate::rds::{Instance, ReplicaSpec};
-use crate::status::{CLUSTER_AVAILABLE, Health};
+use offpeak_shared::rds::Health;
+use offpeak_shared::rds::status::AVAILABLE as CLUSTER_AVAILABLE;
 
 /// Promotion tier of every offpeak replica: the last to be chosen for failover.
 pub const PROMOTION_TIER: i32 = 15;

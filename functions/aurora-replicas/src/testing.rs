@@ -8,7 +8,7 @@ use offpeak_shared::config::{Schedule, parse_str};
 use crate::observe::{ClusterView, Member};
 use crate::ownership::{self, MANAGED_BY_KEY, TARGET_KEY};
 use crate::rds::{Instance, InstanceSettings, Tag};
-use crate::status::Health;
+use offpeak_shared::rds::Health;
 
 /// A schedule from YAML text; panics with every error when it does not validate.
 pub fn schedule(yaml: &str) -> Schedule {
@@ -50,6 +50,7 @@ pub fn view(rows: &[(&str, &str, &str, bool, bool)]) -> ClusterView {
                     parameter_group: Some(format!("{id}-params")),
                     ..InstanceSettings::default()
                 },
+                ..Instance::default()
             };
             Member {
                 is_writer,

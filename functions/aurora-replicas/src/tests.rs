@@ -1,7 +1,7 @@
 //! Whole-flow tests of a tick: the fake RDS, the in-memory state store and notifier.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::config::Schedule;
@@ -9,9 +9,7 @@ use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::{Notifier, SentNotifications, Severity};
 use offpeak_shared::report::Report;
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{
-    DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore,
-};
+use offpeak_shared::state::{HookedStore, OnWrite, StateError, StateStore};
 
 use crate::action::Action;
 use crate::memory::Memory;
@@ -56,67 +54,25 @@ fn minutes_after(at: &str, minutes: i64) -> DateTime<Utc> {
 }
 
 /// A state store that yields before every call (so concurrent ticks interleave), counts writes,
-/// and can refuse every write of the registry.
-#[derive(Default)]
-struct Store {
-    inner: MemoryStateStore,
-    puts: AtomicUsize,
-    refuse_registry: AtomicBool,
-}
-
-impl StateStore for Store {
-    async fn get_many<T: AsRef<str> + Sync>(
-        &self,
-        targets: &[T],
-    ) -> Result<HashMap<String, Record>, StateError> {
-        tokio::task::yield_now().await;
-        self.inner.get_many(targets).await
-    }
-
-    async fn put(
-        &self,
-        target: &str,
-        doc: &serde_json::Value,
-        expected_version: Option<u64>,
-    ) -> Result<PutOutcome, StateError> {
-        tokio::task::yield_now().await;
-        if target == registry::key(FUNCTION) && self.refuse_registry.load(Ordering::SeqCst) {
-            return Err(StateError::Contended {
+/// and refuses every write of the registry while `refuse` holds.
+fn store(refuse: Arc<AtomicBool>) -> HookedStore {
+    HookedStore::new(move |target| {
+        if target == registry::key(FUNCTION) && refuse.load(Ordering::SeqCst) {
+            return OnWrite::Answer(Err(StateError::Contended {
                 target: target.to_owned(),
                 attempts: registry::ATTEMPTS,
-            });
+            }));
         }
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put(target, doc, expected_version).await
-    }
-
-    async fn delete(
-        &self,
-        target: &str,
-        expected_version: u64,
-    ) -> Result<DeleteOutcome, StateError> {
-        self.inner.delete(target, expected_version).await
-    }
-
-    async fn try_lease(
-        &self,
-        target: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<bool, StateError> {
-        self.inner.try_lease(target, holder, now, ttl).await
-    }
-
-    async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
-        self.inner.release_lease(target, holder).await
-    }
+        OnWrite::Proceed
+    })
 }
 
 /// One world: two clusters (writer + a human reader each), state, notifications.
 struct World {
     rds: FakeRds,
-    store: Store,
+    store: HookedStore,
+    /// While set, every write of the registry fails.
+    refuse_registry: Arc<AtomicBool>,
     notifier: Notifier,
     sent: SentNotifications,
     schedule: Schedule,
@@ -131,16 +87,18 @@ impl World {
             rds.add_instance(c, &format!("{c}-reader"), false);
         }
         let (notifier, sent) = Notifier::in_memory();
+        let refuse_registry = Arc::new(AtomicBool::new(false));
         Self {
             rds,
-            store: Store::default(),
+            store: store(Arc::clone(&refuse_registry)),
+            refuse_registry,
             notifier,
             sent,
             schedule: schedule(YAML),
         }
     }
 
-    fn deps(&self) -> Deps<'_, FakeRds, Store> {
+    fn deps(&self) -> Deps<'_, FakeRds, HookedStore> {
         Deps {
             rds: &self.rds,
             store: Some(&self.store),
@@ -285,15 +243,11 @@ async fn repeated_ticks_converge_and_announce_ready_once() {
         ]
     );
     w.rds.reset_calls();
-    let puts = w.store.puts.load(Ordering::SeqCst);
+    let puts = w.store.puts();
     w.tick_at(minutes_after(PEAK, 10)).await;
     assert!(w.titles().is_empty(), "ready is announced once");
     assert_eq!(w.rds.calls(), ["DescribeDBClusters", "DescribeDBInstances"]);
-    assert_eq!(
-        w.store.puts.load(Ordering::SeqCst),
-        puts,
-        "a steady tick writes nothing"
-    );
+    assert_eq!(w.store.puts(), puts, "a steady tick writes nothing");
 }
 
 #[tokio::test]
@@ -399,14 +353,14 @@ async fn dry_run_plans_and_changes_nothing() {
     assert_eq!(report.plan.len(), 3);
     assert!(report.applied.is_empty() && report.failed.is_empty());
     assert!(w.rds.mutating_calls().is_empty());
-    assert_eq!(w.store.puts.load(Ordering::SeqCst), 0);
+    assert_eq!(w.store.puts(), 0);
     assert!(w.sent.is_empty());
 }
 
 #[tokio::test]
 async fn dry_run_without_a_state_table_still_plans() {
     let w = World::new();
-    let deps = Deps::<_, Store> {
+    let deps = Deps::<_, HookedStore> {
         store: None,
         ..w.deps()
     };
@@ -465,14 +419,8 @@ async fn a_persisting_failure_is_notified_once_then_as_drift() {
     for minute in [0, 5, 10, 15, 20] {
         w.tick_at(minutes_after(PEAK, minute)).await;
     }
-    let prod: Vec<_> = w
-        .titles()
-        .into_iter()
-        .filter(|(_, target, _)| target == "prod")
-        .map(|(s, _, t)| (s, t))
-        .collect();
     assert_eq!(
-        prod,
+        w.notices_of("prod"),
         [
             (Severity::Failure, "replica change failed"),
             (Severity::Drift, "replicas drifted"),
@@ -629,7 +577,7 @@ async fn at_peak() -> World {
 async fn every_cluster_is_enrolled_before_its_first_change() {
     // GIVEN a registry that refuses writes
     let w = World::new();
-    w.store.refuse_registry.store(true, Ordering::SeqCst);
+    w.refuse_registry.store(true, Ordering::SeqCst);
 
     // WHEN the peak tick runs
     let report = w.tick(PEAK).await;
@@ -647,7 +595,7 @@ async fn every_cluster_is_enrolled_before_its_first_change() {
     );
 
     // AND once the registry accepts writes, both are enrolled and then changed
-    w.store.refuse_registry.store(false, Ordering::SeqCst);
+    w.refuse_registry.store(false, Ordering::SeqCst);
     w.tick_at(minutes_after(PEAK, 5)).await;
     assert_eq!(w.registered().await, ["prod", "prod-us"]);
     assert_eq!(w.offpeak_ids("prod").len(), 2);
@@ -722,14 +670,8 @@ async fn an_unscheduled_cluster_keeps_a_promoted_offpeak_writer_and_stays_regist
     assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1"]);
     assert_eq!(w.rds.writer("prod").as_deref(), Some("prod-offpeak-1"));
     assert_eq!(w.registered().await, ["prod", "prod-us"]);
-    let prod: Vec<_> = w
-        .titles()
-        .into_iter()
-        .filter(|(_, target, _)| target == "prod")
-        .map(|(s, _, t)| (s, t))
-        .collect();
     assert_eq!(
-        prod,
+        w.notices_of("prod"),
         [
             (Severity::Action, "replicas removed"),
             (Severity::Drift, "replica kept: it is the writer"),
@@ -825,7 +767,7 @@ async fn a_cluster_with_offpeak_replicas_from_before_the_registry_is_enrolled() 
 async fn a_dry_run_plans_the_removal_of_an_unscheduled_cluster_and_changes_nothing() {
     // GIVEN prod at peak, then unscheduled
     let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
-    let puts = w.store.puts.load(Ordering::SeqCst);
+    let puts = w.store.puts();
     w.rds.reset_calls();
 
     // WHEN a dry-run tick runs
@@ -841,7 +783,7 @@ async fn a_dry_run_plans_the_removal_of_an_unscheduled_cluster_and_changes_nothi
         ]
     );
     assert!(w.rds.mutating_calls().is_empty());
-    assert_eq!(w.store.puts.load(Ordering::SeqCst), puts);
+    assert_eq!(w.store.puts(), puts);
     assert_eq!(w.registered().await, ["prod", "prod-us"]);
 }
 
@@ -927,10 +869,18 @@ impl World {
 
     /// Notification titles about `cluster`, in order.
     fn titles_of(&self, cluster: &str) -> Vec<&'static str> {
+        self.notices_of(cluster)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Notifications about `cluster` (severity, title), in order.
+    fn notices_of(&self, cluster: &str) -> Vec<(Severity, &'static str)> {
         self.titles()
             .into_iter()
             .filter(|(_, target, _)| target == cluster)
-            .map(|(_, _, title)| title)
+            .map(|(severity, _, title)| (severity, title))
             .collect()
     }
 }
@@ -1139,7 +1089,7 @@ async fn while_an_override_holds_a_persons_change_is_put_back() {
 async fn an_override_beyond_auroras_reader_limit_is_refused_and_changes_nothing() {
     // GIVEN prod with a writer, a person's reader and Auto Scaling's reader: room for 13
     let w = at_peak().await;
-    let puts = w.store.puts.load(Ordering::SeqCst);
+    let puts = w.store.puts();
     w.rds.reset_calls();
 
     // WHEN 14 are asked for
@@ -1152,7 +1102,7 @@ async fn an_override_beyond_auroras_reader_limit_is_refused_and_changes_nothing(
     assert!(err.is_bad_input(), "{err}");
     assert_eq!(err.kind(), "InvalidOverride");
     assert!(err.to_string().contains("at most 13"), "{err}");
-    assert_eq!(w.store.puts.load(Ordering::SeqCst), puts);
+    assert_eq!(w.store.puts(), puts);
     assert!(w.rds.mutating_calls().is_empty());
     assert!(w.titles().is_empty());
     assert!(w.memory("prod").await.override_.is_none());
@@ -1176,13 +1126,13 @@ async fn an_unknown_target_or_a_past_end_is_refused_before_any_call() {
         assert!(err.to_string().contains(needle), "{err}");
     }
     assert!(w.rds.calls().is_empty());
-    assert_eq!(w.store.puts.load(Ordering::SeqCst), 0);
+    assert_eq!(w.store.puts(), 0);
 }
 
 #[tokio::test]
 async fn a_dry_run_with_an_override_plans_it_and_records_nothing() {
     let w = at_peak().await;
-    let puts = w.store.puts.load(Ordering::SeqCst);
+    let puts = w.store.puts();
     let mut event = override_event("prod", "replicas:0", Some(minutes_after(PEAK, 60)));
     event.dry_run = true;
 
@@ -1190,7 +1140,7 @@ async fn a_dry_run_with_an_override_plans_it_and_records_nothing() {
 
     assert_eq!(report.plan.len(), 2, "{report:?}");
     assert!(report.applied.is_empty());
-    assert_eq!(w.store.puts.load(Ordering::SeqCst), puts);
+    assert_eq!(w.store.puts(), puts);
     assert!(w.memory("prod").await.override_.is_none());
     assert!(w.titles().is_empty());
 }

@@ -71,12 +71,8 @@ pub async fn run<R: Rds, S: StateStore>(
     event: &InvocationEvent,
     clock: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
-    event.ensure_override_fits(FUNCTION)?;
-    let request = event
-        .override_
-        .as_ref()
-        .map(|o| overrides::check(deps.schedule, o, clock))
-        .transpose()?;
+    let request =
+        event.checked_override(FUNCTION, |o| overrides::check(deps.schedule, o, clock))?;
     let when = When {
         schedule: event.instant(clock),
         clock,

@@ -11,7 +11,7 @@
 //!   current writer**, even when a failover promoted one of offpeak's replicas — it is kept, a
 //!   person is told, and it goes once a failover back makes it a reader.
 //! - Nothing is removed while the cluster is not `available`, nor an instance whose state does not
-//!   allow it (see [`crate::status`]); a later tick does it.
+//!   allow it (see `offpeak_shared::rds::status`); a later tick does it.
 //! - A cluster is **at its baseline** when none of offpeak's replicas is left that is not already
 //!   being deleted; only then is it released from the registry. A cluster RDS no longer knows is
 //!   at its baseline (there is nothing left to remove) and is released with a note.
@@ -27,7 +27,8 @@ use crate::desired::Desired;
 use crate::memory::{Mode, Reason};
 use crate::observe::{ClusterView, Member};
 use crate::plan::{Census, TargetPlan, offpeak, removal};
-use crate::status::{CLUSTER_AVAILABLE, Health};
+use offpeak_shared::rds::Health;
+use offpeak_shared::rds::status::AVAILABLE as CLUSTER_AVAILABLE;
 
 /// Registered clusters that no schedule target names (in any case), in registry order.
 pub fn orphans(registered: &Registry, wanted: &[Desired<'_>]) -> Vec<String> {

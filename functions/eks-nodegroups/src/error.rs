@@ -4,7 +4,8 @@
 //! only ever handles ids, sizes and tag keys here). The AWS cause is kept as the `source`, so
 //! [`chain`] can render `operation: cause: root cause` for reports and notifications.
 
-use offpeak_shared::event::EventError;
+use offpeak_shared::error_kind::ErrorKind;
+use offpeak_shared::event::{EventError, OverrideEndError};
 use offpeak_shared::state::StateError;
 
 use crate::model::Scaling;
@@ -140,32 +141,14 @@ pub enum TickError {
     },
     #[error("override target {target} is not in the schedule; eks targets are: {known}")]
     UnknownOverrideTarget { target: String, known: String },
-    #[error("override of {target} ends at {until}, which is not after now ({now})")]
-    OverrideEnded {
-        target: String,
-        until: String,
-        now: String,
-    },
-    #[error(
-        "override of {target} ends at {until}, more than {max_days} days ahead; change infra/schedules.yaml for lasting changes"
-    )]
-    OverrideTooLong {
-        target: String,
-        until: String,
-        max_days: i64,
-    },
+    #[error(transparent)]
+    OverrideEnd(#[from] OverrideEndError),
 }
 
 impl TickError {
     /// True for errors in what a person asked for (exit code 2), not in AWS or the state store.
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            TickError::Event(_)
-                | TickError::UnknownOverrideTarget { .. }
-                | TickError::OverrideEnded { .. }
-                | TickError::OverrideTooLong { .. }
-        )
+        self.kind().is_bad_input()
     }
 
     /// True when AWS refused the call for lack of permission (`AccessDenied*`): offpeak's role
@@ -183,7 +166,7 @@ impl TickError {
 
     /// A stable name for the Lambda `errorType` (alarms and runbooks match it, never a Rust
     /// type name).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         use TickError::*;
         match self {
             ListNodegroups { .. }
@@ -191,13 +174,13 @@ impl TickError {
             | DescribeAutoScalingGroups { .. }
             | IncompleteScaling { .. }
             | IncompleteSize { .. }
-            | Gone { .. } => "ObserveFailed",
+            | Gone { .. } => ErrorKind::ObserveFailed,
             UpdateNodegroupConfig { .. }
             | UpdateAutoScalingGroup { .. }
             | CreateOrUpdateTags { .. }
-            | DeleteTags { .. } => "ActionFailed",
+            | DeleteTags { .. } => ErrorKind::ActionFailed,
             NoStateStore { .. } | ReadState { .. } | DecodeState { .. } | Lease { .. } => {
-                "StateUnavailable"
+                ErrorKind::StateUnavailable
             }
             WriteState { .. }
             | StateConflict { .. }
@@ -205,11 +188,8 @@ impl TickError {
             | NothingSaved { .. }
             | Enroll { .. }
             | Release { .. }
-            | DeleteState { .. } => "StateWriteFailed",
-            Event(_)
-            | UnknownOverrideTarget { .. }
-            | OverrideEnded { .. }
-            | OverrideTooLong { .. } => "InvalidOverride",
+            | DeleteState { .. } => ErrorKind::StateWriteFailed,
+            Event(_) | UnknownOverrideTarget { .. } | OverrideEnd(_) => ErrorKind::InvalidOverride,
         }
     }
 }

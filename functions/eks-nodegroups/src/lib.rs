@@ -54,13 +54,9 @@ pub mod recover;
 pub mod skip;
 pub mod targets;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use chrono::{DateTime, Utc};
 use offpeak_shared::event::{InvocationEvent, Override};
-use offpeak_shared::lambda::Ctx;
-use offpeak_shared::pause::gated;
+use offpeak_shared::lambda::{Ctx, gated_tick};
 use offpeak_shared::report::Report;
 use offpeak_shared::state::DynamoStateStore;
 
@@ -103,22 +99,9 @@ pub async fn tick(
         notifier: ctx.aws.notifier(),
     };
     let read_failed = |source| TickError::ReadState { count: 2, source };
-    let run = |event: InvocationEvent| async move {
-        Box::pin(run(&svc, &ctx.schedule, &event, clock_now)).await
-    };
-    // Type-erased: the tick's future nests the SDK's deep futures; erasing it here keeps callers
-    // (main.rs, the CLI) clear of the compiler's layout depth limit.
-    let (store, notifier) = (Some(state), ctx.aws.notifier());
-    let tick: Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(gated(
-        store,
-        notifier,
-        FUNCTION,
-        event,
-        clock_now,
-        read_failed,
-        run,
-    ));
-    tick.await
+    let run =
+        |event: InvocationEvent| async move { run(&svc, &ctx.schedule, &event, clock_now).await };
+    gated_tick(ctx, FUNCTION, event, clock_now, read_failed, run).await
 }
 
 /// `offpeak override <target> awake|asleep --until <time>` stores the override; the next tick

@@ -13,14 +13,16 @@
 //! and says so.
 //!
 //! Refused (bad input, nothing written): a target the schedule does not cover, an end that is
-//! not after the clock, or an end more than [`MAX_OVERRIDE_DAYS`] after it (a forgotten override
+//! not after the clock, or an end more than `MAX_OVERRIDE_DAYS` (31) after it (a forgotten override
 //! should not silently disable a schedule; lasting changes belong in `infra/schedules.yaml`).
 //! `now` here is always the clock's value, never an event's `at`: a replayed instant can't
 //! stretch the cap. Whether a stored override still holds is judged by the clock too.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use offpeak_shared::config::Schedule;
-use offpeak_shared::event::{EventError, InvocationEvent, Override, OverrideState};
+use offpeak_shared::event::{
+    EventError, InvocationEvent, Override, OverrideState, check_override_end,
+};
 use offpeak_shared::state::StateStore;
 
 use crate::error::TickError;
@@ -28,8 +30,6 @@ use crate::model::SleepState;
 use crate::record::{self, HeldOverride, Stored};
 use crate::targets::{self, Unit};
 
-/// The longest an override may last.
-pub const MAX_OVERRIDE_DAYS: i64 = 31;
 /// Conditional-write attempts before a contended override gives up.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -41,21 +41,7 @@ pub fn check<'s>(
     now: DateTime<Utc>,
 ) -> Result<Unit<'s>, TickError> {
     let unit = resolve(schedule, target)?;
-    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    if until <= now {
-        return Err(TickError::OverrideEnded {
-            target: target.to_owned(),
-            until: text(until),
-            now: text(now),
-        });
-    }
-    if until - now > Duration::days(MAX_OVERRIDE_DAYS) {
-        return Err(TickError::OverrideTooLong {
-            target: target.to_owned(),
-            until: text(until),
-            max_days: MAX_OVERRIDE_DAYS,
-        });
-    }
+    check_override_end(target, until, now)?;
     Ok(unit)
 }
 
@@ -156,7 +142,7 @@ fn edit(stored: &mut Stored, o: &Override, now: DateTime<Utc>) -> Option<Overrid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
     use offpeak_shared::config;
     use offpeak_shared::state::MemoryStateStore;
     use std::path::Path;

@@ -51,12 +51,8 @@ pub async fn run<E: Eks, A: AutoScaling, S: StateStore>(
 ) -> Result<Report<Action>, TickError> {
     let now = Instants::new(event, clock);
     let mut report = Report::new(FUNCTION, now.at, event.dry_run);
-    event.ensure_override_fits(FUNCTION)?;
-    let override_unit = event
-        .override_
-        .as_ref()
-        .map(|o| overrides::check_event(schedule, o, now.clock))
-        .transpose()?;
+    let override_unit =
+        event.checked_override(FUNCTION, |o| overrides::check_event(schedule, o, now.clock))?;
     let mut observed = observe::observe(svc.eks, svc.autoscaling, schedule, now.clock).await;
     with_override_target(&mut observed, override_unit);
     let (registry, mut plans) = plan_all(svc.state, &observed, event, now, &mut report).await?;

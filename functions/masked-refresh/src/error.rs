@@ -4,7 +4,8 @@
 //! Messages name operations, ids, AWS error codes and masking check names — never a value from
 //! the database, never a password or URL.
 
-use offpeak_shared::event::EventError;
+use offpeak_shared::error_kind::ErrorKind;
+use offpeak_shared::event::{EventError, OverrideEndError};
 use offpeak_shared::state::StateError;
 
 use crate::engine::MaskingError;
@@ -63,52 +64,32 @@ pub enum TickError {
     OverrideState { target: String, state: String },
     #[error("override {state} of {target} needs an end (--until)")]
     OverrideWithoutEnd { target: String, state: Hold },
-    #[error("override of {target} ends at {until}, which is not after now ({now})")]
-    OverrideEnded {
-        target: String,
-        until: String,
-        now: String,
-    },
-    #[error(
-        "override of {target} ends at {until}, more than {max_days} days ahead; change infra/schedules.yaml for lasting changes"
-    )]
-    OverrideTooLong {
-        target: String,
-        until: String,
-        max_days: i64,
-    },
+    #[error(transparent)]
+    OverrideEnd(#[from] OverrideEndError),
 }
 
 impl TickError {
     /// The invocation or the configuration was wrong (exit code 2 locally).
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            TickError::Event(_)
-                | TickError::Settings(_)
-                | TickError::UnknownOverrideTarget { .. }
-                | TickError::OverrideState { .. }
-                | TickError::OverrideWithoutEnd { .. }
-                | TickError::OverrideEnded { .. }
-                | TickError::OverrideTooLong { .. }
-        )
+        self.kind().is_bad_input()
     }
 
     /// A stable name for alarms and logs.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            TickError::Event(_) => "InvalidEvent",
-            TickError::Settings(_) => "InvalidSettings",
+            TickError::Event(_) => ErrorKind::InvalidEvent,
+            TickError::Settings(_) => ErrorKind::InvalidSettings,
             TickError::StateNotConfigured
             | TickError::ReadState { .. }
-            | TickError::Lease { .. } => "StateUnavailable",
-            TickError::WriteState { .. } | TickError::Conflict { .. } => "StateWriteFailed",
-            TickError::Observe { .. } => "ObserveFailed",
+            | TickError::Lease { .. } => ErrorKind::StateUnavailable,
+            TickError::WriteState { .. } | TickError::Conflict { .. } => {
+                ErrorKind::StateWriteFailed
+            }
+            TickError::Observe { .. } => ErrorKind::ObserveFailed,
             TickError::UnknownOverrideTarget { .. }
             | TickError::OverrideState { .. }
             | TickError::OverrideWithoutEnd { .. }
-            | TickError::OverrideEnded { .. }
-            | TickError::OverrideTooLong { .. } => "InvalidOverride",
+            | TickError::OverrideEnd(_) => ErrorKind::InvalidOverride,
         }
     }
 }

@@ -39,6 +39,9 @@
 //! cover, no production login that can log in). offpeak renames or deletes only what it created or what carries
 //! `offpeak:managed-by=offpeak` ([`names`]); production is only the source of the restore
 //! ([`apply::touches_production`]).
+//!
+//! Metrics: the report's (`offpeak_shared::metrics::report_metrics`); its `Drift` is 1 while the
+//! latest refresh run failed (development was not refreshed as scheduled).
 
 pub mod action;
 pub mod apply;
@@ -68,9 +71,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::event::{InvocationEvent, OverrideState};
-use offpeak_shared::lambda::Ctx;
-use offpeak_shared::metrics::{Emf, Unit};
-use offpeak_shared::pause::gated;
+use offpeak_shared::lambda::{Ctx, gated_tick};
 use offpeak_shared::report::Report;
 
 pub use action::Action;
@@ -111,10 +112,7 @@ pub async fn tick_with(
     now: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
     let Some(cfg) = &ctx.schedule.masked_refresh else {
-        event.ensure_override_fits(FUNCTION)?;
-        if let Some(o) = &event.override_ {
-            overrides::from_event(None, o, now)?;
-        }
+        event.checked_override(FUNCTION, |o| overrides::from_event(None, o, now))?;
         let mut report = Report::new(FUNCTION, event.instant(now), event.dry_run);
         report.note(
             FUNCTION,
@@ -139,20 +137,8 @@ pub async fn tick_with(
         target: FUNCTION.to_owned(),
         source,
     };
-    // Boxed: the SDK's futures nest deeply; unboxed, the handler's future type would exceed the
-    // compiler's layout recursion limit.
-    let run = |event: InvocationEvent| async move { Box::pin(run(&deps, &event, now)).await };
-    let (store, notifier) = (ctx.aws.state(), ctx.aws.notifier());
-    Box::pin(gated(
-        store,
-        notifier,
-        FUNCTION,
-        event,
-        now,
-        read_failed,
-        run,
-    ))
-    .await
+    let run = |event: InvocationEvent| async move { run(&deps, &event, now).await };
+    gated_tick(ctx, FUNCTION, event, now, read_failed, run).await
 }
 
 /// `offpeak override <dev cluster> skip|refresh|clear --until <time>`: checks the override with
@@ -175,15 +161,4 @@ pub async fn set_override(
         .map_err(|_| TickError::StateNotConfigured)?;
     let notifier = ctx.aws.notifier();
     overrides::record(store, notifier, cfg, target, state, until, now).await
-}
-
-/// The tick's metrics as one CloudWatch EMF record (namespace `offpeak`, dimension `Function`);
-/// `Drift` is 1 while the latest refresh run failed (development was not refreshed as scheduled).
-pub fn metrics(report: &Report<Action>) -> Emf {
-    let count = |n: usize| n as f64;
-    Emf::new(FUNCTION)
-        .metric("ActionsPlanned", count(report.plan.len()), Unit::Count)
-        .metric("ActionsApplied", count(report.applied.len()), Unit::Count)
-        .metric("ActionsFailed", count(report.failed.len()), Unit::Count)
-        .metric("Drift", count(report.drifting.len()), Unit::Count)
 }

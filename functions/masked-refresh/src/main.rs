@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use offpeak_masked_refresh::{FUNCTION, Settings, metrics, tick_with};
-use offpeak_shared::lambda::{diagnostic, respond, serve};
+use offpeak_masked_refresh::{FUNCTION, Settings, TickError, tick_with};
+use offpeak_shared::lambda::{answer, serve};
+use offpeak_shared::metrics::report_metrics;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -13,12 +14,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     serve(FUNCTION, move |ctx, event, now| {
         let settings = Arc::clone(&settings);
         async move {
-            offpeak_shared::savings::emit(FUNCTION, &ctx.schedule, &event, now);
-            let report = tick_with(&ctx, &settings, &event, now)
-                .await
-                .map_err(|e| diagnostic(e.kind(), &e))?;
-            metrics(&report).emit(now.timestamp_millis());
-            respond(&report)
+            let result = tick_with(&ctx, &settings, &event, now).await;
+            answer(result, TickError::kind, Some(report_metrics), now)
         }
     })
     .await

@@ -65,6 +65,39 @@ pub struct Run {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl Run {
+    /// Run `id`, begun at `started_at` in its first phase with nothing done yet: it clones
+    /// `source` as `clone` with the writer `instance`, and must swap by `deadline`.
+    pub fn begin(
+        id: String,
+        started_at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        source: String,
+        clone: String,
+        instance: String,
+        nonce: String,
+    ) -> Run {
+        Run {
+            id,
+            phase: Phase::Clone,
+            started_at,
+            deadline,
+            source,
+            clone,
+            instance,
+            nonce,
+            swap: None,
+            failure: None,
+            cluster: None,
+            masking: MaskingStats::default(),
+            retired: Vec::new(),
+            warnings: Vec::new(),
+            stuck_notified: false,
+            finished_at: None,
+        }
+    }
+}
+
 /// Where a run is. The order of the happy path is the order of the variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

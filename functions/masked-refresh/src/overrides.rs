@@ -21,7 +21,7 @@
 //! Guarantees:
 //! - **Refused, nothing written** (bad input, [`TickError::is_bad_input`]): a target that is not
 //!   the refresh's dev cluster, a state that is not `skip`, `refresh` or `clear`, a `skip` or
-//!   `refresh` without an end, an end not after the clock, or more than [`MAX_OVERRIDE_DAYS`]
+//!   `refresh` without an end, an end not after the clock, or more than `MAX_OVERRIDE_DAYS` (31)
 //!   after it. Every check uses the clock's value, never an event's `at`.
 //! - **Every override is told twice**: when it starts, and when it ends — cleared, replaced by
 //!   another, or expired (the first tick whose clock is at or past `until` drops it and then
@@ -32,9 +32,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use offpeak_shared::config::MaskedRefresh;
 use offpeak_shared::error_chain::chain;
+use offpeak_shared::event::check_override_end;
 use offpeak_shared::notify::Notifier;
 use offpeak_shared::state::{PutOutcome, StateStore};
 use serde::{Deserialize, Serialize};
@@ -45,8 +46,6 @@ use crate::memory::Memory;
 use crate::notices;
 use crate::tick::state_key;
 
-/// The longest an override may last: lasting changes belong in `infra/schedules.yaml`.
-pub const MAX_OVERRIDE_DAYS: i64 = 31;
 /// Conditional-write attempts before a contended override gives up.
 pub const WRITE_ATTEMPTS: usize = 3;
 
@@ -181,7 +180,7 @@ pub fn request(
         target: target.to_owned(),
         state: hold,
     })?;
-    check_end(target, until, clock)?;
+    check_override_end(target, until, clock)?;
     Ok(Request::Hold(HeldOverride {
         state: hold,
         until,
@@ -211,25 +210,6 @@ fn check_target(cfg: Option<&MaskedRefresh>, target: &str) -> Result<(), TickErr
             known: "none (the schedule has no masked_refresh section)".to_owned(),
         }),
     }
-}
-
-fn check_end(target: &str, until: DateTime<Utc>, clock: DateTime<Utc>) -> Result<(), TickError> {
-    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    if until <= clock {
-        return Err(TickError::OverrideEnded {
-            target: target.to_owned(),
-            until: text(until),
-            now: text(clock),
-        });
-    }
-    if until - clock > Duration::days(MAX_OVERRIDE_DAYS) {
-        return Err(TickError::OverrideTooLong {
-            target: target.to_owned(),
-            until: text(until),
-            max_days: MAX_OVERRIDE_DAYS,
-        });
-    }
-    Ok(())
 }
 
 /// Brings the stored override up to date at `clock`: drops one that has ended, then applies

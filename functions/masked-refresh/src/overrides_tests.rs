@@ -24,6 +24,26 @@ async fn until_terminal(h: &Harness, from: &str) -> DateTime<Utc> {
     panic!("no end: {:?}", h.run().await)
 }
 
+/// `offpeak override <target> <state> [--until]` against the harness's store and notifier.
+async fn cli(
+    h: &Harness,
+    target: &str,
+    state: S,
+    until: Option<DateTime<Utc>>,
+    clock: DateTime<Utc>,
+) -> Result<Recorded, TickError> {
+    record(
+        &h.store,
+        &h.notifier,
+        Some(&h.cfg),
+        target,
+        state,
+        until,
+        clock,
+    )
+    .await
+}
+
 fn mutating(calls: Vec<String>) -> Vec<String> {
     calls
         .into_iter()
@@ -287,17 +307,9 @@ async fn bad_overrides_are_refused_and_change_nothing() {
         assert!(err.is_bad_input(), "{target} {state}: {err}");
         let text = offpeak_shared::error_chain::chain(&err);
         assert!(text.contains(needle), "{target} {state}: {text}");
-        let err = record(
-            &h.store,
-            &h.notifier,
-            Some(&h.cfg),
-            target,
-            state,
-            until.map(utc),
-            utc(now),
-        )
-        .await
-        .unwrap_err();
+        let err = cli(&h, target, state, until.map(utc), utc(now))
+            .await
+            .unwrap_err();
         assert!(err.is_bad_input(), "{target} {state}: {err}");
     }
     let missing = request(Some(&h.cfg), "dev", S::Skip, None, utc(now)).unwrap_err();
@@ -393,17 +405,7 @@ async fn the_cli_stores_the_override_in_the_documented_shape_next_to_the_run() {
     let clock = utc("2026-11-27T14:00:00Z");
     // WHEN `offpeak override dev skip --until ...` records it
     let until = utc("2026-11-28T12:00:00Z");
-    let done = record(
-        &h.store,
-        &h.notifier,
-        Some(&h.cfg),
-        "dev",
-        S::Skip,
-        Some(until),
-        clock,
-    )
-    .await
-    .unwrap();
+    let done = cli(&h, "dev", S::Skip, Some(until), clock).await.unwrap();
     // THEN the override sits under "override" as {state, until, set_at}; the run is kept
     assert_eq!(
         h.doc().await["override"],
@@ -418,34 +420,16 @@ async fn the_cli_stores_the_override_in_the_documented_shape_next_to_the_run() {
     assert_eq!(h.titles(), ["masked refresh skipped"]);
     // WHEN a refresh replaces it
     let later = utc("2026-11-28T13:00:00Z");
-    record(
-        &h.store,
-        &h.notifier,
-        Some(&h.cfg),
-        "DEV",
-        S::Refresh,
-        Some(later),
-        clock,
-    )
-    .await
-    .unwrap();
+    cli(&h, "DEV", S::Refresh, Some(later), clock)
+        .await
+        .unwrap();
     // THEN the skip's end and the refresh's start are both told
     assert_eq!(
         h.titles(),
         ["refresh override ended", "masked refresh requested"]
     );
     // WHEN it is cleared, then cleared again
-    let cleared = record(
-        &h.store,
-        &h.notifier,
-        Some(&h.cfg),
-        "dev",
-        S::Clear,
-        None,
-        clock,
-    )
-    .await
-    .unwrap();
+    let cleared = cli(&h, "dev", S::Clear, None, clock).await.unwrap();
     assert!(
         cleared.to_string().contains("override cleared"),
         "{cleared}"
@@ -453,17 +437,7 @@ async fn the_cli_stores_the_override_in_the_documented_shape_next_to_the_run() {
     assert_eq!(h.doc().await.get("override"), None);
     let version =
         h.store.get_many(&["masked-refresh/dev"]).await.unwrap()["masked-refresh/dev"].version;
-    let again = record(
-        &h.store,
-        &h.notifier,
-        Some(&h.cfg),
-        "dev",
-        S::Clear,
-        None,
-        clock,
-    )
-    .await
-    .unwrap();
+    let again = cli(&h, "dev", S::Clear, None, clock).await.unwrap();
     // THEN the second clear writes and tells nothing
     assert!(
         again.to_string().contains("no override to clear"),

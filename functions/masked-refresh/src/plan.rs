@@ -24,6 +24,8 @@
 //! `deadline` (the driver then cleans up, or rolls back a swap in progress).
 
 use chrono::{DateTime, Utc};
+use offpeak_shared::rds::Health;
+use offpeak_shared::rds::status::AVAILABLE;
 
 use crate::action::{Action, Database, Reason};
 use crate::engine::Scope;
@@ -113,19 +115,9 @@ fn wait(what: impl Into<String>) -> Step {
     Step::Wait(what.into())
 }
 
-const AVAILABLE: &str = "available";
-/// Statuses from which a cluster or instance does not recover by waiting.
-const BROKEN: [&str; 6] = [
-    "failed",
-    "incompatible-parameters",
-    "incompatible-restore",
-    "incompatible-network",
-    "inaccessible-encryption-credentials",
-    "storage-full",
-];
-
+/// A status from which a cluster or instance does not recover by waiting.
 fn broken(status: &str) -> bool {
-    BROKEN.contains(&status)
+    Health::of(status) == Health::Broken
 }
 
 /// The next step of `run` at `now`.
@@ -209,6 +201,14 @@ impl Ctx<'_> {
         }
     }
 
+    /// This run's clone, which must still exist once restored.
+    fn live_clone(&self) -> Result<&Cluster, Box<Step>> {
+        self.clone_cluster()?.ok_or_else(|| {
+            let gone = format!("clone {} disappeared", self.run.clone);
+            Box::new(fail(FailKind::Aws, gone))
+        })
+    }
+
     fn clone_step(&self) -> Step {
         let clone = match self.clone_cluster() {
             Ok(c) => c,
@@ -242,14 +242,8 @@ impl Ctx<'_> {
     }
 
     fn instance_step(&self) -> Step {
-        let clone = match self.clone_cluster() {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return fail(
-                    FailKind::Aws,
-                    format!("clone {} disappeared", self.run.clone),
-                );
-            }
+        let clone = match self.live_clone() {
+            Ok(c) => c,
             Err(step) => return *step,
         };
         if clone.status != AVAILABLE {
@@ -301,14 +295,8 @@ impl Ctx<'_> {
         action: impl Fn(String, Database) -> Action,
         then: Option<Phase>,
     ) -> Step {
-        let clone = match self.clone_cluster() {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return fail(
-                    FailKind::Aws,
-                    format!("clone {} disappeared", self.run.clone),
-                );
-            }
+        let clone = match self.live_clone() {
+            Ok(c) => c,
             Err(step) => return *step,
         };
         let instance = self.obs.instance(&self.run.instance);
@@ -344,14 +332,8 @@ impl Ctx<'_> {
     }
 
     fn seal_step(&self) -> Step {
-        let clone = match self.clone_cluster() {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return fail(
-                    FailKind::Aws,
-                    format!("clone {} disappeared", self.run.clone),
-                );
-            }
+        let clone = match self.live_clone() {
+            Ok(c) => c,
             Err(step) => return *step,
         };
         if clone.tag(MASKING_KEY) != Some(MASKING_VERIFIED) {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::memory::Phase;
 use crate::names::{FUNCTION_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, clone_tags};
-use crate::rds::Member;
+use crate::rds::ClusterMember;
 use crate::testing::{run_in, utc};
 
 fn refresh(keep_previous: usize) -> Refresh {
@@ -30,7 +30,7 @@ fn cluster(id: &str, status: &str, tags: Vec<Tag>, members: &[(&str, bool)]) -> 
         subnet_group: Some("private".into()),
         members: members
             .iter()
-            .map(|(i, w)| Member {
+            .map(|(i, w)| ClusterMember {
                 instance_id: (*i).into(),
                 is_writer: *w,
             })
@@ -48,6 +48,7 @@ fn instance(id: &str, cluster: &str, status: &str, tags: Vec<Tag>) -> Instance {
         status: status.into(),
         class: "db.r6g.xlarge".into(),
         tags,
+        ..Instance::default()
     }
 }
 

@@ -11,6 +11,9 @@
 use std::future::Future;
 
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::get_secret_value::{
+    GetSecretValueError, GetSecretValueOutput,
+};
 
 use crate::secret::Password;
 
@@ -44,15 +47,17 @@ impl SdkSecrets {
 }
 
 impl SdkSecrets {
+    /// `GetSecretValue` of secret `id`.
+    async fn get(&self, id: &str) -> Result<GetSecretValueOutput, SdkError<GetSecretValueError>> {
+        self.client.get_secret_value().secret_id(id).send().await
+    }
+
     /// The raw value of the masking salt secret `id` (its text, else its binary), for
     /// [`offpeak_masking::MaskingKey::load`]; the error is the reason only (the loader names the
     /// secret), never a value.
     pub async fn salt(&self, id: &str) -> Result<Vec<u8>, String> {
         let out = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
+            .get(id)
             .await
             .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())?;
         if let Some(text) = out.secret_string() {
@@ -71,13 +76,7 @@ impl Secrets for SdkSecrets {
             secret_id: id.to_owned(),
             reason,
         };
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| failed(code(&e)))?;
+        let out = self.get(id).await.map_err(|e| failed(code(&e)))?;
         let text = out
             .secret_string()
             .ok_or_else(|| failed("the secret has no string value".into()))?;

@@ -33,22 +33,16 @@ pub fn schedule_config(start: &str, end: &str, zone: &str, keep_previous: u32) -
 /// Run `20261127` of `dev` in `phase`, started at 03:00Z with a 06:00Z deadline.
 pub fn run_in(phase: Phase) -> Run {
     Run {
-        id: "20261127".into(),
         phase,
-        started_at: utc("2026-11-27T03:00:00Z"),
-        deadline: utc("2026-11-27T06:00:00Z"),
-        source: "prod".into(),
-        clone: "dev-offpeak-20261127".into(),
-        instance: "dev-offpeak-20261127-1".into(),
-        nonce: "00ff".into(),
-        swap: None,
-        failure: None,
-        cluster: None,
-        masking: Default::default(),
-        retired: Vec::new(),
-        warnings: Vec::new(),
-        stuck_notified: false,
-        finished_at: None,
+        ..Run::begin(
+            "20261127".into(),
+            utc("2026-11-27T03:00:00Z"),
+            utc("2026-11-27T06:00:00Z"),
+            "prod".into(),
+            "dev-offpeak-20261127".into(),
+            "dev-offpeak-20261127-1".into(),
+            "00ff".into(),
+        )
     }
 }
 
@@ -192,6 +186,18 @@ pub fn managed() -> Vec<Tag> {
     ]
 }
 
+/// An available cluster `id` in the security groups `groups`, tagged `tags`, with one available
+/// instance, its writer, carrying the same tags.
+pub fn add_cluster(rds: &FakeRds, id: &str, writer: &str, groups: &[&str], tags: &[Tag]) {
+    rds.add_cluster(id);
+    rds.add_instance(id, writer, true);
+    rds.update_cluster(id, |c| {
+        c.security_groups = groups.iter().map(|g| (*g).to_owned()).collect();
+        c.tags = tags.to_vec();
+    });
+    rds.update_instance(writer, |i| i.tags = tags.to_vec());
+}
+
 /// prod (writer prod-1) and dev (writer dev-1, handed to offpeak), a daily 03:00-06:00 UTC window.
 pub struct Harness {
     pub rds: FakeRds,
@@ -206,13 +212,14 @@ pub struct Harness {
 impl Harness {
     pub fn new(keep_previous: u32) -> Harness {
         let rds = FakeRds::new();
-        rds.add_cluster(
+        add_cluster(
+            &rds,
             "prod",
             "prod-1",
             &["sg-prod"],
             &[Tag::new("team", "payments")],
         );
-        rds.add_cluster("dev", "dev-1", &["sg-dev"], &managed());
+        add_cluster(&rds, "dev", "dev-1", &["sg-dev"], &managed());
         let (notifier, sent) = Notifier::in_memory();
         Harness {
             rds,
@@ -222,6 +229,19 @@ impl Harness {
             sent,
             cfg: schedule_config("03:00", "06:00", "UTC", keep_previous),
             settings: Settings::default(),
+        }
+    }
+
+    /// The tick's dependencies: this harness's fakes, store, notifier and configuration.
+    fn deps(&self) -> Deps<'_, FakeRds, FakeSecrets, FakeMasking, MemoryStateStore> {
+        Deps {
+            rds: &self.rds,
+            secrets: &FakeSecrets,
+            masking: &self.masking,
+            store: Some(&self.store),
+            notifier: &self.notifier,
+            cfg: &self.cfg,
+            settings: &self.settings,
         }
     }
 
@@ -236,15 +256,7 @@ impl Harness {
         at: Option<&str>,
         dry_run: bool,
     ) -> Report<Action> {
-        let deps = Deps {
-            rds: &self.rds,
-            secrets: &FakeSecrets,
-            masking: &self.masking,
-            store: Some(&self.store),
-            notifier: &self.notifier,
-            cfg: &self.cfg,
-            settings: &self.settings,
-        };
+        let deps = self.deps();
         let event = InvocationEvent {
             dry_run,
             at: at.map(|a| utc(a).fixed_offset()),
@@ -283,15 +295,7 @@ impl Harness {
         o: Override,
         dry_run: bool,
     ) -> Result<Report<Action>, TickError> {
-        let deps = Deps {
-            rds: &self.rds,
-            secrets: &FakeSecrets,
-            masking: &self.masking,
-            store: Some(&self.store),
-            notifier: &self.notifier,
-            cfg: &self.cfg,
-            settings: &self.settings,
-        };
+        let deps = self.deps();
         let event = InvocationEvent {
             dry_run,
             at: at.map(|a| utc(a).fixed_offset()),

@@ -4,7 +4,7 @@
 use crate::memory::Phase;
 use crate::names::{ROLE_KEY, RUN_KEY};
 use crate::rds::Tag;
-use crate::testing::{DEV_PASSWORD, Harness, managed, utc};
+use crate::testing::{DEV_PASSWORD, Harness, add_cluster, managed, utc};
 use offpeak_shared::state::StateStore;
 
 /// `HH:MM` on the 27th, UTC.
@@ -115,7 +115,7 @@ async fn the_clone_password_is_replaced_before_its_instance_exists() {
 async fn a_dev_cluster_not_handed_over_is_never_touched() {
     // GIVEN a dev cluster made by hand (no offpeak tag)
     let h = Harness::new(0);
-    h.rds.add_cluster("dev2", "dev2-1", &["sg-dev"], &[]);
+    add_cluster(&h.rds, "dev2", "dev2-1", &["sg-dev"], &[]);
     let mut h = h;
     h.cfg.target_cluster = "dev2".into();
     // WHEN the window opens
@@ -308,7 +308,8 @@ async fn a_busy_source_delays_the_start_without_using_up_the_window() {
 async fn a_previous_cluster_with_deletion_protection_is_unprotected_then_deleted() {
     // GIVEN the dev cluster has deletion protection on
     let h = Harness::new(0);
-    h.rds.set_deletion_protection("dev");
+    h.rds
+        .update_cluster("dev", |c| c.deletion_protection = true);
     // WHEN a run completes
     until_terminal(&h, 0).await;
     // THEN the previous cluster was unprotected and deleted
@@ -356,7 +357,7 @@ async fn a_stuck_cleanup_is_notified_once_and_retried() {
         ["masked refresh failed", "refresh cleanup failing"]
     );
     // WHEN the refusal ends
-    h.rds.heal();
+    h.rds.clear_faults();
     until_terminal(&h, 25).await;
     // THEN the clone is gone and the run failed cleanly
     h.rds.settle();
@@ -400,8 +401,9 @@ async fn tags_on_instances_made_by_hand_block_the_swap() {
         h.rds.settle();
         m += 5;
     }
+    h.rds.add_instance("dev", "dev-reader", false);
     h.rds
-        .add_instance("dev", "dev-reader", &[Tag::new("team", "x")]);
+        .update_instance("dev-reader", |i| i.tags = vec![Tag::new("team", "x")]);
     // WHEN the run reaches the swap
     until_terminal(&h, m).await;
     // THEN it refuses to put dev aside, deletes the clone, and dev keeps both instances

@@ -100,12 +100,9 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
     event: &InvocationEvent,
     clock: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
-    event.ensure_override_fits(FUNCTION)?;
-    let request = event
-        .override_
-        .as_ref()
-        .map(|o| overrides::from_event(Some(deps.cfg), o, clock))
-        .transpose()?;
+    let request = event.checked_override(FUNCTION, |o| {
+        overrides::from_event(Some(deps.cfg), o, clock)
+    })?;
     let at = event.instant(clock);
     let mut report = Report::new(FUNCTION, at, event.dry_run);
     let refresh = refresh(deps.cfg, deps.settings);
@@ -672,24 +669,15 @@ fn new_run(refresh: &Refresh, slot: &Slot, at: DateTime<Utc>) -> Run {
         target: &refresh.target,
         run: &slot.run,
     };
-    Run {
-        id: slot.run.clone(),
-        phase: Phase::Clone,
-        started_at: at,
-        deadline: slot.deadline,
-        source: refresh.source.clone(),
-        clone: names.clone_cluster(),
-        instance: names.clone_instance(),
-        nonce: random_hex(16),
-        swap: None,
-        failure: None,
-        cluster: None,
-        masking: Default::default(),
-        retired: Vec::new(),
-        warnings: Vec::new(),
-        stuck_notified: false,
-        finished_at: None,
-    }
+    Run::begin(
+        slot.run.clone(),
+        at,
+        slot.deadline,
+        refresh.source.clone(),
+        names.clone_cluster(),
+        names.clone_instance(),
+        random_hex(16),
+    )
 }
 
 fn start_action(refresh: &Refresh, run: &Run) -> Action {

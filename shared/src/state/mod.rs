@@ -32,9 +32,10 @@
 //! retries and the unprocessed-keys loop of `get_many`.
 //!
 //! [`DynamoStateStore`] is the real store; [`MemoryStateStore`] is an in-memory fake with the same
-//! contract, for whole-flow unit tests.
+//! contract, for whole-flow unit tests, and [`HookedStore`] one whose writes a test can intercept.
 
 mod dynamo;
+mod hooked;
 mod item;
 mod memory;
 pub mod registry;
@@ -46,6 +47,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 pub use dynamo::DynamoStateStore;
+pub use hooked::{HookedStore, OnWrite};
 pub use memory::MemoryStateStore;
 
 /// What is stored for one target.

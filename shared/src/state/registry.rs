@@ -116,7 +116,8 @@ async fn update<S: StateStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::MemoryStateStore;
+    use crate::state::{HookedStore, MemoryStateStore, OnWrite};
+    use std::sync::atomic::Ordering;
 
     async fn registry(store: &MemoryStateStore) -> Registry {
         let records = store.get_many(&[key("f")]).await.unwrap();
@@ -148,62 +149,14 @@ mod tests {
         assert_eq!(records[&key("f")].version, 1);
     }
 
-    /// A store where another writer enrolls "x" between this caller's read and its write, once.
-    struct Racing {
-        inner: MemoryStateStore,
-        raced: std::sync::atomic::AtomicBool,
-    }
-
-    impl StateStore for Racing {
-        async fn get_many<T: AsRef<str> + Sync>(
-            &self,
-            targets: &[T],
-        ) -> Result<HashMap<String, Record>, StateError> {
-            self.inner.get_many(targets).await
-        }
-
-        async fn put(
-            &self,
-            target: &str,
-            doc: &serde_json::Value,
-            expected_version: Option<u64>,
-        ) -> Result<PutOutcome, StateError> {
-            if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                let other = serde_json::json!({"targets": ["x"]});
-                self.inner.put(target, &other, expected_version).await?;
-            }
-            self.inner.put(target, doc, expected_version).await
-        }
-
-        async fn delete(
-            &self,
-            target: &str,
-            expected_version: u64,
-        ) -> Result<crate::state::DeleteOutcome, StateError> {
-            self.inner.delete(target, expected_version).await
-        }
-
-        async fn try_lease(
-            &self,
-            target: &str,
-            holder: &str,
-            now: chrono::DateTime<chrono::Utc>,
-            ttl: chrono::Duration,
-        ) -> Result<bool, StateError> {
-            self.inner.try_lease(target, holder, now, ttl).await
-        }
-
-        async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
-            self.inner.release_lease(target, holder).await
-        }
-    }
-
     #[tokio::test]
     async fn a_racing_writer_is_not_lost() {
-        let store = Racing {
-            inner: MemoryStateStore::new(),
-            raced: false.into(),
-        };
+        // GIVEN another writer that enrolls "x" between this caller's read and its write, once
+        let raced = std::sync::atomic::AtomicBool::new(false);
+        let store = HookedStore::new(move |_| match raced.swap(true, Ordering::SeqCst) {
+            false => OnWrite::RacedBy(serde_json::json!({"targets": ["x"]})),
+            true => OnWrite::Proceed,
+        });
         enroll(&store, "f", &["a"]).await.unwrap();
         let got = registry(&store.inner).await;
         assert_eq!(

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use offpeak_masked_refresh::SdkRds;
 use offpeak_masked_refresh::rds::{
-    CloneSpec, Cluster, ClusterChange, Instance, InstanceSpec, Member, Rds, RdsError, Tag,
+    CloneSpec, Cluster, ClusterChange, ClusterMember, Instance, InstanceSpec, Rds, RdsError, Tag,
 };
 
 #[derive(Debug, Default)]
@@ -78,7 +78,7 @@ impl Rds for MotoRds {
                 .collect();
             c.members = mine
                 .iter()
-                .map(|i| Member {
+                .map(|i| ClusterMember {
                     instance_id: i.id.clone(),
                     is_writer: writers.get(&i.id).copied().unwrap_or(mine.len() == 1),
                 })

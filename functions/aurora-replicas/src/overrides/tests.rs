@@ -1,3 +1,4 @@
+use chrono::Duration;
 use offpeak_shared::state::MemoryStateStore;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! Whole-flow tests of the registry: enrolment before change, and targets that left the schedule.
 
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{DeleteOutcome, PutOutcome, Record, StateError};
+use offpeak_shared::state::{HookedStore, OnWrite, PutOutcome};
 
 use super::*;
 
@@ -232,56 +232,18 @@ impl World {
 }
 
 /// A state store whose registry can't be written: every registry write loses its race.
-struct StuckRegistry(MemoryStateStore);
-
-impl StateStore for StuckRegistry {
-    async fn get_many<T: AsRef<str> + Sync>(
-        &self,
-        targets: &[T],
-    ) -> Result<std::collections::HashMap<String, Record>, StateError> {
-        self.0.get_many(targets).await
-    }
-
-    async fn put(
-        &self,
-        target: &str,
-        doc: &serde_json::Value,
-        expected_version: Option<u64>,
-    ) -> Result<PutOutcome, StateError> {
-        if target == registry::key(FUNCTION) {
-            return Ok(PutOutcome::Conflict);
-        }
-        self.0.put(target, doc, expected_version).await
-    }
-
-    async fn delete(
-        &self,
-        target: &str,
-        expected_version: u64,
-    ) -> Result<DeleteOutcome, StateError> {
-        self.0.delete(target, expected_version).await
-    }
-
-    async fn try_lease(
-        &self,
-        target: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: Duration,
-    ) -> Result<bool, StateError> {
-        self.0.try_lease(target, holder, now, ttl).await
-    }
-
-    async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
-        self.0.release_lease(target, holder).await
-    }
+fn stuck_registry() -> HookedStore {
+    HookedStore::new(|target| match target == registry::key(FUNCTION) {
+        true => OnWrite::Answer(Ok(PutOutcome::Conflict)),
+        false => OnWrite::Proceed,
+    })
 }
 
 #[tokio::test]
 async fn a_target_that_cannot_be_registered_is_not_changed() {
     // GIVEN awake groups and a registry that can't be written
     let world = World::new();
-    let store = StuckRegistry(MemoryStateStore::new());
+    let store = stuck_registry();
     let svc = Services {
         eks: &world.eks,
         autoscaling: &world.asg,
@@ -298,7 +260,14 @@ async fn a_target_that_cannot_be_registered_is_not_changed() {
     // THEN no target is changed or saved, and each one's failure is reported and notified
     assert!(world.writes().is_empty(), "{:?}", world.writes());
     assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 2));
-    assert!(store.0.get_many(&["dev-eks/app"]).await.unwrap().is_empty());
+    assert!(
+        store
+            .inner
+            .get_many(&["dev-eks/app"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(report.failed.len(), 3, "{:?}", report.failed);
     assert!(
         report.failed[0].error.contains("offpeak's registry"),

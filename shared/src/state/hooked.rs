@@ -1,0 +1,108 @@
+//! [`HookedStore`]: a [`MemoryStateStore`] whose writes a test can intercept.
+//!
+//! For unit tests that need the world to interfere with a write: another writer that wins the race
+//! first, a write that fails or loses, a count of the writes that landed. Every call yields to the
+//! runtime first, so concurrent ticks interleave as they would against DynamoDB. Reads, deletes
+//! and leases are the inner store's, unchanged.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::{DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore};
+
+/// What happens to one write, as the hook decides from its target.
+#[derive(Debug)]
+pub enum OnWrite {
+    /// The write reaches the inner store.
+    Proceed,
+    /// Another writer puts this document first (at the version the caller expects); then the
+    /// caller's write reaches the inner store, and loses.
+    RacedBy(serde_json::Value),
+    /// The write never reaches the store; the caller gets this answer.
+    Answer(Result<PutOutcome, StateError>),
+}
+
+type Hook = Box<dyn Fn(&str) -> OnWrite + Send + Sync>;
+
+/// An in-memory store whose writes first go through a hook.
+pub struct HookedStore {
+    pub inner: MemoryStateStore,
+    /// Writes that reached the inner store (the caller's own, not a racing writer's).
+    puts: AtomicUsize,
+    hook: Hook,
+}
+
+impl HookedStore {
+    /// A store on an empty [`MemoryStateStore`] whose writes go through `hook`.
+    pub fn new(hook: impl Fn(&str) -> OnWrite + Send + Sync + 'static) -> Self {
+        Self {
+            inner: MemoryStateStore::new(),
+            puts: AtomicUsize::new(0),
+            hook: Box::new(hook),
+        }
+    }
+
+    /// The writes so far that reached the inner store.
+    pub fn puts(&self) -> usize {
+        self.puts.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for HookedStore {
+    /// Every write proceeds.
+    fn default() -> Self {
+        Self::new(|_| OnWrite::Proceed)
+    }
+}
+
+impl StateStore for HookedStore {
+    async fn get_many<T: AsRef<str> + Sync>(
+        &self,
+        targets: &[T],
+    ) -> Result<HashMap<String, Record>, StateError> {
+        tokio::task::yield_now().await;
+        self.inner.get_many(targets).await
+    }
+
+    async fn put(
+        &self,
+        target: &str,
+        doc: &serde_json::Value,
+        expected_version: Option<u64>,
+    ) -> Result<PutOutcome, StateError> {
+        tokio::task::yield_now().await;
+        match (self.hook)(target) {
+            OnWrite::Answer(answer) => return answer,
+            OnWrite::RacedBy(other) => {
+                self.inner.put(target, &other, expected_version).await?;
+            }
+            OnWrite::Proceed => {}
+        }
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(target, doc, expected_version).await
+    }
+
+    async fn delete(
+        &self,
+        target: &str,
+        expected_version: u64,
+    ) -> Result<DeleteOutcome, StateError> {
+        self.inner.delete(target, expected_version).await
+    }
+
+    async fn try_lease(
+        &self,
+        target: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StateError> {
+        self.inner.try_lease(target, holder, now, ttl).await
+    }
+
+    async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
+        self.inner.release_lease(target, holder).await
+    }
+}
