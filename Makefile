@@ -65,6 +65,7 @@ $(VENV_BENCH_STAMP): tools/requirements-bench.txt
 # (cold start against the Python baseline, AWS calls and wall time per tick; see its docs).
 bench: venv venv-bench
 	cargo bench -p offpeak-shared --bench calendar
+	cargo build --release -p offpeak-cli --bin offpeak
 	cargo bench -p offpeak-tests --bench masking
 	cargo bench -p offpeak-tests --bench refresh_scaling
 	cargo bench -p offpeak-tests --bench lambda

@@ -84,6 +84,38 @@ impl Dialect {
         }
     }
 
+    /// PostgreSQL: `expr` is exactly `prefix`, then `run` characters of the bracket class
+    /// `class`, then `suffix` (compared byte for byte); `None` for MySQL, whose comparisons follow
+    /// the column's collation (often blind to case and trailing spaces), so only a whole-value
+    /// regular expression is exact there.
+    ///
+    /// Why: PostgreSQL's regex engine costs per character. The fixed parts are one `LIKE`
+    /// (`COLLATE "C"`: byte for byte) and only the run goes through the regex: the same test,
+    /// about three times as fast on the 80-character e-mail pseudonyms the verification gate
+    /// checks in every row.
+    pub fn framed(
+        self,
+        expr: &str,
+        prefix: &str,
+        class: &str,
+        run: usize,
+        suffix: &str,
+    ) -> Option<String> {
+        if self == Dialect::MySql {
+            return None;
+        }
+        let (p, s) = (prefix.chars().count(), suffix.chars().count());
+        let mut parts = vec![format!("CHAR_LENGTH({expr}) = {}", p + run + s)];
+        if p + s > 0 {
+            let pattern = format!("{}%{}", like_escaped(prefix), like_escaped(suffix));
+            let pattern = self.literal(&pattern);
+            parts.push(format!("{expr} LIKE {pattern} COLLATE \"C\""));
+        }
+        let middle = format!("SUBSTR({expr}, {}, {run})", p + 1);
+        parts.push(self.matches(&middle, &format!("^[{class}]+$")));
+        Some(format!("({})", parts.join(" AND ")))
+    }
+
     /// `expr` matches a regular expression, case-sensitively.
     pub fn matches(self, expr: &str, pattern: &str) -> String {
         let pattern = self.literal(pattern);
@@ -117,6 +149,13 @@ impl Dialect {
     }
 }
 
+/// `text` as a literal part of a `LIKE` pattern (PostgreSQL's default escape, `\\`).
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +176,24 @@ mod tests {
             "{folded}"
         );
         assert!(!folded.contains("current_setting"), "{folded}");
+    }
+
+    #[test]
+    fn a_framed_shape_compares_its_fixed_parts_as_bytes_and_matches_only_the_run() {
+        let pg = Dialect::Postgres.framed("v", "+9_ ", "0-9", 4, "@x%y");
+        assert_eq!(
+            pg.as_deref(),
+            Some(
+                "(CHAR_LENGTH(v) = 12 AND v LIKE '+9\\_ %@x\\%y' COLLATE \"C\" \
+                 AND (SUBSTR(v, 5, 4)) ~ '^[0-9]+$')"
+            )
+        );
+        let bare = Dialect::Postgres.framed("v", "", "0-9a-f", 64, "").unwrap();
+        assert_eq!(
+            bare,
+            "(CHAR_LENGTH(v) = 64 AND (SUBSTR(v, 1, 64)) ~ '^[0-9a-f]+$')"
+        );
+        assert_eq!(Dialect::MySql.framed("v", "", "0-9", 4, ""), None);
     }
 
     #[test]

@@ -306,18 +306,30 @@ pub(crate) fn conforms(
     };
     Some(match strategy {
         Strategy::Hash { length } => shaped(usize::from(*length), "^[0-9a-f]+$"),
-        Strategy::Email => shaped(
-            HASH_HEX_LEN + EMAIL_DOMAIN.len(),
-            "^[0-9a-f]+@example\\.invalid$",
-        ),
-        Strategy::Name => shaped(
-            NAME_PREFIX.len() + NAME_HEX_LEN,
-            &format!("^{NAME_PREFIX}[0-9A-F]+$"),
-        ),
-        Strategy::Phone => shaped(
-            PHONE_PREFIX.len() + PHONE_DIGITS,
-            &format!("^\\{PHONE_PREFIX}[0-9]+$"),
-        ),
+        Strategy::Email => d
+            .framed(v, "", "0-9a-f", HASH_HEX_LEN, EMAIL_DOMAIN)
+            .unwrap_or_else(|| {
+                shaped(
+                    HASH_HEX_LEN + EMAIL_DOMAIN.len(),
+                    "^[0-9a-f]+@example\\.invalid$",
+                )
+            }),
+        Strategy::Name => d
+            .framed(v, NAME_PREFIX, "0-9A-F", NAME_HEX_LEN, "")
+            .unwrap_or_else(|| {
+                shaped(
+                    NAME_PREFIX.len() + NAME_HEX_LEN,
+                    &format!("^{NAME_PREFIX}[0-9A-F]+$"),
+                )
+            }),
+        Strategy::Phone => d
+            .framed(v, PHONE_PREFIX, "0-9", PHONE_DIGITS, "")
+            .unwrap_or_else(|| {
+                shaped(
+                    PHONE_PREFIX.len() + PHONE_DIGITS,
+                    &format!("^\\{PHONE_PREFIX}[0-9]+$"),
+                )
+            }),
         Strategy::Redact {
             keep_first,
             keep_last,

@@ -125,7 +125,7 @@ pub use classify::{Finding, TablePlan};
 pub use conn::{Db, Endpoint, Param, Rows};
 pub use dialect::Dialect;
 pub use key::{KeyError, MaskingKey, SALT_ENV};
-pub use report::{Check, MaskReport, TableReport, Verification};
+pub use report::{Check, MaskReport, Phase, TableReport, Verification};
 pub use rules::{Rules, RulesError};
 pub use scrub::DbError;
 
@@ -193,13 +193,16 @@ pub async fn mask_parallel(
         workers: rules.swap_workers,
         deadline: budget.deadline,
     };
+    let mut clock = report::Stopwatch::start();
     db.prepare_session(key).await?;
     db.bound_by(budget.deadline).await?;
     let (catalog, plans) = check(db, rules).await?;
+    clock.lap("check");
     db.binlog_off().await?;
     db.lock().await?;
     preflight(db, rules, &catalog, &plans).await?;
     bookkeeping::ensure(db).await?;
+    clock.lap("preflight");
     json::install(db, &plans).await?;
     let mut reports: Vec<TableReport> = plans.iter().map(apply::table_report).collect();
     let mut methods = Vec::new();
@@ -230,17 +233,20 @@ pub async fn mask_parallel(
             (false, Some(w)) => pending_mask.push((w, progress)),
         }
     }
+    clock.lap("record");
     apply::truncate(db, &pending_truncate).await?;
     mark_done(
         &mut reports,
         pending_truncate.iter().map(|p| p.display.as_str()),
     );
+    clock.lap("truncate");
     let run = apply::Run {
         budget: &budget,
         chunks_so_far: 0,
         sessions,
     };
     let complete = mask_tables(db, rules, run, &pending_mask, &mut reports).await?;
+    clock.lap("mask");
     // A swap that fell back changed its table's method (and so what `finalize` must do).
     for (table, method) in methods.iter_mut() {
         if let Some(m) = reports
@@ -254,7 +260,10 @@ pub async fn mask_parallel(
     let verification = match complete {
         true => {
             apply::finalize(db, &plans, &methods).await?;
-            Some(verify::verify(db, &plans, &catalog).await?)
+            clock.lap("finalize");
+            let verification = verify::verify(db, &plans, &catalog).await?;
+            clock.lap("verify");
+            Some(verification)
         }
         false => None,
     };
@@ -263,6 +272,7 @@ pub async fn mask_parallel(
         complete,
         tables: reports,
         verification,
+        phases: clock.phases(),
     })
 }
 

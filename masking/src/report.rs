@@ -1,6 +1,8 @@
 //! What a masking run or a verification reports: names, methods, counts and durations, never a
 //! value. Serialises to JSON for `offpeak mask --json` and the refresh's notifications.
 
+use std::time::Instant;
+
 use serde::Serialize;
 
 /// A masking run.
@@ -11,6 +13,45 @@ pub struct MaskReport {
     pub tables: Vec<TableReport>,
     /// Present when the run completed: the verification gate's result.
     pub verification: Option<Verification>,
+    /// Where the run spent its time, phase by phase, in the order they ran.
+    pub phases: Vec<Phase>,
+}
+
+/// The wall time of one phase of a run: `check` (session, catalog, rules), `preflight` (locks,
+/// what the clean-up will need), `record` (row counts, original-value sample), `truncate`,
+/// `mask`, `finalize` (rewrites, statistics, materialized views) and `verify` (the gate).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Phase {
+    pub name: &'static str,
+    pub seconds: f64,
+}
+
+/// Times consecutive phases: each [`Stopwatch::lap`] closes the phase running since the last.
+pub(crate) struct Stopwatch {
+    since: Instant,
+    phases: Vec<Phase>,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            since: Instant::now(),
+            phases: Vec::new(),
+        }
+    }
+
+    pub fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.phases.push(Phase {
+            name,
+            seconds: (now - self.since).as_secs_f64(),
+        });
+        self.since = now;
+    }
+
+    pub fn phases(self) -> Vec<Phase> {
+        self.phases
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -167,6 +167,7 @@ impl Masking for FakeMasking {
             complete,
             tables: Vec::new(),
             verification: complete.then(|| self.verification()),
+            phases: Vec::new(),
         })
     }
 

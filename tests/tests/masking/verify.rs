@@ -146,3 +146,71 @@ async fn a_strategy_without_a_shape_is_checked_value_by_value() {
         vec![("sample".to_owned(), "users.full_name".to_owned())]
     );
 }
+
+/// The `pattern` check of `users.<column>` in `v`: how many values it counted as misshapen.
+fn misfits(v: &Verification, column: &str) -> String {
+    let subject = format!("users.{column}");
+    v.checks
+        .iter()
+        .find(|c| c.check == "pattern" && c.subject == subject)
+        .map(|c| c.detail.clone())
+        .unwrap_or_else(|| panic!("no pattern check of {subject}"))
+}
+
+#[tokio::test]
+async fn a_value_off_the_masked_shape_by_one_character_fails_the_pattern_check() {
+    // GIVEN a masked PostgreSQL database
+    let db = pg_database().await;
+    let pool = Pool::connect(&db, Engine::Postgres).await;
+    pool.create_schema(100).await;
+    mask_all(&db.url, &rules(&rules_text(100, 1_000_000))).await;
+
+    // WHEN values are changed to miss the shape in one place each: case, a character outside
+    // the class (ASCII or multi-byte, same length), the separator, a dot, a prefix (rows whose
+    // value is not NULL in the test schema)
+    let near_misses = [
+        ("email", 11, "'A' || substr(email, 2)"),
+        ("email", 12, "left(email, 64) || '@Example.invalid'"),
+        ("email", 13, "left(email, 63) || 'g@example.invalid'"),
+        ("email", 14, "left(email, 63) || 'é@example.invalid'"),
+        ("email", 16, "left(email, 63) || ' @example.invalid'"),
+        ("email", 17, "left(email, 64) || '@example_invalid'"),
+        ("full_name", 11, "'person ' || substr(full_name, 8)"),
+        ("full_name", 12, "'Person a' || substr(full_name, 9)"),
+        ("full_name", 13, "'Person  ' || substr(full_name, 10)"),
+        ("phone", 11, "'+998 ' || substr(phone, 6)"),
+        ("phone", 12, "'+999-' || substr(phone, 6)"),
+        ("phone", 13, "left(phone, 13) || 'x'"),
+        ("phone", 14, "'+999 ' || substr(phone, 6, 8) || '٣'"),
+    ];
+    for (column, id, value) in near_misses {
+        pool.exec(&format!(
+            "UPDATE users SET {column} = {value} WHERE id = {id} AND {column} IS NOT NULL"
+        ))
+        .await;
+    }
+    pool.exec(
+        "UPDATE users SET profile = jsonb_set(profile, '{contact,email}', \
+         to_jsonb(upper(profile #>> '{contact,email}'))) WHERE id = 20",
+    )
+    .await;
+    let v = verify(&db.url).await;
+
+    // THEN each column's pattern check counts exactly the values changed in it
+    assert_eq!(
+        misfits(&v, "email"),
+        "6 values do not have the masked shape"
+    );
+    assert_eq!(
+        misfits(&v, "full_name"),
+        "3 values do not have the masked shape"
+    );
+    assert_eq!(
+        misfits(&v, "phone"),
+        "4 values do not have the masked shape"
+    );
+    assert_eq!(
+        misfits(&v, "profile.contact.email"),
+        "1 values do not have the masked shape"
+    );
+}
