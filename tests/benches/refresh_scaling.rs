@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use offpeak_masking::{self as masking, Budget, Db, Endpoint, MaskingKey, rules};
-use offpeak_tests::bench_report::{env_number, load_average, server_version};
+use offpeak_tests::bench_report::{block_on, env_number, load_average, server_version};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 const SALT: &[u8] = b"benchmark-salt-0123456789";
@@ -49,11 +49,7 @@ struct SizeResult {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(bench());
+    block_on(bench());
 }
 
 async fn bench() {

@@ -58,6 +58,24 @@ pub async fn server_version(url: &str) -> String {
     version.split(" on ").next().unwrap_or(&version).to_owned()
 }
 
+/// `target/<profile>`: a benchmark's executable lives in its `deps/`.
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("benchmark executable");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<bench>")
+        .to_owned()
+}
+
+/// Runs a benchmark's `main` future on a multi-threaded runtime.
+pub fn block_on(bench: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

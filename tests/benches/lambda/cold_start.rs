@@ -23,6 +23,7 @@ use offpeak_tests::runtime_api::{Answer, Outcome, RuntimeApi};
 
 use crate::census::Census;
 use crate::world::{STATE_TABLE, World};
+use offpeak_tests::bench_report::profile_dir;
 use offpeak_tests::wire::Tally;
 
 /// How long one invocation (cold start included) may take.
@@ -485,15 +486,6 @@ fn package(
     };
     std::fs::remove_file(&zip).map_err(|e| e.to_string())?;
     Ok(package)
-}
-
-/// `target/release`: this benchmark's executable lives in its `deps/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("benchmark executable");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<bench>")
-        .to_owned()
 }
 
 /// `.venv-bench/bin/python`, made by `make venv-bench`.

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use offpeak_masking::SALT_ENV;
+use offpeak_tests::bench_report::profile_dir;
 
 /// The built `offpeak` binary and the rules file it is given.
 pub struct Offpeak {
@@ -101,13 +102,4 @@ impl Run {
             })
             .unwrap_or_default()
     }
-}
-
-/// `target/release`: this benchmark's executable lives in its `deps/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("benchmark executable");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<bench>")
-        .to_owned()
 }

@@ -36,6 +36,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use command::Offpeak;
+use offpeak_tests::bench_report::{block_on, env_number, load_average};
 
 /// The salt; `offpeak mask` reads it from `OFFPEAK_MASKING_SALT`.
 const SALT: &str = "benchmark-salt-0123456789";
@@ -100,11 +101,7 @@ fn main() {
         println!("masking: a benchmark; run it with `make bench`");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(bench());
+    block_on(bench());
 }
 
 async fn bench() {
@@ -220,20 +217,6 @@ fn machine(
     )
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
 /// One engine's tables (markdown): per contender the median, runs in order, rows per second and
 /// ratio to the faster baseline form; then the medians of `offpeak mask`'s phases.
 fn report(m: &Measured) -> String {
@@ -312,4 +295,13 @@ fn key_blocks() -> (String, String) {
     block[..SALT.len()].copy_from_slice(SALT.as_bytes());
     let hex = |pad: u8| block.iter().map(|b| format!("{:02x}", b ^ pad)).collect();
     (hex(0x36), hex(0x5c))
+}
+
+/// `UPDATE users SET column = expression, ...`: the hand-written in-place form.
+fn update_sql(masked: Vec<(&str, String)>) -> String {
+    let sets: Vec<String> = masked
+        .into_iter()
+        .map(|(c, e)| format!("{c} = {e}"))
+        .collect();
+    format!("UPDATE users SET {}", sets.join(", "))
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor, MySqlConnection, Row};
 
-use crate::{Form, Lab};
+use crate::{Form, Lab, update_sql};
 
 /// A server holding the template database.
 pub struct MariaDb {
@@ -122,7 +122,7 @@ impl Lab for MariaDb {
             Form {
                 name: "hand-written UPDATE",
                 baseline: true,
-                statements: vec![update_sql()],
+                statements: vec![update_sql(masked_columns())],
             },
             Form {
                 name: "hand-written CREATE TABLE ... SELECT + index + RENAME",
@@ -198,14 +198,6 @@ fn masked_columns() -> Vec<(&'static str, String)> {
         ),
         ("profile", profile),
     ]
-}
-
-fn update_sql() -> String {
-    let sets: Vec<String> = masked_columns()
-        .into_iter()
-        .map(|(c, e)| format!("{c} = {e}"))
-        .collect();
-    format!("UPDATE users SET {}", sets.join(", "))
 }
 
 /// A new table filled in primary-key order, its unique index built afterwards (one sorted build

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor, PgConnection, Row};
 
-use crate::{Form, Lab};
+use crate::{Form, Lab, update_sql};
 
 /// A server holding the template database.
 pub struct Postgres {
@@ -103,7 +103,7 @@ impl Lab for Postgres {
             Form {
                 name: "hand-written UPDATE",
                 baseline: true,
-                statements: vec![update_sql()],
+                statements: vec![update_sql(masked_columns())],
             },
             Form {
                 name: "hand-written CTAS + indexes",
@@ -181,14 +181,6 @@ fn masked_columns() -> Vec<(&'static str, String)> {
         ),
         ("profile", profile),
     ]
-}
-
-fn update_sql() -> String {
-    let sets: Vec<String> = masked_columns()
-        .into_iter()
-        .map(|(c, e)| format!("{c} = {e}"))
-        .collect();
-    format!("UPDATE users SET {}", sets.join(", "))
 }
 
 /// The single-pass rewrite offpeak falls back to, written by hand (for reference, not the target).
