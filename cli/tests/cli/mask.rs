@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use offpeak_tests::masking_support::Pool;
 use offpeak_tests::{Engine, TestDb, mariadb_database, pg_database};
-use sqlx::{Executor, MySqlPool, PgPool, Row};
 
 const SALT: &str = "cli-test-salt-0123456789abcdef";
 /// Every original personal value contains this, and no masked value can.
@@ -28,66 +28,37 @@ const RULES_MISSING_COLUMN: &str = "tables:
       email: email
 ";
 
-/// Either engine's pool, to look at the database from outside the binary.
-enum Pool {
-    Pg(PgPool),
-    My(MySqlPool),
+/// GIVEN a `customers` table with three rows of personal data.
+async fn seeded(db: &TestDb, engine: Engine) -> Pool {
+    let pool = Pool::connect(db, engine).await;
+    pool.exec(
+        "CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL UNIQUE, \
+         full_name VARCHAR(200), plan VARCHAR(20) NOT NULL)",
+    )
+    .await;
+    pool.exec(
+        "INSERT INTO customers VALUES \
+         (1, 'Ömer.1@mail.example.com', 'Ömer Yılmaz', 'pro'), \
+         (2, 'Ömer.2@mail.example.com', NULL, 'free'), \
+         (3, 'Ömer.3@mail.example.com', 'Ömer Şahin', 'pro')",
+    )
+    .await;
+    pool
 }
 
-impl Pool {
-    /// GIVEN a `customers` table with three rows of personal data.
-    async fn seeded(db: &TestDb, engine: Engine) -> Pool {
-        let pool = match engine {
-            Engine::Postgres => Pool::Pg(PgPool::connect(&db.url).await.unwrap()),
-            Engine::MariaDb => Pool::My(MySqlPool::connect(&db.url).await.unwrap()),
-        };
-        pool.exec(
-            "CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL UNIQUE, \
-             full_name VARCHAR(200), plan VARCHAR(20) NOT NULL)",
-        )
-        .await;
-        pool.exec(
-            "INSERT INTO customers VALUES \
-             (1, 'Ömer.1@mail.example.com', 'Ömer Yılmaz', 'pro'), \
-             (2, 'Ömer.2@mail.example.com', NULL, 'free'), \
-             (3, 'Ömer.3@mail.example.com', 'Ömer Şahin', 'pro')",
-        )
-        .await;
-        pool
-    }
-
-    async fn exec(&self, sql: &str) {
-        match self {
-            Pool::Pg(p) => p.execute(sql).await.map(drop),
-            Pool::My(p) => p.execute(sql).await.map(drop),
-        }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
-    /// Every row as `id|email|full_name|plan`, in id order.
-    async fn rows(&self) -> Vec<String> {
-        const SQL: &str = "SELECT CAST(id AS CHAR(10)) AS id, email, full_name, plan \
-                           FROM customers ORDER BY id";
-        let line = |id: String, email: String, name: Option<String>, plan: String| {
-            format!("{id}|{email}|{}|{plan}", name.unwrap_or_default())
-        };
-        match self {
-            Pool::Pg(p) => sqlx::query(&SQL.replace("CHAR(10)", "TEXT"))
-                .fetch_all(p)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| line(r.get(0), r.get(1), r.get(2), r.get(3)))
-                .collect(),
-            Pool::My(p) => sqlx::query(SQL)
-                .fetch_all(p)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| line(r.get(0), r.get(1), r.get(2), r.get(3)))
-                .collect(),
-        }
-    }
+/// Every row as `id|email|full_name|plan`, in id order.
+async fn rows(pool: &Pool) -> Vec<String> {
+    let sql = "SELECT CONCAT(id, ''), email, full_name, plan FROM customers ORDER BY id";
+    pool.texts(sql)
+        .await
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(Option::unwrap_or_default)
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
 }
 
 fn offpeak(args: &[&str], salt: Option<&str>) -> Output {
@@ -128,7 +99,7 @@ struct Given {
 }
 
 async fn given(db: &TestDb, engine: Engine, body: &str) -> Given {
-    let pool = Pool::seeded(db, engine).await;
+    let pool = seeded(db, engine).await;
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_file(&dir, "masking.yaml", body);
     Given { pool, dir, rules }
@@ -153,16 +124,16 @@ async fn masks_verifies_and_exits_0(db: TestDb, engine: Engine) {
     assert!(!text(&out).contains(SALT), "{}", text(&out));
 
     // AND every personal value is masked, NULLs stay NULL, kept columns are unchanged
-    let rows = pool.rows().await;
-    assert_eq!(rows.len(), 3);
-    for row in &rows {
+    let masked = rows(&pool).await;
+    assert_eq!(masked.len(), 3);
+    for row in &masked {
         assert!(!row.contains(MARKER), "{row}");
         let cols: Vec<&str> = row.split('|').collect();
         assert!(cols[1].ends_with("@example.invalid"), "{row}");
     }
     assert!(
-        rows[0].ends_with("|pro") && rows[1].ends_with("||free"),
-        "{rows:?}"
+        masked[0].ends_with("|pro") && masked[1].ends_with("||free"),
+        "{masked:?}"
     );
 
     // AND `--verify-only` on the masked database passes and changes nothing
@@ -170,12 +141,12 @@ async fn masks_verifies_and_exits_0(db: TestDb, engine: Engine) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(report["passed"], true, "{report}");
-    assert_eq!(pool.rows().await, rows);
+    assert_eq!(rows(&pool).await, masked);
 }
 
 async fn refuses_with_exit_2_and_changes_nothing(db: TestDb, engine: Engine) {
     let Given { pool, dir, rules } = given(&db, engine, RULES_MISSING_COLUMN).await;
-    let before = pool.rows().await;
+    let before = rows(&pool).await;
 
     // WHEN the rules leave a column unclassified
     let out = mask(&rules, &db.url, &[], Some(SALT));
@@ -189,13 +160,13 @@ async fn refuses_with_exit_2_and_changes_nothing(db: TestDb, engine: Engine) {
         text(&out)
     );
     assert!(!text(&out).contains(MARKER), "{}", text(&out));
-    assert_eq!(pool.rows().await, before);
+    assert_eq!(rows(&pool).await, before);
 
     // AND without a salt it is bad input too (exit 2), before touching the database
     let rules = rules_file(&dir, "complete.yaml", RULES);
     let out = mask(&rules, &db.url, &[], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert_eq!(pool.rows().await, before);
+    assert_eq!(rows(&pool).await, before);
 }
 
 async fn verify_only_on_unmasked_data_fails_with_exit_1(db: TestDb, engine: Engine) {
@@ -204,7 +175,7 @@ async fn verify_only_on_unmasked_data_fails_with_exit_1(db: TestDb, engine: Engi
         dir: _dir,
         rules,
     } = given(&db, engine, RULES).await;
-    let before = pool.rows().await;
+    let before = rows(&pool).await;
 
     // WHEN only the verification gate runs on data that was never masked
     let out = mask(&rules, &db.url, &["--verify-only"], Some(SALT));
@@ -217,7 +188,7 @@ async fn verify_only_on_unmasked_data_fails_with_exit_1(db: TestDb, engine: Engi
         text(&out)
     );
     assert!(!text(&out).contains(MARKER), "{}", text(&out));
-    assert_eq!(pool.rows().await, before);
+    assert_eq!(rows(&pool).await, before);
 }
 
 #[tokio::test]
