@@ -85,21 +85,9 @@ fn lost_note(asg: &str, live: &Live) -> String {
 mod tests {
     use super::*;
     use crate::aws::AsgView;
-    use crate::model::{AsgTag, Scaling};
+    use crate::model::AsgTag;
     use crate::skip::Skip;
-    use chrono::TimeZone;
-
-    fn since() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
-    }
-
-    fn clock() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, 1, 0, 0).unwrap()
-    }
-
-    fn s(min: i32, max: i32, desired: i32) -> Scaling {
-        Scaling { min, max, desired }
-    }
+    use crate::testing::{friday_night as since, s, saturday as clock};
 
     fn asleep_with(tags: Vec<AsgTag>) -> Live {
         Live {

@@ -244,16 +244,10 @@ async fn a_target_that_cannot_be_registered_is_not_changed() {
     // GIVEN awake groups and a registry that can't be written
     let world = World::new();
     let store = stuck_registry();
-    let svc = Services {
-        eks: &world.eks,
-        autoscaling: &world.asg,
-        state: &store,
-        notifier: &world.notifier,
-    };
-    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
 
     // WHEN Friday night ticks
-    let report = run(&svc, &schedule, &InvocationEvent::default(), friday_night())
+    let report = world
+        .run_on(&store, YAML, &InvocationEvent::default(), friday_night())
         .await
         .unwrap();
 
