@@ -290,8 +290,6 @@ mod tests {
     use chrono::TimeZone;
 
     const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, ghost]
     autoscaling_groups: [dev-legacy, gone-asg]

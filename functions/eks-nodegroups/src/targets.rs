@@ -177,8 +177,6 @@ mod tests {
     use crate::testing::{self, friday_night};
 
     const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, batch]
     autoscaling_groups: [dev-legacy]

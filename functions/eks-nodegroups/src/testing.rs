@@ -8,18 +8,19 @@ use offpeak_shared::config::{self, Schedule};
 
 use crate::model::Scaling;
 
-/// `dev-eks`'s `app` node group, asleep from Friday 22:00 to Monday 07:30 (Asia/Tokyo).
+/// `dev-eks`'s `app` node group, asleep from Friday 22:00 to Monday 07:30 (an entry for
+/// [`schedule`]).
 pub const DEV_APP: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app]
     sleep: [{from: fri 22:00, to: mon 07:30}]
 "#;
 
-/// The schedule `yaml` describes (panics if it is not valid).
-pub fn schedule(yaml: &str) -> Schedule {
-    config::parse_str(yaml, Path::new("t.yaml")).unwrap()
+/// The schedule, in Asia/Tokyo, of these `eks_nodegroups` entries (YAML list items; panics if
+/// they are not valid).
+pub fn schedule(entries: &str) -> Schedule {
+    let yaml = format!("timezone: Asia/Tokyo\neks_nodegroups:{entries}");
+    config::parse_str(&yaml, Path::new("t.yaml")).unwrap()
 }
 
 /// Friday 2026-11-27 22:00 JST.

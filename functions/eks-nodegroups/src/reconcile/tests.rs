@@ -13,8 +13,6 @@ use crate::plan::Step;
 use crate::testing::{self, friday_night, monday_morning, s, saturday};
 
 const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, batch]
     autoscaling_groups: [dev-legacy]
@@ -22,8 +20,6 @@ eks_nodegroups:
 "#;
 
 const ENFORCED: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, batch]
     autoscaling_groups: [dev-legacy]
