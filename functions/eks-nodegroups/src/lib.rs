@@ -53,8 +53,8 @@ pub mod record;
 pub mod recover;
 pub mod skip;
 pub mod targets;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
+#[cfg(test)]
+mod testing;
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::event::{InvocationEvent, Override};

@@ -1,5 +1,5 @@
-//! Fixtures shared by this crate's tests and the end-to-end tests (feature `testing`): the
-//! instants around the weekend window most test schedules use, and schedules read from text.
+//! Fixtures shared by this crate's tests: the instants around the weekend window most test
+//! schedules use, and schedules read from their entries.
 
 use std::path::Path;
 
