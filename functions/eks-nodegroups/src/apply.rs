@@ -132,15 +132,7 @@ pub async fn apply_target<'p, E: Eks, A: AutoScaling, S: StateStore>(
 /// The stored document under the lease, or `None` if its version moved since the plan was made.
 async fn reread<S: StateStore>(store: &S, plan: &TargetPlan) -> Result<Option<Stored>, TickError> {
     let target = plan.target.as_str();
-    let records = store
-        .get_many(&[target])
-        .await
-        .map_err(|source| TickError::ReadState { count: 1, source })?;
-    let current =
-        Stored::from_record(records.get(target)).map_err(|source| TickError::DecodeState {
-            target: target.to_owned(),
-            source,
-        })?;
+    let current = record::read(store, target).await?;
     Ok((current.version == plan.stored.version).then_some(current))
 }
 

@@ -53,6 +53,8 @@ pub mod record;
 pub mod recover;
 pub mod skip;
 pub mod targets;
+#[cfg(test)]
+mod testing;
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::event::{InvocationEvent, Override};

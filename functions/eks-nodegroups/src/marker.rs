@@ -148,15 +148,7 @@ pub fn discovery_keys(cluster: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn since() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
-    }
-
-    fn s(min: i32, max: i32, desired: i32) -> Scaling {
-        Scaling { min, max, desired }
-    }
+    use crate::testing::{friday_night as since, s};
 
     fn discovery() -> Vec<AsgTag> {
         vec![

@@ -286,13 +286,10 @@ mod tests {
     use super::*;
     use crate::aws::fake::{FakeAutoScaling, FakeEks};
     use crate::model::AsgTag;
+    use crate::testing::{self, s};
     use chrono::TimeZone;
-    use offpeak_shared::config;
-    use std::path::Path;
 
     const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, ghost]
     autoscaling_groups: [dev-legacy, gone-asg]
@@ -305,13 +302,9 @@ eks_nodegroups:
     sleep: [{days: daily, start: "20:00", end: "08:00"}]
 "#;
 
-    fn s(min: i32, max: i32, desired: i32) -> Scaling {
-        Scaling { min, max, desired }
-    }
-
     #[tokio::test]
     async fn every_target_is_observed_and_missing_ones_are_values() {
-        let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+        let schedule = testing::schedule(YAML);
         let now = Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0).unwrap();
         let eks = FakeEks::default()
             .nodegroup("dev-eks", "app", s(1, 3, 2), "eks-app")

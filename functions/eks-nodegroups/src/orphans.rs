@@ -30,7 +30,7 @@ use crate::model::Instants;
 use crate::observe::{Live, Observed, View};
 use crate::plan::{self, Step, TargetPlan};
 use crate::record::{Concern, Stored, TargetDoc};
-use crate::recover::{self, Baseline};
+use crate::recover::{self, Unrestorable};
 use crate::targets::{self, Unit};
 
 /// The registered ids that `observed` (the schedule's targets this tick) does not hold.
@@ -134,17 +134,11 @@ fn put_back(
         return Err(stored.doc.attention.as_ref().map(|a| a.concern));
     }
     let release = Step::Release { forget_state: true };
-    let saved = match recover::baseline(&stored.doc, live, &observed.unit.cluster, now.clock) {
-        Baseline::Saved(saved) => saved,
-        Baseline::Recovered { saved, notes: why } => {
-            notes.extend(why);
-            saved
-        }
-        Baseline::Lost { note } => {
-            notes.push(note);
-            return Err(Some(Concern::LostState));
-        }
-        Baseline::Unknown => {
+    let baseline = recover::baseline(&stored.doc, live, &observed.unit.cluster, now.clock);
+    let saved = match baseline.restorable(notes) {
+        Ok(saved) => saved,
+        Err(Unrestorable::Lost) => return Err(Some(Concern::LostState)),
+        Err(Unrestorable::Unknown) => {
             notes.push(
                 "removed from the schedule; offpeak holds nothing to put back: released from offpeak's registry"
                     .into(),

@@ -98,15 +98,7 @@ pub async fn record<S: StateStore>(
     let target = unit.id.as_str();
     let mut last = None;
     for _ in 0..WRITE_ATTEMPTS {
-        let records = store
-            .get_many(&[target])
-            .await
-            .map_err(|source| TickError::ReadState { count: 1, source })?;
-        let mut stored =
-            Stored::from_record(records.get(target)).map_err(|source| TickError::DecodeState {
-                target: target.to_owned(),
-                source,
-            })?;
+        let mut stored = record::read(store, target).await?;
         let Some(outcome) = edit(&mut stored, o, now) else {
             return Ok(Overridden::NothingToClear);
         };
@@ -142,22 +134,9 @@ fn edit(stored: &mut Stored, o: &Override, now: DateTime<Utc>) -> Option<Overrid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, TimeZone};
-    use offpeak_shared::config;
+    use crate::testing::{self, DEV_APP, saturday as now};
+    use chrono::Duration;
     use offpeak_shared::state::MemoryStateStore;
-    use std::path::Path;
-
-    const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
-  - cluster: dev-eks
-    nodegroups: [app]
-    sleep: [{from: fri 22:00, to: mon 07:30}]
-"#;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, 1, 0, 0).unwrap()
-    }
 
     /// An override as an event (or `offpeak override`) gives it.
     fn event(target: &str, state: &str, until: Option<DateTime<Utc>>) -> Override {
@@ -173,7 +152,7 @@ eks_nodegroups:
 
     #[tokio::test]
     async fn an_override_is_stored_next_to_the_rest_of_the_document() {
-        let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+        let schedule = testing::schedule(DEV_APP);
         let store = MemoryStateStore::new();
         store
             .put(
@@ -198,7 +177,7 @@ eks_nodegroups:
     #[tokio::test]
     async fn clear_ends_the_override_at_the_clock_and_is_a_no_op_without_one() {
         // GIVEN a target without an override
-        let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+        let schedule = testing::schedule(DEV_APP);
         let store = MemoryStateStore::new();
         let clear = event("dev-eks/app", "clear", None);
 
@@ -235,7 +214,7 @@ eks_nodegroups:
 
     #[test]
     fn an_event_override_must_fit_this_function_and_name_a_target() {
-        let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+        let schedule = testing::schedule(DEV_APP);
         let later = Some(now() + Duration::hours(1));
         let cases = [
             (
@@ -255,7 +234,7 @@ eks_nodegroups:
 
     #[test]
     fn bad_overrides_are_refused_with_what_to_do() {
-        let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+        let schedule = testing::schedule(DEV_APP);
         let cases = [
             (
                 "dev-eks/ghost",

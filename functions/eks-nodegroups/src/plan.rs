@@ -35,7 +35,7 @@ use crate::marker;
 use crate::model::{self, AsgTag, Instants, Resource, Scaling, SleepState};
 use crate::observe::{Live, Observed, View};
 use crate::record::{Attention, Concern, HeldOverride, Saved, Stored, TargetDoc};
-use crate::recover::{self, Baseline};
+use crate::recover::{self, Baseline, Unrestorable};
 use crate::skip::{SKIP_KEY, Skip};
 
 /// How long actual ≠ desired must last before it is notified as drift (three default ticks).
@@ -564,17 +564,11 @@ fn wake_steps(
     steps: &mut Vec<Step>,
     notes: &mut Vec<String>,
 ) -> Course {
-    let saved = match recover::baseline(ctx.doc, live, ctx.cluster, ctx.clock) {
-        Baseline::Saved(saved) => saved,
-        Baseline::Recovered { saved, notes: why } => {
-            notes.extend(why);
-            saved
-        }
-        Baseline::Lost { note } => {
-            notes.push(note);
-            return Course::Lost;
-        }
-        Baseline::Unknown => {
+    let baseline = recover::baseline(ctx.doc, live, ctx.cluster, ctx.clock);
+    let saved = match baseline.restorable(notes) {
+        Ok(saved) => saved,
+        Err(Unrestorable::Lost) => return Course::Lost,
+        Err(Unrestorable::Unknown) => {
             if ctx.doc.desired != Some(SleepState::Awake) {
                 steps.push(Step::CommitDesired {
                     state: SleepState::Awake,

@@ -154,6 +154,18 @@ impl Stored {
     }
 }
 
+/// Reads and decodes the target's document (no document yet: the default, with no version).
+pub async fn read<S: StateStore>(store: &S, target: &str) -> Result<Stored, TickError> {
+    let records = store
+        .get_many(&[target])
+        .await
+        .map_err(|source| TickError::ReadState { count: 1, source })?;
+    Stored::from_record(records.get(target)).map_err(|source| TickError::DecodeState {
+        target: target.to_owned(),
+        source,
+    })
+}
+
 /// Writes `stored.doc` if the stored version is still `stored.version`, then advances the version.
 pub async fn write<S: StateStore>(
     store: &S,
@@ -182,15 +194,7 @@ pub async fn write<S: StateStore>(
 /// Marks the target's problem as not yet told (its notice failed to publish), so the next tick
 /// sends it again. A target whose document changed meanwhile is left as it is: that tick decides.
 pub async fn untell<S: StateStore>(store: &S, target: &str) -> Result<(), TickError> {
-    let records = store
-        .get_many(&[target])
-        .await
-        .map_err(|source| TickError::ReadState { count: 1, source })?;
-    let mut stored =
-        Stored::from_record(records.get(target)).map_err(|source| TickError::DecodeState {
-            target: target.to_owned(),
-            source,
-        })?;
+    let mut stored = read(store, target).await?;
     match stored.doc.attention.as_mut() {
         Some(a) if a.reported => a.reported = false,
         _ => return Ok(()),
@@ -236,6 +240,15 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 28, h, 0, 0).unwrap()
     }
 
+    fn awake_from_1_until_9() -> HeldOverride {
+        HeldOverride {
+            state: SleepState::Awake,
+            until: t(9),
+            set_at: t(1),
+            cleared: false,
+        }
+    }
+
     #[test]
     fn an_empty_document_reads_as_default_and_unknown_fields_are_ignored() {
         let record = Record {
@@ -253,12 +266,7 @@ mod tests {
     #[test]
     fn the_override_is_active_strictly_before_until() {
         let doc = TargetDoc {
-            override_: Some(HeldOverride {
-                state: SleepState::Awake,
-                until: t(9),
-                set_at: t(1),
-                cleared: false,
-            }),
+            override_: Some(awake_from_1_until_9()),
             ..TargetDoc::default()
         };
         assert!(doc.active_override(t(8)).is_some());
@@ -271,12 +279,7 @@ mod tests {
         let mut stored = Stored {
             doc: TargetDoc {
                 desired: Some(SleepState::Awake),
-                override_: Some(HeldOverride {
-                    state: SleepState::Awake,
-                    until: t(9),
-                    set_at: t(1),
-                    cleared: false,
-                }),
+                override_: Some(awake_from_1_until_9()),
                 ..TargetDoc::default()
             },
             version: None,

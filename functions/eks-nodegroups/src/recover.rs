@@ -35,6 +35,34 @@ pub enum Baseline {
     Unknown,
 }
 
+/// Why a [`Baseline`] gives a wake nothing to restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unrestorable {
+    /// [`Baseline::Lost`]: the sizes must come from a person.
+    Lost,
+    /// [`Baseline::Unknown`]: offpeak holds nothing for the group.
+    Unknown,
+}
+
+impl Baseline {
+    /// What a wake restores; the baseline's notes (why it was recovered, or what a person must do
+    /// when it is lost) are added to `notes`.
+    pub fn restorable(self, notes: &mut Vec<String>) -> Result<Saved, Unrestorable> {
+        match self {
+            Baseline::Saved(saved) => Ok(saved),
+            Baseline::Recovered { saved, notes: why } => {
+                notes.extend(why);
+                Ok(saved)
+            }
+            Baseline::Lost { note } => {
+                notes.push(note);
+                Err(Unrestorable::Lost)
+            }
+            Baseline::Unknown => Err(Unrestorable::Unknown),
+        }
+    }
+}
+
 /// The baseline of a live target with document `doc`; `clock` stands in for a marker without
 /// its `since`.
 pub fn baseline(doc: &TargetDoc, live: &Live, cluster: &str, clock: DateTime<Utc>) -> Baseline {
@@ -85,21 +113,9 @@ fn lost_note(asg: &str, live: &Live) -> String {
 mod tests {
     use super::*;
     use crate::aws::AsgView;
-    use crate::model::{AsgTag, Scaling};
+    use crate::model::AsgTag;
     use crate::skip::Skip;
-    use chrono::TimeZone;
-
-    fn since() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
-    }
-
-    fn clock() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, 1, 0, 0).unwrap()
-    }
-
-    fn s(min: i32, max: i32, desired: i32) -> Scaling {
-        Scaling { min, max, desired }
-    }
+    use crate::testing::{friday_night as since, s, saturday as clock};
 
     fn asleep_with(tags: Vec<AsgTag>) -> Live {
         Live {

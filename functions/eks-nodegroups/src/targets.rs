@@ -174,13 +174,9 @@ pub fn known_ids(schedule: &Schedule) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use offpeak_shared::config;
-    use std::path::Path;
+    use crate::testing::{self, friday_night};
 
     const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, batch]
     autoscaling_groups: [dev-legacy]
@@ -197,7 +193,7 @@ eks_nodegroups:
 "#;
 
     fn schedule() -> Schedule {
-        config::parse_str(YAML, Path::new("test.yaml")).unwrap()
+        testing::schedule(YAML)
     }
 
     #[test]
@@ -243,8 +239,7 @@ eks_nodegroups:
     fn scheduled_state_follows_the_sleep_windows() {
         let schedule = schedule();
         let app = resolve(&schedule, "dev-eks/app").unwrap();
-        // Friday 2026-11-27 22:00 JST = 13:00 UTC.
-        let friday_night = Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap();
+        let friday_night = friday_night();
         assert_eq!(app.scheduled(friday_night), SleepState::Asleep);
         assert_eq!(
             app.scheduled(friday_night - chrono::Duration::minutes(1)),
@@ -254,7 +249,7 @@ eks_nodegroups:
 
     #[test]
     fn an_orphan_is_always_awake_and_keeps_its_recorded_resource() {
-        let friday_night = Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap();
+        let friday_night = friday_night();
         let ng = orphan("old-eks/app", None);
         assert!(ng.is_orphan() && !ng.enforce());
         assert_eq!(ng.scheduled(friday_night), SleepState::Awake);

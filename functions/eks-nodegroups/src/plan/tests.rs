@@ -1,9 +1,8 @@
 //! Table-like tests of the pure planner: one observed target, one stored document, one instant.
 
-use std::path::Path;
+use std::sync::LazyLock;
 
-use chrono::{TimeZone, Utc};
-use offpeak_shared::config::{self, Schedule};
+use offpeak_shared::config::Schedule;
 use offpeak_shared::event::{Override, OverrideState};
 use serde_json::json;
 
@@ -11,41 +10,18 @@ use super::*;
 use crate::aws::AsgView;
 use crate::record::{Attention, Saved};
 use crate::targets;
+use crate::testing::{self, DEV_APP, friday_night, monday_morning, s, saturday};
 
-const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
-  - cluster: dev-eks
-    nodegroups: [app]
-    sleep: [{from: fri 22:00, to: mon 07:30}]
-  - cluster: strict-eks
+/// `DEV_APP`, and the same node group of a cluster whose schedule is enforced.
+static SCHEDULE: LazyLock<Schedule> = LazyLock::new(|| {
+    testing::schedule(&format!(
+        "{DEV_APP}  - cluster: strict-eks
     nodegroups: [app]
     enforce: true
-    sleep: [{from: fri 22:00, to: mon 07:30}]
-"#;
-
-fn schedule() -> Schedule {
-    config::parse_str(YAML, Path::new("t.yaml")).unwrap()
-}
-
-/// Friday 2026-11-27 22:00 JST.
-fn friday_night() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
-}
-
-/// Saturday 2026-11-28 10:00 JST.
-fn saturday() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 1, 0, 0).unwrap()
-}
-
-/// Monday 2026-11-30 07:30 JST.
-fn monday_morning() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 22, 30, 0).unwrap()
-}
-
-fn s(min: i32, max: i32, desired: i32) -> Scaling {
-    Scaling { min, max, desired }
-}
+    sleep: [{{from: fri 22:00, to: mon 07:30}}]
+"
+    ))
+});
 
 fn discovery() -> Vec<AsgTag> {
     vec![
@@ -69,11 +45,16 @@ fn live(scaling: Scaling, tags: Vec<AsgTag>) -> Live {
     }
 }
 
-fn observed<'s>(schedule: &'s Schedule, id: &str, view: View) -> Observed<'s> {
+fn observed(id: &str, view: View) -> Observed<'static> {
     Observed {
-        unit: targets::resolve(schedule, id).unwrap(),
+        unit: targets::resolve(&SCHEDULE, id).unwrap(),
         view,
     }
+}
+
+/// `dev-eks/app`, present as `live` shows it.
+fn dev_app(live: Live) -> Observed<'static> {
+    observed("dev-eks/app", View::Present(live))
 }
 
 fn doc(desired: Option<SleepState>, saved: Option<Saved>) -> Stored {
@@ -96,6 +77,65 @@ fn saved() -> Saved {
     }
 }
 
+/// Saving what [`saved`] holds.
+fn save_saved() -> Step {
+    let Saved {
+        scaling,
+        asg,
+        autoscaler_tags,
+        at,
+    } = saved();
+    Step::SaveScaling {
+        scaling,
+        asg,
+        autoscaler_tags,
+        at,
+    }
+}
+
+/// Putting back what [`saved`] holds on a group at `from`, then checking it.
+fn restore_saved(from: Scaling) -> [Step; 3] {
+    let Saved {
+        scaling,
+        asg,
+        autoscaler_tags,
+        ..
+    } = saved();
+    [
+        Step::RestoreScaling { from, to: scaling },
+        Step::RestoreAutoscalerTags {
+            asg: "eks-app".into(),
+            tags: autoscaler_tags.clone(),
+        },
+        Step::VerifyRestore(Expected {
+            scaling,
+            asg,
+            autoscaler_tags,
+        }),
+    ]
+}
+
+/// `stored`, held awake by an override set at `set_at` until `until`.
+fn held_awake(mut stored: Stored, set_at: DateTime<Utc>, until: DateTime<Utc>) -> Stored {
+    stored.doc.override_ = Some(HeldOverride {
+        state: SleepState::Awake,
+        until,
+        set_at,
+        cleared: false,
+    });
+    stored
+}
+
+/// An override of `dev-eks/app` as an invocation event gives it.
+fn event(state: OverrideState, until: Option<DateTime<Utc>>) -> Override {
+    Override {
+        target: "dev-eks/app".into(),
+        state,
+        until: until.map(|u| u.fixed_offset()),
+        for_: None,
+    }
+}
+
 /// Plans at `now`, with no replay (`at` = the clock).
 fn plan_at(
     observed: &Observed<'_>,
@@ -112,22 +152,12 @@ fn steps(plan: &TargetPlan) -> Vec<Step> {
 
 #[test]
 fn friday_night_saves_then_parks_the_guard_then_scales_to_zero() {
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), discovery())),
-    );
+    let o = dev_app(live(s(1, 3, 2), discovery()));
     let plan = plan_at(&o, doc(Some(SleepState::Awake), None), None, friday_night());
     assert_eq!(
         steps(&plan),
         [
-            Step::SaveScaling {
-                scaling: s(1, 3, 2),
-                asg: Some("eks-app".into()),
-                autoscaler_tags: discovery(),
-                at: friday_night(),
-            },
+            save_saved(),
             Step::ParkAutoscalerTags {
                 asg: "eks-app".into(),
                 tags: discovery(),
@@ -148,13 +178,8 @@ fn friday_night_saves_then_parks_the_guard_then_scales_to_zero() {
 
 #[test]
 fn a_converged_sleeping_target_has_an_empty_plan() {
-    let schedule = schedule();
     let marker = marker::encode(s(1, 3, 2), friday_night(), &discovery());
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(0, 3, 0), vec![marker])),
-    );
+    let o = dev_app(live(s(0, 3, 0), vec![marker]));
     let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
@@ -167,12 +192,7 @@ fn a_converged_sleeping_target_has_an_empty_plan() {
 
 #[test]
 fn a_manual_scale_up_inside_the_window_is_respected_and_notified_once_after_the_grace() {
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 1), vec![])),
-    );
+    let o = dev_app(live(s(1, 3, 1), vec![]));
     let asleep = || doc(Some(SleepState::Asleep), Some(saved()));
 
     let first = plan_at(&o, asleep(), None, saturday());
@@ -211,11 +231,9 @@ fn a_manual_scale_up_inside_the_window_is_respected_and_notified_once_after_the_
 
 #[test]
 fn enforce_puts_it_back_to_sleep_without_touching_the_saved_scaling() {
-    let schedule = schedule();
     let mut tags = discovery();
     tags[0].key = "k8s.io/cluster-autoscaler/strict-eks".into();
     let o = observed(
-        &schedule,
         "strict-eks/app",
         View::Present(live(s(1, 3, 1), tags.clone())),
     );
@@ -248,47 +266,34 @@ fn enforce_puts_it_back_to_sleep_without_touching_the_saved_scaling() {
 
 #[test]
 fn monday_restores_exactly_the_saved_size_and_tags_then_verifies() {
-    let schedule = schedule();
     let marker = marker::encode(s(1, 3, 2), friday_night(), &discovery());
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(0, 3, 0), vec![marker])),
-    );
-    let plan = plan_at(
-        &o,
-        doc(Some(SleepState::Asleep), Some(saved())),
-        None,
-        monday_morning(),
-    );
-    assert_eq!(
-        steps(&plan),
-        [
-            Step::RestoreScaling {
-                from: s(0, 3, 0),
-                to: s(1, 3, 2)
-            },
-            Step::RestoreAutoscalerTags {
-                asg: "eks-app".into(),
-                tags: discovery()
-            },
-            Step::VerifyRestore(Expected {
-                scaling: s(1, 3, 2),
-                asg: Some("eks-app".into()),
-                autoscaler_tags: discovery()
-            }),
-        ]
-    );
+    let cases = [
+        (
+            "state kept",
+            live(s(0, 3, 0), vec![marker.clone()]),
+            doc(Some(SleepState::Asleep), Some(saved())),
+        ),
+        (
+            "state lost: the marker says what to restore",
+            marked(s(0, 3, 0), &marker.value),
+            Stored::default(),
+        ),
+    ];
+    for (case, group, stored) in cases {
+        // GIVEN a sleeping group, with its state or only its marker
+        let o = dev_app(group);
+
+        // WHEN Monday morning plans it
+        let plan = plan_at(&o, stored, None, monday_morning());
+
+        // THEN it is restored exactly, its tags put back and the marker removed, then verified
+        assert_eq!(steps(&plan), restore_saved(s(0, 3, 0)), "{case}");
+    }
 }
 
 #[test]
 fn a_restore_already_in_place_is_only_verified() {
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), discovery())),
-    );
+    let o = dev_app(live(s(1, 3, 2), discovery()));
     let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
@@ -304,18 +309,8 @@ fn a_restore_already_in_place_is_only_verified() {
 
 #[test]
 fn an_override_is_recorded_first_and_the_plan_already_follows_it() {
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(0, 3, 0), vec![])),
-    );
-    let event = Override {
-        target: "dev-eks/app".into(),
-        state: OverrideState::Awake,
-        until: Some((saturday() + Duration::hours(8)).fixed_offset()),
-        for_: None,
-    };
+    let o = dev_app(live(s(0, 3, 0), vec![]));
+    let event = event(OverrideState::Awake, Some(saturday() + Duration::hours(8)));
     let plan = plan_at(
         &o,
         doc(Some(SleepState::Asleep), Some(saved())),
@@ -336,19 +331,12 @@ fn an_override_is_recorded_first_and_the_plan_already_follows_it() {
 
 #[test]
 fn when_the_override_ends_the_schedule_applies_again() {
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), vec![])),
+    let o = dev_app(live(s(1, 3, 2), vec![]));
+    let stored = held_awake(
+        doc(Some(SleepState::Awake), None),
+        saturday(),
+        saturday() + Duration::hours(8),
     );
-    let mut stored = doc(Some(SleepState::Awake), None);
-    stored.doc.override_ = Some(HeldOverride {
-        state: SleepState::Awake,
-        until: saturday() + Duration::hours(8),
-        set_at: saturday(),
-        cleared: false,
-    });
     let during = plan_at(&o, stored.clone(), None, saturday() + Duration::hours(7));
     assert!(during.actions.is_empty(), "{:?}", during.actions);
     let after = plan_at(&o, stored, None, saturday() + Duration::hours(8));
@@ -368,19 +356,12 @@ fn when_the_override_ends_the_schedule_applies_again() {
 #[test]
 fn an_ended_override_is_removed_even_when_the_schedule_wants_the_same() {
     // GIVEN an awake group whose "awake" override ended on Monday, when the schedule wants it awake
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), vec![])),
+    let o = dev_app(live(s(1, 3, 2), vec![]));
+    let stored = held_awake(
+        doc(Some(SleepState::Awake), None),
+        saturday(),
+        monday_morning() + Duration::hours(1),
     );
-    let mut stored = doc(Some(SleepState::Awake), None);
-    stored.doc.override_ = Some(HeldOverride {
-        state: SleepState::Awake,
-        until: monday_morning() + Duration::hours(1),
-        set_at: saturday(),
-        cleared: false,
-    });
 
     // WHEN the first tick after its end plans it
     let plan = plan_at(&o, stored, None, monday_morning() + Duration::hours(2));
@@ -403,25 +384,13 @@ fn an_ended_override_is_removed_even_when_the_schedule_wants_the_same() {
 #[test]
 fn clear_in_an_event_ends_the_override_and_the_same_plan_follows_the_schedule() {
     // GIVEN a group held awake on Saturday by an override until the evening
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), discovery())),
+    let o = dev_app(live(s(1, 3, 2), discovery()));
+    let mut stored = held_awake(
+        doc(Some(SleepState::Awake), Some(saved())),
+        saturday(),
+        saturday() + Duration::hours(8),
     );
-    let mut stored = doc(Some(SleepState::Awake), Some(saved()));
-    stored.doc.override_ = Some(HeldOverride {
-        state: SleepState::Awake,
-        until: saturday() + Duration::hours(8),
-        set_at: saturday(),
-        cleared: false,
-    });
-    let clear = Override {
-        target: "dev-eks/app".into(),
-        state: OverrideState::Clear,
-        until: None,
-        for_: None,
-    };
+    let clear = event(OverrideState::Clear, None);
 
     // WHEN an event clears it an hour later
     let clock = saturday() + Duration::hours(1);
@@ -445,11 +414,7 @@ fn clear_in_an_event_ends_the_override_and_the_same_plan_follows_the_schedule() 
     // AND clearing a target without an override changes nothing and says so
     stored.doc.override_ = None;
     stored.doc.desired = Some(SleepState::Asleep);
-    let asleep = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(0, 3, 0), vec![])),
-    );
+    let asleep = dev_app(live(s(0, 3, 0), vec![]));
     let plan = plan_at(&asleep, stored, Some(&clear), clock);
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert!(
@@ -463,7 +428,6 @@ fn clear_in_an_event_ends_the_override_and_the_same_plan_follows_the_schedule() 
 
 #[test]
 fn skip_tag_busy_and_unreadable_targets_get_notes_only() {
-    let schedule = schedule();
     let fresh = || doc(Some(SleepState::Awake), None);
     let mut skipped = live(s(1, 3, 2), discovery());
     skipped.skip = Skip::Until(saturday());
@@ -488,7 +452,7 @@ fn skip_tag_busy_and_unreadable_targets_get_notes_only() {
     ];
     for (view, needle) in cases {
         let plan = plan_at(
-            &observed(&schedule, "dev-eks/app", view),
+            &observed("dev-eks/app", view),
             fresh(),
             None,
             friday_night(),
@@ -500,11 +464,10 @@ fn skip_tag_busy_and_unreadable_targets_get_notes_only() {
 
 #[test]
 fn a_missing_target_is_flagged_and_notified_once_then_cleared_when_back() {
-    let schedule = schedule();
     let missing = View::Missing {
         what: "node group app of eks cluster dev-eks does not exist".into(),
     };
-    let o = observed(&schedule, "dev-eks/app", missing);
+    let o = observed("dev-eks/app", missing);
     let first = plan_at(&o, Stored::default(), None, friday_night());
     assert_eq!(
         steps(&first),
@@ -527,11 +490,7 @@ fn a_missing_target_is_flagged_and_notified_once_then_cleared_when_back() {
     );
 
     flagged.doc.desired = Some(SleepState::Asleep);
-    let back = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(0, 3, 0), vec![])),
-    );
+    let back = dev_app(live(s(0, 3, 0), vec![]));
     assert_eq!(
         steps(&plan_at(&back, flagged, None, saturday())),
         [Step::Unflag {
@@ -542,17 +501,8 @@ fn a_missing_target_is_flagged_and_notified_once_then_cleared_when_back() {
 
 #[test]
 fn the_first_tick_records_the_state_and_a_group_at_zero_by_hand_is_drift() {
-    let schedule = schedule();
-    let up = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), vec![])),
-    );
-    let down = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(0, 3, 0), vec![])),
-    );
+    let up = dev_app(live(s(1, 3, 2), vec![]));
+    let down = dev_app(live(s(0, 3, 0), vec![]));
     let commit = Step::CommitDesired {
         state: SleepState::Awake,
     };
@@ -617,12 +567,7 @@ fn marked(scaling: Scaling, value: &str) -> Live {
 #[test]
 fn every_sleep_marks_the_group_even_without_discovery_tags() {
     // GIVEN an awake group whose Auto Scaling group has no cluster-autoscaler tags
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), vec![])),
-    );
+    let o = dev_app(live(s(1, 3, 2), vec![]));
 
     // WHEN Friday night is planned
     let plan = plan_at(&o, doc(Some(SleepState::Awake), None), None, friday_night());
@@ -642,13 +587,8 @@ fn every_sleep_marks_the_group_even_without_discovery_tags() {
 #[test]
 fn with_its_state_lost_a_sleeping_group_saves_what_its_marker_says_never_zeros() {
     // GIVEN a group offpeak put to sleep, whose state item is gone
-    let schedule = schedule();
     let value = marker::encode(s(1, 3, 2), friday_night(), &discovery()).value;
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(marked(s(0, 3, 0), &value)),
-    );
+    let o = dev_app(marked(s(0, 3, 0), &value));
 
     // WHEN a tick inside the sleep window plans it
     let plan = plan_at(&o, Stored::default(), None, saturday());
@@ -657,12 +597,7 @@ fn with_its_state_lost_a_sleeping_group_saves_what_its_marker_says_never_zeros()
     assert_eq!(
         steps(&plan),
         [
-            Step::SaveScaling {
-                scaling: s(1, 3, 2),
-                asg: Some("eks-app".into()),
-                autoscaler_tags: discovery(),
-                at: friday_night(),
-            },
+            save_saved(),
             Step::CommitDesired {
                 state: SleepState::Asleep
             },
@@ -672,49 +607,9 @@ fn with_its_state_lost_a_sleeping_group_saves_what_its_marker_says_never_zeros()
 }
 
 #[test]
-fn with_its_state_lost_a_wake_restores_what_its_marker_says() {
-    // GIVEN a sleeping group whose state item is gone
-    let schedule = schedule();
-    let value = marker::encode(s(1, 3, 2), friday_night(), &discovery()).value;
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(marked(s(0, 3, 0), &value)),
-    );
-
-    // WHEN Monday morning plans it
-    let plan = plan_at(&o, Stored::default(), None, monday_morning());
-
-    // THEN it is restored exactly, its tags put back and the marker removed, then verified
-    assert_eq!(
-        steps(&plan),
-        [
-            Step::RestoreScaling {
-                from: s(0, 3, 0),
-                to: s(1, 3, 2)
-            },
-            Step::RestoreAutoscalerTags {
-                asg: "eks-app".into(),
-                tags: discovery()
-            },
-            Step::VerifyRestore(Expected {
-                scaling: s(1, 3, 2),
-                asg: Some("eks-app".into()),
-                autoscaler_tags: discovery()
-            }),
-        ]
-    );
-}
-
-#[test]
 fn an_unreadable_marker_is_neither_woken_to_zeros_nor_unmarked_and_is_reported_at_once() {
     // GIVEN a sleeping group, its state item gone and its marker overwritten by hand
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(marked(s(0, 3, 0), "asleep, ask Ken")),
-    );
+    let o = dev_app(marked(s(0, 3, 0), "asleep, ask Ken"));
 
     for now in [saturday(), monday_morning()] {
         // WHEN a tick plans it, inside the window or after it
@@ -745,20 +640,13 @@ fn an_unreadable_marker_is_neither_woken_to_zeros_nor_unmarked_and_is_reported_a
 #[test]
 fn the_schedule_is_read_at_at_and_everything_else_at_the_clock() {
     // GIVEN an awake group held awake by an override that ends an hour after the clock
-    let schedule = schedule();
-    let o = observed(
-        &schedule,
-        "dev-eks/app",
-        View::Present(live(s(1, 3, 2), discovery())),
-    );
+    let o = dev_app(live(s(1, 3, 2), discovery()));
     let clock = friday_night() - Duration::hours(2);
-    let mut held = doc(Some(SleepState::Awake), None);
-    held.doc.override_ = Some(HeldOverride {
-        state: SleepState::Awake,
-        until: clock + Duration::hours(1),
-        set_at: clock,
-        cleared: false,
-    });
+    let held = held_awake(
+        doc(Some(SleepState::Awake), None),
+        clock,
+        clock + Duration::hours(1),
+    );
     let replay = Instants {
         at: friday_night() + Duration::hours(2),
         clock,

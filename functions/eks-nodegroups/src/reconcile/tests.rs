@@ -1,9 +1,6 @@
 //! Whole-flow tests of a tick on in-memory fakes: AWS, state store and notifier.
 
-use std::path::Path;
-
-use chrono::{Duration, TimeZone};
-use offpeak_shared::config;
+use chrono::Duration;
 use offpeak_shared::event::{Override, OverrideState};
 use offpeak_shared::notify::{Notifier, SentNotifications, Severity};
 use offpeak_shared::state::MemoryStateStore;
@@ -11,12 +8,11 @@ use offpeak_shared::state::MemoryStateStore;
 use super::*;
 use crate::aws::fake::{FakeAutoScaling, FakeEks};
 use crate::guard::MIRROR_KEY;
-use crate::model::{AsgTag, Scaling, SleepState};
+use crate::model::{AsgTag, SleepState};
 use crate::plan::Step;
+use crate::testing::{self, friday_night, monday_morning, s, saturday};
 
 const YAML: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, batch]
     autoscaling_groups: [dev-legacy]
@@ -24,33 +20,12 @@ eks_nodegroups:
 "#;
 
 const ENFORCED: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: [app, batch]
     autoscaling_groups: [dev-legacy]
     enforce: true
     sleep: [{from: fri 22:00, to: mon 07:30}]
 "#;
-
-fn s(min: i32, max: i32, desired: i32) -> Scaling {
-    Scaling { min, max, desired }
-}
-
-/// Friday 2026-11-27 22:00 JST.
-fn friday_night() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
-}
-
-/// Saturday 2026-11-28 10:00 JST.
-fn saturday() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 1, 0, 0).unwrap()
-}
-
-/// Monday 2026-11-30 07:30 JST.
-fn monday_morning() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 22, 30, 0).unwrap()
-}
 
 fn asg_tags(cluster_key_value: &str) -> Vec<AsgTag> {
     vec![
@@ -91,15 +66,25 @@ impl World {
         }
     }
 
-    async fn tick(&self, yaml: &str, event: InvocationEvent, now: DateTime<Utc>) -> Report<Action> {
-        let schedule = config::parse_str(yaml, Path::new("t.yaml")).unwrap();
+    /// Runs a tick of `yaml` on these fakes, with `state` as its state store.
+    async fn run_on<S: StateStore>(
+        &self,
+        state: &S,
+        yaml: &str,
+        event: &InvocationEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Report<Action>, TickError> {
         let svc = Services {
             eks: &self.eks,
             autoscaling: &self.asg,
-            state: &self.state,
+            state,
             notifier: &self.notifier,
         };
-        run(&svc, &schedule, &event, now).await.unwrap()
+        run(&svc, &testing::schedule(yaml), event, now).await
+    }
+
+    async fn tick(&self, yaml: &str, event: InvocationEvent, now: DateTime<Utc>) -> Report<Action> {
+        self.run_on(&self.state, yaml, &event, now).await.unwrap()
     }
 
     async fn at(&self, now: DateTime<Utc>) -> Report<Action> {
@@ -107,8 +92,7 @@ impl World {
     }
 
     async fn doc(&self, target: &str) -> Stored {
-        let records = self.state.get_many(&[target]).await.unwrap();
-        Stored::from_record(records.get(target)).unwrap()
+        record::read(&self.state, target).await.unwrap()
     }
 
     fn writes(&self) -> Vec<String> {
@@ -222,11 +206,7 @@ async fn a_manual_scale_up_on_saturday_is_respected_unless_enforced() {
 
     // THEN it stays up, and the drift is notified once, after the grace period
     assert_eq!(world.eks.scaling("dev-eks", "app"), s(1, 3, 1));
-    assert!(
-        first.notes.iter().any(|n| n.message.contains("left as is")),
-        "{:?}",
-        first.notes
-    );
+    assert!(noted(&first, "left as is"), "{:?}", first.notes);
     assert!(
         later
             .applied
@@ -312,6 +292,19 @@ fn override_event(
     }
 }
 
+/// What a tick that ends app's override, and so puts it back to sleep, tells: in this order.
+fn override_ended_then_asleep() -> [(&'static str, String); 2] {
+    [
+        ("override ended", "dev-eks/app".to_owned()),
+        ("node group asleep", "dev-eks/app".to_owned()),
+    ]
+}
+
+/// Whether the tick noted something containing `needle`.
+fn noted(report: &Report<Action>, needle: &str) -> bool {
+    report.notes.iter().any(|n| n.message.contains(needle))
+}
+
 impl World {
     /// `(title, target)` of every notification sent so far, in order.
     fn told(&self) -> Vec<(&'static str, String)> {
@@ -348,13 +341,7 @@ async fn an_override_is_announced_when_it_starts_and_when_it_ends() {
         report.applied[0].step,
         Step::EndOverride { cleared: false, .. }
     ));
-    assert_eq!(
-        world.told(),
-        [
-            ("override ended", "dev-eks/app".to_owned()),
-            ("node group asleep", "dev-eks/app".to_owned()),
-        ]
-    );
+    assert_eq!(world.told(), override_ended_then_asleep());
     assert_eq!(world.doc("dev-eks/app").await.doc.override_, None);
 }
 
@@ -382,13 +369,7 @@ async fn clear_in_an_event_restores_the_schedule_in_that_tick() {
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
     assert_eq!(world.doc("dev-eks/app").await.doc.override_, None);
-    assert_eq!(
-        world.told(),
-        [
-            ("override ended", "dev-eks/app".to_owned()),
-            ("node group asleep", "dev-eks/app".to_owned()),
-        ]
-    );
+    assert_eq!(world.told(), override_ended_then_asleep());
 
     // AND clearing it again is a no-op that says so
     let report = world
@@ -396,10 +377,7 @@ async fn clear_in_an_event_restores_the_schedule_in_that_tick() {
         .await;
     assert!(report.plan.is_empty(), "{:?}", report.plan);
     assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.message.contains("no override holds this target")),
+        noted(&report, "no override holds this target"),
         "{:?}",
         report.notes
     );
@@ -410,7 +388,7 @@ async fn clear_in_an_event_restores_the_schedule_in_that_tick() {
 async fn offpeak_override_clear_is_applied_and_announced_by_the_next_tick() {
     // GIVEN app held awake on Saturday by `offpeak override`, applied by a tick
     let world = World::new();
-    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
+    let schedule = testing::schedule(YAML);
     world.at(friday_night()).await;
     let set = override_event(
         "dev-eks/app",
@@ -453,34 +431,8 @@ async fn offpeak_override_clear_is_applied_and_announced_by_the_next_tick() {
 
     // THEN that tick follows the schedule (asleep) and announces the end
     assert_eq!(world.eks.scaling("dev-eks", "app"), s(0, 3, 0));
-    assert_eq!(
-        world.told(),
-        [
-            ("override ended", "dev-eks/app".to_owned()),
-            ("node group asleep", "dev-eks/app".to_owned()),
-        ]
-    );
+    assert_eq!(world.told(), override_ended_then_asleep());
     assert_eq!(world.doc("dev-eks/app").await.doc.override_, None);
-}
-
-#[tokio::test]
-async fn an_override_state_of_another_function_is_bad_input_before_any_call() {
-    let world = World::new();
-    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
-    let svc = Services {
-        eks: &world.eks,
-        autoscaling: &world.asg,
-        state: &world.state,
-        notifier: &world.notifier,
-    };
-    let event = override_event(
-        "dev-eks/app",
-        OverrideState::Replicas(2),
-        Some(saturday() + Duration::hours(1)),
-    );
-    let err = run(&svc, &schedule, &event, saturday()).await.unwrap_err();
-    assert!(err.is_bad_input(), "{err}");
-    assert!(world.eks.calls().is_empty());
 }
 
 #[tokio::test]
@@ -616,27 +568,32 @@ async fn the_skip_tag_keeps_offpeak_away_until_it_ends() {
 }
 
 #[tokio::test]
-async fn an_unknown_override_target_fails_the_tick_before_any_call() {
-    let world = World::new();
-    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
-    let svc = Services {
-        eks: &world.eks,
-        autoscaling: &world.asg,
-        state: &world.state,
-        notifier: &world.notifier,
-    };
-    let event = InvocationEvent {
-        override_: Some(Override {
-            target: "dev-eks/ghost".into(),
-            state: OverrideState::Awake,
-            until: Some((saturday() + Duration::hours(1)).fixed_offset()),
-            for_: None,
-        }),
-        ..InvocationEvent::default()
-    };
-    let err = run(&svc, &schedule, &event, saturday()).await.unwrap_err();
-    assert!(err.is_bad_input(), "{err}");
-    assert!(world.eks.calls().is_empty());
+async fn an_override_that_is_bad_input_fails_the_tick_before_any_call() {
+    let until = Some(saturday() + Duration::hours(1));
+    let cases = [
+        (
+            "a state of another function",
+            override_event("dev-eks/app", OverrideState::Replicas(2), until),
+        ),
+        (
+            "an unknown target",
+            override_event("dev-eks/ghost", OverrideState::Awake, until),
+        ),
+    ];
+    for (case, event) in cases {
+        // GIVEN awake groups
+        let world = World::new();
+
+        // WHEN an event brings the override
+        let err = world
+            .run_on(&world.state, YAML, &event, saturday())
+            .await
+            .unwrap_err();
+
+        // THEN the tick fails as bad input, and AWS is not called
+        assert!(err.is_bad_input(), "{case}: {err}");
+        assert!(world.eks.calls().is_empty(), "{case}");
+    }
 }
 
 #[tokio::test]
@@ -695,14 +652,7 @@ async fn a_drift_notice_that_could_not_be_published_is_sent_by_a_later_tick() {
     let report = world.at(saturday() + Duration::minutes(20)).await;
 
     // THEN the drift is flagged but not recorded as told
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.message.contains("publish to sns")),
-        "{:?}",
-        report.notes
-    );
+    assert!(noted(&report, "publish to sns"), "{:?}", report.notes);
     let attention = world.doc("dev-eks/app").await.doc.attention.unwrap();
     assert!(!attention.reported, "{attention:?}");
 

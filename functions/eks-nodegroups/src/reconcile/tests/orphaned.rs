@@ -4,30 +4,16 @@ use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{HookedStore, OnWrite, PutOutcome};
 
 use super::*;
-
-/// dev-eks as in `YAML`, without batch and dev-legacy.
-const ONLY_APP: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
-  - cluster: dev-eks
-    nodegroups: [app]
-    sleep: [{from: fri 22:00, to: mon 07:30}]
-"#;
+use crate::testing::DEV_APP;
 
 const WILDCARD: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
   - cluster: dev-eks
     nodegroups: ["*"]
     sleep: [{from: fri 22:00, to: mon 07:30}]
 "#;
 
-const TWO_CLUSTERS: &str = r#"
-timezone: Asia/Tokyo
-eks_nodegroups:
-  - cluster: dev-eks
-    nodegroups: [app]
-    sleep: [{from: fri 22:00, to: mon 07:30}]
+/// `old-eks`'s `web` node group, on the same weekend schedule as `DEV_APP`.
+const OLD_WEB: &str = r#"
   - cluster: old-eks
     nodegroups: [web]
     sleep: [{from: fri 22:00, to: mon 07:30}]
@@ -58,7 +44,7 @@ async fn a_removed_self_managed_group_is_woken_exactly_and_released() {
 
     // WHEN batch and dev-legacy leave the schedule and a Saturday tick runs
     let report = world
-        .tick(ONLY_APP, InvocationEvent::default(), saturday())
+        .tick(DEV_APP, InvocationEvent::default(), saturday())
         .await;
 
     // THEN both are back at exactly their sizes and tags, released, their state deleted
@@ -87,7 +73,7 @@ async fn a_removed_self_managed_group_is_woken_exactly_and_released() {
     let writes = world.writes().len();
     let later = world
         .tick(
-            ONLY_APP,
+            DEV_APP,
             InvocationEvent::default(),
             saturday() + Duration::minutes(5),
         )
@@ -107,7 +93,7 @@ async fn a_removed_target_offpeak_holds_nothing_for_is_released_without_a_change
     // WHEN it leaves the schedule
     let report = world
         .tick(
-            ONLY_APP,
+            DEV_APP,
             InvocationEvent::default(),
             monday_morning() + Duration::hours(1),
         )
@@ -181,7 +167,11 @@ async fn a_removed_target_offpeak_may_no_longer_touch_is_kept_and_a_person_told_
         .group("eks-web", s(2, 6, 4), vec![]);
     let world = World::with(eks, asg);
     world
-        .tick(TWO_CLUSTERS, InvocationEvent::default(), friday_night())
+        .tick(
+            &format!("{DEV_APP}{OLD_WEB}"),
+            InvocationEvent::default(),
+            friday_night(),
+        )
         .await;
     world.sent.take();
 
@@ -227,7 +217,7 @@ async fn a_removed_target_offpeak_may_no_longer_touch_is_kept_and_a_person_told_
 
 impl World {
     async fn at_only_app(&self, now: DateTime<Utc>) -> Report<Action> {
-        self.tick(ONLY_APP, InvocationEvent::default(), now).await
+        self.tick(DEV_APP, InvocationEvent::default(), now).await
     }
 }
 
@@ -244,16 +234,10 @@ async fn a_target_that_cannot_be_registered_is_not_changed() {
     // GIVEN awake groups and a registry that can't be written
     let world = World::new();
     let store = stuck_registry();
-    let svc = Services {
-        eks: &world.eks,
-        autoscaling: &world.asg,
-        state: &store,
-        notifier: &world.notifier,
-    };
-    let schedule = config::parse_str(YAML, Path::new("t.yaml")).unwrap();
 
     // WHEN Friday night ticks
-    let report = run(&svc, &schedule, &InvocationEvent::default(), friday_night())
+    let report = world
+        .run_on(&store, YAML, &InvocationEvent::default(), friday_night())
         .await
         .unwrap();
 
