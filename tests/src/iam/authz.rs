@@ -154,9 +154,22 @@ impl Builder<'_> {
 
     /// [`Self::on_existing`] for an existing RDS cluster: its tags as `rds:cluster-tag/*` too.
     fn on_cluster(&mut self, action: &str, cluster: &str, extra: &Context, why: &str) {
-        let fallback = self.arn("rds", &format!("cluster:{cluster}"));
-        let fact = format!("cluster:{cluster}");
-        self.on_existing(action, &fact, fallback, &["rds:cluster-tag/"], extra, why);
+        self.on_rds(action, "cluster", cluster, extra, why);
+    }
+
+    /// [`Self::on_existing`] for RDS resource `kind:id` (`db`, `cluster`, ...): its tags as
+    /// `rds:<kind>-tag/*` too.
+    fn on_rds(&mut self, action: &str, kind: &str, id: &str, extra: &Context, why: &str) {
+        let fallback = self.arn("rds", &format!("{kind}:{id}"));
+        let prefix = format!("rds:{kind}-tag/");
+        self.on_existing(
+            action,
+            &format!("{kind}:{id}"),
+            fallback,
+            &[&prefix],
+            extra,
+            why,
+        );
     }
 
     // --------------------------------------------------------------------------------------------
@@ -278,18 +291,7 @@ impl Builder<'_> {
     /// A describe: the named resource, or every resource of the type.
     fn rds_named(&mut self, action: &str, kind: &str, param: &str) {
         match self.param(param).map(str::to_owned) {
-            Some(id) => {
-                let fallback = self.arn("rds", &format!("{kind}:{id}"));
-                let prefix = format!("rds:{kind}-tag/");
-                self.on_existing(
-                    action,
-                    &format!("{kind}:{id}"),
-                    fallback,
-                    &[&prefix],
-                    &Context::new(),
-                    "",
-                );
-            }
+            Some(id) => self.on_rds(action, kind, &id, &Context::new(), ""),
             None => {
                 let all = self.arn("rds", &format!("{kind}:*"));
                 self.push(action, all, self.context(), "every resource");
@@ -305,16 +307,7 @@ impl Builder<'_> {
         extra: &Context,
     ) -> Result<(), String> {
         let id = self.required(param)?.to_owned();
-        let fallback = self.arn("rds", &format!("{kind}:{id}"));
-        let prefix = format!("rds:{kind}-tag/");
-        self.on_existing(
-            action,
-            &format!("{kind}:{id}"),
-            fallback,
-            &[&prefix],
-            extra,
-            "",
-        );
+        self.on_rds(action, kind, &id, extra, "");
         Ok(())
     }
 
