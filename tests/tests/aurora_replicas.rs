@@ -842,7 +842,7 @@ async fn the_override_sample_event_plans_the_overrides_count_and_changes_nothing
     assert!(w.subjects().await.is_empty());
 }
 
-/// Calls of each kind in one tick, for the issue note.
+/// Calls of each kind in one tick, printed for BENCHMARKS.md readers.
 async fn calls_per_tick(clusters: usize) -> Vec<(&'static str, BTreeMap<String, usize>)> {
     let names = names("prod", clusters);
     let w = World::new(&names, 2).await;

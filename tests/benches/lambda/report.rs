@@ -10,7 +10,7 @@ use crate::cold_start::{FUNCTIONS, Runtime, Subject};
 use crate::ticks::{Measured, Scenario};
 use offpeak_tests::wire::{Tally, is_read};
 
-/// Targets from the issue: start at least this many times faster than the Python baseline...
+/// The project's targets: start at least this many times faster than the Python baseline...
 const SPEEDUP_TARGET: f64 = 10.0;
 /// ...with at most this fraction of its peak memory.
 const MEMORY_TARGET: f64 = 1.0 / 3.0;
