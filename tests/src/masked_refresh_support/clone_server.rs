@@ -79,6 +79,22 @@ impl CloneServer {
     }
 
     /// Runs `sql` as the superuser on database `name` of the server (created by the test).
+    /// GIVEN the server also holds database (MySQL: schema) `analytics`, with personal data in it.
+    pub async fn with_analytics(&self) {
+        self.exec("CREATE DATABASE analytics").await;
+        let email = match self.engine {
+            Engine::Postgres => "text",
+            Engine::MariaDb => "VARCHAR(200)",
+        };
+        let visitors = [
+            format!("CREATE TABLE visitors (id INT PRIMARY KEY, email {email} NOT NULL)"),
+            "INSERT INTO visitors VALUES (1, 'Visitor.000001@Mail.Example.com')".to_owned(),
+        ];
+        for sql in &visitors {
+            self.exec_in("analytics", sql).await;
+        }
+    }
+
     pub async fn exec_in(&self, name: &str, sql: &str) {
         let url = with_database(&self.db.url, name);
         exec(self.engine, &url, sql).await;

@@ -53,24 +53,12 @@ async fn a_masking_error_on_mariadb_deletes_the_clone() {
         .await;
 }
 
-/// GIVEN the clone's server also holds schema `analytics`, with personal data in it.
-async fn with_analytics(world: &World) {
-    world.server.exec("CREATE DATABASE analytics").await;
-    let visitors = [
-        "CREATE TABLE visitors (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL)",
-        "INSERT INTO visitors VALUES (1, 'Visitor.000001@Mail.Example.com')",
-    ];
-    for sql in visitors {
-        world.server.exec_in("analytics", sql).await;
-    }
-}
-
 #[tokio::test]
 async fn a_schema_the_rules_do_not_name_refuses_the_run_on_mariadb() {
     // GIVEN a production account, and schema `analytics` (personal data) on the clone's server,
     // which the rules neither cover nor drop
     let world = World::start(mariadb(None)).await;
-    with_analytics(&world).await;
+    world.server.with_analytics().await;
     world
         .server
         .exec("CREATE USER 'prod_app'@'%' IDENTIFIED BY 'prod-app-password'")
@@ -104,7 +92,7 @@ async fn a_schema_the_rules_drop_is_gone_and_production_accounts_are_locked_on_m
         ..mariadb(None)
     };
     let world = World::start(setup).await;
-    with_analytics(&world).await;
+    world.server.with_analytics().await;
     let covered = world.db().name.clone();
     for sql in [
         "CREATE USER 'prod_app'@'%' IDENTIFIED BY 'prod-app-password'".to_owned(),

@@ -241,24 +241,12 @@ async fn without_a_salt_setting_the_key_comes_from_the_secret_the_rules_name() {
 // ---------------------------------------------------------------------------------------------
 // The whole clone server is the unit, and production logins never reach dev.
 
-/// GIVEN the clone's server also holds `analytics`, with personal data in it.
-async fn with_analytics(world: &World) {
-    world.server.exec("CREATE DATABASE analytics").await;
-    let visitors = [
-        "CREATE TABLE visitors (id int PRIMARY KEY, email text NOT NULL)",
-        "INSERT INTO visitors VALUES (1, 'Visitor.000001@Mail.Example.com')",
-    ];
-    for sql in visitors {
-        world.server.exec_in("analytics", sql).await;
-    }
-}
-
 #[tokio::test]
 async fn a_database_the_rules_do_not_name_refuses_the_run_before_any_change() {
     // GIVEN a production login, and `analytics` (personal data) on the clone's server, which the
     // rules neither cover nor drop
     let world = World::start(Setup::default()).await;
-    with_analytics(&world).await;
+    world.server.with_analytics().await;
     world
         .server
         .exec("CREATE ROLE prod_app LOGIN PASSWORD 'prod-app-password'")
@@ -302,7 +290,7 @@ async fn a_database_the_rules_drop_is_gone_before_the_clone_is_promoted() {
         ..Setup::default()
     };
     let world = World::start(setup).await;
-    with_analytics(&world).await;
+    world.server.with_analytics().await;
 
     // WHEN ticks run until the run is over (after every tick the world checks that a promoted
     // clone's server holds nothing but the covered database)
@@ -373,7 +361,7 @@ async fn dry_run_says_which_databases_would_be_dropped_and_which_logins_kept() {
         ..Setup::default()
     };
     let world = World::start(setup).await;
-    with_analytics(&world).await;
+    world.server.with_analytics().await;
     // WHEN a dry-run tick runs as the window opens
     let report = world.try_tick(minutes(0), true).await.unwrap();
     // THEN it reports what masking will drop and keep, and changed nothing
