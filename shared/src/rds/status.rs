@@ -3,8 +3,9 @@
 //!
 //! offpeak acts on a cluster or instance only while it is `available`, and deletes an instance
 //! only in a state where `DeleteDBInstance` is accepted and nothing is in flight. A status is
-//! [`Health::Broken`] only when the AWS RDS documentation ("Viewing Amazon RDS DB instance
-//! status") says waiting will not bring it back; any status this module does not know counts as
+//! [`Health::Broken`] only when the AWS RDS documentation ("DB instance status",
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.DBInstance.Status.html>) says
+//! waiting will not bring it back; any status this module does not know counts as
 //! [`Health::Busy`]: wait and look again next tick, never guess.
 
 /// The status of a cluster or instance that serves and accepts changes.
