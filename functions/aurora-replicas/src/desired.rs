@@ -5,7 +5,7 @@
 //! replicas are requested `lead_time` before a window opens and are available when it does.
 
 use chrono::{DateTime, Utc};
-use offpeak_shared::calendar::{self, Kind, State};
+use offpeak_shared::calendar::{self, Kind};
 use offpeak_shared::config::{AuroraTarget, Schedule};
 
 /// One cluster's desired replica count at an instant.
@@ -40,11 +40,8 @@ pub fn desired(schedule: &Schedule, at: DateTime<Utc>) -> Vec<Desired<'_>> {
         .zip(calendars)
         .map(|(target, calendar)| {
             debug_assert_eq!(target.cluster, calendar.id);
-            let replicas = match calendar.state_at(at) {
-                State::Replicas(n) => n,
-                // An Aurora target's rule always yields `Replicas`; anything else means none.
-                State::Awake | State::Asleep | State::WindowOpen | State::WindowClosed => 0,
-            };
+            // An Aurora target always answers; were it to not, none is the safe count.
+            let replicas = calendar.replicas_at(at).unwrap_or(0);
             Desired {
                 target,
                 replicas,
@@ -100,5 +97,35 @@ aurora_replicas:
             d[1].next_change(utc("2026-11-27T00:30:00Z")),
             Some(utc("2026-11-27T01:00:00Z"))
         );
+    }
+
+    #[test]
+    fn weekends_holidays_nights_and_a_dst_gap() {
+        let schedule = schedule(
+            r#"
+timezone: America/New_York
+calendars:
+  holidays: [2026-12-25]
+aurora_replicas:
+  - cluster: prod
+    windows:
+      - { days: mon-fri, except: [holidays], start: "09:00", end: "17:00", replicas: 2 }
+      - { days: daily, start: "02:30", end: "04:00", replicas: 1 }
+"#,
+        );
+        // (case, instant, replicas); New York is UTC-5 in December.
+        let cases = [
+            ("a friday", "2026-12-04T15:00:00Z", 2),
+            ("a saturday", "2026-12-05T15:00:00Z", 0),
+            ("christmas, a friday", "2026-12-25T15:00:00Z", 0),
+            ("a night", "2026-12-08T08:00:00Z", 1),
+            // 2027-03-14 02:00 EST jumps to 03:00 EDT: the 02:30 window opens at 03:00 EDT.
+            ("before the gap", "2027-03-14T06:59:59Z", 0),
+            ("after the gap", "2027-03-14T07:00:00Z", 1),
+            ("its close", "2027-03-14T08:00:00Z", 0),
+        ];
+        for (case, at, want) in cases {
+            assert_eq!(desired(&schedule, utc(at))[0].replicas, want, "{case}");
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! eks-nodegroups: development EKS managed node groups and self-managed Auto Scaling groups sleep
 //! (`min = desired = 0`) inside the schedule's sleep windows and get back exactly what they had.
 //!
-//! Each tick: [`observe`] (AWS, read-only) → desired state from the schedule at the event's `at`
-//! (else the clock), or an override ([`targets`], pure) → [`plan`] (pure; the [`Action`]s print
-//! and serialise) → [`apply`] (the only code that mutates), or in dry-run print the plan and stop.
+//! Each tick ([`reconcile`]), one stage per module:
+//! 1. [`observe`] — what AWS has (read-only), reduced to a [`observe::View`] per target;
+//! 2. [`desired`] — asleep or awake, and why: an override holding at the clock, else the
+//!    schedule at the event's `at` (else the clock) (pure);
+//! 3. [`plan`] — the [`Action`]s that converge each target, acting on transitions (pure; they
+//!    print and serialise);
+//! 4. [`apply`] — the only code that mutates; in dry-run the plan is printed and the tick stops.
 //!
 //! Guarantees:
 //! - **Exact restore.** Before a group is touched, its `{min, max, desired}` and its
@@ -38,6 +42,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod desired;
 pub mod error;
 pub mod guard;
 pub mod marker;

@@ -1,10 +1,9 @@
-//! Plan (pure): from what was observed, what is stored and the tick's [`Instants`], the steps that
-//! converge a target.
+//! Plan (pure): from what was observed, what is stored and the [`crate::desired`] state, the
+//! steps that converge a target.
 //!
-//! **Transition gating.** The desired state is the schedule's at `at`, unless an override holds at
-//! the clock.
-//! offpeak acts when that differs from the state it last converged the target to (stored as
-//! `desired`): a window opened or closed, an override started or ended, or the target is new.
+//! **Transition gating.** offpeak acts when the desired state (the schedule's at `at`, unless an
+//! override holds at the clock) differs from the state it last converged the target to (stored
+//! as `desired`): a window opened or closed, an override started or ended, or the target is new.
 //! Between transitions it leaves the target alone, so a person who scales a node group up on
 //! Saturday keeps it; that is reported as drift. `enforce: true` converges every tick instead.
 //!
@@ -30,6 +29,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use offpeak_shared::event::{Override, OverrideState};
 use serde::Serialize;
 
+use crate::desired;
 use crate::guard;
 use crate::marker;
 use crate::model::{self, AsgTag, Instants, Resource, Scaling, SleepState};
@@ -321,10 +321,7 @@ pub fn plan_target(
     let mut doc = stored.doc.clone();
     let mut notes = Vec::new();
     let mut steps = override_steps(&mut doc, event_override, now.clock, &mut notes);
-    let scheduled = observed.unit.scheduled(now.at);
-    let desired = doc
-        .active_override(now.clock)
-        .map_or(scheduled, |o| o.state);
+    let desired = desired::desired(&observed.unit, &doc, now);
     let concern = match &observed.view {
         View::Missing { what } => {
             notes.push(format!("{what}; the other targets are unaffected"));
@@ -343,7 +340,7 @@ pub fn plan_target(
         View::Present(live) => {
             let ctx = Ctx {
                 doc: &doc,
-                desired,
+                desired: desired.state,
                 enforce: observed.unit.enforce(),
                 cluster: &observed.unit.cluster,
                 clock: now.clock,

@@ -4,13 +4,13 @@
 //! group (`<asg name>`), with the calendar target that says when it sleeps. `nodegroups: ["*"]` is
 //! kept as [`Entry::AllNodegroups`] until a tick lists the cluster's node groups: the set is
 //! whatever the cluster has at tick time. A target the schedule no longer names but offpeak still
-//! has changed is an [`orphan`]: a unit with no calendar, which is always desired awake.
+//! has changed is an [`orphan`]: a unit with no calendar, which [`crate::desired`] wants awake.
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::calendar::{self, Kind, Rule};
 use offpeak_shared::config::{EksTarget, NodeGroups, Schedule};
 
-use crate::model::{Resource, SleepState};
+use crate::model::Resource;
 
 /// One schedulable unit.
 #[derive(Clone, Debug)]
@@ -21,19 +21,11 @@ pub struct Unit<'s> {
     /// The EKS cluster the unit belongs to (names the cluster-autoscaler tag); empty for an
     /// orphaned Auto Scaling group, whose cluster the schedule no longer says.
     pub cluster: String,
-    /// When it sleeps; `None` for an [`orphan`].
+    /// When it sleeps (read by [`crate::desired`]); `None` for an [`orphan`].
     pub calendar: Option<calendar::Target<'s>>,
 }
 
 impl Unit<'_> {
-    /// What the schedule wants at `at` (overrides aside); an orphan is always awake.
-    pub fn scheduled(&self, at: DateTime<Utc>) -> SleepState {
-        match self.calendar.as_ref().map(|c| c.state_at(at)) {
-            Some(calendar::State::Asleep) => SleepState::Asleep,
-            _ => SleepState::Awake,
-        }
-    }
-
     /// `enforce: true`: converge every tick, overriding people's changes inside a window.
     pub fn enforce(&self) -> bool {
         self.calendar.as_ref().is_some_and(|c| c.enforce)
@@ -236,23 +228,10 @@ mod tests {
     }
 
     #[test]
-    fn scheduled_state_follows_the_sleep_windows() {
-        let schedule = schedule();
-        let app = resolve(&schedule, "dev-eks/app").unwrap();
-        let friday_night = friday_night();
-        assert_eq!(app.scheduled(friday_night), SleepState::Asleep);
-        assert_eq!(
-            app.scheduled(friday_night - chrono::Duration::minutes(1)),
-            SleepState::Awake
-        );
-    }
-
-    #[test]
-    fn an_orphan_is_always_awake_and_keeps_its_recorded_resource() {
+    fn an_orphan_has_no_calendar_and_keeps_its_recorded_resource() {
         let friday_night = friday_night();
         let ng = orphan("old-eks/app", None);
         assert!(ng.is_orphan() && !ng.enforce());
-        assert_eq!(ng.scheduled(friday_night), SleepState::Awake);
         assert_eq!(ng.next_change(friday_night), None);
         assert_eq!(ng.cluster, "old-eks");
         assert_eq!(

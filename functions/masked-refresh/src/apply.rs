@@ -1,4 +1,4 @@
-//! The only code that changes anything: one [`Action`] against RDS, Secrets Manager or the
+//! Apply: the only code that changes anything, one [`Action`] against RDS, Secrets Manager or the
 //! clone's database.
 //!
 //! Guarantees:

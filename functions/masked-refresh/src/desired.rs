@@ -1,6 +1,6 @@
-//! The desired state of the refresh at one tick: may a run start, which one, and by when must it
-//! finish? Pure: from the schedule's window, the state document (the latest run and a person's
-//! override) and the two instants.
+//! Desired: the desired state of the refresh at one tick — may a run start, which one, and by
+//! when must it finish? Pure: from the schedule's window (its occurrences: [`crate::window`]),
+//! the state document (the latest run and a person's override) and the two instants.
 //!
 //! Precedence, with no run in progress (a run in progress always goes on to its end, whatever
 //! this says: it is never abandoned):

@@ -9,6 +9,16 @@
 //! ([`overrides`], [`set_override`]) says otherwise: `skip` starts no run before its end,
 //! `refresh` starts one now, outside the window too, due by its end ([`desired`]).
 //!
+//! Stages, one module each, as in every offpeak function:
+//!
+//! | stage | module | here |
+//! |---|---|---|
+//! | observe | [`observe`] | the source, the dev cluster and every cluster named with the target's offpeak prefix, with their instances: one `DescribeDBClusters` and one `DescribeDBInstances` (read-only) |
+//! | desired | [`desired`], [`window`] | may a run start, which one and by when: [`desired::Desired`] (`Start` or `Idle`, and why) from a person's override at the clock, else the window occurrence open at `at` ([`window::open_at`]) (pure) |
+//! | plan | [`plan`] | the state machine as a pure step function: [`plan::next`] is a run's one next [`plan::Step`] from its phase and what was observed; [`plan::preflight`] says whether a run may start (pure) |
+//! | apply | [`apply`] | the only code that changes anything: one [`Action`] against RDS, Secrets Manager or the clone's database |
+//! | driver | [`mod@tick`] | one tick: read the state document, settle overrides, ask [`desired`] when no run is in progress, then under the target's lease repeat observe → plan → apply → save while a step is ready |
+//!
 //! Phases ([`memory::Phase`]):
 //!
 //! | phase | does | moves on when |

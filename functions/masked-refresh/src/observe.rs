@@ -1,4 +1,4 @@
-//! What a tick sees: the clusters and instances a refresh of one target can involve.
+//! Observe: what a tick sees, the clusters and instances a refresh of one target can involve.
 //!
 //! One `DescribeDBClusters` (every page) and one `DescribeDBInstances` filtered by the clusters
 //! kept: the source, the dev cluster, and every cluster named with the target's offpeak prefix

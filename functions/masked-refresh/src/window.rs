@@ -1,4 +1,5 @@
-//! Which refresh window occurrence a tick belongs to.
+//! Which refresh window occurrence a tick belongs to: part of the desired stage
+//! ([`crate::desired`]).
 //!
 //! A run is identified by the local date its window occurrence *opens* on (`YYYYMMDD` in the
 //! target's zone), so every tick inside one occurrence — including those past midnight of a

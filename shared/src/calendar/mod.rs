@@ -7,6 +7,10 @@
 //! and during a fold both passes of the repeated hour count. Aurora wants the largest `replicas`
 //! of the windows open at `t` or at `t + lead_time`; EKS targets are asleep while any sleep
 //! window is open; the masked refresh may start while its window is open.
+//!
+//! A function asks its own kind's typed question ([`Target::replicas_at`],
+//! [`Target::asleep_at`], [`Target::open_at`]); [`State`] answers for a target of any kind, for
+//! views of every target (`offpeak desired`, the timeline, hours saved).
 
 mod hours;
 mod next_change;
