@@ -891,8 +891,14 @@ async fn aws_calls_per_tick_for_1_and_50_clusters() {
         assert_eq!(peak["rds:CreateDBInstance"], 2 * clusters);
         assert_eq!(
             peak["dynamodb:UpdateItem"],
-            clusters + 1,
-            "one claim per cluster, and one registry write enrolling them all"
+            3 * clusters + 1,
+            "per cluster a claim (lease taken, memory written, lease given back), and one \
+             registry write enrolling them all"
+        );
+        assert_eq!(
+            peak["dynamodb:BatchGetItem"],
+            STATE_READS + 1 + clusters,
+            "the registry read before enrolling, and per cluster one re-read under its lease"
         );
         assert_eq!(peak["rds:DescribeDBClusters"], 1);
         let off = &counts[3].1;

@@ -2,11 +2,19 @@
 //! cluster the schedule no longer names — release it once it is back at its baseline.
 //!
 //! Guarantees:
-//! - **Claimed before changed.** Before it changes a cluster, a tick writes that cluster's memory
-//!   with a conditional put on the version it read: the *claim*. Of two ticks that read the same
-//!   version (a duplicated delivery, a retry racing the original, a replay with `at`), exactly one
-//!   claims and acts; the other notes that it stood aside. A claim is a version, not a lease: it
-//!   never expires, so no instant — the clock's or an event's `at` — can take it over.
+//! - **Claimed before changed.** Before it changes a cluster, a tick claims it with the shared
+//!   protocol ([`offpeak_shared::state::claim()`]): it takes the cluster's lease for
+//!   [`LEASE_TTL`], checks under it that the cluster's state is still at the version the tick
+//!   planned from, and writes the cluster's memory conditionally on that version. The lease keeps
+//!   two live ticks apart; the version catches a tick that planned from stale state (a duplicated
+//!   delivery, a retry racing the original, a replay with `at`, an override stored meanwhile).
+//!   Of two ticks that read the same version, exactly one acts; the other notes that it stood
+//!   aside. The lease is taken and judged by the clock, never by the event's `at`, so a replay
+//!   cannot take over a live tick's cluster; the expired lease of a tick that died can be taken
+//!   over only by a tick that re-read the current version. The lease is given back at the end of
+//!   the turn (a failed release is a note: the lease expires by itself).
+//! - **A steady cluster is not claimed.** A cluster whose plan is empty and whose memory is
+//!   unchanged takes no lease and writes nothing.
 //! - **The clock dates what happens.** Memory's `since` and `acted_at` are the clock's value
 //!   ([`When::clock`]); the event's `at` ([`When::schedule`]) only decides what the schedule says,
 //!   and until when ("replicas requested ... until").
@@ -19,11 +27,13 @@
 //!   version this tick read or wrote) and only then is the cluster released from the registry, so
 //!   a tick that raced it leaves it registered for the next tick to look at again.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{DeleteOutcome, PutOutcome, Record, StateStore};
+use offpeak_shared::state::{
+    self, Claim, Claimed, DeleteOutcome, Holder, PutOutcome, Record, StateStore,
+};
 
 use crate::action::Action;
 use crate::apply::{Outcome, apply};
@@ -46,12 +56,17 @@ pub struct When {
     pub clock: DateTime<Utc>,
 }
 
-/// Whether this tick may act on a cluster.
-enum Claim {
-    /// It may; `version` is the state version to write against next.
-    Held { version: Option<u64> },
-    /// Another tick got there first, or the state could not be written.
-    StoodAside,
+/// How long a cluster's lease lasts: longer than the function's 120 s timeout, so a live tick
+/// never loses it, and shorter than the default 5-minute tick, so a tick that died blocks its
+/// clusters for one tick at most.
+pub const LEASE_TTL: Duration = Duration::minutes(4);
+
+/// A cluster this tick may act on.
+struct Held {
+    /// The state version to write against next.
+    version: Option<u64>,
+    /// The claim to give back at the end of the turn; `None` when nothing changes (no lease).
+    claim: Option<Claim>,
 }
 
 /// What a tick that held a cluster did to it.
@@ -148,11 +163,13 @@ impl<'d, 's> Cluster<'d, 's> {
         );
     }
 
-    /// Claims the cluster, applies its plan and sends what is due; `None` when it stood aside.
+    /// Claims the cluster for `holder`, applies its plan and sends what is due; `None` when it
+    /// stood aside.
     pub async fn execute<R: Rds, S: StateStore>(
         &self,
         deps: &Deps<'_, R, S>,
         store: &S,
+        holder: &Holder,
         when: When,
         report: &mut Report<Action>,
     ) -> Option<Turn> {
@@ -164,8 +181,17 @@ impl<'d, 's> Cluster<'d, 's> {
         if next.drift_ticks >= DRIFT_TICKS {
             report.drifting.push(self.id().to_owned());
         }
-        let Claim::Held { mut version } = self.claim(deps, store, &next, changed, report).await
-        else {
+        let held = match changed {
+            false => Some(Held {
+                version: self.version,
+                claim: None,
+            }),
+            true => {
+                self.claim(deps, store, holder, &next, when.clock, report)
+                    .await
+            }
+        };
+        let Some(Held { mut version, claim }) = held else {
             if self.hold.from_event {
                 report.note(
                     self.id(),
@@ -192,6 +218,9 @@ impl<'d, 's> Cluster<'d, 's> {
         }
         if unsent {
             version = self.resave(store, &next, version, report).await;
+        }
+        if let Some(claim) = claim {
+            self.give_back(claim, store, report).await;
         }
         Some(Turn { version, applied })
     }
@@ -226,36 +255,55 @@ impl<'d, 's> Cluster<'d, 's> {
         }
     }
 
-    /// Writes `next` (when `changed`) conditionally on the version this tick read. Winning that
-    /// write is what entitles a tick to act on the cluster.
+    /// Claims the cluster ([`state::claim()`], at the clock's `clock`) and writes `next` against
+    /// the claim's version. Winning both is what entitles a tick to act on the cluster.
     async fn claim<R: Rds, S: StateStore>(
         &self,
         deps: &Deps<'_, R, S>,
         store: &S,
+        holder: &Holder,
         next: &Memory,
-        changed: bool,
+        clock: DateTime<Utc>,
         report: &mut Report<Action>,
-    ) -> Claim {
-        if !changed {
-            return Claim::Held {
-                version: self.version,
-            };
-        }
-        match self.save(store, next, self.version).await {
-            Ok(PutOutcome::Written { version }) => Claim::Held {
+    ) -> Option<Held> {
+        let claimed = state::claim(store, holder, self.id(), self.version, clock, LEASE_TTL).await;
+        let claim = match claimed {
+            Ok(Claimed::Held(claim)) => claim,
+            Ok(Claimed::StoodAside(aside)) => {
+                report.note(self.id(), aside.to_string());
+                return None;
+            }
+            Err(source) => {
+                let err = TickError::Claim {
+                    cluster: self.id().to_owned(),
+                    source,
+                };
+                self.refused(deps, &err, report).await;
+                return None;
+            }
+        };
+        match self.save(store, next, claim.version()).await {
+            Ok(PutOutcome::Written { version }) => Some(Held {
                 version: Some(version),
-            },
+                claim: Some(claim),
+            }),
             Ok(PutOutcome::Conflict) => {
-                report.note(
-                    self.id(),
-                    "another tick changed this cluster's state since it was read: it acts, this one stood aside",
-                );
-                Claim::StoodAside
+                let aside = claim.stand_aside(store).await;
+                report.note(self.id(), aside.to_string());
+                None
             }
             Err(err) => {
+                self.give_back(claim, store, report).await;
                 self.refused(deps, &err, report).await;
-                Claim::StoodAside
+                None
             }
+        }
+    }
+
+    /// Releases the cluster's lease; a failure is a note (the lease expires by itself).
+    async fn give_back<S: StateStore>(&self, claim: Claim, store: &S, report: &mut Report<Action>) {
+        if let Err(err) = claim.release(store).await {
+            report.note(self.id(), chain(&err));
         }
     }
 

@@ -76,6 +76,14 @@ pub enum TickError {
         #[source]
         source: RdsError,
     },
+    #[error(
+        "claim cluster {cluster} (take its lease, re-read its state) failed; its actions were not applied"
+    )]
+    Claim {
+        cluster: String,
+        #[source]
+        source: StateError,
+    },
     #[error("save the state of cluster {cluster} failed; its actions were not applied")]
     WriteState {
         cluster: String,
@@ -135,6 +143,7 @@ impl TickError {
             | TickError::OverrideContended { .. }
             | TickError::StateNotConfigured
             | TickError::ReadState { .. }
+            | TickError::Claim { .. }
             | TickError::WriteState { .. }
             | TickError::Enroll { .. }
             | TickError::Release { .. } => None,
@@ -156,9 +165,9 @@ impl TickError {
             | TickError::OverrideEnd(_)
             | TickError::TooManyReplicas { .. }
             | TickError::OverrideClusterMissing { .. } => ErrorKind::InvalidOverride,
-            TickError::StateNotConfigured | TickError::ReadState { .. } => {
-                ErrorKind::StateUnavailable
-            }
+            TickError::StateNotConfigured
+            | TickError::ReadState { .. }
+            | TickError::Claim { .. } => ErrorKind::StateUnavailable,
             TickError::WriteState { .. }
             | TickError::Enroll { .. }
             | TickError::Release { .. }

@@ -12,6 +12,7 @@ use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{HookedStore, OnWrite, StateError, StateStore};
 
 use crate::action::Action;
+use crate::cluster::LEASE_TTL;
 use crate::memory::Memory;
 use crate::rds::fake::{AZS, FakeRds};
 use crate::testing::{schedule, utc};
@@ -837,8 +838,9 @@ async fn a_real_run_with_at_cannot_take_over_a_cluster_claimed_by_a_live_tick() 
     // WHEN both run at the same moment
     let (live, replay) = tokio::join!(w.tick(PEAK), w.replay(week_later, utc(PEAK)));
 
-    // THEN each cluster is changed by one of them only: claims are versioned writes, and no
-    // instant — `at` or clock — can make a claim look expired
+    // THEN each cluster is changed by one of them only: leases are judged by the clock, which
+    // `at` does not move, and the version makes a tick that claims after the other wrote stand
+    // aside
     assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
     assert_eq!(w.rds.mutating_calls().len(), 3);
     assert_eq!(live.applied.len() + replay.applied.len(), 3);
@@ -848,6 +850,50 @@ async fn a_real_run_with_at_cannot_take_over_a_cluster_claimed_by_a_live_tick() 
         .chain(&replay.notes)
         .filter(|n| n.message.contains("stood aside"));
     assert_eq!(stood_aside.count(), 2);
+}
+
+#[tokio::test]
+async fn a_cluster_leased_by_a_live_tick_is_left_to_it_until_the_lease_expires() {
+    // GIVEN another invocation holding prod's lease since the peak tick (it died before writing)
+    let w = World::new();
+    let leased = w
+        .store
+        .try_lease("prod", "aurora-replicas/dead", utc(PEAK), LEASE_TTL)
+        .await
+        .unwrap();
+    assert!(leased);
+
+    // WHEN a tick runs a minute later, replaying an instant a week later
+    let aside = w
+        .replay("2026-12-04T09:15:00Z", minutes_after(PEAK, 1))
+        .await;
+
+    // THEN prod is left to the holder (the lease is judged by the clock), prod-us gets its replica
+    assert!(w.offpeak_ids("prod").is_empty());
+    assert_eq!(w.offpeak_ids("prod-us"), ["prod-us-offpeak-1"]);
+    let notes: Vec<&str> = aside
+        .notes
+        .iter()
+        .filter(|n| n.target == "prod")
+        .map(|n| n.message.as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("another invocation") && n.contains("stood aside")),
+        "{notes:?}"
+    );
+
+    // AND once the lease has expired, the next tick, planned from the current state, acts on it
+    let expired = utc(PEAK) + LEASE_TTL;
+    let report = w.tick_at(expired).await;
+    assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
+    assert!(report.failed.is_empty(), "{report:?}");
+    // AND it gave the lease back: a tick right after is not kept away by it
+    let lease = w.store.inner.get_many(&["prod"]).await.unwrap()["prod"]
+        .lease
+        .clone();
+    assert_eq!(lease, None);
 }
 
 // ---------------------------------------------------------------------------------------------

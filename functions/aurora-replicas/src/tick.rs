@@ -7,7 +7,9 @@
 //!   results) covering scheduled and unscheduled clusters alike, whatever their number. A tick
 //!   that puts unscheduled clusters back reads their memory with one more `BatchGetItem`. A
 //!   cluster whose plan is empty and whose memory is unchanged costs nothing more: no write of
-//!   any kind.
+//!   any kind. A cluster the tick changes costs its claim besides its RDS calls: its lease taken
+//!   and given back, one re-read of its state and its memory's write (three `UpdateItem`s and a
+//!   `BatchGetItem`).
 //! - **Nothing changed goes unregistered.** Before the first change to a cluster (or on finding
 //!   offpeak's replicas in one it does not know, made before the registry existed), the tick
 //!   enrolls it in the registry, one write for all of them; if that write fails, none of those
@@ -17,8 +19,9 @@
 //!   released and its memory deleted ([`crate::cluster`]).
 //! - **At-least-once delivery is harmless.** Each cluster is claimed before it is changed (see
 //!   [`crate::cluster`]); should a claim be lost anyway (the process dies between claim and
-//!   apply), the memory says "not converged" and the next tick finishes the job; deterministic
-//!   replica names stop a late duplicate from adding replicas.
+//!   apply), the memory says "not converged" and the first tick after its lease expired
+//!   ([`crate::cluster::LEASE_TTL`]) finishes the job; deterministic replica names stop a late
+//!   duplicate from adding replicas.
 //! - **`at` moves only the schedule.** The event's `at` is the instant the schedule is read at
 //!   (and the report's `at`); every timestamp written or sent is the clock's, and overrides are
 //!   checked and held by the clock ([`crate::overrides`]).
@@ -44,7 +47,7 @@ use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::Notifier;
 use offpeak_shared::report::Report;
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{Record, StateStore};
+use offpeak_shared::state::{Holder, Record, StateStore};
 
 use crate::action::Action;
 use crate::cluster::{Cluster, When, send};
@@ -99,9 +102,21 @@ pub async fn run<R: Rds, S: StateStore>(
     }
     let (scheduled, unscheduled) = seen.clusters(&wanted, request.as_ref(), clock, &mut report);
     if let (false, Some(store)) = (event.dry_run, store) {
-        act(deps, store, &seen.registered, &scheduled, when, &mut report).await;
+        // One lease holder for every cluster this invocation claims.
+        let holder = Holder::new(FUNCTION);
+        let registered = &seen.registered;
+        act(
+            deps,
+            store,
+            registered,
+            &scheduled,
+            &holder,
+            when,
+            &mut report,
+        )
+        .await;
         for c in &unscheduled {
-            put_back(c, deps, store, when, &mut report).await;
+            put_back(c, deps, store, &holder, when, &mut report).await;
         }
     }
     Ok(report)
@@ -113,6 +128,7 @@ async fn act<R: Rds, S: StateStore>(
     store: &S,
     registered: &Registry,
     scheduled: &[Cluster<'_, '_>],
+    holder: &Holder,
     when: When,
     report: &mut Report<Action>,
 ) {
@@ -121,7 +137,7 @@ async fn act<R: Rds, S: StateStore>(
         match &enrolled {
             Err(err) if c.needs_enrolment(registered) => c.refused(deps, err, report).await,
             _ => {
-                c.execute(deps, store, when, report).await;
+                c.execute(deps, store, holder, when, report).await;
             }
         }
     }
@@ -259,13 +275,14 @@ async fn put_back<R: Rds, S: StateStore>(
     c: &Cluster<'_, '_>,
     deps: &Deps<'_, R, S>,
     store: &S,
+    holder: &Holder,
     when: When,
     report: &mut Report<Action>,
 ) {
     if at_baseline(&c.plan, &[]) {
         return c.release(store, c.version(), report).await;
     }
-    if let Some(turn) = c.execute(deps, store, when, report).await
+    if let Some(turn) = c.execute(deps, store, holder, when, report).await
         && at_baseline(&c.plan, &turn.applied)
     {
         c.release(store, turn.version, report).await;

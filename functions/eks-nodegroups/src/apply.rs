@@ -1,10 +1,14 @@
 //! Apply: the only code that changes anything, in AWS or in the state store.
 //!
 //! Guarantees, per target:
-//! - **One tick at a time.** Apply first takes the target's lease in the state store; if another
-//!   invocation holds it, nothing is done. It then re-reads the target's document: if it changed
-//!   since the plan was made (a concurrent tick finished first), nothing is done. Duplicated and
-//!   concurrent ticks therefore converge to one set of changes.
+//! - **One tick at a time.** Apply first claims the target with the shared protocol
+//!   ([`offpeak_shared::state::claim()`]): it takes the target's lease at the clock for
+//!   [`LEASE_TTL`], then re-reads the target's version under it. If another invocation holds the
+//!   lease, or the document changed since the plan was made (a concurrent tick finished first,
+//!   an override was stored), the tick stands aside and nothing is done. The lease keeps two live
+//!   ticks apart; the version catches a tick that planned from stale state, so the expired lease
+//!   of a tick that died is taken over only by a tick that read the current version. Duplicated
+//!   and concurrent ticks therefore converge to one set of changes.
 //! - **In order, stop at the first failure.** Steps run in plan order, and a step that fails (or
 //!   is deferred) stops the target's remaining steps; the pre-sleep scaling is saved before the
 //!   group is touched, so a failure can never lose it. The next tick plans again from what it
@@ -27,7 +31,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::Notifier;
-use offpeak_shared::state::{StateStore, registry};
+use offpeak_shared::state::{self, Claimed, Holder, StateStore, registry};
 
 use crate::FUNCTION;
 use crate::aws::{AutoScaling, Eks};
@@ -77,11 +81,11 @@ impl TargetOutcome<'_> {
     }
 }
 
-/// Applies one target's plan under its lease.
+/// Applies one target's plan under its claim, taken for `holder` at the clock's `now`.
 pub async fn apply_target<'p, E: Eks, A: AutoScaling, S: StateStore>(
     svc: &Services<'_, E, A, S>,
     plan: &'p TargetPlan,
-    holder: &str,
+    holder: &Holder,
     now: DateTime<Utc>,
 ) -> TargetOutcome<'p> {
     let mut outcome = TargetOutcome {
@@ -90,50 +94,29 @@ pub async fn apply_target<'p, E: Eks, A: AutoScaling, S: StateStore>(
         notes: Vec::new(),
     };
     let target = plan.target.as_str();
-    match svc.state.try_lease(target, holder, now, LEASE_TTL).await {
-        Ok(true) => {}
-        Ok(false) => {
-            outcome
-                .notes
-                .push("another invocation is working on this target; left to it".into());
+    let version = plan.stored.version;
+    let claim = match state::claim(svc.state, holder, target, version, now, LEASE_TTL).await {
+        Ok(Claimed::Held(claim)) => claim,
+        Ok(Claimed::StoodAside(aside)) => {
+            outcome.notes.push(aside.to_string());
             return outcome;
         }
         Err(source) => {
-            let err = TickError::Lease {
+            let err = TickError::Claim {
                 target: target.to_owned(),
                 source,
             };
             outcome.notes.push(format!("not applied: {}", chain(&err)));
             return outcome;
         }
-    }
-    match reread(svc.state, plan).await {
-        Ok(Some(mut session)) => run_steps(svc, plan, &mut session, now, &mut outcome).await,
-        Ok(None) => outcome.notes.push(
-            "its state changed since this tick read it (a concurrent tick); the next tick plans again"
-                .into(),
-        ),
-        Err(err) => outcome.notes.push(format!("not applied: {}", chain(&err))),
-    }
-    if let Err(e) = svc.state.release_lease(target, holder).await {
-        let err = TickError::Lease {
-            target: target.to_owned(),
-            source: e,
-        };
-        outcome.notes.push(format!(
-            "{}; the lease expires by itself in {} minutes",
-            chain(&err),
-            LEASE_TTL.num_minutes()
-        ));
+    };
+    // Still at the version planned from: the document is the one the plan was made from.
+    let mut session = plan.stored.clone();
+    run_steps(svc, plan, &mut session, now, &mut outcome).await;
+    if let Err(err) = claim.release(svc.state).await {
+        outcome.notes.push(chain(&err));
     }
     outcome
-}
-
-/// The stored document under the lease, or `None` if its version moved since the plan was made.
-async fn reread<S: StateStore>(store: &S, plan: &TargetPlan) -> Result<Option<Stored>, TickError> {
-    let target = plan.target.as_str();
-    let current = record::read(store, target).await?;
-    Ok((current.version == plan.stored.version).then_some(current))
 }
 
 async fn run_steps<'p, E: Eks, A: AutoScaling, S: StateStore>(

@@ -100,8 +100,8 @@ pub enum TickError {
         #[source]
         source: StateError,
     },
-    #[error("take the lease on target {target} failed")]
-    Lease {
+    #[error("claim target {target} (take its lease, re-read its state) failed")]
+    Claim {
         target: String,
         #[source]
         source: StateError,
@@ -179,7 +179,7 @@ impl TickError {
             | UpdateAutoScalingGroup { .. }
             | CreateOrUpdateTags { .. }
             | DeleteTags { .. } => ErrorKind::ActionFailed,
-            NoStateStore { .. } | ReadState { .. } | DecodeState { .. } | Lease { .. } => {
+            NoStateStore { .. } | ReadState { .. } | DecodeState { .. } | Claim { .. } => {
                 ErrorKind::StateUnavailable
             }
             WriteState { .. }

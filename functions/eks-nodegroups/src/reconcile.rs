@@ -14,10 +14,9 @@
 //! - The state store is read once for the schedule's targets and the registry; only a tick with
 //!   leftover registered targets reads again, for theirs. AWS is observed before the state it is
 //!   planned against — except leftovers, whose state item says which resource to observe; their
-//!   apply re-reads under the lease, so a stale read can't act.
+//!   apply re-reads the version under the claim ([`crate::apply`]), so a stale read can't act.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +25,7 @@ use offpeak_shared::config::Schedule;
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{Record, StateError, StateStore};
+use offpeak_shared::state::{Holder, Record, StateError, StateStore};
 
 use crate::apply::{self, Outcome, Services, TargetOutcome};
 use crate::aws::{AutoScaling, Eks};
@@ -202,7 +201,7 @@ async fn apply_all<'p, E: Eks, A: AutoScaling, S: StateStore>(
             .await
             .map_err(Arc::new),
     };
-    let holder = lease_holder();
+    let holder = Holder::new(FUNCTION);
     // Targets are independent (each under its own lease): applied CONCURRENCY at a time, so a
     // 500-node-group Monday morning fits the function's timeout.
     // (Futures built up front: see observe.rs on closures inside streams.)
@@ -274,13 +273,6 @@ fn record_outcomes(outcomes: &[TargetOutcome<'_>], report: &mut Report<Action>) 
             report.note(target, note.clone());
         }
     }
-}
-
-/// A lease holder id unique to this invocation. Concurrent Lambda sandboxes may share a process
-/// id, so it is randomised (std's per-process random hash keys; no clock read).
-fn lease_holder() -> String {
-    let n = RandomState::new().hash_one(std::process::id());
-    format!("{FUNCTION}/{n:016x}")
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// `bytes` random bytes from the operating system, hex-encoded: nonces and lease holder ids.
+/// `bytes` random bytes from the operating system, hex-encoded: nonces.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::getrandom(&mut buf).expect("the operating system's random source is available");

@@ -2,11 +2,14 @@
 //! steps are ready, then stop until the next tick.
 //!
 //! Guarantees:
-//! - **One invocation at a time.** A tick takes the target's lease (`LEASE_TTL`, longer than
-//!   the function's timeout) before it changes anything, and every state write is conditional on
-//!   the version it read. A tick that finds the lease held stands aside; one killed mid-step
-//!   leaves the lease to expire, and the next tick after that resumes from the saved phase
-//!   (masking resumes from the progress committed inside the clone).
+//! - **One invocation at a time.** A tick claims the target with the shared protocol
+//!   ([`offpeak_shared::state::claim()`]) before it changes anything: it takes the target's
+//!   lease at the clock (`LEASE_TTL`, longer than the function's timeout), re-reads the version
+//!   under it, and every state write is conditional on that version. A tick that finds the lease
+//!   held, or the run's state changed since it read it (a tick that finished meanwhile), stands
+//!   aside. One killed mid-step leaves the lease to expire, and the next tick after that, having
+//!   read the current version, resumes from the saved phase (masking resumes from the progress
+//!   committed inside the clone).
 //! - **Cheap when idle.** Outside the window, or once this window's run is over, a tick reads
 //!   the state document and stops: no AWS call besides that read (and the write dropping an
 //!   override that just ended, see [`crate::overrides`]).
@@ -33,7 +36,7 @@ use offpeak_shared::error_chain::chain;
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
-use offpeak_shared::state::{PutOutcome, StateStore};
+use offpeak_shared::state::{self, Claimed, Holder, PutOutcome, StateStore};
 
 use crate::action::{Action, Reason, disabling, dropping};
 use crate::apply::{Effect, Effectors};
@@ -276,22 +279,32 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         Ok(())
     }
 
-    /// Takes the lease, drives the run, releases the lease.
+    /// Claims the refresh (lease, then the version this tick read), drives the run, releases the
+    /// lease.
     async fn leased(&mut self, store: &St) -> Result<(), TickError> {
-        let holder = random_hex(8);
-        let taken = store
-            .try_lease(&self.key, &holder, self.clock, LEASE_TTL)
-            .await
-            .map_err(|source| TickError::Lease {
-                target: self.target(),
-                source,
-            })?;
-        if !taken {
-            self.note("another invocation holds this refresh's lease: this tick stood aside");
-            return Ok(());
-        }
+        let holder = Holder::new(FUNCTION);
+        let claimed = state::claim(
+            store,
+            &holder,
+            &self.key,
+            self.version,
+            self.clock,
+            LEASE_TTL,
+        )
+        .await
+        .map_err(|source| TickError::Lease {
+            target: self.target(),
+            source,
+        })?;
+        let claim = match claimed {
+            Claimed::Held(claim) => claim,
+            Claimed::StoodAside(aside) => {
+                self.note(aside.to_string());
+                return Ok(());
+            }
+        };
         let result = self.drive(store).await;
-        if let Err(err) = store.release_lease(&self.key, &holder).await {
+        if let Err(err) = claim.release(store).await {
             self.note(chain(&err));
         }
         result

@@ -26,6 +26,9 @@
 //!   reads as "no record".
 //! - Deleting an absent target is success (state, not trigger); deleting a target also frees its
 //!   lease.
+//! - **One claim protocol.** Every function claims a target before changing it with [`claim()`]:
+//!   the lease keeps two live ticks apart, and a re-read of the version under it makes a tick
+//!   that planned from stale state stand aside (see the `claim` module).
 //!
 //! Failure behaviour: every AWS failure is a [`StateError`] naming the operation, the table and the
 //! target, with the SDK error kept as its source. Nothing is retried here beyond the SDK's own
@@ -34,6 +37,7 @@
 //! [`DynamoStateStore`] is the real store; [`MemoryStateStore`] is an in-memory fake with the same
 //! contract, for whole-flow unit tests, and [`HookedStore`] one whose writes a test can intercept.
 
+mod claim;
 mod dynamo;
 mod hooked;
 mod item;
@@ -46,6 +50,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
+pub use claim::{Aside, Claim, Claimed, Holder, StoodAside, Unreleased, claim};
 pub use dynamo::DynamoStateStore;
 pub use hooked::{HookedStore, OnWrite};
 pub use memory::MemoryStateStore;

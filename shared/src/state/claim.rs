@@ -1,0 +1,472 @@
+//! Claiming a target: how a tick makes sure it alone changes a target, and changes it from the
+//! state it planned from. Every function claims its targets this way ([`claim`]).
+//!
+//! A claim is two checks, each catching what the other cannot:
+//! - **The lease keeps two live ticks apart.** The tick takes the target's lease
+//!   ([`StateStore::try_lease`]) at the clock's `now` (never an event's `at`, so a replayed
+//!   instant cannot make a live tick's lease look expired) for a `ttl` the function chooses:
+//!   longer than its timeout, so a live tick never loses it, and no longer than that, so a tick
+//!   that died blocks its target for as few ticks as possible. While one tick holds it, every
+//!   other tick stands aside.
+//! - **The version catches a tick that planned from stale state.** Under the lease the tick
+//!   re-reads the target's version; if it is no longer the one the tick planned from (a tick that
+//!   finished meanwhile, or a writer that takes no lease, such as `offpeak override`), the tick
+//!   stands aside and gives the lease back. Its writes under the claim are conditional on the
+//!   claim's version ([`Claim::version`]), and a write that still loses ends the claim the same
+//!   way ([`Claim::stand_aside`]).
+//!
+//! So the expired lease of a dead tick can be taken over, but only by a tick that re-read the
+//! current version: it acts on what the dead tick left behind, never on a plan made before it.
+//!
+//! Guarantees:
+//! - **Standing aside is a value** ([`Claimed::StoodAside`]), not an error, and its `Display` is
+//!   the note a report carries. A tick that stood aside holds no lease it took.
+//! - **One holder id per invocation** ([`Holder`]): unique across concurrent invocations (even in
+//!   one process), and read from no clock.
+//! - **Released at the end** ([`Claim::release`]). A failed release is an [`Unreleased`] to note,
+//!   never a failure of the tick: the lease expires by itself at the end of its `ttl`. A release
+//!   that finds the lease no longer this holder's (it expired and another tick took it, or the
+//!   target's item was deleted, which frees its lease) is `Ok(false)` and changes nothing.
+//!
+//! Failure behaviour: a failed lease or re-read is the store's [`StateError`]; a lease taken
+//! before a failed re-read is given back first (best effort: it expires by itself otherwise).
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+use super::{StateError, StateStore};
+use crate::error_chain::chain;
+
+/// Who holds a lease: one id per invocation of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder(String);
+
+impl Holder {
+    /// A new id for one invocation of `function`: `<function>/<16 hex digits>`.
+    ///
+    /// Concurrent Lambda sandboxes may share a process id, and a test runs several ticks in one
+    /// process, so the digits are random: std's `RandomState` seeds its keys from the operating
+    /// system once per thread and makes every new state differ from the previous one. No clock
+    /// is read.
+    pub fn new(function: &str) -> Self {
+        let n = RandomState::new().hash_one(function);
+        Self(format!("{function}/{n:016x}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The result of [`claim`].
+#[derive(Debug)]
+pub enum Claimed {
+    /// This tick holds the target: it may change it, writing against the claim's version.
+    Held(Claim),
+    /// Another tick has the target, or has changed it since this tick read it.
+    StoodAside(StoodAside),
+}
+
+/// Why a tick stood aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aside {
+    /// Another invocation holds the target's lease.
+    Leased,
+    /// The target's state is no longer at the version this tick planned from.
+    Moved,
+}
+
+/// A tick that stood aside from a target, and whether it gave back the lease it had taken.
+#[derive(Debug)]
+pub struct StoodAside {
+    pub because: Aside,
+    /// The lease this tick had taken could not be released (it expires by itself).
+    pub unreleased: Option<Unreleased>,
+}
+
+impl fmt::Display for StoodAside {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.because {
+            Aside::Leased => "another invocation holds this target's lease: this tick stood aside",
+            Aside::Moved => {
+                "its state changed since this tick read it (a concurrent tick or an override): \
+                 this tick stood aside; the next tick plans again"
+            }
+        })?;
+        match &self.unreleased {
+            Some(err) => write!(f, "; {}", chain(err)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A lease that could not be given back: harmless beyond a delay, since it expires by itself.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the lease on target {target} was not released; it expires by itself at {}",
+    .until.to_rfc3339_opts(SecondsFormat::Secs, true)
+)]
+pub struct Unreleased {
+    pub target: String,
+    pub until: DateTime<Utc>,
+    #[source]
+    pub source: StateError,
+}
+
+/// A target this tick holds: its lease, and the version its state is at.
+#[derive(Debug)]
+#[must_use = "a claim holds a lease until it is released"]
+pub struct Claim {
+    target: String,
+    holder: String,
+    version: Option<u64>,
+    until: DateTime<Utc>,
+}
+
+impl Claim {
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The version the target's state was at when claimed (`None`: no document yet): the
+    /// `expected_version` of the holder's first write.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// When the lease expires if it is not released.
+    pub fn until(&self) -> DateTime<Utc> {
+        self.until
+    }
+
+    /// Gives the lease back. `Ok(false)`: it was no longer this holder's (expired and taken over,
+    /// or freed with the target's item); nothing changed.
+    pub async fn release<S: StateStore>(self, store: &S) -> Result<bool, Unreleased> {
+        store
+            .release_lease(&self.target, &self.holder)
+            .await
+            .map_err(|source| Unreleased {
+                target: self.target,
+                until: self.until,
+                source,
+            })
+    }
+
+    /// Ends a claim whose versioned write lost (a writer that takes no lease got there first):
+    /// the lease is given back, and the tick stood aside.
+    pub async fn stand_aside<S: StateStore>(self, store: &S) -> StoodAside {
+        StoodAside {
+            because: Aside::Moved,
+            unreleased: self.release(store).await.err(),
+        }
+    }
+}
+
+/// Claims `target` for `holder`: takes its lease at `now` for `ttl`, then checks, under the
+/// lease, that its state is still at `planned`, the version the tick planned from (`None`: the
+/// target had no document).
+pub async fn claim<S: StateStore>(
+    store: &S,
+    holder: &Holder,
+    target: &str,
+    planned: Option<u64>,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<Claimed, StateError> {
+    if !store.try_lease(target, holder.as_str(), now, ttl).await? {
+        return Ok(Claimed::StoodAside(StoodAside {
+            because: Aside::Leased,
+            unreleased: None,
+        }));
+    }
+    let claim = Claim {
+        target: target.to_owned(),
+        holder: holder.as_str().to_owned(),
+        version: planned,
+        until: now + ttl,
+    };
+    let current = match store.get_many(&[target]).await {
+        Ok(records) => records.get(target).map(|r| r.version),
+        Err(err) => {
+            if let Err(unreleased) = claim.release(store).await {
+                tracing::warn!(target, error = %chain(&unreleased), "lease not given back");
+            }
+            return Err(err);
+        }
+    };
+    if current != planned {
+        return Ok(Claimed::StoodAside(claim.stand_aside(store).await));
+    }
+    Ok(Claimed::Held(claim))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::{DeleteOutcome, MemoryStateStore, PutOutcome, Record};
+
+    const TARGET: &str = "prod-aurora";
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap()
+    }
+
+    fn ttl() -> Duration {
+        Duration::minutes(4)
+    }
+
+    fn minutes(n: i64) -> DateTime<Utc> {
+        t0() + Duration::minutes(n)
+    }
+
+    async fn lease_holder(store: &MemoryStateStore) -> Option<String> {
+        // Only a target with a document reads back, lease included (a lease alone is no record).
+        let records = store.get_many(&[TARGET]).await.unwrap();
+        records
+            .get(TARGET)
+            .and_then(|r| r.lease.as_ref().map(|l| l.holder.clone()))
+    }
+
+    fn held(claimed: Result<Claimed, StateError>) -> Claim {
+        match claimed.unwrap() {
+            Claimed::Held(claim) => claim,
+            Claimed::StoodAside(aside) => panic!("stood aside: {aside}"),
+        }
+    }
+
+    fn aside(claimed: Result<Claimed, StateError>) -> StoodAside {
+        match claimed.unwrap() {
+            Claimed::Held(claim) => panic!("held: {claim:?}"),
+            Claimed::StoodAside(aside) => aside,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_free_target_is_held_at_the_version_planned_from() {
+        // GIVEN a target with no document, and one at version 2
+        let store = MemoryStateStore::new();
+        let me = Holder::new("aurora-replicas");
+
+        // WHEN a tick that read no document claims the first
+        let got = held(claim(&store, &me, TARGET, None, t0(), ttl()).await);
+
+        // THEN it holds it, writes against "no document", and the lease is its own until t0 + ttl
+        assert_eq!((got.target(), got.version()), (TARGET, None));
+        assert_eq!(got.until(), t0() + ttl());
+        assert_eq!(
+            store.put(TARGET, &json!({}), got.version()).await.unwrap(),
+            PutOutcome::Written { version: 1 }
+        );
+        assert_eq!(lease_holder(&store).await.as_deref(), Some(me.as_str()));
+        assert!(got.release(&store).await.unwrap());
+        assert_eq!(lease_holder(&store).await, None);
+
+        // AND a tick that read version 1 holds it at version 1
+        let other = Holder::new("aurora-replicas");
+        let got = held(claim(&store, &other, TARGET, Some(1), minutes(1), ttl()).await);
+        assert_eq!(got.version(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn another_holders_active_lease_makes_a_tick_stand_aside() {
+        // GIVEN a tick holding the target
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({}), None).await.unwrap();
+        let live = Holder::new("eks-nodegroups");
+        let _live = held(claim(&store, &live, TARGET, Some(1), t0(), ttl()).await);
+
+        // WHEN another tick, planned from the same version, claims it before the lease ends
+        let late = Holder::new("eks-nodegroups");
+        let stood = aside(claim(&store, &late, TARGET, Some(1), minutes(3), ttl()).await);
+
+        // THEN it stands aside, and the live tick keeps its lease
+        assert_eq!(stood.because, Aside::Leased);
+        assert!(stood.unreleased.is_none());
+        assert!(stood.to_string().contains("another invocation"), "{stood}");
+        assert!(stood.to_string().contains("stood aside"), "{stood}");
+        assert_eq!(lease_holder(&store).await.as_deref(), Some(live.as_str()));
+    }
+
+    #[tokio::test]
+    async fn the_expired_lease_of_a_dead_tick_is_taken_over_at_the_same_version() {
+        // GIVEN a tick that claimed the target and died without writing or releasing
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({}), None).await.unwrap();
+        let dead = Holder::new("masked-refresh");
+        let _dead = held(claim(&store, &dead, TARGET, Some(1), t0(), ttl()).await);
+
+        // WHEN a tick that read the current version claims it once the lease has expired
+        let next = Holder::new("masked-refresh");
+        let got = held(claim(&store, &next, TARGET, Some(1), t0() + ttl(), ttl()).await);
+
+        // THEN it holds it
+        assert_eq!(got.version(), Some(1));
+        assert_eq!(lease_holder(&store).await.as_deref(), Some(next.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_moved_version_makes_a_tick_stand_aside_and_give_the_lease_back() {
+        // GIVEN two ticks that read version 1; the first claims, writes and releases
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({"n": 1}), None).await.unwrap();
+        let first = Holder::new("aurora-replicas");
+        let claim_1 = held(claim(&store, &first, TARGET, Some(1), t0(), ttl()).await);
+        store
+            .put(TARGET, &json!({"n": 2}), claim_1.version())
+            .await
+            .unwrap();
+        assert!(claim_1.release(&store).await.unwrap());
+
+        // WHEN the second claims it, free of any lease
+        let second = Holder::new("aurora-replicas");
+        let stood = aside(claim(&store, &second, TARGET, Some(1), minutes(1), ttl()).await);
+
+        // THEN it stands aside, without holding the lease it took
+        assert_eq!(stood.because, Aside::Moved);
+        assert!(stood.unreleased.is_none());
+        assert!(stood.to_string().contains("stood aside"), "{stood}");
+        assert_eq!(lease_holder(&store).await, None);
+        // AND a tick that read no document stands aside from one that now has one
+        let third = Holder::new("aurora-replicas");
+        let stood = aside(claim(&store, &third, TARGET, None, minutes(1), ttl()).await);
+        assert_eq!(stood.because, Aside::Moved);
+        // AND a deleted document moves the version too
+        assert_eq!(
+            store.delete(TARGET, 2).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+        let fourth = Holder::new("aurora-replicas");
+        let stood = aside(claim(&store, &fourth, TARGET, Some(2), minutes(1), ttl()).await);
+        assert_eq!(stood.because, Aside::Moved);
+    }
+
+    #[tokio::test]
+    async fn a_lost_write_under_the_claim_stands_aside_and_gives_the_lease_back() {
+        // GIVEN a held target, then a writer that takes no lease (an override) writes it
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({}), None).await.unwrap();
+        let me = Holder::new("aurora-replicas");
+        let got = held(claim(&store, &me, TARGET, Some(1), t0(), ttl()).await);
+        store
+            .put(TARGET, &json!({"override": 1}), Some(1))
+            .await
+            .unwrap();
+
+        // WHEN the holder's versioned write loses
+        let lost = store.put(TARGET, &json!({}), got.version()).await.unwrap();
+        assert_eq!(lost, PutOutcome::Conflict);
+        let stood = got.stand_aside(&store).await;
+
+        // THEN it stood aside because the version moved, and the lease is free
+        assert_eq!(stood.because, Aside::Moved);
+        assert_eq!(lease_holder(&store).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_release_by_a_holder_whose_lease_was_taken_over_is_false_and_changes_nothing() {
+        // GIVEN a slow tick whose lease expired and was taken over by a tick at the same version
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({}), None).await.unwrap();
+        let slow = Holder::new("eks-nodegroups");
+        let slow_claim = held(claim(&store, &slow, TARGET, Some(1), t0(), ttl()).await);
+        let next = Holder::new("eks-nodegroups");
+        let _next = held(claim(&store, &next, TARGET, Some(1), minutes(5), ttl()).await);
+
+        // WHEN the slow tick releases
+        let released = slow_claim.release(&store).await.unwrap();
+
+        // THEN nothing was released: the lease is still the other tick's
+        assert!(!released);
+        assert_eq!(lease_holder(&store).await.as_deref(), Some(next.as_str()));
+    }
+
+    /// A memory store whose releases fail.
+    struct Unreleasing(MemoryStateStore);
+
+    impl StateStore for Unreleasing {
+        async fn get_many<T: AsRef<str> + Sync>(
+            &self,
+            targets: &[T],
+        ) -> Result<HashMap<String, Record>, StateError> {
+            self.0.get_many(targets).await
+        }
+        async fn put(
+            &self,
+            target: &str,
+            doc: &serde_json::Value,
+            expected_version: Option<u64>,
+        ) -> Result<PutOutcome, StateError> {
+            self.0.put(target, doc, expected_version).await
+        }
+        async fn delete(&self, target: &str, version: u64) -> Result<DeleteOutcome, StateError> {
+            self.0.delete(target, version).await
+        }
+        async fn try_lease(
+            &self,
+            target: &str,
+            holder: &str,
+            now: DateTime<Utc>,
+            ttl: Duration,
+        ) -> Result<bool, StateError> {
+            self.0.try_lease(target, holder, now, ttl).await
+        }
+        async fn release_lease(&self, target: &str, _holder: &str) -> Result<bool, StateError> {
+            Err(StateError::Contended {
+                target: target.to_owned(),
+                attempts: 1,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_release_is_a_note_naming_when_the_lease_expires() {
+        // GIVEN a store that cannot release, and a target whose version moved
+        let store = Unreleasing(MemoryStateStore::new());
+        store.put(TARGET, &json!({}), None).await.unwrap();
+
+        // WHEN a tick that planned from no document claims it
+        let me = Holder::new("masked-refresh");
+        let stood = aside(claim(&store, &me, TARGET, None, t0(), ttl()).await);
+
+        // THEN it stood aside, saying its lease expires by itself (and when)
+        assert_eq!(stood.because, Aside::Moved);
+        let note = stood.to_string();
+        assert!(
+            note.contains("was not released; it expires by itself at 2026-11-27T09:34:00Z"),
+            "{note}"
+        );
+
+        // AND a held claim's failed release is an error to note, naming the same
+        let got = held(claim(&store, &me, TARGET, Some(1), t0(), ttl()).await);
+        let err = got.release(&store).await.unwrap_err();
+        assert_eq!(err.until, t0() + ttl());
+        assert!(chain(&err).starts_with("the lease on target prod-aurora was not released"));
+    }
+
+    #[test]
+    fn every_holder_is_its_own_and_names_its_function() {
+        let a = Holder::new("eks-nodegroups");
+        let b = Holder::new("eks-nodegroups");
+        assert_ne!(a, b);
+        let from_thread = std::thread::spawn(|| Holder::new("eks-nodegroups"))
+            .join()
+            .unwrap();
+        assert!(from_thread != a && from_thread != b);
+        let digits = a.as_str().strip_prefix("eks-nodegroups/").unwrap();
+        assert_eq!(digits.len(), 16);
+        assert!(digits.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}
