@@ -468,9 +468,16 @@ fn no_copy_is_made_of_a_clone_this_run_did_not_verify_and_seal() {
 #[test]
 fn the_copy_gets_its_instance_then_the_intermediate_clone_goes_before_the_swap() {
     let mut obs = sealed_world(Some("2026-11-27T03:21:00Z"));
-    obs.clusters
-        .push(cluster(COPY, "creating", copy_tags("dev", "prod", "20261127"), &[]));
-    assert_eq!(copy_step(&obs), Step::Wait(format!("copy {COPY} is creating")));
+    obs.clusters.push(cluster(
+        COPY,
+        "creating",
+        copy_tags("dev", "prod", "20261127"),
+        &[],
+    ));
+    assert_eq!(
+        copy_step(&obs),
+        Step::Wait(format!("copy {COPY} is creating"))
+    );
     // WHEN the copy is available: its instance, with the copy's tags
     obs.clusters[3].status = "available".into();
     let Step::Act {
@@ -537,8 +544,12 @@ fn the_swap_promotes_the_copy_never_the_intermediate_clone() {
     obs.clusters.retain(|c| c.id != "dev");
     obs.instances
         .retain(|i| i.cluster_id.as_deref() != Some("dev"));
-    obs.clusters
-        .push(cluster(COPY, "available", copy_tags("dev", "prod", "20261127"), &[]));
+    obs.clusters.push(cluster(
+        COPY,
+        "available",
+        copy_tags("dev", "prod", "20261127"),
+        &[],
+    ));
     let run = Run {
         swap: Some(SwapPlan {
             previous: None,
@@ -562,8 +573,12 @@ fn a_failure_around_the_copy_deletes_the_clone_and_the_copy() {
     // GIVEN the clone and the copy, each with its instance, and the run cleaning up
     let mut obs = sealed_world(None);
     let tags = copy_tags("dev", "prod", "20261127");
-    obs.clusters
-        .push(cluster(COPY, "available", tags.clone(), &[(COPY_INSTANCE, true)]));
+    obs.clusters.push(cluster(
+        COPY,
+        "available",
+        tags.clone(),
+        &[(COPY_INSTANCE, true)],
+    ));
     obs.instances
         .push(instance(COPY_INSTANCE, COPY, "available", tags));
     let cleanup = |obs: &Observed| next(&refresh(0), &run_in(Phase::Cleanup), obs, utc(NOW));
