@@ -35,6 +35,10 @@ pub enum Action {
     },
     /// `RestoreDBClusterToPointInTime` (copy-on-write, latest restorable time) into quarantine.
     RestoreClone(CloneSpec),
+    /// `RestoreDBClusterToPointInTime` (copy-on-write, latest restorable time) of the verified,
+    /// sealed clone into quarantine: the copy that becomes dev, with no restorable point from
+    /// before masking.
+    CopyClone(CloneSpec),
     /// `ModifyDBCluster MasterUserPassword`: a generated password replaces production's.
     ReplacePassword { cluster: String },
     /// `CreateDBInstance` for the clone.
@@ -81,7 +85,7 @@ pub enum Action {
     DisableDeletionProtection { cluster: String },
     /// `DeleteDBInstance`.
     DeleteInstance { instance: String, reason: Reason },
-    /// `DeleteDBCluster` (no final snapshot).
+    /// `DeleteDBCluster` (no final snapshot, automated backups deleted with it).
     DeleteCluster { cluster: String, reason: Reason },
 }
 
@@ -93,6 +97,9 @@ pub enum Reason {
     FailedRun,
     /// A previous dev cluster beyond `keep_previous`.
     Retired,
+    /// The verified clone, once its copy exists: its restorable history reaches back before
+    /// masking.
+    Superseded,
 }
 
 /// Where masking connects: the clone's endpoint, or the local override. Never a password.
@@ -116,6 +123,7 @@ impl fmt::Display for Reason {
         f.write_str(match self {
             Reason::FailedRun => "failed run",
             Reason::Retired => "beyond keep_previous",
+            Reason::Superseded => "copied after masking; its backups predate masking",
         })
     }
 }
@@ -145,6 +153,13 @@ impl fmt::Display for Action {
             Action::RestoreClone(s) => write!(
                 f,
                 "clone {} as {} (copy-on-write, latest restorable time) into quarantine {}",
+                s.source,
+                s.clone,
+                s.security_groups.join(",")
+            ),
+            Action::CopyClone(s) => write!(
+                f,
+                "copy verified clone {} as {} (copy-on-write, latest restorable time) into quarantine {}",
                 s.source,
                 s.clone,
                 s.security_groups.join(",")

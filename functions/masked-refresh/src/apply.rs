@@ -69,7 +69,7 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
             Action::StartRun { .. } | Action::HoldOverride { .. } | Action::EndOverride { .. } => {
                 Ok(Effect::Done)
             }
-            Action::RestoreClone(spec) => done(tolerate(
+            Action::RestoreClone(spec) | Action::CopyClone(spec) => done(tolerate(
                 self.rds.restore_clone(spec).await,
                 RdsError::already_exists,
             )),
@@ -322,6 +322,8 @@ pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a st
             vec![]
         }
         Action::RestoreClone(spec) => vec![&spec.clone],
+        // A copy is made from the verified clone, never from production.
+        Action::CopyClone(spec) => vec![&spec.source, &spec.clone],
         Action::ReplacePassword { cluster }
         | Action::Contain { cluster, .. }
         | Action::Mask { cluster, .. }
@@ -368,5 +370,17 @@ mod tests {
             tags: vec![],
         });
         assert_eq!(touches_production(&restore, "prod"), None);
+        let crate::action::Action::RestoreClone(spec) = restore else {
+            unreachable!()
+        };
+        let copy = Action::CopyClone(crate::rds::CloneSpec {
+            clone: "dev-offpeak-20261127-copy".into(),
+            ..spec
+        });
+        assert_eq!(
+            touches_production(&copy, "prod"),
+            Some("prod"),
+            "a copy of production would be an unmasked clone"
+        );
     }
 }

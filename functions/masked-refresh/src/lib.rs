@@ -29,15 +29,17 @@
 //! | `mask` | first, once: *contain* the clone's whole server ([`offpeak_masking::cluster`]) — every database checked against the rules (one they neither cover nor drop refuses the run, nothing changed), the listed ones dropped, every production login disabled, kept ones re-keyed; then the masking engine (crate [`offpeak_masking`]) inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
 //! | `verify` | the verification gate, again, in a fresh session, with the server's checks (no database but the covered one, no login the rules do not keep can log in) | it passed |
 //! | `seal` | tags the clone `offpeak:masking=verified`, drops the masking bookkeeping | done |
-//! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the clone to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the clone holds the dev name |
+//! | `copy` | once the clone's latest restorable time is past its sealing: `RestoreDBClusterToPointInTime` (copy-on-write) *of the verified clone* as `<dev>-offpeak-<run>-copy` into quarantine, `CreateDBInstance` `<dev>-offpeak-<run>-copy-1`; then deletes the clone and its instance (`DeleteAutomatedBackups`, no final snapshot), so no restorable point of dev predates masking | the copy and its instance are `available` and the clone is gone |
+//! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the copy to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the copy holds the dev name |
 //! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev` | both `available` |
 //! | `retire` | deletes previous dev clusters beyond `keep_previous` (instances first) | none left over |
 //! | `done` | notifies with duration and counts | — |
 //!
 //! Failure behaviour:
 //! - before the swap (any AWS error, masking error, verification failure, the window closing):
-//!   `cleanup` deletes the clone and its instance, leaves dev untouched, notifies → `failed`;
-//! - during the swap (including the window closing): `rollback` renames the clone back into
+//!   `cleanup` deletes the clone, its copy and their instances, leaves dev untouched, notifies →
+//!   `failed`;
+//! - during the swap (including the window closing): `rollback` renames the copy back into
 //!   quarantine and the previous dev cluster back to the dev name, then cleans up → `failed`;
 //! - after the swap: a previous cluster that cannot be deleted is a warning, retried by the next run;
 //! - a killed invocation leaves its lease to expire; the next tick resumes from the saved phase;

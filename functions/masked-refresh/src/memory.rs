@@ -41,6 +41,10 @@ pub struct Run {
     pub instance: String,
     /// Random, per run: with the masking key it derives the clone's password.
     pub nonce: String,
+    /// When the verified clone was sealed (masking bookkeeping dropped): the copy that becomes
+    /// dev is made only once the clone's latest restorable time is past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_at: Option<DateTime<Utc>>,
     /// The swap as decided when it began; rollback undoes exactly this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<SwapPlan>,
@@ -86,6 +90,7 @@ impl Run {
             clone,
             instance,
             nonce,
+            sealed_at: None,
             swap: None,
             failure: None,
             cluster: None,
@@ -115,14 +120,18 @@ pub enum Phase {
     Verify,
     /// Mark the clone verified and drop the masking bookkeeping from it.
     Seal,
-    /// Put the dev cluster aside and promote the clone under the dev name.
+    /// Clone the sealed clone (copy-on-write, latest restorable time) into quarantine, give the
+    /// copy its instance, then delete the intermediate clone with its automated backups: the
+    /// copy's restorable history starts after masking.
+    Copy,
+    /// Put the dev cluster aside and promote the copy under the dev name.
     Swap,
     /// Wait until the promoted cluster and its instance are available.
     Promote,
     /// Delete previous dev clusters beyond `keep_previous`.
     Retire,
     Done,
-    /// A failure before the swap (or an abort): delete the clone; dev is untouched.
+    /// A failure before the swap (or an abort): delete the clone and its copy; dev is untouched.
     Cleanup,
     /// A failure during the swap: restore the previous dev cluster, then clean up.
     Rollback,
@@ -138,6 +147,7 @@ impl Phase {
             Phase::Mask => "mask",
             Phase::Verify => "verify",
             Phase::Seal => "seal",
+            Phase::Copy => "copy",
             Phase::Swap => "swap",
             Phase::Promote => "promote",
             Phase::Retire => "retire",
@@ -158,7 +168,8 @@ impl Phase {
         matches!(self, Phase::Cleanup | Phase::Rollback | Phase::Failed)
     }
 
-    /// Before the swap began: a failure here deletes the clone and leaves dev untouched.
+    /// Before the swap began: a failure here deletes the clone (and its copy) and leaves dev
+    /// untouched.
     pub fn is_pre_swap(self) -> bool {
         matches!(
             self,
@@ -168,6 +179,7 @@ impl Phase {
                 | Phase::Mask
                 | Phase::Verify
                 | Phase::Seal
+                | Phase::Copy
         )
     }
 
@@ -244,6 +256,7 @@ mod tests {
     fn phases_serialise_as_their_names_and_partition_the_run() {
         assert_eq!(serde_json::to_value(Phase::Mask).unwrap(), json!("mask"));
         assert!(Phase::Seal.is_pre_swap() && !Phase::Swap.is_pre_swap());
+        assert!(Phase::Copy.is_pre_swap() && Phase::Copy.has_deadline());
         assert!(Phase::Swap.has_deadline() && !Phase::Promote.has_deadline());
         assert!(Phase::Done.is_terminal() && Phase::Failed.is_terminal());
         assert!(!Phase::Cleanup.is_terminal() && !Phase::Rollback.has_deadline());

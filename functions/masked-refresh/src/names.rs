@@ -8,6 +8,8 @@
 //! |---|---|
 //! | the clone | `<target>-offpeak-<run>` |
 //! | its instance | `<target>-offpeak-<run>-1` |
+//! | the copy of the verified clone (promoted to dev) | `<target>-offpeak-<run>-copy` |
+//! | its instance | `<target>-offpeak-<run>-copy-1` |
 //! | the previous dev cluster, renamed aside | `<target>-offpeak-prev-<run>` |
 //! | its instances | `<target>-offpeak-prev-<run>-<n>` |
 //!
@@ -15,8 +17,8 @@
 //! creates, renames and deletes to.
 //!
 //! Ownership (never delete or rename what offpeak did not create or put aside):
-//! - the clone is ours when it carries `offpeak:managed-by=offpeak` **and** this run's
-//!   `offpeak:run` tag;
+//! - the clone (and its copy) is ours when it carries `offpeak:managed-by=offpeak` **and** this
+//!   run's `offpeak:run` tag;
 //! - the current dev cluster may be renamed aside only when it and every instance in it carry
 //!   `offpeak:managed-by=offpeak` (offpeak promoted it, or a person handed it over by tagging it);
 //! - a previous dev cluster may be deleted only when it carries `offpeak:managed-by=offpeak`,
@@ -34,7 +36,8 @@ pub const TARGET_KEY: &str = "offpeak:target";
 pub const FUNCTION_KEY: &str = "offpeak:function";
 /// The run (`YYYYMMDD`) that created the clone, or that put a dev cluster aside.
 pub const RUN_KEY: &str = "offpeak:run";
-/// `clone` (quarantined), `dev` (promoted) or `previous` (put aside).
+/// `clone` (quarantined), `copy` (the verified clone's copy, quarantined until promoted), `dev`
+/// (promoted) or `previous` (put aside).
 pub const ROLE_KEY: &str = "offpeak:role";
 /// The run's phase, mirrored from the state store for people reading the console.
 pub const PHASE_KEY: &str = "offpeak:phase";
@@ -47,6 +50,7 @@ pub const REPLACED_BY_KEY: &str = "offpeak:replaced-by-run";
 pub const ORIGINAL_NAME_KEY: &str = "offpeak:original-name";
 
 pub const ROLE_CLONE: &str = "clone";
+pub const ROLE_COPY: &str = "copy";
 pub const ROLE_DEV: &str = "dev";
 pub const ROLE_PREVIOUS: &str = "previous";
 pub const MASKING_PENDING: &str = "pending";
@@ -75,6 +79,15 @@ impl Names<'_> {
         format!("{}-1", self.clone_cluster())
     }
 
+    /// The copy of the verified clone: the cluster that becomes dev.
+    pub fn copy_cluster(&self) -> String {
+        format!("{}-copy", self.clone_cluster())
+    }
+
+    pub fn copy_instance(&self) -> String {
+        format!("{}-1", self.copy_cluster())
+    }
+
     pub fn aside_cluster(&self) -> String {
         format!("{}-offpeak-prev-{}", self.target, self.run)
     }
@@ -86,6 +99,7 @@ impl Names<'_> {
     /// The longest identifier this run may need (with up to 99 instances aside) fits RDS's limit.
     pub fn fit(&self) -> bool {
         self.aside_instance(99).len() <= MAX_IDENTIFIER
+            && self.copy_instance().len() <= MAX_IDENTIFIER
     }
 
     /// The longest target id whose names fit for this run's id.
@@ -117,6 +131,21 @@ pub fn clone_tags(target: &str, source: &str, run: &str) -> Vec<Tag> {
         Tag::new(MASKING_KEY, MASKING_PENDING),
         Tag::new(PHASE_KEY, "clone"),
     ]
+}
+
+/// The tags the copy of the verified clone and its instance are created with: this run's, with
+/// role `copy`, and verified (it is made only from the clone this run tagged verified).
+pub fn copy_tags(target: &str, source: &str, run: &str) -> Vec<Tag> {
+    let mut tags = clone_tags(target, source, run);
+    for t in &mut tags {
+        t.value = match t.key.as_str() {
+            ROLE_KEY => ROLE_COPY.to_owned(),
+            MASKING_KEY => MASKING_VERIFIED.to_owned(),
+            PHASE_KEY => "copy".to_owned(),
+            _ => continue,
+        };
+    }
+    tags
 }
 
 /// Tags marking a dev cluster (or one of its instances) as put aside by `run`.
@@ -174,7 +203,15 @@ mod tests {
         assert_eq!(n.clone_instance(), "dev-aurora-offpeak-20261127-1");
         assert_eq!(n.aside_cluster(), "dev-aurora-offpeak-prev-20261127");
         assert_eq!(n.aside_instance(2), "dev-aurora-offpeak-prev-20261127-2");
-        for id in [n.clone_cluster(), n.clone_instance(), n.aside_cluster()] {
+        assert_eq!(n.copy_cluster(), "dev-aurora-offpeak-20261127-copy");
+        assert_eq!(n.copy_instance(), "dev-aurora-offpeak-20261127-copy-1");
+        for id in [
+            n.clone_cluster(),
+            n.clone_instance(),
+            n.copy_cluster(),
+            n.copy_instance(),
+            n.aside_cluster(),
+        ] {
             assert!(id.starts_with(&n.prefix()), "{id}");
         }
         assert!(n.fit());
@@ -212,6 +249,11 @@ mod tests {
             !of_run(&without_function, "dev", "20261127"),
             "without offpeak:function=masked-refresh (an aurora-replicas replica has another)"
         );
+        let copy = copy_tags("dev", "prod", "20261127");
+        assert!(of_run(&copy, "dev", "20261127"), "the copy is the run's");
+        assert_eq!(tag(&copy, ROLE_KEY), Some(ROLE_COPY));
+        assert_eq!(tag(&copy, MASKING_KEY), Some(MASKING_VERIFIED));
+        assert_eq!(copy.len(), clone.len());
         let aside = aside_tags("dev", "20261127", "dev");
         assert!(previous("dev-offpeak-prev-20261127", &aside, "dev"));
         assert!(!previous("dev-2", &aside, "dev"), "not an aside name");

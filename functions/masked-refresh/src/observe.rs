@@ -2,7 +2,8 @@
 //!
 //! One `DescribeDBClusters` (every page) and one `DescribeDBInstances` filtered by the clusters
 //! kept: the source, the dev cluster, and every cluster named with the target's offpeak prefix
-//! (this run's clone, previous dev clusters put aside, a clone a lost state document forgot).
+//! (this run's clone and its copy, previous dev clusters put aside, a clone a lost state
+//! document forgot).
 
 use crate::names::{self, of_run};
 use crate::rds::{Cluster, Instance, Rds, RdsError};

@@ -13,8 +13,14 @@
 //!   `offpeak:managed-by=offpeak`, and nothing is deleted but this run's clone or a cluster
 //!   tagged `offpeak:role=previous` for this target ([`crate::names`]);
 //! - production is only ever the source of the restore;
-//! - the clone leaves quarantine (takes the dev name and groups) only in [`Phase::Swap`], which
-//!   is reached only through a passed verification ([`Phase::Verify`] → [`Phase::Seal`]);
+//! - nothing leaves quarantine (takes the dev name and groups) but this run's copy, only in
+//!   [`Phase::Swap`], which is reached only through a passed verification ([`Phase::Verify`] →
+//!   [`Phase::Seal`] → [`Phase::Copy`]);
+//! - the copy is made only from this run's clone tagged `offpeak:masking=verified`, once the
+//!   clone's latest restorable time is past the moment it was sealed, and the swap starts only
+//!   once the intermediate clone is gone (deleted with its automated backups): dev's restorable
+//!   history starts after masking, the clone's, which reaches back into production's data, does
+//!   not survive it (docs/decisions.md, "No restorable point of dev predates masking");
 //! - masking starts only once the clone's whole server was contained ([`Action::Contain`], the
 //!   first step of [`Phase::Mask`], recorded in the run): no database the rules do not name,
 //!   the ones they drop gone, production logins disabled.
@@ -160,6 +166,7 @@ pub fn next(cfg: &Refresh, run: &Run, obs: &Observed, now: DateTime<Utc>) -> Ste
             Some(Phase::Seal),
         ),
         Phase::Seal => s.seal_step(),
+        Phase::Copy => s.copy_step(),
         Phase::Swap => s.swap_step(),
         Phase::Promote => s.promote_step(),
         Phase::Retire => s.retire_step(),
@@ -353,8 +360,100 @@ impl Ctx<'_> {
                 cluster: clone.id.clone(),
                 database,
             },
-            Phase::Swap,
+            Phase::Copy,
         )
+    }
+
+    /// The copy of the sealed clone, its instance, then the intermediate clone deleted.
+    fn copy_step(&self) -> Step {
+        let copy_id = self.names().copy_cluster();
+        match self.obs.cluster(&copy_id) {
+            Some(c) if !self.ours(&c.tags) => fail(
+                FailKind::Ownership,
+                format!(
+                    "cluster {} exists but was not created by run {}; it is left alone",
+                    c.id, self.run.id
+                ),
+            ),
+            None => self.make_copy(&copy_id),
+            Some(c) if broken(&c.status) => {
+                fail(FailKind::Aws, format!("copy {} is {}", c.id, c.status))
+            }
+            Some(c) if c.status != AVAILABLE => wait(format!("copy {} is {}", c.id, c.status)),
+            Some(c) => self.copy_instance_step(c),
+        }
+    }
+
+    /// The copy's instance; once it is available, the intermediate clone goes.
+    fn copy_instance_step(&self, copy: &Cluster) -> Step {
+        let copy_instance = self.names().copy_instance();
+        match self.obs.instance(&copy_instance) {
+            None => match self.instance_spec(copy) {
+                Ok(spec) => act(Action::CreateInstance(InstanceSpec {
+                    instance: copy_instance,
+                    tags: names::copy_tags(&self.cfg.target, &self.cfg.source, &self.run.id),
+                    ..spec
+                })),
+                Err(step) => *step,
+            },
+            Some(i) if !self.ours(&i.tags) => fail(
+                FailKind::Ownership,
+                format!(
+                    "instance {} exists but was not created by run {}",
+                    i.id, self.run.id
+                ),
+            ),
+            Some(i) if broken(&i.status) => {
+                fail(FailKind::Aws, format!("instance {} is {}", i.id, i.status))
+            }
+            Some(i) if i.status != AVAILABLE => wait(format!("instance {} is {}", i.id, i.status)),
+            Some(_) => match self.clone_cluster() {
+                Err(step) => *step,
+                Ok(Some(clone)) => self
+                    .delete(clone, Reason::Superseded)
+                    .unwrap_or_else(|| wait(format!("clone {} is deleting", clone.id))),
+                Ok(None) => Step::Advance(Phase::Swap),
+            },
+        }
+    }
+
+    /// Restores the copy from the clone: only this run's, only verified, only once a restore of
+    /// it reflects the sealed state.
+    fn make_copy(&self, copy_id: &str) -> Step {
+        let clone = match self.live_clone() {
+            Ok(c) => c,
+            Err(step) => return *step,
+        };
+        if clone.tag(MASKING_KEY) != Some(MASKING_VERIFIED) {
+            let why = format!(
+                "clone {} is not tagged {MASKING_KEY}={MASKING_VERIFIED}; no copy is made of it",
+                clone.id
+            );
+            return fail(FailKind::Verification, why);
+        }
+        let Some(sealed) = self.run.sealed_at else {
+            let why = format!("run {} has no record of sealing its clone", self.run.id);
+            return fail(FailKind::Verification, why);
+        };
+        if clone.status != AVAILABLE {
+            return wait(format!("clone {} is {}", clone.id, clone.status));
+        }
+        match clone.latest_restorable_time {
+            Some(latest) if latest > sealed => act(Action::CopyClone(CloneSpec {
+                source: clone.id.clone(),
+                clone: copy_id.to_owned(),
+                security_groups: self.cfg.quarantine.clone(),
+                subnet_group: clone.subnet_group.clone(),
+                parameter_group: clone.parameter_group.clone(),
+                tags: names::copy_tags(&self.cfg.target, &self.cfg.source, &self.run.id),
+            })),
+            latest => wait(format!(
+                "the latest restorable time of clone {} ({}) is not yet past its sealing at {}",
+                clone.id,
+                latest.map_or_else(|| "not reported".to_owned(), |t| t.to_rfc3339()),
+                sealed.to_rfc3339()
+            )),
+        }
     }
 
     fn swap_step(&self) -> Step {
@@ -454,13 +553,14 @@ impl Ctx<'_> {
         }
     }
 
-    /// The clone takes the dev name, groups and password; then its instance the dev writer's name.
+    /// The copy takes the dev name, groups and password; then its instance the dev writer's name.
     fn promote_clone(&self, plan: &SwapPlan) -> Step {
         let target = &self.cfg.target;
         let at_dev = self.obs.cluster(target);
+        let run_names = self.names();
         if let Some(clone) = self
             .obs
-            .cluster(&self.run.clone)
+            .cluster(&run_names.copy_cluster())
             .filter(|c| self.ours(&c.tags))
         {
             if let Some(dev) = at_dev {
@@ -478,7 +578,7 @@ impl Ctx<'_> {
         }
         if let Some(i) = self
             .obs
-            .instance(&self.run.instance)
+            .instance(&run_names.copy_instance())
             .filter(|i| self.ours(&i.tags))
         {
             if let Some(held) = self.obs.instance(&plan.instance) {
@@ -620,14 +720,14 @@ impl Ctx<'_> {
         {
             return act(Action::RenameInstance {
                 from: i.id.clone(),
-                to: self.run.instance.clone(),
+                to: self.names().copy_instance(),
             });
         }
         if let Some(dev) = self.obs.cluster(target).filter(|c| self.ours(&c.tags)) {
             let quarantine = Some(self.cfg.quarantine.clone());
             return act(Action::RenameCluster {
                 from: dev.id.clone(),
-                to: self.run.clone.clone(),
+                to: self.names().copy_cluster(),
                 security_groups: quarantine,
             });
         }
@@ -737,12 +837,16 @@ pub fn preflight(cfg: &Refresh, run_id: &str, obs: &Observed) -> Start {
             return Start::Refuse(not_handed_over(&foreign));
         }
     }
-    match obs.cluster(&names.clone_cluster()) {
-        Some(c) if !of_run(&c.tags, &cfg.target, run_id) => Start::Refuse(format!(
+    let taken = [names.clone_cluster(), names.copy_cluster()]
+        .into_iter()
+        .filter_map(|id| obs.cluster(&id))
+        .find(|c| !of_run(&c.tags, &cfg.target, run_id));
+    match taken {
+        Some(c) => Start::Refuse(format!(
             "cluster {} exists and is not offpeak's clone; rename or delete it",
             c.id
         )),
-        _ => Start::Go,
+        None => Start::Go,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::memory::Phase;
-use crate::names::{FUNCTION_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, clone_tags};
+use crate::names::{FUNCTION_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, clone_tags, copy_tags};
 use crate::rds::ClusterMember;
 use crate::testing::{run_in, utc};
 
@@ -165,7 +165,13 @@ fn the_instance_copies_the_source_writers_class_unless_configured() {
 #[test]
 fn the_deadline_binds_every_phase_until_the_swap_is_over() {
     let late = utc("2026-11-27T06:00:00Z");
-    for phase in [Phase::Clone, Phase::Mask, Phase::Seal, Phase::Swap] {
+    for phase in [
+        Phase::Clone,
+        Phase::Mask,
+        Phase::Seal,
+        Phase::Copy,
+        Phase::Swap,
+    ] {
         let step = next(&refresh(0), &run_in(phase), &world(), late);
         assert!(
             matches!(
@@ -310,4 +316,301 @@ fn cleanup_never_deletes_a_cluster_holding_the_dev_name() {
     obs.clusters.push(cluster("dev", "available", ours(), &[]));
     let step = next(&refresh(0), &run_in(Phase::Cleanup), &obs, utc(NOW));
     assert_eq!(step, Step::Advance(Phase::Rollback));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The copy: dev's restorable history starts after masking.
+
+const CLONE: &str = "dev-offpeak-20261127";
+const CLONE_INSTANCE: &str = "dev-offpeak-20261127-1";
+const COPY: &str = "dev-offpeak-20261127-copy";
+const COPY_INSTANCE: &str = "dev-offpeak-20261127-copy-1";
+const SEALED: &str = "2026-11-27T03:20:00Z";
+
+fn verified() -> Vec<Tag> {
+    let mut tags = ours();
+    tags.retain(|t| t.key != MASKING_KEY);
+    tags.push(Tag::new(MASKING_KEY, MASKING_VERIFIED));
+    tags
+}
+
+/// The world with this run's sealed clone (and its instance), restorable up to `latest`.
+fn sealed_world(latest: Option<&str>) -> Observed {
+    let mut obs = world();
+    let mut clone = cluster(CLONE, "available", verified(), &[(CLONE_INSTANCE, true)]);
+    clone.latest_restorable_time = latest.map(utc);
+    obs.clusters.push(clone);
+    obs.instances
+        .push(instance(CLONE_INSTANCE, CLONE, "available", ours()));
+    obs
+}
+
+fn sealed_run(phase: Phase) -> Run {
+    Run {
+        sealed_at: Some(utc(SEALED)),
+        ..run_in(phase)
+    }
+}
+
+fn copy_step(obs: &Observed) -> Step {
+    next(&refresh(0), &sealed_run(Phase::Copy), obs, utc(NOW))
+}
+
+#[test]
+fn sealing_leads_to_the_copy_not_to_the_swap() {
+    let obs = sealed_world(None);
+    let step = next(&refresh(0), &run_in(Phase::Seal), &obs, utc(NOW));
+    let Step::Act {
+        action: Action::Forget { cluster, .. },
+        then,
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!((cluster.as_str(), then), (CLONE, Some(Phase::Copy)));
+}
+
+#[test]
+fn the_copy_is_made_of_the_verified_clone_once_a_restore_reflects_its_sealing() {
+    // GIVEN the sealed clone, restorable to a minute past its sealing
+    let step = copy_step(&sealed_world(Some("2026-11-27T03:21:00Z")));
+    // THEN the copy is a copy-on-write clone of it, into quarantine, with the run's copy tags
+    let Step::Act {
+        action: Action::CopyClone(spec),
+        then: None,
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!((spec.source.as_str(), spec.clone.as_str()), (CLONE, COPY));
+    assert_eq!(spec.security_groups, ["sg-q"]);
+    assert_eq!(spec.subnet_group.as_deref(), Some("private"));
+    assert_eq!(spec.tags, copy_tags("dev", "prod", "20261127"));
+    assert_eq!(tag(&spec.tags, ROLE_KEY), Some(names::ROLE_COPY));
+    assert!(of_run(&spec.tags, "dev", "20261127"));
+}
+
+#[test]
+fn no_copy_while_a_restore_of_the_clone_could_predate_its_sealing() {
+    for latest in [None, Some("2026-11-27T03:19:00Z"), Some(SEALED)] {
+        let step = copy_step(&sealed_world(latest));
+        let Step::Wait(why) = &step else {
+            panic!("{latest:?}: {step:?}")
+        };
+        assert!(why.contains("latest restorable time"), "{why}");
+    }
+}
+
+#[test]
+fn no_copy_is_made_of_a_clone_this_run_did_not_verify_and_seal() {
+    // GIVEN a clone still tagged pending (verification never passed)
+    let mut obs = sealed_world(Some("2026-11-27T03:21:00Z"));
+    obs.clusters[2].tags = ours();
+    let step = copy_step(&obs);
+    assert!(
+        matches!(
+            &step,
+            Step::Fail { kind: FailKind::Verification, error } if error.contains("not tagged offpeak:masking=verified")
+        ),
+        "{step:?}"
+    );
+    // ... a verified clone the run has no sealing of
+    let obs = sealed_world(Some("2026-11-27T03:21:00Z"));
+    let step = next(&refresh(0), &run_in(Phase::Copy), &obs, utc(NOW));
+    assert!(
+        matches!(
+            step,
+            Step::Fail {
+                kind: FailKind::Verification,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    // ... a verified clone of another run
+    let mut obs = sealed_world(Some("2026-11-27T03:21:00Z"));
+    obs.clusters[2].tags.retain(|t| t.key != names::RUN_KEY);
+    obs.clusters[2]
+        .tags
+        .push(Tag::new(names::RUN_KEY, "20261126"));
+    let step = copy_step(&obs);
+    assert!(
+        matches!(
+            step,
+            Step::Fail {
+                kind: FailKind::Ownership,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    // ... and a stranger under the copy's name is left alone
+    let mut obs = sealed_world(Some("2026-11-27T03:21:00Z"));
+    obs.clusters
+        .push(cluster(COPY, "available", managed(), &[]));
+    let step = copy_step(&obs);
+    assert!(
+        matches!(
+            step,
+            Step::Fail {
+                kind: FailKind::Ownership,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    assert!(matches!(
+        preflight(&refresh(0), "20261127", &obs),
+        Start::Refuse(_)
+    ));
+}
+
+#[test]
+fn the_copy_gets_its_instance_then_the_intermediate_clone_goes_before_the_swap() {
+    let mut obs = sealed_world(Some("2026-11-27T03:21:00Z"));
+    obs.clusters.push(cluster(
+        COPY,
+        "creating",
+        copy_tags("dev", "prod", "20261127"),
+        &[],
+    ));
+    assert_eq!(
+        copy_step(&obs),
+        Step::Wait(format!("copy {COPY} is creating"))
+    );
+    // WHEN the copy is available: its instance, with the copy's tags
+    obs.clusters[3].status = "available".into();
+    let Step::Act {
+        action: Action::CreateInstance(spec),
+        ..
+    } = copy_step(&obs)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (spec.cluster.as_str(), spec.instance.as_str()),
+        (COPY, COPY_INSTANCE)
+    );
+    assert_eq!(spec.tags, copy_tags("dev", "prod", "20261127"));
+    obs.clusters[3].members = vec![ClusterMember {
+        instance_id: COPY_INSTANCE.into(),
+        is_writer: true,
+    }];
+    obs.instances.push(instance(
+        COPY_INSTANCE,
+        COPY,
+        "creating",
+        copy_tags("dev", "prod", "20261127"),
+    ));
+    assert_eq!(
+        copy_step(&obs),
+        Step::Wait(format!("instance {COPY_INSTANCE} is creating"))
+    );
+    // WHEN the copy's instance is available: the intermediate clone's instance, then the clone
+    obs.instances[4].status = "available".into();
+    assert_eq!(
+        copy_step(&obs),
+        Step::Act {
+            action: Action::DeleteInstance {
+                instance: CLONE_INSTANCE.into(),
+                reason: Reason::Superseded
+            },
+            then: None
+        }
+    );
+    obs.instances.retain(|i| i.id != CLONE_INSTANCE);
+    obs.clusters[2].members.clear();
+    assert_eq!(
+        copy_step(&obs),
+        Step::Act {
+            action: Action::DeleteCluster {
+                cluster: CLONE.into(),
+                reason: Reason::Superseded
+            },
+            then: None
+        }
+    );
+    obs.clusters[2].status = "deleting".into();
+    assert_eq!(copy_step(&obs), Step::Wait(format!("{CLONE} is deleting")));
+    // THEN the swap starts only once the intermediate clone is gone
+    obs.clusters.retain(|c| c.id != CLONE);
+    assert_eq!(copy_step(&obs), Step::Advance(Phase::Swap));
+}
+
+#[test]
+fn the_swap_promotes_the_copy_never_the_intermediate_clone() {
+    // GIVEN (against the order of things) the intermediate clone and the copy, and no dev cluster
+    let mut obs = sealed_world(None);
+    obs.clusters.retain(|c| c.id != "dev");
+    obs.instances
+        .retain(|i| i.cluster_id.as_deref() != Some("dev"));
+    obs.clusters.push(cluster(
+        COPY,
+        "available",
+        copy_tags("dev", "prod", "20261127"),
+        &[],
+    ));
+    let run = Run {
+        swap: Some(SwapPlan {
+            previous: None,
+            instance: "dev-1".into(),
+        }),
+        ..sealed_run(Phase::Swap)
+    };
+    let step = next(&refresh(0), &run, &obs, utc(NOW));
+    let Step::Act {
+        action: Action::Promote { from, to, .. },
+        ..
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!((from.as_str(), to.as_str()), (COPY, "dev"));
+}
+
+#[test]
+fn a_failure_around_the_copy_deletes_the_clone_and_the_copy() {
+    // GIVEN the clone and the copy, each with its instance, and the run cleaning up
+    let mut obs = sealed_world(None);
+    let tags = copy_tags("dev", "prod", "20261127");
+    obs.clusters.push(cluster(
+        COPY,
+        "available",
+        tags.clone(),
+        &[(COPY_INSTANCE, true)],
+    ));
+    obs.instances
+        .push(instance(COPY_INSTANCE, COPY, "available", tags));
+    let cleanup = |obs: &Observed| next(&refresh(0), &run_in(Phase::Cleanup), obs, utc(NOW));
+    // THEN every instance of the run goes first, then both clusters; dev is never named
+    let mut deleted = Vec::new();
+    for _ in 0..6 {
+        match cleanup(&obs) {
+            Step::Act {
+                action: Action::DeleteInstance { instance, .. },
+                ..
+            } => {
+                obs.instances.retain(|i| i.id != instance);
+                for c in &mut obs.clusters {
+                    c.members.retain(|m| m.instance_id != instance);
+                }
+                deleted.push(instance);
+            }
+            Step::Act {
+                action: Action::DeleteCluster { cluster, reason },
+                ..
+            } => {
+                assert_eq!(reason, Reason::FailedRun);
+                obs.clusters.retain(|c| c.id != cluster);
+                deleted.push(cluster);
+            }
+            Step::Advance(Phase::Failed) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    deleted[..2].sort();
+    deleted[2..].sort();
+    assert_eq!(deleted, [CLONE_INSTANCE, COPY_INSTANCE, CLONE, COPY]);
+    let left: Vec<&str> = obs.clusters.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(left, ["prod", "dev"]);
 }

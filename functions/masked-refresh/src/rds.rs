@@ -41,8 +41,9 @@ pub trait Rds: Send + Sync {
         cluster_ids: &[String],
     ) -> impl Future<Output = Result<Vec<Instance>, RdsError>> + Send;
 
-    /// `RestoreDBClusterToPointInTime`: an Aurora fast clone (copy-on-write) of the source at its
-    /// latest restorable time, tagged at creation.
+    /// `RestoreDBClusterToPointInTime`: an Aurora fast clone (copy-on-write) of `spec.source` at
+    /// its latest restorable time, tagged at creation (production's clone, and the copy of the
+    /// verified clone).
     fn restore_clone(&self, spec: &CloneSpec) -> impl Future<Output = Result<(), RdsError>> + Send;
 
     /// `ModifyDBCluster` with `ApplyImmediately`.
@@ -70,7 +71,8 @@ pub trait Rds: Send + Sync {
         instance_id: &str,
     ) -> impl Future<Output = Result<(), RdsError>> + Send;
 
-    /// `DeleteDBCluster` without a final snapshot (a development copy is re-made every night).
+    /// `DeleteDBCluster` without a final snapshot (a development copy is re-made every night) and
+    /// with `DeleteAutomatedBackups`: no restorable point of a deleted clone outlives it.
     fn delete_cluster(&self, cluster_id: &str)
     -> impl Future<Output = Result<(), RdsError>> + Send;
 

@@ -532,3 +532,73 @@ async fn a_dry_run_shows_what_containing_the_clone_would_drop_and_keep() {
     assert_eq!(*h.masking.contained.lock().unwrap(), 0);
     assert!(report.applied.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The copy: dev is a copy of the sealed clone, and the clone is gone before the swap.
+
+#[tokio::test]
+async fn dev_is_a_copy_of_the_sealed_clone_which_is_deleted_before_the_swap() {
+    // GIVEN RDS that takes a tick for every change
+    let h = Harness::new(0);
+    h.rds.take_calls();
+    // WHEN a run completes
+    until_terminal(&h, 0).await;
+    assert_eq!(h.phase().await, Some(Phase::Done));
+    // THEN the copy was restored from the clone (never from production) after masking was
+    // sealed, got its instance, the clone and its instance were deleted, and only then was the
+    // dev name taken
+    let calls = h.rds.take_calls();
+    let position = |call: &str| {
+        calls
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| panic!("no {call} in {calls:?}"))
+    };
+    let order = [
+        "RestoreDBClusterToPointInTime dev-offpeak-20261127",
+        "AddTagsToResource dev-offpeak-20261127",
+        "RestoreDBClusterToPointInTime dev-offpeak-20261127-copy",
+        "CreateDBInstance dev-offpeak-20261127-copy-1",
+        "DeleteDBInstance dev-offpeak-20261127-1",
+        "DeleteDBCluster dev-offpeak-20261127",
+        "ModifyDBCluster dev",
+    ]
+    .map(position);
+    assert!(order.is_sorted(), "{order:?}: {calls:?}");
+    let run = h.run().await.unwrap();
+    assert!(run.sealed_at.is_some(), "{run:?}");
+    // ... and dev is the copy, under the dev name, with the dev writer's instance name
+    h.rds.settle();
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(ROLE_KEY), Some("dev"));
+    assert_eq!(dev.tag(crate::names::MASKING_KEY), Some("verified"));
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "prod-1"]);
+}
+
+#[tokio::test]
+async fn a_failure_while_copying_deletes_the_clone_and_its_copy_and_leaves_dev_alone() {
+    // GIVEN creating the copy's instance is refused
+    let h = Harness::new(0);
+    h.rds.fail(
+        "CreateDBInstance",
+        "dev-offpeak-20261127-copy-1",
+        "AccessDenied",
+    );
+    // WHEN ticks run until the run is over
+    until_terminal(&h, 0).await;
+    // THEN the run failed in the copy phase, and neither the clone nor its copy is left
+    let run = h.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Failed, "{run:?}");
+    assert_eq!(run.failure.as_ref().map(|f| f.phase), Some(Phase::Copy));
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "prod-1"]);
+    // ... dev is the one it was
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), None);
+    assert_eq!(
+        h.titles(),
+        ["masked refresh failed", "failed refresh cleaned up"]
+    );
+}

@@ -123,6 +123,7 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
         version,
         at,
         clock,
+        started: std::time::Instant::now(),
         report,
         acted: Vec::new(),
         last: None,
@@ -216,6 +217,8 @@ struct Driver<'d, 'a, R, S, M, St> {
     at: DateTime<Utc>,
     /// The real clock's value: leases are taken at it, whatever `at` says.
     clock: DateTime<Utc>,
+    /// When this invocation began, to tell the real time later in it.
+    started: std::time::Instant,
     report: Report<Action>,
     /// Actions that succeeded in this tick: never sent twice in one tick.
     acted: Vec<Action>,
@@ -224,6 +227,12 @@ struct Driver<'d, 'a, R, S, M, St> {
 }
 
 impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St> {
+    /// The real clock now, well into an invocation that masked for minutes.
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::TimeDelta::from_std(self.started.elapsed());
+        self.clock + elapsed.unwrap_or_default()
+    }
+
     fn target(&self) -> String {
         self.refresh.target.clone()
     }
@@ -426,6 +435,10 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
                 {
                     self.run_mut().retired.push(cluster.clone());
                 }
+                // Sealed once the bookkeeping is gone: RDS's restorable time is on the real clock.
+                if let Action::Forget { .. } = &action {
+                    self.run_mut().sealed_at = Some(self.now());
+                }
                 self.report.applied.push(action.clone());
                 self.acted.push(action);
                 if then.is_none() && effect == Effect::Done && *self.run_mut() != before {
@@ -499,7 +512,8 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             | Phase::Instance
             | Phase::Mask
             | Phase::Verify
-            | Phase::Seal => Phase::Cleanup,
+            | Phase::Seal
+            | Phase::Copy => Phase::Cleanup,
             Phase::Swap => Phase::Rollback,
             Phase::Retire => {
                 run.warnings.push(error);

@@ -206,6 +206,9 @@ fn cluster(c: &DbCluster) -> Cluster {
             })
             .collect(),
         tags: tags(c.tag_list()),
+        latest_restorable_time: c
+            .latest_restorable_time()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
     }
 }
 

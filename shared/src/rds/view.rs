@@ -4,6 +4,7 @@
 //! Each view is the union of what the two RDS functions read; a function ignores the fields it
 //! does not need. Identifiers are lowercase; a value RDS did not report is `None` or empty.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A resource tag.
@@ -49,6 +50,9 @@ pub struct Cluster {
     pub deletion_protection: bool,
     pub members: Vec<ClusterMember>,
     pub tags: Vec<Tag>,
+    /// `LatestRestorableTime`: the latest instant a point-in-time restore (or a copy-on-write
+    /// clone at the latest restorable time) of this cluster reflects.
+    pub latest_restorable_time: Option<DateTime<Utc>>,
 }
 
 impl Cluster {

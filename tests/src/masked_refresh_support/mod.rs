@@ -42,6 +42,9 @@ pub const DEV_INSTANCE: &str = "dev-aurora-1";
 pub const RUN: &str = "20261127";
 pub const CLONE: &str = "dev-aurora-offpeak-20261127";
 pub const CLONE_INSTANCE: &str = "dev-aurora-offpeak-20261127-1";
+/// The copy of the verified clone that becomes dev, and its instance.
+pub const COPY: &str = "dev-aurora-offpeak-20261127-copy";
+pub const COPY_INSTANCE: &str = "dev-aurora-offpeak-20261127-copy-1";
 pub const ASIDE: &str = "dev-aurora-offpeak-prev-20261127";
 pub const QUARANTINE: &str = "sg-0quarantine";
 pub const DEV_SG: &str = "sg-0dev";
@@ -232,13 +235,14 @@ impl World {
             mask_max_chunks: setup.max_chunks,
             ..Settings::default()
         };
+        let moto_rds = MotoRds::new(SdkRds::from_sdk_config(&wired)).with_backups(rds.clone());
         World {
             _moto: moto,
             _dir: dir,
             rds,
             inbox,
             store: DynamoStateStore::from_sdk_config(&wired, TABLE),
-            moto_rds: MotoRds::new(SdkRds::from_sdk_config(&wired)),
+            moto_rds,
             secrets: SdkSecrets::from_sdk_config(&wired),
             masking: Sabotage::new(
                 Engine::new(&cfg.rules, settings.masking_salt.clone(), wired.clone()),

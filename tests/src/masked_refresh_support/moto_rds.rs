@@ -5,7 +5,16 @@
 //! `DBClusterMembers` point at whichever cluster now holds the *old* name. [`MotoRds`] wraps the
 //! real adapter ([`SdkRds`], so every call still goes over the wire to moto) and corrects the
 //! instance-to-cluster relation the way AWS reports it: it remembers, at each cluster rename,
-//! which instances moved, and rewrites describes accordingly. Nothing else is changed.
+//! which instances moved, and rewrites describes accordingly.
+//!
+//! In AWS, "when you delete a DB cluster, all automated backups for that DB cluster are deleted
+//! and can't be recovered" unless `DeleteAutomatedBackups` is false
+//! (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html). moto
+//! takes an automated cluster snapshot (`rds:<cluster>-<time>`) when a cluster is created and
+//! keeps it after the cluster is deleted, whatever the request said. Given a control client
+//! ([`MotoRds::with_backups`], not on the wire the test records), the wrapper deletes a deleted
+//! cluster's automated snapshots, as AWS does for the `DeleteAutomatedBackups=true` the adapter
+//! sends (the tests check that parameter on the recorded request). Nothing else is changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -21,11 +30,15 @@ struct Moves {
     moved: BTreeMap<String, (String, String)>,
     /// instance id -> the cluster id moto reports for it (last seen)
     raw: BTreeMap<String, String>,
+    /// cluster id -> the names it had before (moto files a snapshot under the name of the day)
+    former: BTreeMap<String, Vec<String>>,
 }
 
 pub struct MotoRds {
     inner: SdkRds,
     moves: Mutex<Moves>,
+    /// Off the recorded wire: removes what AWS removes with a deleted cluster.
+    backups: Option<aws_sdk_rds::Client>,
 }
 
 impl MotoRds {
@@ -33,6 +46,47 @@ impl MotoRds {
         Self {
             inner,
             moves: Mutex::new(Moves::default()),
+            backups: None,
+        }
+    }
+
+    /// Deletes a deleted cluster's automated snapshots through `control`, as AWS does.
+    pub fn with_backups(self, control: aws_sdk_rds::Client) -> Self {
+        Self {
+            backups: Some(control),
+            ..self
+        }
+    }
+
+    async fn delete_automated_backups(&self, cluster_id: &str) {
+        let Some(control) = &self.backups else { return };
+        let mut names = vec![cluster_id.to_owned()];
+        names.extend(
+            self.moves
+                .lock()
+                .unwrap()
+                .former
+                .remove(cluster_id)
+                .unwrap_or_default(),
+        );
+        let automated = control
+            .describe_db_cluster_snapshots()
+            .snapshot_type("automated")
+            .send()
+            .await
+            .expect("describe the automated cluster snapshots");
+        let theirs = automated.db_cluster_snapshots().iter().filter(|s| {
+            s.db_cluster_identifier()
+                .is_some_and(|c| names.iter().any(|n| n == c))
+        });
+        for s in theirs {
+            let id = s.db_cluster_snapshot_identifier().unwrap_or_default();
+            control
+                .delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(id)
+                .send()
+                .await
+                .expect("delete an automated snapshot of a deleted cluster");
         }
     }
 
@@ -115,6 +169,9 @@ impl Rds for MotoRds {
             .await?;
         self.inner.modify_cluster(change).await?;
         let mut moves = self.moves.lock().unwrap();
+        let mut former = moves.former.remove(&change.cluster).unwrap_or_default();
+        former.push(change.cluster.clone());
+        moves.former.insert(new_id.clone(), former);
         for i in members {
             let raw = moves
                 .raw
@@ -147,7 +204,9 @@ impl Rds for MotoRds {
     }
 
     async fn delete_cluster(&self, cluster_id: &str) -> Result<(), RdsError> {
-        self.inner.delete_cluster(cluster_id).await
+        self.inner.delete_cluster(cluster_id).await?;
+        self.delete_automated_backups(cluster_id).await;
+        Ok(())
     }
 
     async fn add_tags(&self, arn: &str, tags: &[Tag]) -> Result<(), RdsError> {

@@ -1,7 +1,10 @@
 //! The real masking engine, with a hook a test uses to break the clone's data between masking
-//! and the verification gate (a masking bug the gate must catch).
+//! and the verification gate (a masking bug the gate must catch), and a note of when the clone
+//! was sealed.
 
 use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
 
 use offpeak_masked_refresh::Engine;
 use offpeak_masked_refresh::engine::{Masking, MaskingError, Scope};
@@ -15,6 +18,8 @@ pub struct Sabotage {
     engine: Engine,
     pub pool: Pool,
     before_verify: Mutex<Option<String>>,
+    /// The real instant the masking bookkeeping was last dropped (the clone sealed).
+    sealed: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Sabotage {
@@ -23,7 +28,13 @@ impl Sabotage {
             engine,
             pool,
             before_verify: Mutex::new(None),
+            sealed: Mutex::new(None),
         }
+    }
+
+    /// When the clone was sealed, on the real clock (the one RDS keeps restorable times on).
+    pub fn sealed_at(&self) -> Option<DateTime<Utc>> {
+        *self.sealed.lock().unwrap()
     }
 
     /// Runs `sql` on the database right before the next verification gate.
@@ -62,6 +73,8 @@ impl Masking for Sabotage {
     }
 
     async fn forget(&self, url: &DatabaseUrl) -> Result<(), MaskingError> {
-        self.engine.forget(url).await
+        self.engine.forget(url).await?;
+        *self.sealed.lock().unwrap() = Some(Utc::now());
+        Ok(())
     }
 }

@@ -55,6 +55,15 @@ async fn an_aws_error_in_any_phase_before_the_swap_deletes_the_clone_and_leaves_
         ),
         // The tag marking the clone verified fails (the phase-mirror tags fail too, harmlessly).
         (on_clone("AddTagsToResource"), Phase::Seal),
+        // The copy of the verified clone, or its instance: the clone and the copy both go.
+        (
+            error("RestoreDBClusterToPointInTime", COPY, "AccessDenied"),
+            Phase::Copy,
+        ),
+        (
+            error("CreateDBInstance", COPY_INSTANCE, "InstanceQuotaExceeded"),
+            Phase::Copy,
+        ),
     ];
     for (fault, phase) in cases {
         pre_swap_fault(fault, phase, "aws").await;
@@ -184,7 +193,8 @@ async fn a_transient_aws_error_is_retried_on_the_next_tick() {
 // Swap faults: roll back to the previous dev cluster.
 
 /// GIVEN `fault` during the swap, WHEN ticks run until the run is over, THEN the swap was rolled
-/// back: the original dev cluster and instance are back under their names, the clone is gone.
+/// back: the original dev cluster and instance are back under their names, the clone and its
+/// copy are gone.
 async fn swap_fault(fault: Fault) {
     let world = world().await;
     world.wire.add(fault);
@@ -204,7 +214,7 @@ async fn a_failed_rename_aside_is_rolled_back() {
 
 #[tokio::test]
 async fn a_failed_promotion_is_rolled_back() {
-    // The old dev cluster is aside; the clone's promotion to the dev name fails.
+    // The old dev cluster is aside; the copy's promotion to the dev name fails.
     let fault = Fault {
         subject: Some(DEV.into()),
         body: Some("MasterUserPassword"),
@@ -215,8 +225,8 @@ async fn a_failed_promotion_is_rolled_back() {
 
 #[tokio::test]
 async fn a_failed_instance_rename_after_promotion_is_rolled_back() {
-    // The clone already holds the dev name; renaming its instance fails.
-    swap_fault(error("ModifyDBInstance", CLONE_INSTANCE, "AccessDenied")).await;
+    // The copy already holds the dev name; renaming its instance fails.
+    swap_fault(error("ModifyDBInstance", COPY_INSTANCE, "AccessDenied")).await;
 }
 
 #[tokio::test]

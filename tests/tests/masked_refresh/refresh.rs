@@ -147,6 +147,98 @@ async fn a_full_run_makes_dev_a_masked_copy_over_successive_ticks() {
     );
 }
 
+/// An RDS timestamp on chrono's clock.
+fn instant(t: &aws_sdk_rds::primitives::DateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap()
+}
+
+#[tokio::test]
+async fn no_restorable_point_snapshot_or_backup_of_dev_predates_masking() {
+    // GIVEN production, a dev cluster handed to offpeak, and a database with personal data
+    let world = World::start(Setup::default()).await;
+
+    // WHEN a refresh completes
+    world.tick_until_terminal(0).await;
+    assert_eq!(world.phase().await, Some(Phase::Done));
+    let sealed = world.masking.sealed_at().expect("the clone was sealed");
+
+    // THEN dev is a copy-on-write copy of the verified clone, made into quarantine after it was
+    // sealed, and promoted in its place
+    let calls = world.wire.calls();
+    let find = |op: &str, key: &str, id: &str| {
+        calls
+            .iter()
+            .position(|c| c.operation == op && c.params.get(key).map(String::as_str) == Some(id))
+            .unwrap_or_else(|| panic!("no {op} with {key}={id}"))
+    };
+    let copy = &calls[find("RestoreDBClusterToPointInTime", "DBClusterIdentifier", COPY)];
+    assert_eq!(copy.params["SourceDBClusterIdentifier"], CLONE);
+    assert_eq!(copy.params["RestoreType"], "copy-on-write");
+    assert_eq!(copy.params["UseLatestRestorableTime"], "true");
+    assert_eq!(
+        copy.params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
+        QUARANTINE
+    );
+    let promote = find("ModifyDBCluster", "NewDBClusterIdentifier", DEV);
+    assert_eq!(calls[promote].params["DBClusterIdentifier"], COPY);
+    // ... so dev's point-in-time restore window opens after the clone was sealed
+    let dev = world.cluster(DEV).await.expect("a dev cluster");
+    let earliest = dev
+        .earliest_restorable_time()
+        .map(instant)
+        .expect("dev reports its earliest restorable time");
+    assert!(
+        earliest > sealed,
+        "{earliest} is not after sealing at {sealed}"
+    );
+    assert!(instant(dev.cluster_create_time().unwrap()) > sealed);
+
+    // ... the intermediate clone is gone: deleted before the swap, with its automated backups and
+    // without a final snapshot
+    assert!(world.cluster(CLONE).await.is_none());
+    let delete = find("DeleteDBCluster", "DBClusterIdentifier", CLONE);
+    assert!(
+        delete < promote,
+        "the clone is deleted before dev takes the copy"
+    );
+    assert_eq!(calls[delete].params["DeleteAutomatedBackups"], "true");
+    assert_eq!(calls[delete].params["SkipFinalSnapshot"], "true");
+    assert!(
+        !calls[delete]
+            .params
+            .contains_key("FinalDBSnapshotIdentifier")
+    );
+    for c in calls.iter().filter(|c| c.operation == "DeleteDBCluster") {
+        assert_eq!(c.params["DeleteAutomatedBackups"], "true", "{c:?}");
+    }
+
+    // ... and no cluster snapshot, automated or manual, predates masking but production's own
+    let snapshots = world
+        .rds
+        .describe_db_cluster_snapshots()
+        .send()
+        .await
+        .unwrap();
+    let snapshots = snapshots.db_cluster_snapshots();
+    assert!(
+        snapshots
+            .iter()
+            .any(|s| s.db_cluster_identifier() == Some(COPY)),
+        "moto keeps an automated snapshot of the copy: {snapshots:?}"
+    );
+    for s in snapshots {
+        let of = s.db_cluster_identifier().unwrap_or_default();
+        if of == SOURCE {
+            continue;
+        }
+        let taken = instant(s.snapshot_create_time().unwrap());
+        assert!(
+            taken > sealed,
+            "snapshot of {of} taken at {taken}, before sealing at {sealed}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn keep_previous_keeps_the_old_dev_cluster_aside_for_rollback() {
     // GIVEN keep_previous: 1

@@ -2,7 +2,8 @@
 //!
 //! The describes, the instance create and the instance delete keep the shared fake's contract
 //! (`offpeak_shared::rds::fake`). The calls only this function makes are implemented here, with
-//! the same care: a restored clone is `creating` and inherits the source's master password,
+//! the same care: a restored clone is `creating`, inherits the source's master password and
+//! reports a latest restorable time past any instant a test uses;
 //! renamed clusters and instances are `renaming`, and a deleted cluster `deleting`, until the fake
 //! settles; instances follow a renamed cluster; a cluster with instances or deletion protection
 //! refuses deletion.
@@ -41,6 +42,8 @@ impl Rds for FakeRds {
             deletion_protection: false,
             members: Vec::new(),
             tags: spec.tags.clone(),
+            // The fake's backups keep up with every write: a later clone sees all of them.
+            latest_restorable_time: Some(chrono::DateTime::<chrono::Utc>::MAX_UTC),
             ..source
         };
         world.clusters.insert(spec.clone.clone(), clone);

@@ -84,6 +84,7 @@ impl Rds for SdkRds {
             .delete_db_cluster()
             .db_cluster_identifier(cluster_id)
             .skip_final_snapshot(true)
+            .delete_automated_backups(true)
             .send()
             .await;
         done(result)
