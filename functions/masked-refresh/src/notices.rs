@@ -3,7 +3,7 @@
 //! | when | severity | title |
 //! |---|---|---|
 //! | the run finished: dev is the masked copy | action | masked refresh done |
-//! | a run failed (AWS, masking, verification, deadline) | failure | masked refresh failed |
+//! | a run failed (AWS, masking, verification, deadline; after the swap: promoted cluster not available in time) | failure | masked refresh failed |
 //! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
 //! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
 //! | a run could not start (preflight) | failure | masked refresh did not start |
@@ -78,8 +78,19 @@ pub fn failed(target: &str, run: &Run) -> Notification {
             .fact("kind", token(&f.kind))
             .fact("error", Fact::error(&Recorded(f.error.clone())));
     }
-    n = match run.phase {
-        Phase::Rollback => n.line("The swap had begun: offpeak is restoring the previous development cluster, then deleting the clone."),
+    let promoted = run
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.phase == Phase::Promote);
+    n = match (run.phase, promoted) {
+        (Phase::Rollback, true) => n.line("The promoted cluster did not become available in time: offpeak is restoring the previous development cluster (a verified copy), then deleting the new one."),
+        (Phase::Rollback, false) => n.line("The swap had begun: offpeak is restoring the previous development cluster, then deleting the clone."),
+        (Phase::Failed, true) => {
+            return n
+                .line("The promoted cluster holds the development name (a masked, verified copy) but it or its instance did not become available in time, and no previous development cluster is left to go back to. offpeak stops here.")
+                .resource(token(target))
+                .next_step("Look at the development cluster and its instance in the RDS console (reboot, or add an instance); the next window runs as usual.");
+        }
         _ => n.line("The clone is being deleted. The development database was not touched."),
     };
     n.next_step("Read the error above; the next window runs again.")

@@ -17,9 +17,12 @@
 //!   succeeded in the same tick (it waits for RDS to show the effect instead), and masks only for
 //!   the configured time and never past the window's close.
 //! - **Failures are handled by phase** (see [`crate`] docs): before the swap, the clone is
-//!   deleted and dev is untouched; during it, the swap is rolled back; afterwards, only warnings.
-//!   Transient AWS errors (throttling, a resource briefly busy) are retried on the next tick
-//!   within the window. Every failure is notified once.
+//!   deleted and dev is untouched (and, time permitting, the window tries again, see
+//!   [`crate::desired`]); during it, the swap is rolled back; after it, a promoted cluster not
+//!   available by the run's `promote_by` is rolled back to the previous dev cluster, or handed to
+//!   a person when none is left ([`plan::after_promote_failed`]); a retirement that fails is a
+//!   warning. Transient AWS errors (throttling, a resource briefly busy) are retried on the next
+//!   tick until the phase's deadline. Every failure is notified once.
 //! - **Dry-run** reads the state and RDS and reports the next step; it writes nothing, takes no
 //!   lease, calls nothing else and connects to no database.
 //!
@@ -327,6 +330,12 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         };
         match verdict {
             Start::Go => {
+                if slot.by == By::Retry {
+                    self.note(format!(
+                        "the window's previous attempt failed before the swap and time remains: attempt {} starts",
+                        slot.run
+                    ));
+                }
                 let action = start_action(&self.refresh, &run);
                 self.report.plan.push(action.clone());
                 self.memory.run = Some(run);
@@ -478,8 +487,7 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         source: Option<&StepError>,
     ) -> Result<bool, TickError> {
         let at = self.at;
-        let run = self.run_mut();
-        let phase = run.phase;
+        let phase = self.run_mut().phase;
         let next = match phase {
             Phase::Clone
             | Phase::Secure
@@ -488,27 +496,42 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             | Phase::Verify
             | Phase::Seal => Phase::Cleanup,
             Phase::Swap => Phase::Rollback,
+            Phase::Promote => self.after_promote_failed(),
             Phase::Retire => {
-                run.warnings.push(error);
+                self.run_mut().warnings.push(error);
                 return self.advance(store, Phase::Done).await.map(|()| true);
             }
             Phase::Cleanup | Phase::Rollback => return self.stuck(store, source, error).await,
-            Phase::Promote | Phase::Done | Phase::Failed => {
+            Phase::Done | Phase::Failed => {
                 self.note(error);
                 return Ok(false);
             }
         };
+        let run = self.run_mut();
         run.failure = Some(failure(phase, kind, &error, at));
         run.phase = next;
+        if next.is_terminal() {
+            run.finished_at = Some(at);
+        }
         self.note(format!(
             "run failed in phase {phase} ({}): {error}; now {next}",
             kind.as_str()
         ));
         self.save(store).await?;
         self.mirror_phase(next).await;
-        let n = notices::failed(&self.target(), self.active().expect("an active run"));
+        let n = notices::failed(&self.target(), self.memory.run.as_ref().expect("a run"));
         self.send(&n).await;
         Ok(true)
+    }
+
+    /// Rollback while the previous dev cluster is still aside, else the run ends here
+    /// ([`plan::after_promote_failed`], judged on the latest observation).
+    fn after_promote_failed(&self) -> Phase {
+        let run = self.memory.run.as_ref().expect("a run");
+        match &self.last {
+            Some(obs) => plan::after_promote_failed(&self.refresh, run, obs),
+            None => Phase::Failed,
+        }
     }
 
     /// A cleanup or rollback step failed: retry next tick, tell a person once.
@@ -541,6 +564,10 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         let run = self.run_mut();
         let from = run.phase;
         run.phase = phase;
+        if phase == Phase::Promote && run.promote_by.is_none() {
+            // The swap is complete: from now on the promoted cluster's bound applies.
+            run.promote_by = Some(run.promote_deadline(at));
+        }
         if phase.is_terminal() {
             run.finished_at = Some(at);
         }
