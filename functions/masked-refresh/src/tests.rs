@@ -740,3 +740,24 @@ async fn an_ownership_failure_is_not_retried() {
     assert!(h.rds.cluster("dev-offpeak-20261127").is_some());
     assert_eq!(h.rds.cluster_ids(), ["dev", "dev-offpeak-20261127", "prod"]);
 }
+
+#[tokio::test]
+async fn the_verification_gate_runs_under_the_invocations_budget() {
+    // GIVEN one invocation may mask (and verify) for 30 s
+    let mut h = Harness::new(0);
+    h.settings.mask_time = Some(std::time::Duration::from_secs(30));
+    // WHEN a run goes through its gate
+    let before = std::time::Instant::now();
+    until_terminal(&h, 0).await;
+    // THEN the gate's session was bound to end within those 30 s
+    let verified = h.masking.verified.lock().unwrap().clone();
+    assert!(!verified.is_empty());
+    for budget in verified {
+        let deadline = budget.deadline.expect("a bounded gate");
+        assert!(
+            deadline <= std::time::Instant::now() + std::time::Duration::from_secs(30)
+                && deadline > before,
+            "{budget:?}"
+        );
+    }
+}
