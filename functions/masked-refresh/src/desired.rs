@@ -14,7 +14,7 @@
 //!
 //! Retry within the window: when the occurrence's latest attempt failed, a new attempt starts
 //! in the same occurrence if all of these hold, else the occurrence is over:
-//! - it failed **before the swap** (its clone was deleted, development never changed): a run
+//! - it failed **before the swap** and its clone was deleted (development never changed): a run
 //!   that failed during or after the swap was rolled back or handed to a person, and a second
 //!   swap the same night is not worth the risk;
 //! - its failure kind is `aws` (a throttled or refused call, an instance that could not be
@@ -171,10 +171,9 @@ fn scheduled(cfg: &MaskedRefresh, last: Option<&Run>, at: DateTime<Utc>) -> Desi
 /// The attempt number that may follow `run`, a run of `occ`, at `at` (module doc).
 fn retry(run: &Run, occ: &Occasion, at: DateTime<Utc>) -> Option<u32> {
     let attempt = attempt_of(&run.id, &occ.run)?;
-    let failure = run
-        .failure
-        .as_ref()
-        .filter(|_| run.phase == Phase::Failed)?;
+    // Warnings on a failed run: its cleanup ran out of time and left something to a person.
+    let cleaned = run.phase == Phase::Failed && run.warnings.is_empty();
+    let failure = run.failure.as_ref().filter(|_| cleaned)?;
     let retryable = [FailKind::Aws, FailKind::Deadline]
         .iter()
         .any(|k| k.as_str() == failure.kind);

@@ -38,6 +38,9 @@
 //!   cannot be deleted (by then) is a warning, retried by the next run;
 //! - a run that failed before the swap with an `aws` or `deadline` failure is tried once more
 //!   in the same window occurrence when at least 2 h of it are left ([`desired`]);
+//! - a `cleanup` not finished an hour after it began (a delete RDS keeps refusing) ends the run
+//!   `failed`, naming what is left for a person ("failed refresh left for a person"); dev is by
+//!   then the cluster it was before the run;
 //! - a killed invocation leaves its lease to expire; the next tick resumes from the saved phase;
 //! - transient AWS errors are retried on the next tick until the phase's deadline.
 //!

@@ -21,6 +21,10 @@ use crate::overrides::HeldOverride;
 /// that ends later than the run's deadline: a fresh Aurora instance takes minutes to come up
 /// after a rename, an hour is ample, and past it waiting longer only keeps development down.
 pub const PROMOTE_BUDGET: TimeDelta = TimeDelta::minutes(60);
+/// How long `cleanup` may go on before what is left is handed to a person and the run ends: a
+/// delete that has not gone through in an hour waits on something only a person can fix, and a
+/// run that never ends would block every later night.
+pub const CLEANUP_BUDGET: TimeDelta = TimeDelta::minutes(60);
 
 /// The document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +59,9 @@ pub struct Run {
     /// over by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_by: Option<DateTime<Utc>>,
+    /// Set when `cleanup` began ([`CLEANUP_BUDGET`] later): what is left by then is a person's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_by: Option<DateTime<Utc>>,
     /// Why the run failed, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -99,6 +106,7 @@ impl Run {
             nonce,
             swap: None,
             promote_by: None,
+            cleanup_by: None,
             failure: None,
             cluster: None,
             masking: MaskingStats::default(),
@@ -109,14 +117,31 @@ impl Run {
         }
     }
 
+    /// Moves to `phase` at `at`, recording the bound a phase starting its own clock needs
+    /// (`promote_by`, `cleanup_by`, kept if already set) or when a terminal one finished.
+    pub fn enter(&mut self, phase: Phase, at: DateTime<Utc>) {
+        self.phase = phase;
+        match phase {
+            Phase::Promote if self.promote_by.is_none() => {
+                self.promote_by = Some(self.promote_deadline(at));
+            }
+            Phase::Cleanup if self.cleanup_by.is_none() => {
+                self.cleanup_by = Some(at + CLEANUP_BUDGET);
+            }
+            p if p.is_terminal() => self.finished_at = Some(at),
+            _ => {}
+        }
+    }
+
     /// When the phases after the swap must be over, for a swap completed at `swapped`: the
     /// run's deadline, or [`PROMOTE_BUDGET`] after the swap when that is later.
     pub fn promote_deadline(&self, swapped: DateTime<Utc>) -> DateTime<Utc> {
         self.deadline.max(swapped + PROMOTE_BUDGET)
     }
 
-    /// The instant the current phase must be over by; `None` for phases that undo a run
-    /// (their steps that fail are told to a person) and terminal ones.
+    /// The instant the current phase must be over by; `None` for `rollback` (its steps that
+    /// fail are told to a person; giving it up could leave dev without its name) and terminal
+    /// phases.
     pub fn due(&self) -> Option<DateTime<Utc>> {
         match self.phase {
             p if p.has_deadline() => Some(self.deadline),
@@ -125,6 +150,7 @@ impl Run {
                 self.promote_by
                     .unwrap_or_else(|| self.promote_deadline(self.deadline)),
             ),
+            Phase::Cleanup => self.cleanup_by,
             _ => None,
         }
     }
@@ -154,7 +180,8 @@ pub enum Phase {
     /// Delete previous dev clusters beyond `keep_previous`, by `promote_by`.
     Retire,
     Done,
-    /// A failure before the swap (or an abort): delete the clone; dev is untouched.
+    /// A failure before the swap (or an abort), or after a rollback: delete the clone; dev is
+    /// untouched. By `cleanup_by`; what is left then is handed to a person.
     Cleanup,
     /// A failure during the swap, or a promoted cluster not available by `promote_by` while
     /// the previous one is still aside: restore the previous dev cluster, then clean up.
@@ -299,6 +326,10 @@ mod tests {
         );
         run.phase = Phase::Rollback;
         assert_eq!(run.due(), None);
+        run.enter(Phase::Cleanup, late);
+        assert_eq!(run.due(), Some(crate::testing::utc("2026-11-27T06:30:00Z")));
+        run.enter(Phase::Failed, late);
+        assert_eq!((run.due(), run.finished_at), (None, Some(late)));
         run.phase = Phase::Mask;
         assert_eq!(run.due(), Some(run.deadline));
     }

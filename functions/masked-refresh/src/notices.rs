@@ -6,6 +6,7 @@
 //! | a run failed (AWS, masking, verification, deadline; after the swap: promoted cluster not available in time) | failure | masked refresh failed |
 //! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
 //! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
+//! | cleanup did not finish by `cleanup_by`: the run ends, leftovers named | failure | failed refresh left for a person |
 //! | a run could not start (preflight) | failure | masked refresh did not start |
 //! | a `skip` override starts | info | masked refresh skipped |
 //! | a `refresh` override starts | info | masked refresh requested |
@@ -111,6 +112,19 @@ pub fn cleaned_up(target: &str, run: &Run) -> Notification {
             .fact("kind", token(&f.kind));
     }
     n
+}
+
+/// Cleanup did not finish in time: the run ends, leaving `left` (ids) to a person.
+pub fn left_over(target: &str, run: &Run, left: &[String]) -> Notification {
+    let mut n = base(Severity::Failure, target, run, "failed refresh left for a person")
+        .fact("left", left.len())
+        .line("Cleaning up the failed run did not finish in time. Development is the same cluster as before the run; what is left of the run stays quarantined and tagged with it, for a person to delete.");
+    for id in left {
+        n = n.resource(token(id));
+    }
+    n.next_step(
+        "Delete the resources named here in the RDS console; the next window runs as usual.",
+    )
 }
 
 /// A cleanup or rollback step failed; offpeak keeps retrying every tick.

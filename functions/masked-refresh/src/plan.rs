@@ -30,8 +30,11 @@
 //!   aside, or else left holding the dev name (it is a verified copy) and handed to a person
 //!   ([`after_promote_failed`]); a retirement still going on is a warning. Either way the run ends,
 //!   so the next night's run starts as usual;
-//! - `cleanup` and `rollback` have none: they only undo, and a step of theirs that fails is told
-//!   to a person once and retried every tick.
+//! - `cleanup` by `cleanup_by`, [`crate::memory::CLEANUP_BUDGET`] after it began: dev already
+//!   serves the cluster it served before the run, and what is left of the run (quarantined,
+//!   tagged with it) is handed to a person, so the run ends;
+//! - `rollback` has none: giving it up could leave dev without its name. A step of it (or of
+//!   cleanup) that fails is told to a person once and retried every tick.
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::rds::Health;
@@ -175,11 +178,15 @@ pub fn next(cfg: &Refresh, run: &Run, obs: &Observed, now: DateTime<Utc>) -> Ste
 /// The run's phase is past `due`.
 fn overdue(run: &Run, due: DateTime<Utc>) -> Step {
     let (at, phase) = (due.to_rfc3339(), run.phase);
-    let why = match phase.has_deadline() {
-        true => format!(
+    let why = match phase {
+        _ if phase.has_deadline() => format!(
             "the run's deadline passed at {at} (the window's close, or a refresh override's end) during phase {phase}"
         ),
-        false => format!(
+        Phase::Cleanup => format!(
+            "cleanup did not finish by {at} ({} minutes after it began)",
+            crate::memory::CLEANUP_BUDGET.num_minutes()
+        ),
+        _ => format!(
             "the promoted cluster's deadline passed at {at} (the swap's end plus {} minutes, or the run's deadline if later) during phase {phase}",
             crate::memory::PROMOTE_BUDGET.num_minutes()
         ),

@@ -761,3 +761,52 @@ async fn the_verification_gate_runs_under_the_invocations_budget() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_promoted_instance_busy_forever_ends_the_run_with_dev_restored_and_leftovers_named() {
+    // GIVEN a run whose promoted instance (now dev-1) never leaves a busy status: RDS neither
+    // renames nor deletes it
+    let h = Harness::new(0);
+    let mut m = until_promote(&h).await;
+    let stuck = || h.rds.set_status("dev-1", "configuring-enhanced-monitoring");
+    h.rds.settle();
+    stuck();
+    // WHEN ticks keep coming, for hours
+    while !h.phase().await.is_some_and(Phase::is_terminal) {
+        m += 5;
+        assert!(m < 400, "{:?}", h.run().await);
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+        stuck();
+    }
+    // THEN dev's name went back to the previous cluster at the promoted cluster's bound (06:00),
+    // cleanup began in that tick, and the run ended an hour later, naming what it left
+    assert_eq!(utc(&minutes(m)), utc("2026-11-27T07:00:00Z"));
+    let run = h.run().await.unwrap();
+    assert_eq!(run.cleanup_by, Some(utc("2026-11-27T07:00:00Z")));
+    assert_eq!(run.phase, Phase::Failed);
+    assert_eq!(run.failure.as_ref().unwrap().phase, Phase::Promote);
+    assert_eq!(run.warnings.len(), 1, "{run:?}");
+    assert!(
+        run.warnings[0].contains("dev-offpeak-20261127, dev-1"),
+        "{run:?}"
+    );
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), None, "the original dev cluster");
+    assert_eq!(dev.security_groups, ["sg-dev"]);
+    let left = h.rds.cluster("dev-offpeak-20261127").unwrap();
+    assert_eq!(left.security_groups, ["sg-quarantine"]);
+    let titles = h.titles();
+    assert_eq!(
+        titles,
+        [
+            "masked refresh failed",
+            "refresh cleanup failing",
+            "failed refresh left for a person"
+        ]
+    );
+    // AND Drift says dev was not refreshed, and the next night's run starts
+    let report = h.tick(&minutes(m + 5)).await;
+    assert_eq!(report.drifting, ["dev"]);
+    the_next_night_starts_a_new_run(&h).await;
+}

@@ -501,6 +501,9 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
                 self.run_mut().warnings.push(error);
                 return self.advance(store, Phase::Done).await.map(|()| true);
             }
+            Phase::Cleanup if kind == FailKind::Deadline => {
+                return self.hand_over(store, error).await;
+            }
             Phase::Cleanup | Phase::Rollback => return self.stuck(store, source, error).await,
             Phase::Done | Phase::Failed => {
                 self.note(error);
@@ -509,10 +512,7 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         };
         let run = self.run_mut();
         run.failure = Some(failure(phase, kind, &error, at));
-        run.phase = next;
-        if next.is_terminal() {
-            run.finished_at = Some(at);
-        }
+        run.enter(next, at);
         self.note(format!(
             "run failed in phase {phase} ({}): {error}; now {next}",
             kind.as_str()
@@ -532,6 +532,37 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             Some(obs) => plan::after_promote_failed(&self.refresh, run, obs),
             None => Phase::Failed,
         }
+    }
+
+    /// Cleanup ran out of time: what is left of the run is a person's, and the run ends so the
+    /// next one starts. Dev is the cluster it was before the run (cleanup follows a rollback).
+    async fn hand_over(&mut self, store: &St, error: String) -> Result<bool, TickError> {
+        let (at, target) = (self.at, self.target());
+        let run_id = self.run_mut().id.clone();
+        let left: Vec<String> = self.last.as_ref().map_or_else(Vec::new, |obs| {
+            let clusters = obs
+                .run_clusters(&target, &run_id)
+                .into_iter()
+                .map(|c| c.id.clone());
+            let instances = obs
+                .run_instances(&target, &run_id)
+                .into_iter()
+                .map(|i| i.id.clone());
+            clusters.chain(instances).collect()
+        });
+        let run = self.run_mut();
+        run.warnings
+            .push(format!("{error}; left: {}", left.join(", ")));
+        run.enter(Phase::Failed, at);
+        self.note(format!(
+            "{error}: the run ends, leaving {} to a person",
+            left.join(", ")
+        ));
+        self.save(store).await?;
+        self.mirror_phase(Phase::Failed).await;
+        let n = notices::left_over(&target, self.memory.run.as_ref().expect("a run"), &left);
+        self.send(&n).await;
+        Ok(true)
     }
 
     /// A cleanup or rollback step failed: retry next tick, tell a person once.
@@ -563,14 +594,7 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         let at = self.at;
         let run = self.run_mut();
         let from = run.phase;
-        run.phase = phase;
-        if phase == Phase::Promote && run.promote_by.is_none() {
-            // The swap is complete: from now on the promoted cluster's bound applies.
-            run.promote_by = Some(run.promote_deadline(at));
-        }
-        if phase.is_terminal() {
-            run.finished_at = Some(at);
-        }
+        run.enter(phase, at);
         self.note(format!("phase {from} -> {phase}"));
         self.save(store).await?;
         self.mirror_phase(phase).await;
