@@ -102,7 +102,7 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
             }
             Action::Mask { database, .. } => self.mask(action, database, run, at).await,
             Action::Verify { cluster, database } => {
-                self.verify(action, cluster, database, run).await
+                self.verify(action, cluster, database, run, at).await
             }
             Action::Forget { database, .. } => {
                 let url = self.url(action, database, run).await?;
@@ -241,11 +241,14 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         cluster: &str,
         db: &Database,
         run: &mut Run,
+        at: DateTime<Utc>,
     ) -> Result<Effect, StepError> {
         let url = self.url(action, db, run).await?;
+        // Bound like masking: a gate session never outlives the invocation that opened it.
+        let budget = self.budget(run.deadline, at);
         let verification = self
             .masking
-            .verify(&url)
+            .verify(&url, budget)
             .await
             .map_err(|e| masking_error(action, e))?;
         run.masking.checks = u32::try_from(verification.checks.len()).unwrap_or(u32::MAX);
@@ -255,7 +258,8 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         }
     }
 
-    /// This invocation's masking allowance: the configured time, never past the window's close.
+    /// This invocation's allowance for masking or the gate: the configured time, never past the
+    /// run's deadline.
     fn budget(&self, deadline: DateTime<Utc>, at: DateTime<Utc>) -> Budget {
         let left = (deadline - at).to_std().unwrap_or(Duration::ZERO);
         let time = self.settings.mask_time.map_or(left, |t| t.min(left));

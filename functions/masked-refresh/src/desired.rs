@@ -9,21 +9,48 @@
 //!    one already;
 //! 2. otherwise the window at `at`: closed → no run; open → the occurrence's run (id its local
 //!    opening date, deadline its close), unless a run already belongs to this occurrence — it
-//!    has the occurrence's id, or it started while the occurrence was open (a `refresh` run
-//!    counts as that night's run: at most one run starts per occurrence).
+//!    has the occurrence's id (or a retry's, below), or it started while the occurrence was open
+//!    (a `refresh` run counts as that night's run).
+//!
+//! Retry within the window: when the occurrence's latest attempt failed, a new attempt starts
+//! in the same occurrence if all of these hold, else the occurrence is over:
+//! - it failed **before the swap** and its clone was deleted (development never changed): a run
+//!   that failed during or after the swap was rolled back or handed to a person, and a second
+//!   swap the same night is not worth the risk;
+//! - its failure kind is `aws` (a throttled or refused call, an instance that could not be
+//!   created, a clone that went `failed`: capacity and RDS hiccups pass) or `deadline` (a phase
+//!   that ran out of time; listed for completeness: today every phase before the swap is due at
+//!   the window's close, which leaves no time). Not `preflight`, `ownership`, `masking` (rules
+//!   or schema errors) nor `verification` (the gate found an original): those fail again the same
+//!   way, and only a person can fix them;
+//! - at least [`RETRY_MIN_LEFT`] (2 h) of the occurrence is left at `at`: about what a clone,
+//!   masking, verification and the swap of a mid-size cluster take; a shorter retry would mostly
+//!   be cut off by the close and only copy production once more;
+//! - fewer than [`MAX_ATTEMPTS`] (2) attempts belong to the occurrence.
+//!
+//! Attempt `n` > 1 is named `<occurrence id>r<n>` (`20261127r2`), so its clone, instance and
+//! aside names ([`crate::names`]) never meet an earlier attempt's (one still deleting) and sort
+//! after it. A `refresh` override's run is not retried: the person who asked is told, and may
+//! ask again.
 //!
 //! The window is read at `at` (a replayed instant moves the schedule), the override at the clock
 //! (a replay can neither lift nor stretch it).
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use offpeak_shared::calendar::local;
 use offpeak_shared::config::MaskedRefresh;
 
 use crate::memory::{Memory, Phase, Run};
 use crate::overrides::Hold;
+use crate::plan::FailKind;
 use crate::window::{self, Occasion};
+
+/// The least time left in the occurrence for a failed attempt to be retried.
+pub const RETRY_MIN_LEFT: TimeDelta = TimeDelta::hours(2);
+/// Attempts per window occurrence, the first included.
+pub const MAX_ATTEMPTS: u32 = 2;
 
 /// What this tick wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +77,8 @@ pub struct Slot {
 pub enum By {
     /// The refresh window is open.
     Window,
+    /// The window is open and its occurrence's previous attempt failed in a way a new one may fix.
+    Retry,
     /// A `refresh` override.
     Refresh,
 }
@@ -120,15 +149,53 @@ fn scheduled(cfg: &MaskedRefresh, last: Option<&Run>, at: DateTime<Utc>) -> Desi
         return Desired::Idle(Idle::Closed);
     };
     match last.filter(|r| belongs(r, &occ)) {
-        Some(r) => Desired::Idle(Idle::Ran {
-            run: r.id.clone(),
-            phase: r.phase,
-        }),
+        Some(r) => match retry(r, &occ, at) {
+            Some(attempt) => Desired::Start(Slot {
+                run: attempt_id(&occ.run, attempt),
+                deadline: occ.closes,
+                by: By::Retry,
+            }),
+            None => Desired::Idle(Idle::Ran {
+                run: r.id.clone(),
+                phase: r.phase,
+            }),
+        },
         None => Desired::Start(Slot {
             run: occ.run,
             deadline: occ.closes,
             by: By::Window,
         }),
+    }
+}
+
+/// The attempt number that may follow `run`, a run of `occ`, at `at` (module doc).
+fn retry(run: &Run, occ: &Occasion, at: DateTime<Utc>) -> Option<u32> {
+    let attempt = attempt_of(&run.id, &occ.run)?;
+    // Warnings on a failed run: its cleanup ran out of time and left something to a person.
+    let cleaned = run.phase == Phase::Failed && run.warnings.is_empty();
+    let failure = run.failure.as_ref().filter(|_| cleaned)?;
+    let retryable = [FailKind::Aws, FailKind::Deadline]
+        .iter()
+        .any(|k| k.as_str() == failure.kind);
+    let fits = occ.closes - at >= RETRY_MIN_LEFT;
+    (failure.phase.is_pre_swap() && retryable && fits && attempt < MAX_ATTEMPTS)
+        .then_some(attempt + 1)
+}
+
+/// Attempt `n` of the occurrence `occurrence`: its id, then `<id>r<n>`.
+fn attempt_id(occurrence: &str, n: u32) -> String {
+    match n {
+        0 | 1 => occurrence.to_owned(),
+        n => format!("{occurrence}r{n}"),
+    }
+}
+
+/// Which attempt of `occurrence` run `id` is; `None` for a run the occurrence's schedule did not
+/// start (a `refresh` override's).
+fn attempt_of(id: &str, occurrence: &str) -> Option<u32> {
+    match id.strip_prefix(occurrence)? {
+        "" => Some(1),
+        rest => rest.strip_prefix('r')?.parse().ok().filter(|n| *n > 1),
     }
 }
 
@@ -183,6 +250,91 @@ mod tests {
             at(&cfg, &memory, "2026-11-27T04:00:00Z"),
             Desired::Idle(Idle::Ran { .. })
         ));
+    }
+
+    /// The occurrence's run `id`, failed with `kind` in `phase` and cleaned up.
+    fn failed(id: &str, phase: Phase, kind: FailKind) -> Memory {
+        let mut run = run_in(Phase::Failed);
+        run.id = id.into();
+        run.failure = Some(crate::memory::Failure {
+            phase,
+            kind: kind.as_str().into(),
+            error: "x".into(),
+            at: utc("2026-11-27T03:30:00Z"),
+        });
+        Memory {
+            run: Some(run),
+            override_: None,
+        }
+    }
+
+    #[test]
+    fn a_run_failed_before_the_swap_is_retried_once_while_two_hours_are_left() {
+        // GIVEN the 03:00-06:00 run failed at 03:30 creating its instance (an AWS error)
+        let cfg = config("03:00", "06:00", "UTC");
+        let memory = failed("20261127", Phase::Instance, FailKind::Aws);
+        // THEN a second attempt, with its own id, may start while 2 h of the window are left
+        let retry = Desired::Start(Slot {
+            run: "20261127r2".into(),
+            deadline: utc("2026-11-27T06:00:00Z"),
+            by: By::Retry,
+        });
+        assert_eq!(at(&cfg, &memory, "2026-11-27T03:35:00Z"), retry);
+        assert_eq!(at(&cfg, &memory, "2026-11-27T04:00:00Z"), retry);
+        // AND not once less is left
+        assert!(matches!(
+            at(&cfg, &memory, "2026-11-27T04:00:01Z"),
+            Desired::Idle(Idle::Ran { .. })
+        ));
+        // AND a failed second attempt is the last
+        let second = failed("20261127r2", Phase::Clone, FailKind::Aws);
+        assert!(matches!(
+            at(&cfg, &second, "2026-11-27T03:35:00Z"),
+            Desired::Idle(Idle::Ran { .. })
+        ));
+        // AND the next night starts afresh
+        assert!(matches!(
+            at(&cfg, &second, "2026-11-28T03:00:00Z"),
+            Desired::Start(Slot { by: By::Window, .. })
+        ));
+    }
+
+    #[test]
+    fn failures_that_would_repeat_or_came_after_the_swap_are_not_retried() {
+        let cfg = config("03:00", "06:00", "UTC");
+        for (phase, kind) in [
+            (Phase::Swap, FailKind::Ownership),
+            (Phase::Clone, FailKind::Preflight),
+            (Phase::Mask, FailKind::Masking),
+            (Phase::Verify, FailKind::Verification),
+            (Phase::Swap, FailKind::Aws),
+            (Phase::Promote, FailKind::Deadline),
+        ] {
+            let memory = failed("20261127", phase, kind);
+            assert!(
+                matches!(
+                    at(&cfg, &memory, "2026-11-27T03:35:00Z"),
+                    Desired::Idle(Idle::Ran { .. })
+                ),
+                "{phase} {kind:?}"
+            );
+        }
+        // AND a refresh override's run that failed inside the window is not the window's to retry
+        let refresh = failed("20261127t0310", Phase::Instance, FailKind::Aws);
+        assert!(matches!(
+            at(&cfg, &refresh, "2026-11-27T03:35:00Z"),
+            Desired::Idle(Idle::Ran { .. })
+        ));
+    }
+
+    #[test]
+    fn attempts_are_numbered_after_the_occurrence() {
+        assert_eq!(attempt_of("20261127", "20261127"), Some(1));
+        assert_eq!(attempt_of("20261127r2", "20261127"), Some(2));
+        assert_eq!(attempt_of("20261127r1", "20261127"), None);
+        assert_eq!(attempt_of("20261127t0310", "20261127"), None);
+        assert_eq!(attempt_of("20261126", "20261127"), None);
+        assert_eq!(attempt_id("20261127", 2), "20261127r2");
     }
 
     #[test]

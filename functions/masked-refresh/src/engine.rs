@@ -102,11 +102,13 @@ pub trait Masking: Send + Sync {
         budget: Budget,
     ) -> impl Future<Output = Result<MaskReport, MaskingError>> + Send;
 
-    /// The verification gate alone, in a fresh session: the covered database, then the server
-    /// (no database but the covered one, no login enabled the rules do not keep).
+    /// The verification gate alone, in a fresh session bound by `budget`'s deadline (as masking
+    /// is, see `offpeak_masking::limits`): the covered database, then the server (no database
+    /// but the covered one, no login enabled the rules do not keep).
     fn verify(
         &self,
         url: &DatabaseUrl,
+        budget: Budget,
     ) -> impl Future<Output = Result<Verification, MaskingError>> + Send;
 
     /// Drops the masking bookkeeping from the database.
@@ -204,11 +206,18 @@ impl Masking for Engine {
         result.map_err(MaskingError::Mask)
     }
 
-    async fn verify(&self, url: &DatabaseUrl) -> Result<Verification, MaskingError> {
+    async fn verify(
+        &self,
+        url: &DatabaseUrl,
+        budget: Budget,
+    ) -> Result<Verification, MaskingError> {
         let rules = self.rules()?;
         let key = self.key().await?;
         let mut db = connect(url).await?;
-        let result = gate(&mut db, &rules, &key).await;
+        let result = match db.bound_by(budget.deadline).await {
+            Ok(()) => gate(&mut db, &rules, &key).await,
+            Err(e) => Err(e.into()),
+        };
         db.close().await;
         result.map_err(MaskingError::Mask)
     }

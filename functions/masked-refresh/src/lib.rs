@@ -5,7 +5,8 @@
 //! `offpeak plan|run masked-refresh`). Each tick advances the current run by what is ready; the
 //! run's phase lives in the state store (target `masked-refresh/<dev cluster>`, see [`memory`])
 //! and is mirrored as the `offpeak:phase` tag on the clone. A run starts only inside
-//! `masked_refresh.window`, at most once per window occurrence — unless a person's override
+//! `masked_refresh.window`, once per window occurrence, with one more attempt the same night
+//! after a failure before the swap that a second attempt may fix ([`desired`]) — unless a person's override
 //! ([`overrides`], [`set_override`]) says otherwise: `skip` starts no run before its end,
 //! `refresh` starts one now, outside the window too, due by its end ([`desired`]).
 //!
@@ -31,8 +32,8 @@
 //! | `seal` | tags the clone `offpeak:masking=verified`, drops the masking bookkeeping | done |
 //! | `copy` | once the clone's latest restorable time is past its sealing: `RestoreDBClusterToPointInTime` (copy-on-write) *of the verified clone* as `<dev>-offpeak-<run>-copy` into quarantine, `CreateDBInstance` `<dev>-offpeak-<run>-copy-1`; then deletes the clone and its instance (`DeleteAutomatedBackups`, no final snapshot), so no restorable point of dev predates masking | the copy and its instance are `available` and the clone is gone |
 //! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the copy to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the copy holds the dev name |
-//! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev` | both `available` |
-//! | `retire` | deletes previous dev clusters beyond `keep_previous` (instances first) | none left over |
+//! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev` | both `available` (due by `promote_by`: the swap's end + 60 min, or the window's close if later) |
+//! | `retire` | deletes previous dev clusters beyond `keep_previous` (instances first) | none left over (due by `promote_by`) |
 //! | `done` | notifies with duration and counts | — |
 //!
 //! Failure behaviour:
@@ -41,9 +42,19 @@
 //!   `failed`;
 //! - during the swap (including the window closing): `rollback` renames the copy back into
 //!   quarantine and the previous dev cluster back to the dev name, then cleans up → `failed`;
-//! - after the swap: a previous cluster that cannot be deleted is a warning, retried by the next run;
+//! - after the swap: a promoted cluster or instance not `available` by `promote_by` is rolled
+//!   back to the previous dev cluster while that is still aside (dev serves the old verified
+//!   copy) → `failed`; with none left, the run ends `failed` at once, the promoted (verified)
+//!   cluster keeping the dev name for a person to look at. Either way a person is notified, the
+//!   `Drift` metric is 1, and the next night's run starts as usual. A previous cluster that
+//!   cannot be deleted (by then) is a warning, retried by the next run;
+//! - a run that failed before the swap with an `aws` or `deadline` failure is tried once more
+//!   in the same window occurrence when at least 2 h of it are left ([`desired`]);
+//! - a `cleanup` not finished an hour after it began (a delete RDS keeps refusing) ends the run
+//!   `failed`, naming what is left for a person ("failed refresh left for a person"); dev is by
+//!   then the cluster it was before the run;
 //! - a killed invocation leaves its lease to expire; the next tick resumes from the saved phase;
-//! - transient AWS errors are retried on the next tick within the window.
+//! - transient AWS errors are retried on the next tick until the phase's deadline.
 //!
 //! Safety, in one place: unmasked data is only ever in a cluster carrying the quarantine groups
 //! and a password nobody outside the function can derive; the clone leaves quarantine only

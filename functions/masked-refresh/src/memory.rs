@@ -5,15 +5,26 @@
 //! ```
 //!
 //! Only the latest run is kept: once it is terminal (`done` or `failed`) a later tick in the same
-//! window occurrence sees it and does nothing; a tick in the next occurrence starts a new one.
+//! window occurrence sees it and does nothing — unless it failed in a way a second attempt may
+//! fix and enough of the occurrence is left ([`crate::desired`]); a tick in the next occurrence
+//! starts a new one.
 //! A person's override, while one is set, sits next to it under `"override"` ([`crate::overrides`]).
 //! The document holds ids, phases, counts and instants — never a password (the clone's is derived
 //! from `nonce`, see [`crate::secret`]) and never a value from the database.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::overrides::HeldOverride;
+
+/// How long the promoted cluster and its instance get to become available after the swap, when
+/// that ends later than the run's deadline: a fresh Aurora instance takes minutes to come up
+/// after a rename, an hour is ample, and past it waiting longer only keeps development down.
+pub const PROMOTE_BUDGET: TimeDelta = TimeDelta::minutes(60);
+/// How long `cleanup` may go on before what is left is handed to a person and the run ends: a
+/// delete that has not gone through in an hour waits on something only a person can fix, and a
+/// run that never ends would block every later night.
+pub const CLEANUP_BUDGET: TimeDelta = TimeDelta::minutes(60);
 
 /// The document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +59,13 @@ pub struct Run {
     /// The swap as decided when it began; rollback undoes exactly this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<SwapPlan>,
+    /// Set when the swap completed ([`Run::promote_deadline`]): `promote` and `retire` must be
+    /// over by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_by: Option<DateTime<Utc>>,
+    /// Set when `cleanup` began ([`CLEANUP_BUDGET`] later): what is left by then is a person's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_by: Option<DateTime<Utc>>,
     /// Why the run failed, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -92,6 +110,8 @@ impl Run {
             nonce,
             sealed_at: None,
             swap: None,
+            promote_by: None,
+            cleanup_by: None,
             failure: None,
             cluster: None,
             masking: MaskingStats::default(),
@@ -99,6 +119,44 @@ impl Run {
             warnings: Vec::new(),
             stuck_notified: false,
             finished_at: None,
+        }
+    }
+
+    /// Moves to `phase` at `at`, recording the bound a phase starting its own clock needs
+    /// (`promote_by`, `cleanup_by`, kept if already set) or when a terminal one finished.
+    pub fn enter(&mut self, phase: Phase, at: DateTime<Utc>) {
+        self.phase = phase;
+        match phase {
+            Phase::Promote if self.promote_by.is_none() => {
+                self.promote_by = Some(self.promote_deadline(at));
+            }
+            Phase::Cleanup if self.cleanup_by.is_none() => {
+                self.cleanup_by = Some(at + CLEANUP_BUDGET);
+            }
+            p if p.is_terminal() => self.finished_at = Some(at),
+            _ => {}
+        }
+    }
+
+    /// When the phases after the swap must be over, for a swap completed at `swapped`: the
+    /// run's deadline, or [`PROMOTE_BUDGET`] after the swap when that is later.
+    pub fn promote_deadline(&self, swapped: DateTime<Utc>) -> DateTime<Utc> {
+        self.deadline.max(swapped + PROMOTE_BUDGET)
+    }
+
+    /// The instant the current phase must be over by; `None` for `rollback` (its steps that
+    /// fail are told to a person; giving it up could leave dev without its name) and terminal
+    /// phases.
+    pub fn due(&self) -> Option<DateTime<Utc>> {
+        match self.phase {
+            p if p.has_deadline() => Some(self.deadline),
+            // A document written before `promote_by` existed: the budget from the deadline.
+            Phase::Promote | Phase::Retire => Some(
+                self.promote_by
+                    .unwrap_or_else(|| self.promote_deadline(self.deadline)),
+            ),
+            Phase::Cleanup => self.cleanup_by,
+            _ => None,
         }
     }
 }
@@ -126,14 +184,16 @@ pub enum Phase {
     Copy,
     /// Put the dev cluster aside and promote the copy under the dev name.
     Swap,
-    /// Wait until the promoted cluster and its instance are available.
+    /// Wait until the promoted cluster and its instance are available, by `promote_by`.
     Promote,
-    /// Delete previous dev clusters beyond `keep_previous`.
+    /// Delete previous dev clusters beyond `keep_previous`, by `promote_by`.
     Retire,
     Done,
-    /// A failure before the swap (or an abort): delete the clone and its copy; dev is untouched.
+    /// A failure before the swap (or an abort), or after a rollback: delete the clone and its
+    /// copy; dev is untouched. By `cleanup_by`; what is left then is handed to a person.
     Cleanup,
-    /// A failure during the swap: restore the previous dev cluster, then clean up.
+    /// A failure during the swap, or a promoted cluster not available by `promote_by` while
+    /// the previous one is still aside: restore the previous dev cluster, then clean up.
     Rollback,
     Failed,
 }
@@ -183,7 +243,8 @@ impl Phase {
         )
     }
 
-    /// Bound by the window's close: every phase until the promoted cluster holds the dev name.
+    /// Bound by the run's deadline (the window's close): every phase until the promoted cluster
+    /// holds the dev name. `promote` and `retire` are bound by `promote_by` ([`Run::due`]).
     pub fn has_deadline(self) -> bool {
         self.is_pre_swap() || self == Phase::Swap
     }
@@ -260,6 +321,30 @@ mod tests {
         assert!(Phase::Swap.has_deadline() && !Phase::Promote.has_deadline());
         assert!(Phase::Done.is_terminal() && Phase::Failed.is_terminal());
         assert!(!Phase::Cleanup.is_terminal() && !Phase::Rollback.has_deadline());
+    }
+
+    #[test]
+    fn the_phases_after_the_swap_are_due_an_hour_after_it_or_at_the_deadline() {
+        let mut run = crate::testing::run_in(Phase::Promote);
+        let late = crate::testing::utc("2026-11-27T05:30:00Z");
+        run.promote_by = Some(run.promote_deadline(late));
+        assert_eq!(run.due(), Some(crate::testing::utc("2026-11-27T06:30:00Z")));
+        let early = crate::testing::utc("2026-11-27T03:30:00Z");
+        assert_eq!(run.promote_deadline(early), run.deadline);
+        run.promote_by = None;
+        assert_eq!(
+            run.due(),
+            Some(crate::testing::utc("2026-11-27T07:00:00Z")),
+            "a document from before promote_by existed"
+        );
+        run.phase = Phase::Rollback;
+        assert_eq!(run.due(), None);
+        run.enter(Phase::Cleanup, late);
+        assert_eq!(run.due(), Some(crate::testing::utc("2026-11-27T06:30:00Z")));
+        run.enter(Phase::Failed, late);
+        assert_eq!((run.due(), run.finished_at), (None, Some(late)));
+        run.phase = Phase::Mask;
+        assert_eq!(run.due(), Some(run.deadline));
     }
 
     #[test]

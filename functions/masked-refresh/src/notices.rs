@@ -3,9 +3,10 @@
 //! | when | severity | title |
 //! |---|---|---|
 //! | the run finished: dev is the masked copy | action | masked refresh done |
-//! | a run failed (AWS, masking, verification, deadline) | failure | masked refresh failed |
+//! | a run failed (AWS, masking, verification, deadline; after the swap: promoted cluster not available in time) | failure | masked refresh failed |
 //! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
 //! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
+//! | cleanup did not finish by `cleanup_by`: the run ends, leftovers named | failure | failed refresh left for a person |
 //! | a run could not start (preflight) | failure | masked refresh did not start |
 //! | a `skip` override starts | info | masked refresh skipped |
 //! | a `refresh` override starts | info | masked refresh requested |
@@ -78,8 +79,19 @@ pub fn failed(target: &str, run: &Run) -> Notification {
             .fact("kind", token(&f.kind))
             .fact("error", Fact::error(&Recorded(f.error.clone())));
     }
-    n = match run.phase {
-        Phase::Rollback => n.line("The swap had begun: offpeak is restoring the previous development cluster, then deleting the clone."),
+    let promoted = run
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.phase == Phase::Promote);
+    n = match (run.phase, promoted) {
+        (Phase::Rollback, true) => n.line("The promoted cluster did not become available in time: offpeak is restoring the previous development cluster (a verified copy), then deleting the new one."),
+        (Phase::Rollback, false) => n.line("The swap had begun: offpeak is restoring the previous development cluster, then deleting the clone."),
+        (Phase::Failed, true) => {
+            return n
+                .line("The promoted cluster holds the development name (a masked, verified copy) but it or its instance did not become available in time, and no previous development cluster is left to go back to. offpeak stops here.")
+                .resource(token(target))
+                .next_step("Look at the development cluster and its instance in the RDS console (reboot, or add an instance); the next window runs as usual.");
+        }
         _ => n.line("The clone is being deleted. The development database was not touched."),
     };
     n.next_step("Read the error above; the next window runs again.")
@@ -100,6 +112,19 @@ pub fn cleaned_up(target: &str, run: &Run) -> Notification {
             .fact("kind", token(&f.kind));
     }
     n
+}
+
+/// Cleanup did not finish in time: the run ends, leaving `left` (ids) to a person.
+pub fn left_over(target: &str, run: &Run, left: &[String]) -> Notification {
+    let mut n = base(Severity::Failure, target, run, "failed refresh left for a person")
+        .fact("left", left.len())
+        .line("Cleaning up the failed run did not finish in time. Development is the same cluster as before the run; what is left of the run stays quarantined and tagged with it, for a person to delete.");
+    for id in left {
+        n = n.resource(token(id));
+    }
+    n.next_step(
+        "Delete the resources named here in the RDS console; the next window runs as usual.",
+    )
 }
 
 /// A cleanup or rollback step failed; offpeak keeps retrying every tick.

@@ -25,9 +25,22 @@
 //!   first step of [`Phase::Mask`], recorded in the run): no database the rules do not name,
 //!   the ones they drop gone, production logins disabled.
 //!
-//! Phases before the swap completes are bound by the run's deadline — the window's close, or the
-//! end of the `refresh` override that started the run: past it the run fails with kind
-//! `deadline` (the driver then cleans up, or rolls back a swap in progress).
+//! Every phase that moves a run forward has a deadline ([`Run::due`]); past it the run fails with
+//! kind `deadline`:
+//! - phases before the swap completes are bound by the run's deadline — the window's close, or
+//!   the end of the `refresh` override that started the run: the driver then cleans up, or rolls
+//!   back a swap in progress;
+//! - `promote` and `retire` by `promote_by`, set when the swap completed: the run's deadline, or
+//!   [`crate::memory::PROMOTE_BUDGET`] after the swap when that is later. A promoted cluster or
+//!   instance not available by then is rolled back to the previous dev cluster while that is still
+//!   aside, or else left holding the dev name (it is a verified copy) and handed to a person
+//!   ([`after_promote_failed`]); a retirement still going on is a warning. Either way the run ends,
+//!   so the next night's run starts as usual;
+//! - `cleanup` by `cleanup_by`, [`crate::memory::CLEANUP_BUDGET`] after it began: dev already
+//!   serves the cluster it served before the run, and what is left of the run (quarantined,
+//!   tagged with it) is handed to a person, so the run ends;
+//! - `rollback` has none: giving it up could leave dev without its name. A step of it (or of
+//!   cleanup) that fails is told to a person once and retried every tick.
 
 use chrono::{DateTime, Utc};
 use offpeak_shared::rds::Health;
@@ -128,15 +141,8 @@ fn broken(status: &str) -> bool {
 
 /// The next step of `run` at `now`.
 pub fn next(cfg: &Refresh, run: &Run, obs: &Observed, now: DateTime<Utc>) -> Step {
-    if run.phase.has_deadline() && now >= run.deadline {
-        let at = run.deadline.to_rfc3339();
-        return fail(
-            FailKind::Deadline,
-            format!(
-                "the run's deadline passed at {at} (the window's close, or a refresh override's end) during phase {}",
-                run.phase
-            ),
-        );
+    if let Some(due) = run.due().filter(|due| now >= *due) {
+        return overdue(run, due);
     }
     let s = Ctx { cfg, run, obs };
     match run.phase {
@@ -173,6 +179,41 @@ pub fn next(cfg: &Refresh, run: &Run, obs: &Observed, now: DateTime<Utc>) -> Ste
         Phase::Cleanup => s.cleanup_step(),
         Phase::Rollback => s.rollback_step(),
         Phase::Done | Phase::Failed => wait(format!("run {} is {}", run.id, run.phase)),
+    }
+}
+
+/// The run's phase is past `due`.
+fn overdue(run: &Run, due: DateTime<Utc>) -> Step {
+    let (at, phase) = (due.to_rfc3339(), run.phase);
+    let why = match phase {
+        _ if phase.has_deadline() => format!(
+            "the run's deadline passed at {at} (the window's close, or a refresh override's end) during phase {phase}"
+        ),
+        Phase::Cleanup => format!(
+            "cleanup did not finish by {at} ({} minutes after it began)",
+            crate::memory::CLEANUP_BUDGET.num_minutes()
+        ),
+        _ => format!(
+            "the promoted cluster's deadline passed at {at} (the swap's end plus {} minutes, or the run's deadline if later) during phase {phase}",
+            crate::memory::PROMOTE_BUDGET.num_minutes()
+        ),
+    };
+    fail(FailKind::Deadline, why)
+}
+
+/// Where a run that failed in [`Phase::Promote`] goes: back to the previous dev cluster while it
+/// is still aside ([`Phase::Rollback`]); otherwise it ends ([`Phase::Failed`]) with the promoted
+/// cluster, a verified copy, keeping the dev name for a person to look at.
+pub fn after_promote_failed(cfg: &Refresh, run: &Run, obs: &Observed) -> Phase {
+    let aside = run.swap.as_ref().and_then(|s| s.previous.as_ref());
+    let still_aside = aside
+        .and_then(|a| obs.cluster(&a.cluster))
+        .is_some_and(|c| {
+            names::previous(&c.id, &c.tags, &cfg.target) && c.tag(REPLACED_BY_KEY) == Some(&run.id)
+        });
+    match still_aside {
+        true => Phase::Rollback,
+        false => Phase::Failed,
     }
 }
 
@@ -718,10 +759,28 @@ impl Ctx<'_> {
             .instance(&plan.instance)
             .filter(|i| self.ours(&i.tags))
         {
-            return act(Action::RenameInstance {
-                from: i.id.clone(),
-                to: self.names().copy_instance(),
-            });
+            match (self.promoted_then_failed(), Health::of(&i.status)) {
+                (false, _) | (true, Health::Available) => {
+                    return act(Action::RenameInstance {
+                        from: i.id.clone(),
+                        to: self.names().copy_instance(),
+                    });
+                }
+                // The instance that did not come up cannot be renamed (RDS renames only an
+                // available instance). It is the clone's: a broken one is deleted now, freeing
+                // the previous writer's name; a busy one is left to cleanup, and the clusters'
+                // names go back first, so dev's endpoint serves the previous cluster at once.
+                (true, Health::Broken) => {
+                    return act(Action::DeleteInstance {
+                        instance: i.id.clone(),
+                        reason: Reason::FailedRun,
+                    });
+                }
+                (true, Health::Deleting) => {
+                    return wait(format!("instance {} is deleting", i.id));
+                }
+                (true, Health::Busy) => {}
+            }
         }
         if let Some(dev) = self.obs.cluster(target).filter(|c| self.ours(&c.tags)) {
             let quarantine = Some(self.cfg.quarantine.clone());
@@ -739,6 +798,14 @@ impl Ctx<'_> {
             Some(step) => step,
             None => Step::Advance(Phase::Cleanup),
         }
+    }
+
+    /// The run failed after the swap, waiting for the promoted cluster to come up.
+    fn promoted_then_failed(&self) -> bool {
+        self.run
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.phase == Phase::Promote)
     }
 
     /// Puts the previous dev cluster back under the dev name; `None` once it is.

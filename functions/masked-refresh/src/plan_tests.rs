@@ -162,6 +162,16 @@ fn the_instance_copies_the_source_writers_class_unless_configured() {
     assert_eq!(spec.class, "db.r7g.large");
 }
 
+fn is_deadline(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Fail {
+            kind: FailKind::Deadline,
+            ..
+        }
+    )
+}
+
 #[test]
 fn the_deadline_binds_every_phase_until_the_swap_is_over() {
     let late = utc("2026-11-27T06:00:00Z");
@@ -173,35 +183,148 @@ fn the_deadline_binds_every_phase_until_the_swap_is_over() {
         Phase::Swap,
     ] {
         let step = next(&refresh(0), &run_in(phase), &world(), late);
-        assert!(
-            matches!(
-                step,
-                Step::Fail {
-                    kind: FailKind::Deadline,
-                    ..
-                }
-            ),
-            "{phase}: {step:?}"
-        );
+        assert!(is_deadline(&step), "{phase}: {step:?}");
     }
-    for phase in [
-        Phase::Promote,
-        Phase::Retire,
-        Phase::Cleanup,
-        Phase::Rollback,
-    ] {
+    for phase in [Phase::Cleanup, Phase::Rollback] {
         let step = next(&refresh(0), &run_in(phase), &world(), late);
-        assert!(
-            !matches!(
-                step,
-                Step::Fail {
-                    kind: FailKind::Deadline,
-                    ..
-                }
-            ),
-            "{phase}: {step:?}"
-        );
+        assert!(!is_deadline(&step), "{phase}: {step:?}");
     }
+}
+
+#[test]
+fn the_phases_after_the_swap_are_bound_by_promote_by() {
+    // GIVEN a swap that completed at 05:30: the promoted cluster is due by 06:30
+    let obs = promoted(&world(), "creating");
+    for phase in [Phase::Promote, Phase::Retire] {
+        let mut run = run_in(phase);
+        run.swap = Some(swap_plan());
+        run.promote_by = Some(run.promote_deadline(utc("2026-11-27T05:30:00Z")));
+        // THEN the window's close does not end it
+        let step = next(&refresh(0), &run, &obs, utc("2026-11-27T06:00:00Z"));
+        assert!(!is_deadline(&step), "{phase}: {step:?}");
+        // AND promote_by does, naming the bound
+        let step = next(&refresh(0), &run, &obs, utc("2026-11-27T06:30:00Z"));
+        assert!(is_deadline(&step), "{phase}: {step:?}");
+        let Step::Fail { error, .. } = step else {
+            unreachable!()
+        };
+        assert!(error.contains("2026-11-27T06:30:00"), "{error}");
+    }
+}
+
+/// The swap of run 20261127 as planned: dev (dev-1, dev-2) put aside, the clone's instance
+/// taking dev-1's name.
+fn swap_plan() -> SwapPlan {
+    SwapPlan {
+        previous: Some(Aside {
+            cluster: "dev-offpeak-prev-20261127".into(),
+            instances: vec![
+                ("dev-1".into(), "dev-offpeak-prev-20261127-1".into()),
+                ("dev-2".into(), "dev-offpeak-prev-20261127-2".into()),
+            ],
+        }),
+        instance: "dev-1".into(),
+    }
+}
+
+/// `base` after the swap: dev put aside, the clone promoted as dev with its instance as dev-1
+/// in `status`.
+fn promoted(base: &Observed, status: &str) -> Observed {
+    let aside = names::aside_tags("dev", "20261127", "dev");
+    let mut obs = base.clone();
+    obs.clusters.retain(|c| c.id != "dev");
+    obs.instances
+        .retain(|i| i.cluster_id.as_deref() != Some("dev"));
+    obs.clusters.push(cluster(
+        "dev-offpeak-prev-20261127",
+        "available",
+        aside.clone(),
+        &[
+            ("dev-offpeak-prev-20261127-1", true),
+            ("dev-offpeak-prev-20261127-2", false),
+        ],
+    ));
+    for n in ["1", "2"] {
+        let id = format!("dev-offpeak-prev-20261127-{n}");
+        obs.instances.push(instance(
+            &id,
+            "dev-offpeak-prev-20261127",
+            "available",
+            aside.clone(),
+        ));
+    }
+    obs.clusters
+        .push(cluster("dev", "available", ours(), &[("dev-1", true)]));
+    obs.instances.push(instance("dev-1", "dev", status, ours()));
+    obs
+}
+
+fn failed_in_promote() -> Run {
+    let mut run = run_in(Phase::Rollback);
+    run.swap = Some(swap_plan());
+    run.failure = Some(crate::memory::Failure {
+        phase: Phase::Promote,
+        kind: "deadline".into(),
+        error: "x".into(),
+        at: utc("2026-11-27T06:00:00Z"),
+    });
+    run
+}
+
+#[test]
+fn a_promotion_past_its_bound_rolls_back_while_the_previous_cluster_is_aside() {
+    let run = failed_in_promote();
+    let obs = promoted(&world(), "creating");
+    assert_eq!(
+        after_promote_failed(&refresh(0), &run, &obs),
+        Phase::Rollback
+    );
+    // AND without it (deleted by a person, or there was none) the run ends there
+    let mut gone = obs.clone();
+    gone.clusters
+        .retain(|c| c.id != "dev-offpeak-prev-20261127");
+    assert_eq!(
+        after_promote_failed(&refresh(0), &run, &gone),
+        Phase::Failed
+    );
+    let mut none = run.clone();
+    none.swap.as_mut().unwrap().previous = None;
+    assert_eq!(
+        after_promote_failed(&refresh(0), &none, &obs),
+        Phase::Failed
+    );
+}
+
+#[test]
+fn rolling_back_a_promotion_frees_the_names_an_instance_that_never_came_up_holds() {
+    let run = failed_in_promote();
+    let rename_back = Step::Act {
+        action: Action::RenameCluster {
+            from: "dev".into(),
+            to: "dev-offpeak-20261127".into(),
+            security_groups: Some(vec!["sg-q".into()]),
+        },
+        then: None,
+    };
+    // A busy instance can be neither renamed nor deleted: the cluster goes back first.
+    let busy = promoted(&world(), "configuring-enhanced-monitoring");
+    assert_eq!(next(&refresh(0), &run, &busy, utc(NOW)), rename_back);
+    // A broken one is deleted, freeing dev-1 for the previous writer.
+    let broken = promoted(&world(), "incompatible-parameters");
+    assert_eq!(
+        next(&refresh(0), &run, &broken, utc(NOW)),
+        Step::Act {
+            action: Action::DeleteInstance {
+                instance: "dev-1".into(),
+                reason: Reason::FailedRun
+            },
+            then: None
+        }
+    );
+    // One that never appeared holds nothing.
+    let mut absent = busy.clone();
+    absent.instances.retain(|i| i.id != "dev-1");
+    assert_eq!(next(&refresh(0), &run, &absent, utc(NOW)), rename_back);
 }
 
 #[test]

@@ -96,6 +96,8 @@ pub struct FakeMasking {
     pub scope: Scope,
     pub masked: Mutex<u32>,
     pub contained: Mutex<u32>,
+    /// The budget of each verification gate.
+    pub verified: Mutex<Vec<Budget>>,
 }
 
 impl FakeMasking {
@@ -108,6 +110,7 @@ impl FakeMasking {
             scope: Scope::default(),
             masked: Mutex::new(0),
             contained: Mutex::new(0),
+            verified: Mutex::new(Vec::new()),
         }
     }
 
@@ -171,7 +174,12 @@ impl Masking for FakeMasking {
         })
     }
 
-    async fn verify(&self, _url: &DatabaseUrl) -> Result<Verification, MaskingError> {
+    async fn verify(
+        &self,
+        _url: &DatabaseUrl,
+        budget: Budget,
+    ) -> Result<Verification, MaskingError> {
+        self.verified.lock().unwrap().push(budget);
         Ok(self.verification())
     }
 

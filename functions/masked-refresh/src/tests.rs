@@ -601,4 +601,281 @@ async fn a_failure_while_copying_deletes_the_clone_and_its_copy_and_leaves_dev_a
         h.titles(),
         ["masked refresh failed", "failed refresh cleaned up"]
     );
+
+// ---------------------------------------------------------------------------------------------
+// Time: a promoted cluster that never comes up, and a second attempt in the same window.
+
+/// Ticks every 5 minutes from minute 0, settling RDS between ticks, until the run waits in
+/// `promote`; returns the minute of that tick.
+async fn until_promote(h: &Harness) -> i64 {
+    let mut m = 0;
+    loop {
+        h.tick(&minutes(m)).await;
+        if h.phase().await == Some(Phase::Promote) {
+            return m;
+        }
+        h.rds.settle();
+        m += 5;
+        assert!(m < 170, "{:?}", h.run().await);
+    }
+}
+
+/// The 28th's window opens: a new run starts, nothing of the 27th's holds it back.
+async fn the_next_night_starts_a_new_run(h: &Harness) {
+    h.tick("2026-11-28T03:00:00Z").await;
+    let run = h.run().await.unwrap();
+    assert_eq!((run.id.as_str(), run.phase), ("20261128", Phase::Clone));
+}
+
+#[tokio::test]
+async fn an_instance_that_never_comes_up_after_the_swap_is_rolled_back_to_the_previous_dev() {
+    // GIVEN a run whose swap completed, and whose promoted instance (now dev-1) is broken
+    let h = Harness::new(0);
+    let swapped = until_promote(&h).await;
+    let promote_by = h.run().await.unwrap().promote_by.expect("set by the swap");
+    assert_eq!(
+        promote_by,
+        utc("2026-11-27T06:00:00Z"),
+        "the window's close"
+    );
+    h.rds.settle();
+    h.rds.set_status("dev-1", "incompatible-parameters");
+    // WHEN ticks keep coming
+    let end = until_terminal(&h, swapped + 5).await;
+    // THEN the run ended within a few ticks of its bound, failed with kind deadline in promote
+    assert!(
+        utc(&minutes(end)) <= promote_by + chrono::Duration::minutes(15),
+        "{end}"
+    );
+    let run = h.run().await.unwrap();
+    let failure = run.failure.as_ref().unwrap();
+    assert_eq!((run.phase, failure.phase), (Phase::Failed, Phase::Promote));
+    assert_eq!(failure.kind, "deadline");
+    // AND dev is the previous cluster again (a verified copy), with its writer under its name;
+    // the new one and its broken instance are gone
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "prod-1"]);
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), None, "the original dev cluster");
+    assert_eq!(dev.tag(ROLE_KEY), Some("dev"));
+    assert_eq!(dev.security_groups, ["sg-dev"]);
+    assert_eq!(h.rds.instance("dev-1").unwrap().status, "available");
+    // AND a person was told, and the Drift metric says development was not refreshed
+    let titles = h.titles();
+    assert!(
+        titles.contains(&"masked refresh failed") && titles.contains(&"failed refresh cleaned up"),
+        "{titles:?}"
+    );
+    let report = h.tick(&minutes(end + 5)).await;
+    assert_eq!(report.drifting, ["dev"]);
+    the_next_night_starts_a_new_run(&h).await;
+}
+
+#[tokio::test]
+async fn an_instance_that_never_appears_with_no_previous_dev_is_handed_to_a_person() {
+    // GIVEN no dev cluster yet: the clone simply takes the name
+    let h = Harness::new(0);
+    h.rds.delete_instance("dev-1").unwrap();
+    h.rds.settle();
+    crate::rds::Rds::delete_cluster(&h.rds, "dev")
+        .await
+        .unwrap();
+    h.rds.settle();
+    let swapped = until_promote(&h).await;
+    assert_eq!(h.run().await.unwrap().swap.unwrap().previous, None);
+    // WHEN its instance never appears (it is lost between the swap and the promotion)
+    h.rds.settle();
+    h.rds.set_status("dev-1", "failed");
+    h.rds.delete_instance("dev-1").unwrap();
+    h.rds.settle();
+    let end = until_terminal(&h, swapped + 5).await;
+    // THEN the run ends at its bound: failed (deadline, promote), nothing rolled back or deleted
+    assert!(utc(&minutes(end)) <= utc("2026-11-27T06:05:00Z"), "{end}");
+    let run = h.run().await.unwrap();
+    let failure = run.failure.as_ref().unwrap();
+    assert_eq!(
+        (run.phase, failure.phase, failure.kind.as_str()),
+        (Phase::Failed, Phase::Promote, "deadline")
+    );
+    // AND dev is the promoted, verified copy, still in the dev groups
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), Some("20261127"));
+    assert_eq!(dev.tag(crate::names::MASKING_KEY), Some("verified"));
+    assert_eq!(dev.security_groups, ["sg-dev"]);
+    // AND a person was told what to look at, once; Drift is 1
+    let sent = h.sent.take();
+    let failed: Vec<_> = sent
+        .iter()
+        .filter(|n| n.title == "masked refresh failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{sent:?}");
+    let text = format!("{:?}", failed[0]);
+    assert!(text.contains("no previous development cluster"), "{text}");
+    let report = h.tick(&minutes(end + 5)).await;
+    assert_eq!(report.drifting, ["dev"]);
+    assert!(h.sent.take().is_empty(), "told once");
+    // AND the next night's run is not blocked
+    the_next_night_starts_a_new_run(&h).await;
+}
+
+#[tokio::test]
+async fn a_run_failed_before_the_swap_is_retried_in_the_same_window() {
+    // GIVEN the first attempt's instance cannot be created (an AWS error, not transient)
+    let h = Harness::new(0);
+    h.rds.fail(
+        "CreateDBInstance",
+        "dev-offpeak-20261127-1",
+        "InstanceQuotaExceeded",
+    );
+    // WHEN ticks come from the window's opening
+    let mut m = 0;
+    while h.run().await.is_none_or(|r| r.id == "20261127") {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+        m += 5;
+        assert!(m < 60, "{:?}", h.run().await);
+    }
+    // THEN the first attempt failed and was cleaned up, and a second one started in the window
+    let titles = h.titles();
+    assert!(
+        titles.contains(&"masked refresh failed") && titles.contains(&"failed refresh cleaned up"),
+        "{titles:?}"
+    );
+    let retry = h.run().await.unwrap();
+    assert_eq!(retry.id, "20261127r2");
+    assert_eq!(retry.clone, "dev-offpeak-20261127r2");
+    assert_eq!(retry.deadline, utc("2026-11-27T06:00:00Z"));
+    // AND it refreshes dev
+    until_terminal(&h, m).await;
+    assert_eq!(h.phase().await, Some(Phase::Done));
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(
+        h.rds.cluster("dev").unwrap().tag(RUN_KEY),
+        Some("20261127r2")
+    );
+    assert_eq!(h.titles(), ["masked refresh done"]);
+}
+
+#[tokio::test]
+async fn a_failed_run_is_not_retried_when_too_little_of_the_window_is_left() {
+    // GIVEN the window's first tick comes at 04:30, and the instance cannot be created
+    let h = Harness::new(0);
+    h.rds.fail(
+        "CreateDBInstance",
+        "dev-offpeak-20261127-1",
+        "InstanceQuotaExceeded",
+    );
+    until_terminal(&h, 90).await;
+    assert_eq!(h.run().await.unwrap().failure.unwrap().kind, "aws");
+    // WHEN the rest of the window ticks
+    for m in [100, 105, 120] {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+    }
+    // THEN no second attempt started: less than 2 h were left
+    let run = h.run().await.unwrap();
+    assert_eq!((run.id.as_str(), run.phase), ("20261127", Phase::Failed));
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+}
+
+#[tokio::test]
+async fn an_ownership_failure_is_not_retried() {
+    // GIVEN the restore is throttled on the window's first tick, and meanwhile a person creates a
+    // cluster under the clone's name
+    let h = Harness::new(0);
+    h.rds.fail(
+        "RestoreDBClusterToPointInTime",
+        "dev-offpeak-20261127",
+        "Throttling",
+    );
+    h.tick(&minutes(0)).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+    h.rds.clear_faults();
+    add_cluster(&h.rds, "dev-offpeak-20261127", "scratch-1", &["sg-x"], &[]);
+    // WHEN the next tick finds it
+    let end = until_terminal(&h, 5).await;
+    // THEN the run fails (ownership) early in the window and leaves the cluster alone
+    assert!(end < 60, "{end}");
+    let run = h.run().await.unwrap();
+    assert_eq!(run.failure.unwrap().kind, "ownership");
+    // AND the rest of the window starts no second attempt
+    for m in [end + 5, end + 10] {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+    }
+    assert_eq!(h.run().await.unwrap().id, "20261127");
+    assert!(h.rds.cluster("dev-offpeak-20261127").is_some());
+    assert_eq!(h.rds.cluster_ids(), ["dev", "dev-offpeak-20261127", "prod"]);
+}
+
+#[tokio::test]
+async fn the_verification_gate_runs_under_the_invocations_budget() {
+    // GIVEN one invocation may mask (and verify) for 30 s
+    let mut h = Harness::new(0);
+    h.settings.mask_time = Some(std::time::Duration::from_secs(30));
+    // WHEN a run goes through its gate
+    let before = std::time::Instant::now();
+    until_terminal(&h, 0).await;
+    // THEN the gate's session was bound to end within those 30 s
+    let verified = h.masking.verified.lock().unwrap().clone();
+    assert!(!verified.is_empty());
+    for budget in verified {
+        let deadline = budget.deadline.expect("a bounded gate");
+        assert!(
+            deadline <= std::time::Instant::now() + std::time::Duration::from_secs(30)
+                && deadline > before,
+            "{budget:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_promoted_instance_busy_forever_ends_the_run_with_dev_restored_and_leftovers_named() {
+    // GIVEN a run whose promoted instance (now dev-1) never leaves a busy status: RDS neither
+    // renames nor deletes it
+    let h = Harness::new(0);
+    let mut m = until_promote(&h).await;
+    let stuck = || h.rds.set_status("dev-1", "configuring-enhanced-monitoring");
+    h.rds.settle();
+    stuck();
+    // WHEN ticks keep coming, for hours
+    while !h.phase().await.is_some_and(Phase::is_terminal) {
+        m += 5;
+        assert!(m < 400, "{:?}", h.run().await);
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+        stuck();
+    }
+    // THEN dev's name went back to the previous cluster at the promoted cluster's bound (06:00),
+    // cleanup began in that tick, and the run ended an hour later, naming what it left
+    assert_eq!(utc(&minutes(m)), utc("2026-11-27T07:00:00Z"));
+    let run = h.run().await.unwrap();
+    assert_eq!(run.cleanup_by, Some(utc("2026-11-27T07:00:00Z")));
+    assert_eq!(run.phase, Phase::Failed);
+    assert_eq!(run.failure.as_ref().unwrap().phase, Phase::Promote);
+    assert_eq!(run.warnings.len(), 1, "{run:?}");
+    assert!(
+        run.warnings[0].contains("dev-offpeak-20261127, dev-1"),
+        "{run:?}"
+    );
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), None, "the original dev cluster");
+    assert_eq!(dev.security_groups, ["sg-dev"]);
+    let left = h.rds.cluster("dev-offpeak-20261127").unwrap();
+    assert_eq!(left.security_groups, ["sg-quarantine"]);
+    let titles = h.titles();
+    assert_eq!(
+        titles,
+        [
+            "masked refresh failed",
+            "refresh cleanup failing",
+            "failed refresh left for a person"
+        ]
+    );
+    // AND Drift says dev was not refreshed, and the next night's run starts
+    let report = h.tick(&minutes(m + 5)).await;
+    assert_eq!(report.drifting, ["dev"]);
+    the_next_night_starts_a_new_run(&h).await;
 }

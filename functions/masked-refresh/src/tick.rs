@@ -20,9 +20,12 @@
 //!   succeeded in the same tick (it waits for RDS to show the effect instead), and masks only for
 //!   the configured time and never past the window's close.
 //! - **Failures are handled by phase** (see [`crate`] docs): before the swap, the clone is
-//!   deleted and dev is untouched; during it, the swap is rolled back; afterwards, only warnings.
-//!   Transient AWS errors (throttling, a resource briefly busy) are retried on the next tick
-//!   within the window. Every failure is notified once.
+//!   deleted and dev is untouched (and, time permitting, the window tries again, see
+//!   [`crate::desired`]); during it, the swap is rolled back; after it, a promoted cluster not
+//!   available by the run's `promote_by` is rolled back to the previous dev cluster, or handed to
+//!   a person when none is left ([`plan::after_promote_failed`]); a retirement that fails is a
+//!   warning. Transient AWS errors (throttling, a resource briefly busy) are retried on the next
+//!   tick until the phase's deadline. Every failure is notified once.
 //! - **Dry-run** reads the state and RDS and reports the next step; it writes nothing, takes no
 //!   lease, calls nothing else and connects to no database.
 //!
@@ -349,6 +352,12 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         };
         match verdict {
             Start::Go => {
+                if slot.by == By::Retry {
+                    self.note(format!(
+                        "the window's previous attempt failed before the swap and time remains: attempt {} starts",
+                        slot.run
+                    ));
+                }
                 let action = start_action(&self.refresh, &run);
                 self.report.plan.push(action.clone());
                 self.memory.run = Some(run);
@@ -504,8 +513,7 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         source: Option<&StepError>,
     ) -> Result<bool, TickError> {
         let at = self.at;
-        let run = self.run_mut();
-        let phase = run.phase;
+        let phase = self.run_mut().phase;
         let next = match phase {
             Phase::Clone
             | Phase::Secure
@@ -515,25 +523,71 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             | Phase::Seal
             | Phase::Copy => Phase::Cleanup,
             Phase::Swap => Phase::Rollback,
+            Phase::Promote => self.after_promote_failed(),
             Phase::Retire => {
-                run.warnings.push(error);
+                self.run_mut().warnings.push(error);
                 return self.advance(store, Phase::Done).await.map(|()| true);
             }
+            Phase::Cleanup if kind == FailKind::Deadline => {
+                return self.hand_over(store, error).await;
+            }
             Phase::Cleanup | Phase::Rollback => return self.stuck(store, source, error).await,
-            Phase::Promote | Phase::Done | Phase::Failed => {
+            Phase::Done | Phase::Failed => {
                 self.note(error);
                 return Ok(false);
             }
         };
+        let run = self.run_mut();
         run.failure = Some(failure(phase, kind, &error, at));
-        run.phase = next;
+        run.enter(next, at);
         self.note(format!(
             "run failed in phase {phase} ({}): {error}; now {next}",
             kind.as_str()
         ));
         self.save(store).await?;
         self.mirror_phase(next).await;
-        let n = notices::failed(&self.target(), self.active().expect("an active run"));
+        let n = notices::failed(&self.target(), self.memory.run.as_ref().expect("a run"));
+        self.send(&n).await;
+        Ok(true)
+    }
+
+    /// Rollback while the previous dev cluster is still aside, else the run ends here
+    /// ([`plan::after_promote_failed`], judged on the latest observation).
+    fn after_promote_failed(&self) -> Phase {
+        let run = self.memory.run.as_ref().expect("a run");
+        match &self.last {
+            Some(obs) => plan::after_promote_failed(&self.refresh, run, obs),
+            None => Phase::Failed,
+        }
+    }
+
+    /// Cleanup ran out of time: what is left of the run is a person's, and the run ends so the
+    /// next one starts. Dev is the cluster it was before the run (cleanup follows a rollback).
+    async fn hand_over(&mut self, store: &St, error: String) -> Result<bool, TickError> {
+        let (at, target) = (self.at, self.target());
+        let run_id = self.run_mut().id.clone();
+        let left: Vec<String> = self.last.as_ref().map_or_else(Vec::new, |obs| {
+            let clusters = obs
+                .run_clusters(&target, &run_id)
+                .into_iter()
+                .map(|c| c.id.clone());
+            let instances = obs
+                .run_instances(&target, &run_id)
+                .into_iter()
+                .map(|i| i.id.clone());
+            clusters.chain(instances).collect()
+        });
+        let run = self.run_mut();
+        run.warnings
+            .push(format!("{error}; left: {}", left.join(", ")));
+        run.enter(Phase::Failed, at);
+        self.note(format!(
+            "{error}: the run ends, leaving {} to a person",
+            left.join(", ")
+        ));
+        self.save(store).await?;
+        self.mirror_phase(Phase::Failed).await;
+        let n = notices::left_over(&target, self.memory.run.as_ref().expect("a run"), &left);
         self.send(&n).await;
         Ok(true)
     }
@@ -567,10 +621,7 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         let at = self.at;
         let run = self.run_mut();
         let from = run.phase;
-        run.phase = phase;
-        if phase.is_terminal() {
-            run.finished_at = Some(at);
-        }
+        run.enter(phase, at);
         self.note(format!("phase {from} -> {phase}"));
         self.save(store).await?;
         self.mirror_phase(phase).await;

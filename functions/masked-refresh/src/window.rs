@@ -3,9 +3,9 @@
 //!
 //! A run is identified by the local date its window occurrence *opens* on (`YYYYMMDD` in the
 //! target's zone), so every tick inside one occurrence — including those past midnight of a
-//! window like `22:00`→`02:00` — belongs to the same run, and a run is attempted at most once per
-//! occurrence. The occurrence's close is the run's deadline: a run not finished by then is
-//! aborted. Wall-clock times follow the calendar's semantics (a window opening inside a DST gap
+//! window like `22:00`→`02:00` — belongs to the same run (a second attempt after a failure is
+//! `<id>r2`, see [`crate::desired`]). The occurrence's close is the run's deadline: a run not
+//! swapped by then is aborted. Wall-clock times follow the calendar's semantics (a window opening inside a DST gap
 //! opens at the first instant after it; a close inside a fold is the first pass).
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};

@@ -64,12 +64,16 @@ impl Masking for Sabotage {
         self.engine.mask(url, budget).await
     }
 
-    async fn verify(&self, url: &DatabaseUrl) -> Result<Verification, MaskingError> {
+    async fn verify(
+        &self,
+        url: &DatabaseUrl,
+        budget: Budget,
+    ) -> Result<Verification, MaskingError> {
         let sql = self.before_verify.lock().unwrap().take();
         if let Some(sql) = sql {
             self.pool.exec(&sql).await;
         }
-        self.engine.verify(url).await
+        self.engine.verify(url, budget).await
     }
 
     async fn forget(&self, url: &DatabaseUrl) -> Result<(), MaskingError> {

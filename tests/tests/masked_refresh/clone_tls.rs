@@ -145,7 +145,7 @@ async fn a_server_without_tls_is_refused_not_used_in_plain_text() {
         aws_config::SdkConfig::builder().build(),
     );
     let clone_url = DatabaseUrl::verified(url.clone(), TrustRoots::rds());
-    match engine.verify(&clone_url).await {
+    match engine.verify(&clone_url, Default::default()).await {
         Err(MaskingError::Connect(_)) => {}
         other => panic!("expected a refused connection, got {other:?}"),
     }
