@@ -601,6 +601,7 @@ async fn a_failure_while_copying_deletes_the_clone_and_its_copy_and_leaves_dev_a
         h.titles(),
         ["masked refresh failed", "failed refresh cleaned up"]
     );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Time: a promoted cluster that never comes up, and a second attempt in the same window.
