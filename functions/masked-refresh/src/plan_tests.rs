@@ -301,7 +301,7 @@ fn rolling_back_a_promotion_frees_the_names_an_instance_that_never_came_up_holds
     let rename_back = Step::Act {
         action: Action::RenameCluster {
             from: "dev".into(),
-            to: "dev-offpeak-20261127".into(),
+            to: "dev-offpeak-20261127-copy".into(),
             security_groups: Some(vec!["sg-q".into()]),
         },
         then: None,

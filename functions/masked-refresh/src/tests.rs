@@ -585,8 +585,9 @@ async fn a_failure_while_copying_deletes_the_clone_and_its_copy_and_leaves_dev_a
         "dev-offpeak-20261127-copy-1",
         "AccessDenied",
     );
-    // WHEN ticks run until the run is over
-    until_terminal(&h, 0).await;
+    // WHEN ticks run until the run is over, from 04:05: too late in the window for a second
+    // attempt, so the failed run is the night's last
+    until_terminal(&h, 65).await;
     // THEN the run failed in the copy phase, and neither the clone nor its copy is left
     let run = h.run().await.unwrap();
     assert_eq!(run.phase, Phase::Failed, "{run:?}");
@@ -858,13 +859,13 @@ async fn a_promoted_instance_busy_forever_ends_the_run_with_dev_restored_and_lef
     assert_eq!(run.failure.as_ref().unwrap().phase, Phase::Promote);
     assert_eq!(run.warnings.len(), 1, "{run:?}");
     assert!(
-        run.warnings[0].contains("dev-offpeak-20261127, dev-1"),
+        run.warnings[0].contains("dev-offpeak-20261127-copy, dev-1"),
         "{run:?}"
     );
     let dev = h.rds.cluster("dev").unwrap();
     assert_eq!(dev.tag(RUN_KEY), None, "the original dev cluster");
     assert_eq!(dev.security_groups, ["sg-dev"]);
-    let left = h.rds.cluster("dev-offpeak-20261127").unwrap();
+    let left = h.rds.cluster("dev-offpeak-20261127-copy").unwrap();
     assert_eq!(left.security_groups, ["sg-quarantine"]);
     let titles = h.titles();
     assert_eq!(
