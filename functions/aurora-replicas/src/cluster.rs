@@ -2,17 +2,24 @@
 //! cluster the schedule no longer names — release it once it is back at its baseline.
 //!
 //! Guarantees:
-//! - **Claimed before changed.** Before it changes a cluster, a tick claims it with the shared
-//!   protocol ([`offpeak_shared::state::claim()`]): it takes the cluster's lease for
-//!   [`LEASE_TTL`], checks under it that the cluster's state is still at the version the tick
-//!   planned from, and writes the cluster's memory conditionally on that version. The lease keeps
-//!   two live ticks apart; the version catches a tick that planned from stale state (a duplicated
-//!   delivery, a retry racing the original, a replay with `at`, an override stored meanwhile).
-//!   Of two ticks that read the same version, exactly one acts; the other notes that it stood
-//!   aside. The lease is taken and judged by the clock, never by the event's `at`, so a replay
-//!   cannot take over a live tick's cluster; the expired lease of a tick that died can be taken
-//!   over only by a tick that re-read the current version. The lease is given back at the end of
-//!   the turn (a failed release is a note: the lease expires by itself).
+//! - **Claimed before changed, in one write.** Before it changes a cluster, a tick claims it with
+//!   the shared protocol ([`offpeak_shared::state::claim_with()`]): one conditional write (one
+//!   `UpdateItem`) that takes the cluster's lease for [`LEASE_TTL`] and writes the cluster's
+//!   memory as its next version, only if no other tick's lease is active and the state is still at
+//!   the version the tick planned from. The lease keeps two live ticks apart; the version catches
+//!   a tick that planned from stale state (a duplicated delivery, a retry racing the original, a
+//!   replay with `at`, an override stored meanwhile). Of two ticks that read the same version,
+//!   exactly one acts; the other notes that it stood aside. The lease is taken and judged by the
+//!   clock, never by the event's `at`, so a replay cannot take over a live tick's cluster; the
+//!   expired lease of a tick that died can be taken over only by a tick that planned from the
+//!   current version.
+//! - **The lease lapses; it is not given back.** Releasing it would cost one more `UpdateItem`
+//!   per changed cluster. [`LEASE_TTL`] (4 minutes) outlasts the function's 120 s timeout and is
+//!   shorter than the default 5-minute tick, so the next scheduled tick finds it expired. A tick
+//!   that comes sooner (a retried or duplicated delivery, a replay, an event override, or a
+//!   faster `TickRate`) and would change the cluster stands aside from it until it lapses, which
+//!   is the point: within the TTL it cannot tell a finished tick from a live one. A steady
+//!   cluster is not claimed, so the lapsing lease delays nothing that has nothing to do.
 //! - **A steady cluster is not claimed.** A cluster whose plan is empty and whose memory is
 //!   unchanged takes no lease and writes nothing.
 //! - **The clock dates what happens.** Memory's `since` and `acted_at` are the clock's value
@@ -31,9 +38,7 @@ use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{
-    self, Claim, Claimed, DeleteOutcome, Holder, PutOutcome, Record, StateStore,
-};
+use offpeak_shared::state::{self, Claimed, DeleteOutcome, Holder, PutOutcome, Record, StateStore};
 
 use crate::action::Action;
 use crate::apply::{Outcome, apply};
@@ -57,17 +62,9 @@ pub struct When {
 }
 
 /// How long a cluster's lease lasts: longer than the function's 120 s timeout, so a live tick
-/// never loses it, and shorter than the default 5-minute tick, so a tick that died blocks its
-/// clusters for one tick at most.
+/// never loses it, and shorter than the default 5-minute tick, so neither a tick that died nor
+/// one that finished (its lease lapses, see the module doc) keeps the next scheduled tick away.
 pub const LEASE_TTL: Duration = Duration::minutes(4);
-
-/// A cluster this tick may act on.
-struct Held {
-    /// The state version to write against next.
-    version: Option<u64>,
-    /// The claim to give back at the end of the turn; `None` when nothing changes (no lease).
-    claim: Option<Claim>,
-}
 
 /// What a tick that held a cluster did to it.
 pub struct Turn {
@@ -182,16 +179,13 @@ impl<'d, 's> Cluster<'d, 's> {
             report.drifting.push(self.id().to_owned());
         }
         let held = match changed {
-            false => Some(Held {
-                version: self.version,
-                claim: None,
-            }),
+            false => Some(self.version),
             true => {
                 self.claim(deps, store, holder, &next, when.clock, report)
                     .await
             }
         };
-        let Some(Held { mut version, claim }) = held else {
+        let Some(mut version) = held else {
             if self.hold.from_event {
                 report.note(
                     self.id(),
@@ -218,9 +212,6 @@ impl<'d, 's> Cluster<'d, 's> {
         }
         if unsent {
             version = self.resave(store, &next, version, report).await;
-        }
-        if let Some(claim) = claim {
-            self.give_back(claim, store, report).await;
         }
         Some(Turn { version, applied })
     }
@@ -255,8 +246,9 @@ impl<'d, 's> Cluster<'d, 's> {
         }
     }
 
-    /// Claims the cluster ([`state::claim()`], at the clock's `clock`) and writes `next` against
-    /// the claim's version. Winning both is what entitles a tick to act on the cluster.
+    /// Claims the cluster and writes `next` in the same write ([`state::claim_with()`], at the
+    /// clock's `clock`): the version to write against next, when the tick won the claim and may
+    /// act on the cluster. The lease is left to lapse (see the module doc).
     async fn claim<R: Rds, S: StateStore>(
         &self,
         deps: &Deps<'_, R, S>,
@@ -265,13 +257,23 @@ impl<'d, 's> Cluster<'d, 's> {
         next: &Memory,
         clock: DateTime<Utc>,
         report: &mut Report<Action>,
-    ) -> Option<Held> {
-        let claimed = state::claim(store, holder, self.id(), self.version, clock, LEASE_TTL).await;
-        let claim = match claimed {
-            Ok(Claimed::Held(claim)) => claim,
+    ) -> Option<Option<u64>> {
+        let doc = serde_json::to_value(next).expect("memory serialises to JSON");
+        let claimed = state::claim_with(
+            store,
+            holder,
+            self.id(),
+            self.version,
+            Some(&doc),
+            clock,
+            LEASE_TTL,
+        )
+        .await;
+        match claimed {
+            Ok(Claimed::Held(claim)) => Some(claim.version()),
             Ok(Claimed::StoodAside(aside)) => {
                 report.note(self.id(), aside.to_string());
-                return None;
+                None
             }
             Err(source) => {
                 let err = TickError::Claim {
@@ -279,31 +281,8 @@ impl<'d, 's> Cluster<'d, 's> {
                     source,
                 };
                 self.refused(deps, &err, report).await;
-                return None;
-            }
-        };
-        match self.save(store, next, claim.version()).await {
-            Ok(PutOutcome::Written { version }) => Some(Held {
-                version: Some(version),
-                claim: Some(claim),
-            }),
-            Ok(PutOutcome::Conflict) => {
-                let aside = claim.stand_aside(store).await;
-                report.note(self.id(), aside.to_string());
                 None
             }
-            Err(err) => {
-                self.give_back(claim, store, report).await;
-                self.refused(deps, &err, report).await;
-                None
-            }
-        }
-    }
-
-    /// Releases the cluster's lease; a failure is a note (the lease expires by itself).
-    async fn give_back<S: StateStore>(&self, claim: Claim, store: &S, report: &mut Report<Action>) {
-        if let Err(err) = claim.release(store).await {
-            report.note(self.id(), chain(&err));
         }
     }
 

@@ -77,7 +77,7 @@ pub enum TickError {
         source: RdsError,
     },
     #[error(
-        "claim cluster {cluster} (take its lease, re-read its state) failed; its actions were not applied"
+        "claim cluster {cluster} (take its lease and write its state) failed; its actions were not applied"
     )]
     Claim {
         cluster: String,

@@ -7,9 +7,9 @@
 //!   results) covering scheduled and unscheduled clusters alike, whatever their number. A tick
 //!   that puts unscheduled clusters back reads their memory with one more `BatchGetItem`. A
 //!   cluster whose plan is empty and whose memory is unchanged costs nothing more: no write of
-//!   any kind. A cluster the tick changes costs its claim besides its RDS calls: its lease taken
-//!   and given back, one re-read of its state and its memory's write (three `UpdateItem`s and a
-//!   `BatchGetItem`).
+//!   any kind. A cluster the tick changes costs its claim besides its RDS calls: one `UpdateItem`
+//!   that takes its lease and writes its memory together; the lease lapses by itself
+//!   ([`crate::cluster`]).
 //! - **Nothing changed goes unregistered.** Before the first change to a cluster (or on finding
 //!   offpeak's replicas in one it does not know, made before the registry existed), the tick
 //!   enrolls it in the registry, one write for all of them; if that write fails, none of those

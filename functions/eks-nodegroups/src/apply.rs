@@ -2,12 +2,13 @@
 //!
 //! Guarantees, per target:
 //! - **One tick at a time.** Apply first claims the target with the shared protocol
-//!   ([`offpeak_shared::state::claim()`]): it takes the target's lease at the clock for
-//!   [`LEASE_TTL`], then re-reads the target's version under it. If another invocation holds the
+//!   ([`offpeak_shared::state::claim()`]): one conditional write takes the target's lease at
+//!   the clock for [`LEASE_TTL`] only if the target's version is still the one planned from. If
+//!   another invocation holds the
 //!   lease, or the document changed since the plan was made (a concurrent tick finished first,
 //!   an override was stored), the tick stands aside and nothing is done. The lease keeps two live
 //!   ticks apart; the version catches a tick that planned from stale state, so the expired lease
-//!   of a tick that died is taken over only by a tick that read the current version. Duplicated
+//!   of a tick that died is taken over only by a tick that planned from the current version. Duplicated
 //!   and concurrent ticks therefore converge to one set of changes.
 //! - **In order, stop at the first failure.** Steps run in plan order, and a step that fails (or
 //!   is deferred) stops the target's remaining steps; the pre-sleep scaling is saved before the

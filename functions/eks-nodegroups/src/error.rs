@@ -100,7 +100,7 @@ pub enum TickError {
         #[source]
         source: StateError,
     },
-    #[error("claim target {target} (take its lease, re-read its state) failed")]
+    #[error("claim target {target} (take its lease at the version planned from) failed")]
     Claim {
         target: String,
         #[source]

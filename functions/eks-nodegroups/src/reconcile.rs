@@ -14,7 +14,7 @@
 //! - The state store is read once for the schedule's targets and the registry; only a tick with
 //!   leftover registered targets reads again, for theirs. AWS is observed before the state it is
 //!   planned against — except leftovers, whose state item says which resource to observe; their
-//!   apply re-reads the version under the claim ([`crate::apply`]), so a stale read can't act.
+//!   apply claims it at the version planned from ([`crate::apply`]), so a stale read can't act.
 
 use std::collections::HashMap;
 use std::sync::Arc;

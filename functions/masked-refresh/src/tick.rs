@@ -3,9 +3,9 @@
 //!
 //! Guarantees:
 //! - **One invocation at a time.** A tick claims the target with the shared protocol
-//!   ([`offpeak_shared::state::claim()`]) before it changes anything: it takes the target's
-//!   lease at the clock (`LEASE_TTL`, longer than the function's timeout), re-reads the version
-//!   under it, and every state write is conditional on that version. A tick that finds the lease
+//!   ([`offpeak_shared::state::claim()`]) before it changes anything: one conditional write
+//!   takes the target's lease at the clock (`LEASE_TTL`, longer than the function's timeout) only
+//!   if the version is still the one it read, and every state write is conditional on that version. A tick that finds the lease
 //!   held, or the run's state changed since it read it (a tick that finished meanwhile), stands
 //!   aside. One killed mid-step leaves the lease to expire, and the next tick after that, having
 //!   read the current version, resumes from the saved phase (masking resumes from the progress

@@ -1,42 +1,47 @@
 //! Claiming a target: how a tick makes sure it alone changes a target, and changes it from the
 //! state it planned from. Every function claims its targets this way ([`claim`]).
 //!
-//! A claim is two checks, each catching what the other cannot:
-//! - **The lease keeps two live ticks apart.** The tick takes the target's lease
-//!   ([`StateStore::try_lease`]) at the clock's `now` (never an event's `at`, so a replayed
-//!   instant cannot make a live tick's lease look expired) for a `ttl` the function chooses:
-//!   longer than its timeout, so a live tick never loses it, and no longer than that, so a tick
-//!   that died blocks its target for as few ticks as possible. While one tick holds it, every
-//!   other tick stands aside.
-//! - **The version catches a tick that planned from stale state.** Under the lease the tick
-//!   re-reads the target's version; if it is no longer the one the tick planned from (a tick that
-//!   finished meanwhile, or a writer that takes no lease, such as `offpeak override`), the tick
-//!   stands aside and gives the lease back. Its writes under the claim are conditional on the
+//! A claim is one conditional write: the lease and the version checked together
+//! ([`StateStore::claim_write`], one `UpdateItem`). It succeeds only if both hold:
+//! - **The lease keeps two live ticks apart.** The write takes the target's lease at the clock's
+//!   `now` (never an event's `at`, so a replayed instant cannot make a live tick's lease look
+//!   expired) for a `ttl` the function chooses: longer than its timeout, so a live tick never
+//!   loses it, and no longer than that, so a tick that died blocks its target for as few ticks as
+//!   possible. While one tick holds it, every other tick stands aside.
+//! - **The version catches a tick that planned from stale state.** The same write is conditional
+//!   on the target's version still being the one the tick planned from; if it moved (a tick that
+//!   finished meanwhile, or a writer that takes no lease, such as `offpeak override`), nothing is
+//!   written and the tick stands aside. Its later writes under the claim are conditional on the
 //!   claim's version ([`Claim::version`]), and a write that still loses ends the claim the same
 //!   way ([`Claim::stand_aside`]).
+//! - **The first write can ride along** ([`claim_with`]): a tick whose first change is its
+//!   state document writes it in the claim itself, as the next version.
 //!
-//! So the expired lease of a dead tick can be taken over, but only by a tick that re-read the
-//! current version: it acts on what the dead tick left behind, never on a plan made before it.
+//! So the expired lease of a dead tick can be taken over, but only by a tick that planned from
+//! the current version: it acts on what the dead tick left behind, never on a plan made before
+//! it. A claim that fails takes nothing: it leaves neither a lease nor a write behind.
 //!
 //! Guarantees:
 //! - **Standing aside is a value** ([`Claimed::StoodAside`]), not an error, and its `Display` is
-//!   the note a report carries. A tick that stood aside holds no lease it took.
+//!   the note a report carries. When the version moved and another holder's lease is active
+//!   too, the reason given is the moved version.
 //! - **One holder id per invocation** ([`Holder`]): unique across concurrent invocations (even in
 //!   one process), and read from no clock.
-//! - **Released at the end** ([`Claim::release`]). A failed release is an [`Unreleased`] to note,
-//!   never a failure of the tick: the lease expires by itself at the end of its `ttl`. A release
-//!   that finds the lease no longer this holder's (it expired and another tick took it, or the
-//!   target's item was deleted, which frees its lease) is `Ok(false)` and changes nothing.
+//! - **Released at the end** ([`Claim::release`]), or left to lapse at the end of its `ttl` by a
+//!   function that chooses to (aurora-replicas). A failed release is an [`Unreleased`] to note,
+//!   never a failure of the tick: the lease expires by itself. A release that finds the lease no
+//!   longer this holder's (it expired and another tick took it, or the target's item was deleted,
+//!   which frees its lease) is `Ok(false)` and changes nothing.
 //!
-//! Failure behaviour: a failed lease or re-read is the store's [`StateError`]; a lease taken
-//! before a failed re-read is given back first (best effort: it expires by itself otherwise).
+//! Failure behaviour: a failed claim is the store's [`StateError`]; it may or may not have taken
+//! the lease (an answer lost on the way back), which then expires by itself.
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::{StateError, StateStore};
+use super::{ClaimOutcome, StateError, StateStore};
 use crate::error_chain::chain;
 
 /// Who holds a lease: one id per invocation of a function.
@@ -136,8 +141,9 @@ impl Claim {
         &self.target
     }
 
-    /// The version the target's state was at when claimed (`None`: no document yet): the
-    /// `expected_version` of the holder's first write.
+    /// The version the target's state is at once claimed (`None`: no document yet), the
+    /// document written with the claim included: the `expected_version` of the holder's next
+    /// write.
     pub fn version(&self) -> Option<u64> {
         self.version
     }
@@ -170,9 +176,9 @@ impl Claim {
     }
 }
 
-/// Claims `target` for `holder`: takes its lease at `now` for `ttl`, then checks, under the
-/// lease, that its state is still at `planned`, the version the tick planned from (`None`: the
-/// target had no document).
+/// Claims `target` for `holder` in one conditional write: takes its lease at `now` for `ttl`
+/// only if its state is still at `planned`, the version the tick planned from (`None`: the target
+/// had no document).
 pub async fn claim<S: StateStore>(
     store: &S,
     holder: &Holder,
@@ -181,31 +187,39 @@ pub async fn claim<S: StateStore>(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> Result<Claimed, StateError> {
-    if !store.try_lease(target, holder.as_str(), now, ttl).await? {
-        return Ok(Claimed::StoodAside(StoodAside {
-            because: Aside::Leased,
-            unreleased: None,
-        }));
-    }
-    let claim = Claim {
-        target: target.to_owned(),
-        holder: holder.as_str().to_owned(),
-        version: planned,
-        until: now + ttl,
-    };
-    let current = match store.get_many(&[target]).await {
-        Ok(records) => records.get(target).map(|r| r.version),
-        Err(err) => {
-            if let Err(unreleased) = claim.release(store).await {
-                tracing::warn!(target, error = %chain(&unreleased), "lease not given back");
-            }
-            return Err(err);
+    claim_with(store, holder, target, planned, None, now, ttl).await
+}
+
+/// [`claim`], writing `doc` (when given) in the same write as the version after `planned`: the
+/// claim is then held at that version.
+pub async fn claim_with<S: StateStore>(
+    store: &S,
+    holder: &Holder,
+    target: &str,
+    planned: Option<u64>,
+    doc: Option<&serde_json::Value>,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<Claimed, StateError> {
+    let because = match store
+        .claim_write(target, holder.as_str(), planned, doc, now, ttl)
+        .await?
+    {
+        ClaimOutcome::Claimed { version } => {
+            return Ok(Claimed::Held(Claim {
+                target: target.to_owned(),
+                holder: holder.as_str().to_owned(),
+                version,
+                until: now + ttl,
+            }));
         }
+        ClaimOutcome::Leased => Aside::Leased,
+        ClaimOutcome::Moved => Aside::Moved,
     };
-    if current != planned {
-        return Ok(Claimed::StoodAside(claim.stand_aside(store).await));
-    }
-    Ok(Claimed::Held(claim))
+    Ok(Claimed::StoodAside(StoodAside {
+        because,
+        unreleased: None,
+    }))
 }
 
 #[cfg(test)]
@@ -318,7 +332,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_moved_version_makes_a_tick_stand_aside_and_give_the_lease_back() {
+    async fn a_moved_version_makes_a_tick_stand_aside_without_taking_the_lease() {
         // GIVEN two ticks that read version 1; the first claims, writes and releases
         let store = MemoryStateStore::new();
         store.put(TARGET, &json!({"n": 1}), None).await.unwrap();
@@ -334,7 +348,7 @@ mod tests {
         let second = Holder::new("aurora-replicas");
         let stood = aside(claim(&store, &second, TARGET, Some(1), minutes(1), ttl()).await);
 
-        // THEN it stands aside, without holding the lease it took
+        // THEN it stands aside, and takes no lease
         assert_eq!(stood.because, Aside::Moved);
         assert!(stood.unreleased.is_none());
         assert!(stood.to_string().contains("stood aside"), "{stood}");
@@ -423,6 +437,19 @@ mod tests {
         ) -> Result<bool, StateError> {
             self.0.try_lease(target, holder, now, ttl).await
         }
+        async fn claim_write(
+            &self,
+            target: &str,
+            holder: &str,
+            expected_version: Option<u64>,
+            doc: Option<&serde_json::Value>,
+            now: DateTime<Utc>,
+            ttl: Duration,
+        ) -> Result<ClaimOutcome, StateError> {
+            self.0
+                .claim_write(target, holder, expected_version, doc, now, ttl)
+                .await
+        }
         async fn release_lease(&self, target: &str, _holder: &str) -> Result<bool, StateError> {
             Err(StateError::Contended {
                 target: target.to_owned(),
@@ -433,15 +460,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_release_is_a_note_naming_when_the_lease_expires() {
-        // GIVEN a store that cannot release, and a target whose version moved
+        // GIVEN a store that cannot release, and a held target whose next write lost
         let store = Unreleasing(MemoryStateStore::new());
         store.put(TARGET, &json!({}), None).await.unwrap();
-
-        // WHEN a tick that planned from no document claims it
         let me = Holder::new("masked-refresh");
-        let stood = aside(claim(&store, &me, TARGET, None, t0(), ttl()).await);
+        let got = held(claim(&store, &me, TARGET, Some(1), t0(), ttl()).await);
+        store
+            .put(TARGET, &json!({"override": 1}), Some(1))
+            .await
+            .unwrap();
 
-        // THEN it stood aside, saying its lease expires by itself (and when)
+        // WHEN the tick stands aside
+        let stood = got.stand_aside(&store).await;
+
+        // THEN it says its lease expires by itself (and when)
         assert_eq!(stood.because, Aside::Moved);
         let note = stood.to_string();
         assert!(
@@ -450,10 +482,62 @@ mod tests {
         );
 
         // AND a held claim's failed release is an error to note, naming the same
-        let got = held(claim(&store, &me, TARGET, Some(1), t0(), ttl()).await);
+        let got = held(claim(&store, &me, TARGET, Some(2), t0(), ttl()).await);
         let err = got.release(&store).await.unwrap_err();
         assert_eq!(err.until, t0() + ttl());
         assert!(chain(&err).starts_with("the lease on target prod-aurora was not released"));
+    }
+
+    #[tokio::test]
+    async fn a_claim_can_carry_the_first_write_and_a_lost_claim_writes_nothing() {
+        // GIVEN a target at version 1
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({"n": 1}), None).await.unwrap();
+
+        // WHEN a tick claims it with its next document
+        let me = Holder::new("aurora-replicas");
+        let doc = json!({"n": 2});
+        let got = held(claim_with(&store, &me, TARGET, Some(1), Some(&doc), t0(), ttl()).await);
+
+        // THEN it holds the target at the version it wrote, with the lease
+        assert_eq!(got.version(), Some(2));
+        let record = store.get_many(&[TARGET]).await.unwrap()[TARGET].clone();
+        assert_eq!((record.version, &record.doc), (2, &doc));
+        assert_eq!(lease_holder(&store).await.as_deref(), Some(me.as_str()));
+
+        // AND another tick claiming with a document stands aside, writing nothing: leased at the
+        // current version, moved at the old one
+        let other = Holder::new("aurora-replicas");
+        let theirs = json!({"n": 99});
+        let stood = aside(
+            claim_with(
+                &store,
+                &other,
+                TARGET,
+                Some(2),
+                Some(&theirs),
+                minutes(1),
+                ttl(),
+            )
+            .await,
+        );
+        assert_eq!(stood.because, Aside::Leased);
+        let stood = aside(
+            claim_with(
+                &store,
+                &other,
+                TARGET,
+                Some(1),
+                Some(&theirs),
+                minutes(9),
+                ttl(),
+            )
+            .await,
+        );
+        assert_eq!(stood.because, Aside::Moved);
+        let record = store.get_many(&[TARGET]).await.unwrap()[TARGET].clone();
+        assert_eq!((record.version, &record.doc), (2, &doc));
+        assert_eq!(lease_holder(&store).await.as_deref(), Some(me.as_str()));
     }
 
     #[test]

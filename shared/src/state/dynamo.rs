@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    ScalarAttributeType, TableStatus,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
 };
 use chrono::{DateTime, Utc};
 
 use super::item::{self, DOC, Item, LEASE_HOLDER, LEASE_UNTIL, TARGET, VERSION};
-use super::{DeleteOutcome, PutOutcome, Record, StateError, StateStore};
+use super::{ClaimOutcome, DeleteOutcome, PutOutcome, Record, StateError, StateStore};
 
 /// BatchGetItem reads at most this many keys per call.
 const BATCH_GET_MAX_KEYS: usize = 100;
@@ -220,6 +221,28 @@ impl DynamoStateStore {
         Ok(unprocessed.filter(|k| !k.keys().is_empty()))
     }
 
+    /// Why a claim's condition failed, from the item as it was (`old`, which DynamoDB returns
+    /// with the failure) or, when the failure carries none, from a read of it now.
+    async fn why_not_claimed(
+        &self,
+        target: &str,
+        expected_version: Option<u64>,
+        old: Option<&Item>,
+    ) -> Result<ClaimOutcome, StateError> {
+        let stored = match old {
+            Some(old) => item::decode(&self.table, old)?.map(|r| r.version),
+            None => self
+                .get_many(&[target])
+                .await?
+                .remove(target)
+                .map(|r| r.version),
+        };
+        Ok(match stored == expected_version {
+            true => ClaimOutcome::Leased,
+            false => ClaimOutcome::Moved,
+        })
+    }
+
     fn update(
         &self,
         target: &str,
@@ -333,6 +356,62 @@ impl StateStore for DynamoStateStore {
                 target: target.to_owned(),
                 source: boxed(e),
             }),
+        }
+    }
+
+    async fn claim_write(
+        &self,
+        target: &str,
+        holder: &str,
+        expected_version: Option<u64>,
+        doc: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<ClaimOutcome, StateError> {
+        let version_holds = match expected_version {
+            None => "attribute_not_exists(#version)",
+            Some(_) => "#version = :expected",
+        };
+        let condition = format!(
+            "{version_holds} AND (attribute_not_exists(#until) OR #until <= :now OR #holder = :holder)"
+        );
+        let mut update = "SET #holder = :holder, #until = :until".to_owned();
+        let mut request = self
+            .update(target)
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#holder", LEASE_HOLDER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .expression_attribute_values(":until", item::millis(now + ttl))
+            .expression_attribute_values(":now", item::millis(now));
+        if let Some(v) = expected_version {
+            request = request.expression_attribute_values(":expected", item::number(v));
+        }
+        let mut version = expected_version;
+        if let Some(doc) = doc {
+            let next = expected_version.map_or(1, |v| v + 1);
+            update.push_str(", #doc = :doc, #version = :next");
+            request = request
+                .expression_attribute_names("#doc", DOC)
+                .expression_attribute_values(":doc", AttributeValue::S(doc.to_string()))
+                .expression_attribute_values(":next", item::number(next));
+            version = Some(next);
+        }
+        match request.update_expression(update).send().await {
+            Ok(_) => Ok(ClaimOutcome::Claimed { version }),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    self.why_not_claimed(target, expected_version, failed.item())
+                        .await
+                }
+                _ => Err(StateError::Claim {
+                    table: self.table.clone(),
+                    target: target.to_owned(),
+                    source: boxed(e),
+                }),
+            },
         }
     }
 

@@ -2,15 +2,18 @@
 //!
 //! For unit tests that need the world to interfere with a write: another writer that wins the race
 //! first, a write that fails or loses, a count of the writes that landed. Every call yields to the
-//! runtime first, so concurrent ticks interleave as they would against DynamoDB. Reads, deletes
-//! and leases are the inner store's, unchanged.
+//! runtime first, so concurrent ticks interleave as they would against DynamoDB. A claim that
+//! carries a document is a write like any other; reads, deletes, leases and claims without a
+//! document are the inner store's, unchanged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::{DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore};
+use super::{
+    ClaimOutcome, DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore,
+};
 
 /// What happens to one write, as the hook decides from its target.
 #[derive(Debug)]
@@ -20,7 +23,8 @@ pub enum OnWrite {
     /// Another writer puts this document first (at the version the caller expects); then the
     /// caller's write reaches the inner store, and loses.
     RacedBy(serde_json::Value),
-    /// The write never reaches the store; the caller gets this answer.
+    /// The write never reaches the store; the caller gets this answer (a claim's `Written` is
+    /// claimed at that version, its `Conflict` a moved version).
     Answer(Result<PutOutcome, StateError>),
 }
 
@@ -100,6 +104,38 @@ impl StateStore for HookedStore {
         ttl: chrono::Duration,
     ) -> Result<bool, StateError> {
         self.inner.try_lease(target, holder, now, ttl).await
+    }
+
+    async fn claim_write(
+        &self,
+        target: &str,
+        holder: &str,
+        expected_version: Option<u64>,
+        doc: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<ClaimOutcome, StateError> {
+        tokio::task::yield_now().await;
+        if doc.is_some() {
+            match (self.hook)(target) {
+                OnWrite::Answer(answer) => {
+                    return answer.map(|put| match put {
+                        PutOutcome::Written { version } => ClaimOutcome::Claimed {
+                            version: Some(version),
+                        },
+                        PutOutcome::Conflict => ClaimOutcome::Moved,
+                    });
+                }
+                OnWrite::RacedBy(other) => {
+                    self.inner.put(target, &other, expected_version).await?;
+                }
+                OnWrite::Proceed => {}
+            }
+            self.puts.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner
+            .claim_write(target, holder, expected_version, doc, now, ttl)
+            .await
     }
 
     async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {

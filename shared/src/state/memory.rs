@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use super::{DeleteOutcome, Lease, PutOutcome, Record, StateError, StateStore};
+use super::{ClaimOutcome, DeleteOutcome, Lease, PutOutcome, Record, StateError, StateStore};
 
 #[derive(Debug, Clone, Default)]
 struct Slot {
@@ -118,6 +118,43 @@ impl StateStore for MemoryStateStore {
         Ok(free)
     }
 
+    async fn claim_write(
+        &self,
+        target: &str,
+        holder: &str,
+        expected_version: Option<u64>,
+        doc: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<ClaimOutcome, StateError> {
+        let mut slots = self.lock();
+        let slot = slots.entry(target.to_owned()).or_default();
+        if slot.doc.as_ref().map(|(v, _)| *v) != expected_version {
+            return Ok(ClaimOutcome::Moved);
+        }
+        if slot
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.is_active(now) && l.holder != holder)
+        {
+            return Ok(ClaimOutcome::Leased);
+        }
+        slot.lease = Some(Lease {
+            holder: holder.to_owned(),
+            until: now + ttl,
+        });
+        let Some(doc) = doc else {
+            return Ok(ClaimOutcome::Claimed {
+                version: expected_version,
+            });
+        };
+        let version = expected_version.map_or(1, |v| v + 1);
+        slot.doc = Some((version, doc.clone()));
+        Ok(ClaimOutcome::Claimed {
+            version: Some(version),
+        })
+    }
+
     async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
         let mut slots = self.lock();
         let Some(slot) = slots.get_mut(target) else {
@@ -211,6 +248,66 @@ mod tests {
         assert!(!store.release_lease("a", "one").await.unwrap());
         assert!(store.release_lease("a", "two").await.unwrap());
         assert!(!store.release_lease("missing", "two").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_claim_write_takes_the_lease_and_writes_only_at_the_expected_version() {
+        let store = MemoryStateStore::new();
+        let ttl = chrono::Duration::minutes(4);
+        let at = |m: i64| t0() + chrono::Duration::minutes(m);
+        let claim = |holder: &'static str, expected, doc: Option<serde_json::Value>, m| {
+            let store = store.clone();
+            async move {
+                store
+                    .claim_write("a", holder, expected, doc.as_ref(), at(m), ttl)
+                    .await
+                    .unwrap()
+            }
+        };
+        // A free target with no document: claimed at "no document", a doc creates version 1.
+        assert_eq!(
+            claim("one", None, None, 0).await,
+            ClaimOutcome::Claimed { version: None }
+        );
+        assert!(store.get_many(&["a"]).await.unwrap().is_empty());
+        assert_eq!(
+            claim("one", None, Some(json!({"n": 1})), 0).await,
+            ClaimOutcome::Claimed { version: Some(1) }
+        );
+        let record = store.get_many(&["a"]).await.unwrap()["a"].clone();
+        assert_eq!((record.version, &record.doc), (1, &json!({"n": 1})));
+        let lease = record.lease.unwrap();
+        assert_eq!((lease.holder.as_str(), lease.until), ("one", at(0) + ttl));
+        // Another holder while the lease is active: leased, nothing written.
+        assert_eq!(
+            claim("two", Some(1), Some(json!({"n": 2})), 3).await,
+            ClaimOutcome::Leased
+        );
+        // A moved version is reported even under another's lease, and by the holder itself.
+        assert_eq!(claim("two", Some(7), None, 3).await, ClaimOutcome::Moved);
+        assert_eq!(claim("one", None, None, 1).await, ClaimOutcome::Moved);
+        let record = store.get_many(&["a"]).await.unwrap()["a"].clone();
+        assert_eq!((record.version, &record.doc), (1, &json!({"n": 1})));
+        assert_eq!(record.lease.unwrap().holder, "one");
+        // The holder renews; once its lease has expired, another holder takes it over.
+        assert_eq!(
+            claim("one", Some(1), Some(json!({"n": 2})), 2).await,
+            ClaimOutcome::Claimed { version: Some(2) }
+        );
+        assert_eq!(claim("two", Some(2), None, 5).await, ClaimOutcome::Leased);
+        assert_eq!(
+            claim("two", Some(2), None, 6).await,
+            ClaimOutcome::Claimed { version: Some(2) }
+        );
+        let record = store.get_many(&["a"]).await.unwrap()["a"].clone();
+        assert_eq!(record.version, 2);
+        assert_eq!(record.lease.unwrap().until, at(6) + ttl);
+        // A released lease is free at once.
+        assert!(store.release_lease("a", "two").await.unwrap());
+        assert_eq!(
+            claim("three", Some(2), None, 7).await,
+            ClaimOutcome::Claimed { version: Some(2) }
+        );
     }
 
     #[tokio::test]

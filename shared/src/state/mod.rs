@@ -27,8 +27,9 @@
 //! - Deleting an absent target is success (state, not trigger); deleting a target also frees its
 //!   lease.
 //! - **One claim protocol.** Every function claims a target before changing it with [`claim()`]:
-//!   the lease keeps two live ticks apart, and a re-read of the version under it makes a tick
-//!   that planned from stale state stand aside (see the `claim` module).
+//!   one conditional write ([`StateStore::claim_write`]) takes the lease and checks the version
+//!   together, so two live ticks are kept apart and a tick that planned from stale state stands
+//!   aside (see the `claim` module).
 //!
 //! Failure behaviour: every AWS failure is a [`StateError`] naming the operation, the table and the
 //! target, with the SDK error kept as its source. Nothing is retried here beyond the SDK's own
@@ -50,7 +51,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-pub use claim::{Aside, Claim, Claimed, Holder, StoodAside, Unreleased, claim};
+pub use claim::{Aside, Claim, Claimed, Holder, StoodAside, Unreleased, claim, claim_with};
 pub use dynamo::DynamoStateStore;
 pub use hooked::{HookedStore, OnWrite};
 pub use memory::MemoryStateStore;
@@ -97,6 +98,18 @@ pub enum DeleteOutcome {
     Deleted,
     /// The record exists with another version.
     Conflict,
+}
+
+/// The result of [`StateStore::claim_write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The holder has the lease, and the target's state is at `version` (`None`: no document):
+    /// the expected version, or the one the write carried with it created.
+    Claimed { version: Option<u64> },
+    /// Another holder's lease is still active.
+    Leased,
+    /// The stored version is not the expected one.
+    Moved,
 }
 
 /// Why a state operation failed.
@@ -157,6 +170,13 @@ pub enum StateError {
     },
     #[error("take lease on target {target} in table {table} failed")]
     TryLease {
+        table: String,
+        target: String,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("claim target {target} in table {table} failed")]
+    Claim {
         table: String,
         target: String,
         #[source]
@@ -242,6 +262,21 @@ pub trait StateStore: Send + Sync {
         now: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> impl Future<Output = Result<bool, StateError>> + Send;
+
+    /// Claims `target` for `holder` in one conditional write: takes (or renews) its lease until
+    /// `now + ttl` and, when `doc` is given, writes it as the next version — only if the stored
+    /// version is still `expected_version` (`None`: no document) and no other holder's lease is
+    /// active at `now`. Nothing is written otherwise; a moved version is reported before a held
+    /// lease when both hold.
+    fn claim_write(
+        &self,
+        target: &str,
+        holder: &str,
+        expected_version: Option<u64>,
+        doc: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> impl Future<Output = Result<ClaimOutcome, StateError>> + Send;
 
     /// Releases `holder`'s lease on `target`; false if `holder` did not hold it.
     fn release_lease(

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::types::{BillingMode, KeyType, TableStatus};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use offpeak_shared::state::{
-    DeleteOutcome, DynamoStateStore, MemoryStateStore, PutOutcome, StateStore,
+    ClaimOutcome, DeleteOutcome, DynamoStateStore, MemoryStateStore, PutOutcome, StateStore,
 };
 use offpeak_tests::moto::Moto;
 use serde_json::json;
@@ -408,6 +408,132 @@ async fn leases_are_acquired_contended_and_expire() {
     let memory = MemoryStateStore::new();
     leases(&memory).await;
     lease_without_record(&memory).await;
+}
+
+async fn claim_writes<S: StateStore>(store: &S) {
+    const T: &str = "prod-aurora";
+    let ttl = Duration::minutes(4);
+    let at = |m: i64| t0() + Duration::minutes(m);
+    async fn record<S: StateStore>(store: &S) -> Option<offpeak_shared::state::Record> {
+        store.get_many(&[T]).await.unwrap().remove(T)
+    }
+
+    // WHEN tick A claims a target with no document, expecting none, and writes its first one
+    let doc = json!({"replicas": 2});
+    let created = store
+        .claim_write(T, "tick-a", None, Some(&doc), at(0), ttl)
+        .await
+        .unwrap();
+    // THEN one write took the lease and created version 1
+    assert_eq!(created, ClaimOutcome::Claimed { version: Some(1) });
+    let got = record(store).await.unwrap();
+    assert_eq!((got.version, &got.doc), (1, &doc));
+    let lease = got.lease.unwrap();
+    assert_eq!(
+        (lease.holder.as_str(), lease.until),
+        ("tick-a", at(0) + ttl)
+    );
+
+    // WHEN tick B claims it while A's lease is active, at the current version and at a stale one
+    let other = json!({"replicas": 9});
+    let leased = store
+        .claim_write(T, "tick-b", Some(1), Some(&other), at(3), ttl)
+        .await
+        .unwrap();
+    let stale_and_leased = store
+        .claim_write(T, "tick-b", None, Some(&other), at(3), ttl)
+        .await
+        .unwrap();
+    // THEN it is told which, and nothing changed
+    assert_eq!(leased, ClaimOutcome::Leased);
+    assert_eq!(stale_and_leased, ClaimOutcome::Moved);
+    let got = record(store).await.unwrap();
+    assert_eq!((got.version, &got.doc), (1, &doc));
+    assert_eq!(got.lease.unwrap().holder, "tick-a");
+
+    // WHEN A claims again (renewal) with no document, then B once A's lease has expired
+    let renewed = store
+        .claim_write(T, "tick-a", Some(1), None, at(1), ttl)
+        .await
+        .unwrap();
+    let early = store
+        .claim_write(
+            T,
+            "tick-b",
+            Some(1),
+            None,
+            at(5) - Duration::seconds(1),
+            ttl,
+        )
+        .await
+        .unwrap();
+    let expired = store
+        .claim_write(T, "tick-b", Some(1), None, at(5), ttl)
+        .await
+        .unwrap();
+    // THEN a claim without a document keeps the version and only moves the lease
+    assert_eq!(renewed, ClaimOutcome::Claimed { version: Some(1) });
+    assert_eq!(early, ClaimOutcome::Leased);
+    assert_eq!(expired, ClaimOutcome::Claimed { version: Some(1) });
+    let got = record(store).await.unwrap();
+    assert_eq!((got.version, &got.doc), (1, &doc));
+    let lease = got.lease.unwrap();
+    assert_eq!(
+        (lease.holder.as_str(), lease.until),
+        ("tick-b", at(5) + ttl)
+    );
+
+    // WHEN a writer that takes no lease moves the version, and B (the holder) claims at the old one
+    store.put(T, &other, Some(1)).await.unwrap();
+    let moved = store
+        .claim_write(T, "tick-b", Some(1), Some(&doc), at(6), ttl)
+        .await
+        .unwrap();
+    // THEN the version moved, even for the lease's holder
+    assert_eq!(moved, ClaimOutcome::Moved);
+    assert_eq!(record(store).await.unwrap().doc, other);
+
+    // AND a claim expecting a document on a target that has none is a moved version, creating
+    // nothing
+    let absent = store
+        .claim_write("absent", "tick-a", Some(3), None, at(0), ttl)
+        .await
+        .unwrap();
+    assert_eq!(absent, ClaimOutcome::Moved);
+    assert!(store.get_many(&["absent"]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn one_claim_write_takes_the_lease_and_checks_the_version_together() {
+    let (moto, store) = dynamo_store().await;
+    claim_writes(&store).await;
+    claim_writes(&MemoryStateStore::new()).await;
+
+    // AND against DynamoDB, a claim that loses on an existing item makes no read to say why: the
+    // failed condition returns the item as it was (ReturnValuesOnConditionCheckFailure=ALL_OLD,
+    // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html)
+    let calls = BatchGetCalls::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&moto.sdk_config().await)
+        .interceptor(calls.clone())
+        .build();
+    let counted = DynamoStateStore::new(aws_sdk_dynamodb::Client::from_conf(config), TABLE);
+    let t = t0() + Duration::minutes(6);
+    let ttl = Duration::minutes(4);
+    assert_eq!(
+        counted
+            .claim_write("prod-aurora", "tick-c", Some(2), None, t, ttl)
+            .await
+            .unwrap(),
+        ClaimOutcome::Leased
+    );
+    assert_eq!(
+        counted
+            .claim_write("prod-aurora", "tick-c", Some(1), None, t, ttl)
+            .await
+            .unwrap(),
+        ClaimOutcome::Moved
+    );
+    assert!(calls.0.lock().unwrap().is_empty());
 }
 
 async fn deletes<S: StateStore>(store: &S) {
