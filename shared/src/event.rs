@@ -466,7 +466,11 @@ mod tests {
             "invalid invocation event: check \"rules\" is run by masked-refresh, not eks-nodegroups"
         );
         assert!(InvocationEvent::from_value(json!({"check": "everything"})).is_err());
-        assert!(InvocationEvent::default().ensure_check_fits("aurora-replicas").is_ok());
+        assert!(
+            InvocationEvent::default()
+                .ensure_check_fits("aurora-replicas")
+                .is_ok()
+        );
     }
 
     #[test]

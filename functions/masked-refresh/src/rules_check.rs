@@ -96,7 +96,11 @@ pub async fn source(settings: &Settings, secrets: &SdkSecrets) -> Result<Databas
 pub fn url_from_secret(text: &str, roots: TrustRoots) -> Result<DatabaseUrl, &'static str> {
     let doc: serde_json::Value =
         serde_json::from_str(text).map_err(|_| "it is not a JSON document")?;
-    let field = |k: &str| doc.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+    let field = |k: &str| {
+        doc.get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
     let scheme = match field("engine").unwrap_or("postgres") {
         e if e.contains("mysql") || e.contains("mariadb") => "mysql",
         _ => "postgres",
@@ -158,8 +162,13 @@ pub async fn run(
 /// The one notification for `outcome`; `None` when all is classified.
 pub fn notice(cfg: &MaskedRefresh, outcome: &Outcome) -> Option<Notification> {
     let base = |title| {
-        Notification::new(Severity::Failure, FUNCTION, token(&cfg.target_cluster), title)
-            .fact("source", token(&cfg.source_cluster))
+        Notification::new(
+            Severity::Failure,
+            FUNCTION,
+            token(&cfg.target_cluster),
+            title,
+        )
+        .fact("source", token(&cfg.source_cluster))
     };
     match outcome {
         Outcome::Classified => None,
@@ -169,7 +178,10 @@ pub fn notice(cfg: &MaskedRefresh, outcome: &Outcome) -> Option<Notification> {
                 .line("The masking rules file does not load: tonight's refresh will not start.")
                 .next_step("Fix the rules file and deploy it before the refresh window."),
         ),
-        Outcome::Disagree(audit) => Some(disagree(base("masking rules miss production columns"), audit)),
+        Outcome::Disagree(audit) => Some(disagree(
+            base("masking rules miss production columns"),
+            audit,
+        )),
     }
 }
 
@@ -184,7 +196,10 @@ fn disagree(mut n: Notification, audit: &Audit) -> Notification {
         };
         n = n.fact(key, name_token(u));
     }
-    let other = audit.findings.len().saturating_sub(audit.unclassified.len());
+    let other = audit
+        .findings
+        .len()
+        .saturating_sub(audit.unclassified.len());
     if other > 0 {
         n = n.fact("other_findings", other).fact(
             "findings",
@@ -270,7 +285,10 @@ mod tests {
             .filter(|(k, _)| *k == "column")
             .map(|(_, v)| v.render())
             .collect();
-        assert_eq!(columns, ["public.users.nickname", "public.orders.gift#20note"]);
+        assert_eq!(
+            columns,
+            ["public.users.nickname", "public.orders.gift#20note"]
+        );
         assert!(n.facts.iter().all(|(k, _)| *k != "findings"));
         let email = n.email_text();
         assert!(email.contains("column: public.users.nickname"), "{email}");
@@ -281,10 +299,17 @@ mod tests {
     fn other_findings_are_summarised_and_all_classified_is_quiet() {
         let audit = Audit {
             unclassified: Vec::new(),
-            findings: vec![finding("`users.born`: strategy `email` does not fit type date")],
+            findings: vec![finding(
+                "`users.born`: strategy `email` does not fit type date",
+            )],
         };
         let n = notice(&cfg(), &Outcome::Disagree(audit)).unwrap();
-        let fact = |key: &str| n.facts.iter().find(|(k, _)| *k == key).map(|(_, v)| v.render());
+        let fact = |key: &str| {
+            n.facts
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.render())
+        };
         assert_eq!(fact("other_findings").as_deref(), Some("1"));
         assert!(fact("findings").unwrap().contains("does not fit type date"));
         assert!(notice(&cfg(), &Outcome::Classified).is_none());
@@ -300,12 +325,20 @@ mod tests {
         );
         assert!(url.roots().is_some(), "production's certificate is checked");
         let mysql = r#"{"engine": "mysql", "host": "h", "username": "u", "password": "p", "dbname": "app"}"#;
-        assert!(url_from_secret(mysql, TrustRoots::rds()).unwrap().expose().starts_with("mysql://u:p@h/app"));
+        assert!(
+            url_from_secret(mysql, TrustRoots::rds())
+                .unwrap()
+                .expose()
+                .starts_with("mysql://u:p@h/app")
+        );
         let no_db = r#"{"host": "h", "username": "u", "password": "p"}"#;
         assert_eq!(
             url_from_secret(no_db, TrustRoots::rds()).unwrap_err(),
             "it has no \"dbname\" (the database the rules cover)"
         );
-        assert_eq!(url_from_secret("plain", TrustRoots::rds()).unwrap_err(), "it is not a JSON document");
+        assert_eq!(
+            url_from_secret("plain", TrustRoots::rds()).unwrap_err(),
+            "it is not a JSON document"
+        );
     }
 }

@@ -21,7 +21,10 @@ fn as_login(url: &str, user: &str) -> String {
 /// MariaDB gets REFERENCES on the database (which reads nothing). The clone server the world
 /// lends is this process's own and is reset when lent again, logins included.
 async fn catalog_only_login(world: &World, engine: Engine) -> String {
-    let user = format!("chk_{}", world.db().name).chars().take(32).collect::<String>();
+    let user = format!("chk_{}", world.db().name)
+        .chars()
+        .take(32)
+        .collect::<String>();
     let pool = world.pool();
     match engine {
         Engine::Postgres => {
@@ -29,10 +32,15 @@ async fn catalog_only_login(world: &World, engine: Engine) -> String {
                 .await;
         }
         Engine::MariaDb => {
-            pool.exec(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{PASSWORD}'"))
-                .await;
-            pool.exec(&format!("GRANT REFERENCES ON `{}`.* TO '{user}'@'%'", world.db().name))
-                .await;
+            pool.exec(&format!(
+                "CREATE USER '{user}'@'%' IDENTIFIED BY '{PASSWORD}'"
+            ))
+            .await;
+            pool.exec(&format!(
+                "GRANT REFERENCES ON `{}`.* TO '{user}'@'%'",
+                world.db().name
+            ))
+            .await;
         }
     }
     as_login(&world.db().url, &user)
@@ -79,7 +87,9 @@ async fn added_column_is_named_once(engine: Engine) {
     let ctx = world.ctx();
 
     // WHEN the daily check runs
-    let quiet = tick_with(&ctx, &settings, &event, minutes(-360)).await.unwrap();
+    let quiet = tick_with(&ctx, &settings, &event, minutes(-360))
+        .await
+        .unwrap();
 
     // THEN nothing is reported as unclassified and nobody is notified
     assert!(quiet.drifting.is_empty(), "{quiet:?}");
@@ -90,7 +100,9 @@ async fn added_column_is_named_once(engine: Engine) {
         .pool()
         .exec("ALTER TABLE users ADD COLUMN nickname VARCHAR(40)")
         .await;
-    let report = tick_with(&ctx, &settings, &event, minutes(-360)).await.unwrap();
+    let report = tick_with(&ctx, &settings, &event, minutes(-360))
+        .await
+        .unwrap();
 
     // THEN exactly one notification names it, with no value
     let all = world.notifications().await;
@@ -108,7 +120,10 @@ async fn added_column_is_named_once(engine: Engine) {
             .unwrap()
             .contains("masking rules miss production columns")
     );
-    assert!(!message.contains('@'), "no e-mail address, no value: {message}");
+    assert!(
+        !message.contains('@'),
+        "no e-mail address, no value: {message}"
+    );
     assert_eq!(report.drifting, [format!("{DEV}/rules")]);
     assert!(report.plan.is_empty() && report.applied.is_empty());
 
@@ -117,7 +132,9 @@ async fn added_column_is_named_once(engine: Engine) {
         dry_run: true,
         ..event.clone()
     };
-    let dry_report = tick_with(&ctx, &settings, &dry, minutes(-360)).await.unwrap();
+    let dry_report = tick_with(&ctx, &settings, &dry, minutes(-360))
+        .await
+        .unwrap();
     assert_eq!(dry_report.drifting, [format!("{DEV}/rules")]);
     assert_eq!(world.notifications().await.len(), 1);
 }

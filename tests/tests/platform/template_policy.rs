@@ -1010,7 +1010,10 @@ fn the_rules_check_is_scheduled_daily_and_only_with_a_login() {
     let f = &t["Resources"]["MaskedRefreshFunction"]["Properties"];
     let s = &f["Events"]["RulesCheck"]["Properties"];
     assert_eq!(f["Events"]["RulesCheck"]["Type"], "ScheduleV2");
-    assert_eq!(s["ScheduleExpression"], json!({"Ref": "RulesCheckSchedule"}));
+    assert_eq!(
+        s["ScheduleExpression"],
+        json!({"Ref": "RulesCheckSchedule"})
+    );
     assert_eq!(
         s["ScheduleExpressionTimezone"],
         json!({"Ref": "RulesCheckTimezone"})
@@ -1035,7 +1038,10 @@ fn the_rules_check_is_scheduled_daily_and_only_with_a_login() {
         t["Parameters"]["RulesCheckSchedule"]["Default"],
         "cron(0 21 * * ? *)"
     );
-    assert_eq!(t["Parameters"]["RulesCheckTimezone"]["Default"], "Asia/Tokyo");
+    assert_eq!(
+        t["Parameters"]["RulesCheckTimezone"]["Default"],
+        "Asia/Tokyo"
+    );
     assert_eq!(t["Parameters"]["RulesCheckSecretId"]["Default"], "");
 }
 
