@@ -3,7 +3,9 @@
 //!
 //! Derived: `ScheduleTimezone`, `ReplicaClusterIds`, `EksClusterNames`, `SelfManagedAsgNames`
 //! and, with a masked refresh, `ProductionClusterId`, `CloneIdPrefix` (`<target_cluster>-offpeak-`),
-//! `DevPasswordSecretId` and `MaskingSaltSecretId` (from the rules file). Every other parameter in
+//! `DevPasswordSecretId`, `MaskingSaltSecretId` (from the rules file), and the daily rules
+//! check's `RulesCheckSchedule` ([`RULES_CHECK_LEAD_HOURS`] before the window opens) and
+//! `RulesCheckTimezone` (the refresh's zone). Every other parameter in
 //! `parameter_overrides` (VPC, subnets, topic, ...) is kept as it is, and so is the rest of the
 //! file, comments included.
 //!
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use offpeak_shared::config::{self, Schedule};
+use offpeak_shared::config::{self, Schedule, Span};
 use toml_edit::{DocumentMut, Item, Table, value};
 
 use crate::args::ConfigArg;
@@ -102,8 +104,32 @@ pub fn derive(schedule: &Schedule) -> Result<BTreeMap<String, String>, Failure> 
         if let Some(secret) = rules.salt_secret {
             p.insert("MaskingSaltSecretId".into(), secret);
         }
+        p.insert(
+            "RulesCheckSchedule".into(),
+            rules_check_cron(&refresh.window.span),
+        );
+        p.insert(
+            "RulesCheckTimezone".into(),
+            refresh.timezone.name().to_owned(),
+        );
     }
     Ok(p)
+}
+
+/// How long before the refresh window opens the daily rules check runs: a working day's
+/// afternoon for a night window, time enough to fix the rules and deploy.
+pub const RULES_CHECK_LEAD_HOURS: u16 = 6;
+
+/// EventBridge Scheduler's cron for the daily rules check: every day, the lead before the
+/// window's opening time (local to the refresh's zone).
+fn rules_check_cron(span: &Span) -> String {
+    let opens = match span {
+        Span::Daily { start, .. } => *start,
+        Span::Weekly { from, .. } => from.1,
+    };
+    let day = 24 * 60;
+    let at = (opens.0 % day + day - RULES_CHECK_LEAD_HOURS * 60) % day;
+    format!("cron({} {} * * ? *)", at % 60, at / 60)
 }
 
 /// `Key: "old" -> "new"` for every derived parameter samconfig holds otherwise.
@@ -217,6 +243,22 @@ mod tests {
         assert_eq!(parsed["Note"], "say \"hi\"");
         assert_eq!(parse_overrides(&render_overrides(&parsed)), parsed);
         assert!(parse_overrides("").is_empty());
+    }
+
+    #[test]
+    fn the_rules_check_runs_six_hours_before_the_window_opens() {
+        use offpeak_shared::config::{DaySet, Minute};
+        let daily = |h: u16, m: u16| Span::Daily {
+            days: DaySet {
+                weekdays: 0x7f,
+                dates: Default::default(),
+            },
+            start: Minute(h * 60 + m),
+            end: Minute(0),
+        };
+        assert_eq!(rules_check_cron(&daily(3, 0)), "cron(0 21 * * ? *)");
+        assert_eq!(rules_check_cron(&daily(22, 30)), "cron(30 16 * * ? *)");
+        assert_eq!(rules_check_cron(&daily(6, 0)), "cron(0 0 * * ? *)");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config;
-use offpeak_shared::event::InvocationEvent;
+use offpeak_shared::event::{Check, InvocationEvent};
 use offpeak_shared::lambda::Ctx;
 use offpeak_shared::report::Report;
 use serde::Serialize;
@@ -56,6 +56,10 @@ pub struct TickArgs {
     /// Replay this instant instead of now (RFC 3339)
     #[arg(long)]
     pub at: Option<DateTime<FixedOffset>>,
+    /// masked-refresh: run the daily rules check (masking rules against production's catalog,
+    /// no row read, nothing changed) instead of a tick
+    #[arg(long)]
+    pub check_rules: bool,
     /// Print the report as JSON (the Lambda's response)
     #[arg(long)]
     pub json: bool,
@@ -86,7 +90,11 @@ pub async fn run(args: TickArgs, dry_run: bool, now: DateTime<Utc>) -> Result<()
         dry_run,
         at: args.at,
         override_: None,
+        check: args.check_rules.then_some(Check::Rules),
     };
+    event
+        .ensure_check_fits(args.function.name())
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
     let succeeded = match args.function {
         Function::AuroraReplicas => {
             let report = offpeak_aurora_replicas::tick(&ctx, &event, now).await;

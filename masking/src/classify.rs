@@ -45,12 +45,7 @@ pub fn classify(
     catalog: &Catalog,
     dialect: Dialect,
 ) -> Result<Vec<TablePlan>, Vec<Finding>> {
-    let mut c = Classifier {
-        rules,
-        catalog,
-        dialect,
-        findings: Vec::new(),
-    };
+    let mut c = Classifier::new(rules, catalog, dialect);
     let plans = c.tables();
     if c.findings.is_empty() {
         c.check_truncations(&plans);
@@ -63,6 +58,53 @@ pub fn classify(
                 .sort_by(|a, b| (a.line, a.col, &a.message).cmp(&(b.line, b.col, &b.message)));
             Err(c.findings)
         }
+    }
+}
+
+/// What the rules leave unclassified in the live catalog, and every disagreement (the same
+/// comparison as [`classify`]; nothing resolved into plans).
+#[derive(Clone, Debug, Default)]
+pub struct Audit {
+    /// Tables and columns no rule classifies, sorted: names only.
+    pub unclassified: Vec<Unclassified>,
+    /// Every finding, those about the names above included.
+    pub findings: Vec<Finding>,
+}
+
+/// A table (no rule names it) or a column (its table's rule does not list it) left unclassified.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unclassified {
+    pub table: TableId,
+    /// `None`: the whole table is unclassified.
+    pub column: Option<String>,
+}
+
+impl std::fmt::Display for Unclassified {
+    /// `schema.table.column`, or `schema.table` for a table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.table.schema, self.table.name)?;
+        match &self.column {
+            Some(column) => write!(f, ".{column}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Compares the rules with `catalog` as [`classify`] does, naming what is unclassified.
+pub fn audit(rules: &Rules, catalog: &Catalog, dialect: Dialect) -> Audit {
+    let mut c = Classifier::new(rules, catalog, dialect);
+    let plans = c.tables();
+    if c.findings.is_empty() {
+        c.check_truncations(&plans);
+        c.check_inheritance(&plans);
+    }
+    c.findings
+        .sort_by(|a, b| (a.line, a.col, &a.message).cmp(&(b.line, b.col, &b.message)));
+    c.unclassified.sort();
+    c.unclassified.dedup();
+    Audit {
+        unclassified: c.unclassified,
+        findings: c.findings,
     }
 }
 
@@ -86,9 +128,21 @@ struct Classifier<'a> {
     catalog: &'a Catalog,
     dialect: Dialect,
     findings: Vec<Finding>,
+    /// Unclassified tables and columns ([`Audit::unclassified`]).
+    unclassified: Vec<Unclassified>,
 }
 
-impl Classifier<'_> {
+impl<'a> Classifier<'a> {
+    fn new(rules: &'a Rules, catalog: &'a Catalog, dialect: Dialect) -> Self {
+        Classifier {
+            rules,
+            catalog,
+            dialect,
+            findings: Vec::new(),
+            unclassified: Vec::new(),
+        }
+    }
+
     fn find(&mut self, pos: Pos, message: String) {
         self.findings.push(ConfigError {
             path: self.rules.path.clone(),
@@ -130,6 +184,10 @@ impl Classifier<'_> {
                     "table `{name}` is not classified: add it under tables with keep, truncate, or its columns"
                 );
                 self.find(self.rules.tables_pos, message);
+                self.unclassified.push(Unclassified {
+                    table: table.id.clone(),
+                    column: None,
+                });
             }
         }
         plans
@@ -178,6 +236,10 @@ impl Classifier<'_> {
                     column.name
                 );
                 self.find(pos, message);
+                self.unclassified.push(Unclassified {
+                    table: table.id.clone(),
+                    column: Some(column.name.clone()),
+                });
             }
         }
         match masked.is_empty() {
@@ -577,6 +639,27 @@ mod tests {
                 "m.yaml:2:3: foreign table `public.crm` cannot be masked: its rows live elsewhere"
             ]
         );
+    }
+
+    #[test]
+    fn an_audit_names_each_unclassified_column_and_table_qualified() {
+        let rules = parse_str(
+            "tables:\n  users:\n    keep: [id, born, email]\n  invoices: { keep: [id] }\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let audit = audit(&rules, &catalog(), Dialect::Postgres);
+        let names: Vec<String> = audit.unclassified.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["public.orders", "public.users.name"]);
+        assert_eq!(audit.findings.len(), 3, "{:?}", audit.findings);
+
+        let complete = parse_str(
+            "tables:\n  users:\n    keep: [id, born, email, name]\n  orders: { keep: [id, user_id] }\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let audit = super::audit(&complete, &catalog(), Dialect::Postgres);
+        assert!(audit.unclassified.is_empty() && audit.findings.is_empty());
     }
 
     #[test]

@@ -180,6 +180,20 @@ impl Db {
         Ok(())
     }
 
+    /// Makes every later transaction of this session read-only, so the server itself refuses
+    /// any write it is sent (the daily rules check on production). PostgreSQL:
+    /// `default_transaction_read_only`; MySQL/MariaDB: `SET SESSION TRANSACTION READ ONLY`,
+    /// which also covers autocommitted statements.
+    pub async fn read_only(&mut self) -> Result<(), DbError> {
+        let sql = match self.dialect {
+            Dialect::Postgres => "SET default_transaction_read_only = on",
+            Dialect::MySql => "SET SESSION TRANSACTION READ ONLY",
+        };
+        self.execute("making the session read-only", sql, &[])
+            .await
+            .map(|_| ())
+    }
+
     /// MySQL: keeps this session's changes out of the binary log, whose row images would
     /// otherwise carry the original values. Fails when binary logging is on and cannot be
     /// turned off for the session.

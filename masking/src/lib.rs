@@ -120,8 +120,8 @@ mod verify;
 use std::time::Instant;
 
 pub use apply::Budget;
-pub use catalog::Catalog;
-pub use classify::{Finding, TablePlan};
+pub use catalog::{Catalog, TableId};
+pub use classify::{Audit, Finding, TablePlan, Unclassified};
 pub use conn::{Db, Endpoint, Param, Rows};
 pub use dialect::Dialect;
 pub use key::{KeyError, MaskingKey, SALT_ENV};
@@ -164,6 +164,20 @@ pub async fn check(db: &mut Db, rules: &Rules) -> Result<(Catalog, Vec<TablePlan
     let catalog = Catalog::read(db).await?;
     let plans = classify::classify(rules, &catalog, db.dialect).map_err(MaskError::Refused)?;
     Ok((catalog, plans))
+}
+
+/// The daily rules check: compares `rules` with the live catalog in a read-only session and
+/// names what they leave unclassified. Reads the catalog only — no row of any table — and changes
+/// nothing, so it runs as a login with no privilege on the tables' rows (see `docs/rules-check.md`).
+///
+/// What the checking login itself cannot see is not a finding about the database: on
+/// MySQL/MariaDB a login without TRIGGER is shown no triggers, which the night's run (as the
+/// clone's master user) checks instead.
+pub async fn audit(db: &mut Db, rules: &Rules) -> Result<Audit, DbError> {
+    db.read_only().await?;
+    let mut catalog = Catalog::read(db).await?;
+    catalog.unmaskable.retain(|u| !catalog::login_blind(u));
+    Ok(classify::audit(rules, &catalog, db.dialect))
 }
 
 /// Masks the database by `rules`, within `budget`, then verifies it once every table is done.

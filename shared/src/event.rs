@@ -34,7 +34,7 @@ use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The JSON shape, shown in every parse error so the fix is obvious.
-const EXPECTED_SHAPE: &str = r#"{"dry_run": bool, "at": RFC3339, "override": {"target": str, "state": "awake"|"asleep"|"replicas:N"|"skip"|"refresh"|"clear", "until": RFC3339 | "for": "90m"|"2h"|"1d"}}, every field optional except inside "override""#;
+const EXPECTED_SHAPE: &str = r#"{"dry_run": bool, "at": RFC3339, "check": "rules", "override": {"target": str, "state": "awake"|"asleep"|"replicas:N"|"skip"|"refresh"|"clear", "until": RFC3339 | "for": "90m"|"2h"|"1d"}}, every field optional except inside "override""#;
 
 /// Why an invocation event was refused.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,12 @@ pub enum EventError {
         owner: &'static str,
         takes: &'static str,
     },
+    /// A check sent to a function that does not run it.
+    #[error("invalid invocation event: check \"rules\" is run by {owner}, not {function}")]
+    CheckForAnotherFunction {
+        function: &'static str,
+        owner: &'static str,
+    },
     /// The override's end is missing, or given twice.
     #[error(
         "invalid invocation event: override \"{state}\" needs exactly one of \"until\" (RFC 3339) and \"for\" (e.g. \"2h\")"
@@ -83,6 +89,27 @@ pub struct InvocationEvent {
     /// A manual override of one target's state.
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub override_: Option<Override>,
+    /// Run a check instead of a tick: `"rules"` (masked-refresh only) compares the masking rules
+    /// with production's catalog and notifies about anything unclassified; it changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Check>,
+}
+
+/// A check an invocation may ask for instead of a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Check {
+    /// masked-refresh: the masking rules against production's catalog (no row read).
+    Rules,
+}
+
+impl Check {
+    /// The function that runs this check.
+    pub fn function(self) -> &'static str {
+        match self {
+            Check::Rules => REFRESH.0,
+        }
+    }
 }
 
 /// A human's "hold this target so until then" (or "end my override now": [`OverrideState::Clear`]).
@@ -260,6 +287,16 @@ impl InvocationEvent {
         self.at.map_or(clock_now, |at| at.with_timezone(&Utc))
     }
 
+    /// Refuses a check `function` does not run.
+    pub fn ensure_check_fits(&self, function: &'static str) -> Result<(), EventError> {
+        match self.check.map(Check::function) {
+            Some(owner) if owner != function => {
+                Err(EventError::CheckForAnotherFunction { function, owner })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses an override for functions that have nothing to override.
     pub fn ensure_no_override(&self, function: &'static str) -> Result<(), EventError> {
         match self.override_ {
@@ -415,6 +452,24 @@ mod tests {
         assert!(
             too_long.to_string().contains("more than 31 days ahead"),
             "{too_long}"
+        );
+    }
+
+    #[test]
+    fn the_rules_check_is_masked_refresh_s_alone() {
+        let event = InvocationEvent::from_value(json!({"check": "rules"})).unwrap();
+        assert_eq!(event.check, Some(Check::Rules));
+        assert!(event.ensure_check_fits("masked-refresh").is_ok());
+        let err = event.ensure_check_fits("eks-nodegroups").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid invocation event: check \"rules\" is run by masked-refresh, not eks-nodegroups"
+        );
+        assert!(InvocationEvent::from_value(json!({"check": "everything"})).is_err());
+        assert!(
+            InvocationEvent::default()
+                .ensure_check_fits("aurora-replicas")
+                .is_ok()
         );
     }
 

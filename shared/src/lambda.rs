@@ -159,6 +159,7 @@ where
         let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
             let parsed = InvocationEvent::from_value(event.payload)
+                .and_then(|e| e.ensure_check_fits(function).map(|()| e))
                 .map_err(|e| diagnostic("InvalidEvent", &e))?;
             let now = system_now();
             savings::emit(function, &ctx.schedule, &parsed, now);

@@ -66,6 +66,30 @@ pub enum TickError {
     OverrideWithoutEnd { target: String, state: Hold },
     #[error(transparent)]
     OverrideEnd(#[from] OverrideEndError),
+    #[error(
+        "the rules check has no production login: set {} (the stack's RulesCheckSecretId) or, locally, {}",
+        crate::settings::RULES_CHECK_SECRET_ENV,
+        crate::settings::SOURCE_DATABASE_URL_ENV
+    )]
+    RulesCheckNoSource,
+    #[error("the rules check's production login secret {secret_id} is unusable: {why}")]
+    RulesCheckSecretShape {
+        secret_id: String,
+        why: &'static str,
+    },
+    #[error("the rules check could not read production's catalog")]
+    RulesCheckRead(#[source] CheckSourceError),
+    #[error("the rules check could not publish its notification")]
+    RulesCheckNotify(#[source] offpeak_shared::notify::NotifyError),
+}
+
+/// What kept the rules check from production's catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckSourceError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Database(#[from] offpeak_masking::DbError),
 }
 
 impl TickError {
@@ -90,6 +114,11 @@ impl TickError {
             | TickError::OverrideState { .. }
             | TickError::OverrideWithoutEnd { .. }
             | TickError::OverrideEnd(_) => ErrorKind::InvalidOverride,
+            TickError::RulesCheckNoSource | TickError::RulesCheckSecretShape { .. } => {
+                ErrorKind::InvalidSettings
+            }
+            TickError::RulesCheckRead(_) => ErrorKind::ObserveFailed,
+            TickError::RulesCheckNotify(_) => ErrorKind::ActionFailed,
         }
     }
 }

@@ -63,6 +63,10 @@
 //! `offpeak:managed-by=offpeak` ([`names`]); production is only the source of the restore
 //! ([`apply::touches_production`]).
 //!
+//! The daily rules check (`{"check": "rules"}`, hours before the window) compares the rules with
+//! production's catalog, reading no row and changing nothing, and notifies once naming each
+//! unclassified column ([`rules_check`]).
+//!
 //! Metrics: the report's (`offpeak_shared::metrics::report_metrics`); its `Drift` is 1 while the
 //! latest refresh run failed (development was not refreshed as scheduled).
 
@@ -78,6 +82,7 @@ pub mod observe;
 pub mod overrides;
 pub mod plan;
 pub mod rds;
+pub mod rules_check;
 pub mod secret;
 pub mod secrets;
 pub mod settings;
@@ -90,6 +95,8 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
@@ -144,6 +151,13 @@ pub async fn tick_with(
         return Ok(report);
     };
     let sdk = ctx.aws.sdk_config();
+    if event.check.is_some() {
+        // Type-erased, as `gated_tick` is: unerased, the two paths' nested SDK futures exceed
+        // the compiler's layout depth limit in the Lambda `main`.
+        let check: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+            Box::pin(check_rules(ctx, settings, cfg, event, now));
+        return check.await;
+    }
     let rds = SdkRds::from_sdk_config(sdk);
     let secrets = SdkSecrets::from_sdk_config(sdk);
     let masking = Engine::new(&cfg.rules, settings.masking_salt.clone(), sdk.clone());
@@ -162,6 +176,28 @@ pub async fn tick_with(
     };
     let run = |event: InvocationEvent| async move { run(&deps, &event, now).await };
     gated_tick(ctx, FUNCTION, event, now, read_failed, run).await
+}
+
+/// The daily rules check ([`rules_check`]) under the function's pause, like a tick.
+async fn check_rules(
+    ctx: &Ctx,
+    settings: &Settings,
+    cfg: &offpeak_shared::config::MaskedRefresh,
+    event: &InvocationEvent,
+    now: DateTime<Utc>,
+) -> Result<Report<Action>, TickError> {
+    event.ensure_check_fits(FUNCTION)?;
+    let secrets = SdkSecrets::from_sdk_config(ctx.aws.sdk_config());
+    let url = rules_check::source(settings, &secrets).await?;
+    let notifier = ctx.aws.notifier();
+    let read_failed = |source| TickError::ReadState {
+        target: FUNCTION.to_owned(),
+        source,
+    };
+    let check = |event: InvocationEvent| async move {
+        rules_check::run(cfg, &url, notifier, &event, now).await
+    };
+    gated_tick(ctx, FUNCTION, event, now, read_failed, check).await
 }
 
 /// `offpeak override <dev cluster> skip|refresh|clear --until <time>`: checks the override with

@@ -70,6 +70,20 @@ impl SdkSecrets {
     }
 }
 
+impl SdkSecrets {
+    /// The text of secret `id` (the rules check's connection document), never printed.
+    pub async fn text(&self, id: &str) -> Result<Password, SecretError> {
+        let failed = |reason: String| SecretError {
+            secret_id: id.to_owned(),
+            reason,
+        };
+        let out = self.get(id).await.map_err(|e| failed(code(&e)))?;
+        out.secret_string()
+            .map(Password::new)
+            .ok_or_else(|| failed("the secret has no string value".into()))
+    }
+}
+
 impl Secrets for SdkSecrets {
     async fn password(&self, id: &str) -> Result<Password, SecretError> {
         let failed = |reason: String| SecretError {

@@ -8,6 +8,8 @@
 //! | `OFFPEAK_QUARANTINE_SECURITY_GROUP` | the stack's quarantine group, used when the schedule names none |
 //! | `OFFPEAK_MASK_SECONDS` | masking time per invocation before it yields to the next tick (default 600; the function's timeout is 900) |
 //! | `OFFPEAK_MASK_MAX_CHUNKS` | masking chunks per invocation (unset: no limit; tests, careful operators) |
+//! | `OFFPEAK_RULES_CHECK_SECRET` | Secrets Manager id of the daily rules check's catalog-only production login (RDS secret JSON: `engine`, `host`, `port`, `username`, `password`, `dbname`; see [`crate::rules_check`]) |
+//! | `OFFPEAK_SOURCE_DATABASE_URL` | the rules check reads this database's catalog instead (local runs and tests) |
 //! | `OFFPEAK_CLONE_CA_BUNDLE` | PEM file of the authorities the clone's certificate must chain to (default: the compiled-in Amazon RDS bundle, see [`crate::tls`]) |
 //!
 //! A set-but-blank variable counts as unset (SAM passes empty strings for optional parameters).
@@ -23,6 +25,8 @@ pub const QUARANTINE_ENV: &str = "OFFPEAK_QUARANTINE_SECURITY_GROUP";
 pub const MASK_SECONDS_ENV: &str = "OFFPEAK_MASK_SECONDS";
 pub const MASK_MAX_CHUNKS_ENV: &str = "OFFPEAK_MASK_MAX_CHUNKS";
 pub const CLONE_CA_BUNDLE_ENV: &str = "OFFPEAK_CLONE_CA_BUNDLE";
+pub const RULES_CHECK_SECRET_ENV: &str = "OFFPEAK_RULES_CHECK_SECRET";
+pub const SOURCE_DATABASE_URL_ENV: &str = "OFFPEAK_SOURCE_DATABASE_URL";
 const DEFAULT_MASK_SECONDS: u64 = 600;
 
 /// Settings of the masked refresh, fixed for the process's life.
@@ -34,8 +38,13 @@ pub struct Settings {
     /// How long one invocation masks before leaving the rest to the next tick.
     pub mask_time: Option<Duration>,
     pub mask_max_chunks: Option<u64>,
-    /// The authorities the clone's endpoint certificate is checked against.
+    /// The authorities the clone's endpoint certificate is checked against (and production's,
+    /// for the rules check).
     pub clone_roots: TrustRoots,
+    /// The rules check's production login: a Secrets Manager id.
+    pub rules_check_secret: Option<String>,
+    /// The rules check reads this database instead (local runs, tests).
+    pub source_database_url: Option<DatabaseUrl>,
 }
 
 /// A variable that does not hold what it should.
@@ -65,6 +74,11 @@ impl fmt::Debug for Settings {
             .field("mask_time", &self.mask_time)
             .field("mask_max_chunks", &self.mask_max_chunks)
             .field("clone_roots", &self.clone_roots)
+            .field("rules_check_secret", &self.rules_check_secret)
+            .field(
+                "source_database_url",
+                &self.source_database_url.as_ref().map(|_| "<set>"),
+            )
             .finish()
     }
 }
@@ -102,6 +116,8 @@ impl Settings {
                 .map(|path| read_bundle(&path))
                 .transpose()?
                 .unwrap_or_default(),
+            rules_check_secret: get(RULES_CHECK_SECRET_ENV),
+            source_database_url: get(SOURCE_DATABASE_URL_ENV).map(DatabaseUrl::new),
         })
     }
 }

@@ -309,6 +309,7 @@ impl Harness {
             dry_run,
             at: at.map(|a| utc(a).fixed_offset()),
             override_: Some(o),
+            check: None,
         };
         run(&deps, &event, utc(clock)).await
     }

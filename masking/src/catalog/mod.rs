@@ -145,6 +145,12 @@ pub struct ForeignKey {
     pub match_full: bool,
 }
 
+/// An unmaskable entry about the reading login's privileges, not about the database: a MySQL
+/// login without TRIGGER is shown no triggers.
+pub fn login_blind(u: &Unmaskable) -> bool {
+    u.why == mysql::TRIGGERS_HIDDEN
+}
+
 impl Catalog {
     /// Reads the catalog through `db`.
     pub async fn read(db: &mut Db) -> Result<Catalog, DbError> {

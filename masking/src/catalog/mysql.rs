@@ -94,7 +94,7 @@ const TRIGGER_PRIVILEGE_SQL: &str = "SELECT CAST(COUNT(*) AS CHAR) FROM ( \
      WHERE g.GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
                               SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
 
-const TRIGGERS_HIDDEN: &str = "this login lacks the TRIGGER privilege, so the server hides the \
+pub(super) const TRIGGERS_HIDDEN: &str = "this login lacks the TRIGGER privilege, so the server hides the \
      tables' triggers from it, and a trigger offpeak cannot see could copy original values \
      elsewhere while masking updates the rows: grant TRIGGER on the database to this login";
 

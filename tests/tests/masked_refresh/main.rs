@@ -9,3 +9,4 @@ mod faults;
 mod mariadb;
 mod overrides;
 mod refresh;
+mod rules_check;

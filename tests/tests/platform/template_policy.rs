@@ -199,7 +199,8 @@ fn scenarios() -> Vec<Scenario> {
             .with(
                 "RdsMonitoringRoleArn",
                 "arn:aws:iam::123456789012:role/rds-monitoring-role",
-            ),
+            )
+            .with("RulesCheckSecretId", "offpeak/prod-catalog-check"),
         Scenario::base("leanest")
             .with(
                 "ExistingTopicArn",
@@ -723,7 +724,10 @@ fn reads_and_publishes_reach_only_offpeak_resources(m: &Model) -> Vec<String> {
             &format!("secret:{}-??????", m.scenario.value(key)),
         )
     };
-    let secrets = vec![secret("DevPasswordSecretId"), secret("MaskingSaltSecretId")];
+    let mut secrets = vec![secret("DevPasswordSecretId"), secret("MaskingSaltSecretId")];
+    if m.scenario.is_set("RulesCheckSecretId") {
+        secrets.push(secret("RulesCheckSecretId"));
+    }
     for (function, role) in &m.roles {
         let log_group = format!("{{GetAtt {}LogGroup.Arn}}", pascal(function));
         for s in role.allowed() {
@@ -962,8 +966,16 @@ fn functions_are_built_and_scheduled_as_deployed() {
         );
 
         let events = p["Events"].as_object().expect("Events");
-        assert_eq!(events.len(), 1, "{logical}: one schedule");
-        let tick = events.values().next().unwrap();
+        let expected = match logical.as_str() {
+            "MaskedRefreshFunction" => BTreeSet::from(["RulesCheck", "Tick"]),
+            _ => BTreeSet::from(["Tick"]),
+        };
+        assert_eq!(
+            events.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+            expected,
+            "{logical}: its schedules"
+        );
+        let tick = &events["Tick"];
         assert_eq!(tick["Type"], "ScheduleV2", "{logical}");
         let s = &tick["Properties"];
         assert_eq!(
@@ -988,6 +1000,49 @@ fn functions_are_built_and_scheduled_as_deployed() {
         );
     }
     assert_eq!(t["Parameters"]["TickRate"]["Default"], "rate(5 minutes)");
+}
+
+/// The daily rules check: its own schedule hours before the window, derived parameters, the
+/// check event as input, disabled until a production login is named, dead letters kept.
+#[test]
+fn the_rules_check_is_scheduled_daily_and_only_with_a_login() {
+    let t = template();
+    let f = &t["Resources"]["MaskedRefreshFunction"]["Properties"];
+    let s = &f["Events"]["RulesCheck"]["Properties"];
+    assert_eq!(f["Events"]["RulesCheck"]["Type"], "ScheduleV2");
+    assert_eq!(
+        s["ScheduleExpression"],
+        json!({"Ref": "RulesCheckSchedule"})
+    );
+    assert_eq!(
+        s["ScheduleExpressionTimezone"],
+        json!({"Ref": "RulesCheckTimezone"})
+    );
+    assert_eq!(
+        s["State"],
+        json!({"Fn::If": ["HasRulesCheck", {"Ref": "ScheduleState"}, "DISABLED"]})
+    );
+    let input = InvocationEvent::from_json_str(s["Input"].as_str().expect("Input")).unwrap();
+    assert_eq!(input.check, Some(offpeak_shared::event::Check::Rules));
+    assert!(!input.dry_run);
+    assert_eq!(
+        s["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": ["TickDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        f["Environment"]["Variables"]["OFFPEAK_RULES_CHECK_SECRET"],
+        json!({"Ref": "RulesCheckSecretId"})
+    );
+    // The shipped window opens at 03:00 Asia/Tokyo: the check runs at 21:00 the evening before.
+    assert_eq!(
+        t["Parameters"]["RulesCheckSchedule"]["Default"],
+        "cron(0 21 * * ? *)"
+    );
+    assert_eq!(
+        t["Parameters"]["RulesCheckTimezone"]["Default"],
+        "Asia/Tokyo"
+    );
+    assert_eq!(t["Parameters"]["RulesCheckSecretId"]["Default"], "");
 }
 
 #[test]
