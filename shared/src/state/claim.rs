@@ -41,7 +41,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::{ClaimOutcome, StateError, StateStore};
+use super::{ClaimOutcome, ClaimWrite, StateError, StateStore};
 use crate::error_chain::chain;
 
 /// Who holds a lease: one id per invocation of a function.
@@ -201,10 +201,15 @@ pub async fn claim_with<S: StateStore>(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> Result<Claimed, StateError> {
-    let because = match store
-        .claim_write(target, holder.as_str(), planned, doc, now, ttl)
-        .await?
-    {
+    let request = ClaimWrite {
+        target,
+        holder: holder.as_str(),
+        expected_version: planned,
+        doc,
+        now,
+        ttl,
+    };
+    let because = match store.claim_write(&request).await? {
         ClaimOutcome::Claimed { version } => {
             return Ok(Claimed::Held(Claim {
                 target: target.to_owned(),
@@ -437,18 +442,8 @@ mod tests {
         ) -> Result<bool, StateError> {
             self.0.try_lease(target, holder, now, ttl).await
         }
-        async fn claim_write(
-            &self,
-            target: &str,
-            holder: &str,
-            expected_version: Option<u64>,
-            doc: Option<&serde_json::Value>,
-            now: DateTime<Utc>,
-            ttl: Duration,
-        ) -> Result<ClaimOutcome, StateError> {
-            self.0
-                .claim_write(target, holder, expected_version, doc, now, ttl)
-                .await
+        async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
+            self.0.claim_write(claim).await
         }
         async fn release_lease(&self, target: &str, _holder: &str) -> Result<bool, StateError> {
             Err(StateError::Contended {

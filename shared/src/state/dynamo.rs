@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::item::{self, DOC, Item, LEASE_HOLDER, LEASE_UNTIL, TARGET, VERSION};
-use super::{ClaimOutcome, DeleteOutcome, PutOutcome, Record, StateError, StateStore};
+use super::{ClaimOutcome, ClaimWrite, DeleteOutcome, PutOutcome, Record, StateError, StateStore};
 
 /// BatchGetItem reads at most this many keys per call.
 const BATCH_GET_MAX_KEYS: usize = 100;
@@ -359,15 +359,8 @@ impl StateStore for DynamoStateStore {
         }
     }
 
-    async fn claim_write(
-        &self,
-        target: &str,
-        holder: &str,
-        expected_version: Option<u64>,
-        doc: Option<&serde_json::Value>,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<ClaimOutcome, StateError> {
+    async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
+        let (target, holder, expected_version, doc, now, ttl) = claim.parts();
         let version_holds = match expected_version {
             None => "attribute_not_exists(#version)",
             Some(_) => "#version = :expected",

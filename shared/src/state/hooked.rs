@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimOutcome, DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError, StateStore,
+    ClaimOutcome, ClaimWrite, DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError,
+    StateStore,
 };
 
 /// What happens to one write, as the hook decides from its target.
@@ -106,15 +107,8 @@ impl StateStore for HookedStore {
         self.inner.try_lease(target, holder, now, ttl).await
     }
 
-    async fn claim_write(
-        &self,
-        target: &str,
-        holder: &str,
-        expected_version: Option<u64>,
-        doc: Option<&serde_json::Value>,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<ClaimOutcome, StateError> {
+    async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
+        let (target, doc) = (claim.target, claim.doc);
         tokio::task::yield_now().await;
         if doc.is_some() {
             match (self.hook)(target) {
@@ -127,15 +121,15 @@ impl StateStore for HookedStore {
                     });
                 }
                 OnWrite::RacedBy(other) => {
-                    self.inner.put(target, &other, expected_version).await?;
+                    self.inner
+                        .put(target, &other, claim.expected_version)
+                        .await?;
                 }
                 OnWrite::Proceed => {}
             }
             self.puts.fetch_add(1, Ordering::SeqCst);
         }
-        self.inner
-            .claim_write(target, holder, expected_version, doc, now, ttl)
-            .await
+        self.inner.claim_write(claim).await
     }
 
     async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {

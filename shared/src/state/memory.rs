@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use super::{ClaimOutcome, DeleteOutcome, Lease, PutOutcome, Record, StateError, StateStore};
+use super::{
+    ClaimOutcome, ClaimWrite, DeleteOutcome, Lease, PutOutcome, Record, StateError, StateStore,
+};
 
 #[derive(Debug, Clone, Default)]
 struct Slot {
@@ -118,15 +120,8 @@ impl StateStore for MemoryStateStore {
         Ok(free)
     }
 
-    async fn claim_write(
-        &self,
-        target: &str,
-        holder: &str,
-        expected_version: Option<u64>,
-        doc: Option<&serde_json::Value>,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<ClaimOutcome, StateError> {
+    async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
+        let (target, holder, expected_version, doc, now, ttl) = claim.parts();
         let mut slots = self.lock();
         let slot = slots.entry(target.to_owned()).or_default();
         if slot.doc.as_ref().map(|(v, _)| *v) != expected_version {
@@ -259,7 +254,14 @@ mod tests {
             let store = store.clone();
             async move {
                 store
-                    .claim_write("a", holder, expected, doc.as_ref(), at(m), ttl)
+                    .claim_write(&ClaimWrite {
+                        target: "a",
+                        holder,
+                        expected_version: expected,
+                        doc: doc.as_ref(),
+                        now: at(m),
+                        ttl,
+                    })
                     .await
                     .unwrap()
             }

@@ -100,6 +100,36 @@ pub enum DeleteOutcome {
     Conflict,
 }
 
+/// One [`StateStore::claim_write`]: `holder` claims `target` at the clock's `now` for `ttl`,
+/// against the version it planned from, writing `doc` as the next version when given.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimWrite<'a> {
+    pub target: &'a str,
+    pub holder: &'a str,
+    /// The version the claim was planned from (`None`: no document).
+    pub expected_version: Option<u64>,
+    pub doc: Option<&'a serde_json::Value>,
+    pub now: DateTime<Utc>,
+    pub ttl: chrono::Duration,
+}
+
+/// [`ClaimWrite`]'s fields, in order: what a store's implementation reads.
+type ClaimParts<'a> = (
+    &'a str,
+    &'a str,
+    Option<u64>,
+    Option<&'a serde_json::Value>,
+    DateTime<Utc>,
+    chrono::Duration,
+);
+
+impl<'a> ClaimWrite<'a> {
+    fn parts(&self) -> ClaimParts<'a> {
+        let c = *self;
+        (c.target, c.holder, c.expected_version, c.doc, c.now, c.ttl)
+    }
+}
+
 /// The result of [`StateStore::claim_write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -270,12 +300,7 @@ pub trait StateStore: Send + Sync {
     /// lease when both hold.
     fn claim_write(
         &self,
-        target: &str,
-        holder: &str,
-        expected_version: Option<u64>,
-        doc: Option<&serde_json::Value>,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
+        claim: &ClaimWrite<'_>,
     ) -> impl Future<Output = Result<ClaimOutcome, StateError>> + Send;
 
     /// Releases `holder`'s lease on `target`; false if `holder` did not hold it.

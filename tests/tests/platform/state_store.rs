@@ -13,7 +13,8 @@ use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::types::{BillingMode, KeyType, TableStatus};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use offpeak_shared::state::{
-    ClaimOutcome, DeleteOutcome, DynamoStateStore, MemoryStateStore, PutOutcome, StateStore,
+    ClaimOutcome, ClaimWrite, DeleteOutcome, DynamoStateStore, MemoryStateStore, PutOutcome,
+    StateStore,
 };
 use offpeak_tests::moto::Moto;
 use serde_json::json;
@@ -410,6 +411,25 @@ async fn leases_are_acquired_contended_and_expire() {
     lease_without_record(&memory).await;
 }
 
+/// One claim, its fields in the order the store's contract lists them.
+fn request<'a>(
+    target: &'a str,
+    holder: &'a str,
+    expected_version: Option<u64>,
+    doc: Option<&'a serde_json::Value>,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> ClaimWrite<'a> {
+    ClaimWrite {
+        target,
+        holder,
+        expected_version,
+        doc,
+        now,
+        ttl,
+    }
+}
+
 async fn claim_writes<S: StateStore>(store: &S) {
     const T: &str = "prod-aurora";
     let ttl = Duration::minutes(4);
@@ -421,7 +441,7 @@ async fn claim_writes<S: StateStore>(store: &S) {
     // WHEN tick A claims a target with no document, expecting none, and writes its first one
     let doc = json!({"replicas": 2});
     let created = store
-        .claim_write(T, "tick-a", None, Some(&doc), at(0), ttl)
+        .claim_write(&request(T, "tick-a", None, Some(&doc), at(0), ttl))
         .await
         .unwrap();
     // THEN one write took the lease and created version 1
@@ -437,11 +457,11 @@ async fn claim_writes<S: StateStore>(store: &S) {
     // WHEN tick B claims it while A's lease is active, at the current version and at a stale one
     let other = json!({"replicas": 9});
     let leased = store
-        .claim_write(T, "tick-b", Some(1), Some(&other), at(3), ttl)
+        .claim_write(&request(T, "tick-b", Some(1), Some(&other), at(3), ttl))
         .await
         .unwrap();
     let stale_and_leased = store
-        .claim_write(T, "tick-b", None, Some(&other), at(3), ttl)
+        .claim_write(&request(T, "tick-b", None, Some(&other), at(3), ttl))
         .await
         .unwrap();
     // THEN it is told which, and nothing changed
@@ -453,22 +473,22 @@ async fn claim_writes<S: StateStore>(store: &S) {
 
     // WHEN A claims again (renewal) with no document, then B once A's lease has expired
     let renewed = store
-        .claim_write(T, "tick-a", Some(1), None, at(1), ttl)
+        .claim_write(&request(T, "tick-a", Some(1), None, at(1), ttl))
         .await
         .unwrap();
     let early = store
-        .claim_write(
+        .claim_write(&request(
             T,
             "tick-b",
             Some(1),
             None,
             at(5) - Duration::seconds(1),
             ttl,
-        )
+        ))
         .await
         .unwrap();
     let expired = store
-        .claim_write(T, "tick-b", Some(1), None, at(5), ttl)
+        .claim_write(&request(T, "tick-b", Some(1), None, at(5), ttl))
         .await
         .unwrap();
     // THEN a claim without a document keeps the version and only moves the lease
@@ -486,7 +506,7 @@ async fn claim_writes<S: StateStore>(store: &S) {
     // WHEN a writer that takes no lease moves the version, and B (the holder) claims at the old one
     store.put(T, &other, Some(1)).await.unwrap();
     let moved = store
-        .claim_write(T, "tick-b", Some(1), Some(&doc), at(6), ttl)
+        .claim_write(&request(T, "tick-b", Some(1), Some(&doc), at(6), ttl))
         .await
         .unwrap();
     // THEN the version moved, even for the lease's holder
@@ -496,7 +516,7 @@ async fn claim_writes<S: StateStore>(store: &S) {
     // AND a claim expecting a document on a target that has none is a moved version, creating
     // nothing
     let absent = store
-        .claim_write("absent", "tick-a", Some(3), None, at(0), ttl)
+        .claim_write(&request("absent", "tick-a", Some(3), None, at(0), ttl))
         .await
         .unwrap();
     assert_eq!(absent, ClaimOutcome::Moved);
@@ -521,14 +541,14 @@ async fn one_claim_write_takes_the_lease_and_checks_the_version_together() {
     let ttl = Duration::minutes(4);
     assert_eq!(
         counted
-            .claim_write("prod-aurora", "tick-c", Some(2), None, t, ttl)
+            .claim_write(&request("prod-aurora", "tick-c", Some(2), None, t, ttl))
             .await
             .unwrap(),
         ClaimOutcome::Leased
     );
     assert_eq!(
         counted
-            .claim_write("prod-aurora", "tick-c", Some(1), None, t, ttl)
+            .claim_write(&request("prod-aurora", "tick-c", Some(1), None, t, ttl))
             .await
             .unwrap(),
         ClaimOutcome::Moved
