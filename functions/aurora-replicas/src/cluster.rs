@@ -13,13 +13,10 @@
 //!   clock, never by the event's `at`, so a replay cannot take over a live tick's cluster; the
 //!   expired lease of a tick that died can be taken over only by a tick that planned from the
 //!   current version.
-//! - **The lease lapses; it is not given back.** Releasing it would cost one more `UpdateItem`
-//!   per changed cluster. [`LEASE_TTL`] (4 minutes) outlasts the function's 120 s timeout and is
-//!   shorter than the default 5-minute tick, so the next scheduled tick finds it expired. A tick
-//!   that comes sooner (a retried or duplicated delivery, a replay, an event override, or a
-//!   faster `TickRate`) and would change the cluster stands aside from it until it lapses, which
-//!   is the point: within the TTL it cannot tell a finished tick from a live one. A steady
-//!   cluster is not claimed, so the lapsing lease delays nothing that has nothing to do.
+//! - **The lease is given back at the end of the turn** (one more `UpdateItem` per changed
+//!   cluster), so a tick that comes right after — an override followed by `offpeak run`, a retried
+//!   delivery — is not kept away by a finished one. A tick that dies keeps others away until
+//!   [`LEASE_TTL`] (4 minutes, longer than the function's 120 s timeout) has passed.
 //! - **A steady cluster is not claimed.** A cluster whose plan is empty and whose memory is
 //!   unchanged takes no lease and writes nothing.
 //! - **The clock dates what happens.** Memory's `since` and `acted_at` are the clock's value
@@ -38,7 +35,9 @@ use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{self, Claimed, DeleteOutcome, Holder, PutOutcome, Record, StateStore};
+use offpeak_shared::state::{
+    self, Claim, Claimed, DeleteOutcome, Holder, PutOutcome, Record, StateStore,
+};
 
 use crate::action::Action;
 use crate::apply::{Outcome, apply};
@@ -63,7 +62,7 @@ pub struct When {
 
 /// How long a cluster's lease lasts: longer than the function's 120 s timeout, so a live tick
 /// never loses it, and shorter than the default 5-minute tick, so neither a tick that died nor
-/// one that finished (its lease lapses, see the module doc) keeps the next scheduled tick away.
+/// one that died keeps others away no longer than the next scheduled tick.
 pub const LEASE_TTL: Duration = Duration::minutes(4);
 
 /// What a tick that held a cluster did to it.
@@ -179,13 +178,13 @@ impl<'d, 's> Cluster<'d, 's> {
             report.drifting.push(self.id().to_owned());
         }
         let held = match changed {
-            false => Some(self.version),
-            true => {
-                self.claim(deps, store, holder, &next, when.clock, report)
-                    .await
-            }
+            false => Some((self.version, None)),
+            true => self
+                .claim(deps, store, holder, &next, when.clock, report)
+                .await
+                .map(|claim| (claim.version(), Some(claim))),
         };
-        let Some(mut version) = held else {
+        let Some((mut version, claim)) = held else {
             if self.hold.from_event {
                 report.note(
                     self.id(),
@@ -212,6 +211,9 @@ impl<'d, 's> Cluster<'d, 's> {
         }
         if unsent {
             version = self.resave(store, &next, version, report).await;
+        }
+        if let Some(claim) = claim {
+            self.release_claim(store, claim, report).await;
         }
         Some(Turn { version, applied })
     }
@@ -247,8 +249,7 @@ impl<'d, 's> Cluster<'d, 's> {
     }
 
     /// Claims the cluster and writes `next` in the same write ([`state::claim_with()`], at the
-    /// clock's `clock`): the version to write against next, when the tick won the claim and may
-    /// act on the cluster. The lease is left to lapse (see the module doc).
+    /// clock's `clock`): the claim, when the tick won it and may act on the cluster.
     async fn claim<R: Rds, S: StateStore>(
         &self,
         deps: &Deps<'_, R, S>,
@@ -257,7 +258,7 @@ impl<'d, 's> Cluster<'d, 's> {
         next: &Memory,
         clock: DateTime<Utc>,
         report: &mut Report<Action>,
-    ) -> Option<Option<u64>> {
+    ) -> Option<Claim> {
         let doc = serde_json::to_value(next).expect("memory serialises to JSON");
         let claimed = state::claim_with(
             store,
@@ -270,7 +271,7 @@ impl<'d, 's> Cluster<'d, 's> {
         )
         .await;
         match claimed {
-            Ok(Claimed::Held(claim)) => Some(claim.version()),
+            Ok(Claimed::Held(claim)) => Some(claim),
             Ok(Claimed::StoodAside(aside)) => {
                 report.note(self.id(), aside.to_string());
                 None
@@ -283,6 +284,18 @@ impl<'d, 's> Cluster<'d, 's> {
                 self.refused(deps, &err, report).await;
                 None
             }
+        }
+    }
+
+    /// Gives the claim's lease back; a failure is a note (the lease expires by itself).
+    async fn release_claim<S: StateStore>(
+        &self,
+        store: &S,
+        claim: Claim,
+        report: &mut Report<Action>,
+    ) {
+        if let Err(unreleased) = claim.release(store).await {
+            report.note(self.id(), unreleased.to_string());
         }
     }
 

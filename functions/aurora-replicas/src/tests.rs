@@ -226,25 +226,15 @@ async fn repeated_ticks_converge_and_announce_ready_once() {
     let w = World::new();
     w.tick(PEAK).await;
     w.titles();
-    // The same tick delivered again while the replicas are still being created: it plans nothing,
-    // and the memory it would record is left to a later tick (the first tick's lease lapses only
-    // after LEASE_TTL).
+    // The same tick delivered again while the replicas are still being created.
     let again = w.tick(PEAK).await;
     assert!(again.plan.is_empty(), "{again:?}");
     assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
     assert!(w.titles().is_empty());
-    assert!(
-        again
-            .notes
-            .iter()
-            .any(|n| n.target == "prod" && n.message.contains("another invocation holds")),
-        "{again:?}"
-    );
-    assert!(!w.memory("prod").await.converged);
+    assert!(w.memory("prod").await.converged);
 
     w.rds.settle();
     w.tick_at(minutes_after(PEAK, 5)).await;
-    assert!(w.memory("prod").await.converged);
     let ready = w.titles();
     assert_eq!(
         ready,
@@ -572,14 +562,12 @@ async fn replicas_are_spread_over_the_cluster_azs() {
 // Clusters removed from the schedule (the registry).
 
 /// GIVEN both clusters at peak with their replicas available and announced ready (and an Auto
-/// Scaling reader on prod). The first tick's clock is one tick interval earlier, so its leases
-/// have lapsed when the second tick, a minute after the peak, announces ready (and that one's
-/// by the next tick interval).
+/// Scaling reader on prod).
 async fn at_peak() -> World {
     let w = World::new();
     w.rds
         .add_instance("prod", "application-autoscaling-7f", false);
-    w.replay(PEAK, minutes_after(PEAK, -5)).await;
+    w.tick(PEAK).await;
     w.rds.settle();
     w.tick_at(minutes_after(PEAK, 1)).await;
     w.titles();
@@ -901,13 +889,11 @@ async fn a_cluster_leased_by_a_live_tick_is_left_to_it_until_the_lease_expires()
     let report = w.tick_at(expired).await;
     assert_eq!(w.offpeak_ids("prod"), ["prod-offpeak-1", "prod-offpeak-2"]);
     assert!(report.failed.is_empty(), "{report:?}");
-    // AND it left its own lease to lapse one LEASE_TTL later, without a call to give it back
+    // AND it gave the lease back: a tick right after is not kept away by it
     let lease = w.store.inner.get_many(&["prod"]).await.unwrap()["prod"]
         .lease
-        .clone()
-        .unwrap();
-    assert_eq!(lease.until, expired + LEASE_TTL);
-    assert!(lease.holder.starts_with("aurora-replicas/") && lease.holder != "aurora-replicas/dead");
+        .clone();
+    assert_eq!(lease, None);
 }
 
 // ---------------------------------------------------------------------------------------------

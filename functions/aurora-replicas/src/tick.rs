@@ -8,7 +8,7 @@
 //!   that puts unscheduled clusters back reads their memory with one more `BatchGetItem`. A
 //!   cluster whose plan is empty and whose memory is unchanged costs nothing more: no write of
 //!   any kind. A cluster the tick changes costs its claim besides its RDS calls: one `UpdateItem`
-//!   that takes its lease and writes its memory together; the lease lapses by itself
+//!   that takes its lease and writes its memory together, and one that gives the lease back
 //!   ([`crate::cluster`]).
 //! - **Nothing changed goes unregistered.** Before the first change to a cluster (or on finding
 //!   offpeak's replicas in one it does not know, made before the registry existed), the tick

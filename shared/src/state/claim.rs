@@ -27,8 +27,7 @@
 //!   too, the reason given is the moved version.
 //! - **One holder id per invocation** ([`Holder`]): unique across concurrent invocations (even in
 //!   one process), and read from no clock.
-//! - **Released at the end** ([`Claim::release`]), or left to lapse at the end of its `ttl` by a
-//!   function that chooses to (aurora-replicas). A failed release is an [`Unreleased`] to note,
+//! - **Released at the end** ([`Claim::release`]). A failed release is an [`Unreleased`] to note,
 //!   never a failure of the tick: the lease expires by itself. A release that finds the lease no
 //!   longer this holder's (it expired and another tick took it, or the target's item was deleted,
 //!   which frees its lease) is `Ok(false)` and changes nothing.
