@@ -54,7 +54,7 @@ use super::classify::{MaskedColumn, PlannedAction, TablePlan};
 use super::conn::{Db, Param};
 use super::dialect::Dialect;
 use super::expr;
-use super::report::Check;
+use super::report::{Check, check};
 use super::rules::{HASH_HEX_LEN, JsonKeys, JsonOthers, JsonRules, JsonSegment, Strategy};
 use super::scrub::DbError;
 
@@ -270,15 +270,6 @@ async fn statistics(
     let params = [&plan.table.id.schema, &plan.table.id.name, &m.column.name]
         .map(|s| Param::Text(Some(s.clone())));
     db.count(during, &sql, &params).await
-}
-
-fn check(name: &'static str, subject: &str, passed: bool, detail: String) -> Check {
-    Check {
-        check: name,
-        subject: subject.to_owned(),
-        passed,
-        detail,
-    }
 }
 
 /// Every distinct walked document rule of `plans`.

@@ -92,6 +92,16 @@ pub struct Check {
     pub detail: String,
 }
 
+/// One check's result, as a verification lists it.
+pub(crate) fn check(name: &'static str, subject: &str, passed: bool, detail: String) -> Check {
+    Check {
+        check: name,
+        subject: subject.to_owned(),
+        passed,
+        detail,
+    }
+}
+
 impl Verification {
     pub fn new(checks: Vec<Check>) -> Verification {
         Verification {

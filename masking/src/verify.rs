@@ -38,7 +38,7 @@ use super::conn::{Db, Param};
 use super::dialect::Dialect;
 use super::expr::{self, CheckSpec};
 use super::json;
-use super::report::{Check, Verification};
+use super::report::{Check, Verification, check};
 use super::scrub::DbError;
 
 /// Runs every check; a failing check is a result, not an error.
@@ -69,15 +69,6 @@ pub async fn verify(
         checks.extend(residue_checks(db, plans).await?);
     }
     Ok(Verification::new(checks))
-}
-
-fn check(name: &'static str, subject: &str, passed: bool, detail: String) -> Check {
-    Check {
-        check: name,
-        subject: subject.to_owned(),
-        passed,
-        detail,
-    }
 }
 
 async fn table(db: &mut Db, plan: &TablePlan) -> Result<Vec<Check>, DbError> {

@@ -220,8 +220,7 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         run: &mut Run,
         at: DateTime<Utc>,
     ) -> Result<Effect, StepError> {
-        let url = self.url(action, db, run).await?;
-        let budget = self.budget(run.deadline, at);
+        let (url, budget) = self.session(action, db, run, at).await?;
         let report = self
             .masking
             .mask(&url, budget)
@@ -243,9 +242,7 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         run: &mut Run,
         at: DateTime<Utc>,
     ) -> Result<Effect, StepError> {
-        let url = self.url(action, db, run).await?;
-        // Bound like masking: a gate session never outlives the invocation that opened it.
-        let budget = self.budget(run.deadline, at);
+        let (url, budget) = self.session(action, db, run, at).await?;
         let verification = self
             .masking
             .verify(&url, budget)
@@ -260,6 +257,19 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
 
     /// This invocation's allowance for masking or the gate: the configured time, never past the
     /// run's deadline.
+    /// The URL of `db`, and the budget of a session opened on it at `at` (masking or the
+    /// verification gate alike): a session never outlives the invocation that opened it.
+    async fn session(
+        &self,
+        action: &Action,
+        db: &Database,
+        run: &Run,
+        at: DateTime<Utc>,
+    ) -> Result<(DatabaseUrl, Budget), StepError> {
+        let url = self.url(action, db, run).await?;
+        Ok((url, self.budget(run.deadline, at)))
+    }
+
     fn budget(&self, deadline: DateTime<Utc>, at: DateTime<Utc>) -> Budget {
         let left = (deadline - at).to_std().unwrap_or(Duration::ZERO);
         let time = self.settings.mask_time.map_or(left, |t| t.min(left));

@@ -235,16 +235,22 @@ impl Ctx<'_> {
         of_run(tags, &self.cfg.target, &self.run.id)
     }
 
+    /// A resource under this run's name that the run did not create: the run fails, and the
+    /// resource is left alone (cleanup deletes only what carries the run's tags).
+    fn not_ours(&self, what: &str, id: &str) -> Step {
+        fail(
+            FailKind::Ownership,
+            format!(
+                "{what} {id} exists but was not created by run {}; it is left alone",
+                self.run.id
+            ),
+        )
+    }
+
     /// This run's clone under its clone name.
     fn clone_cluster(&self) -> Result<Option<&Cluster>, Box<Step>> {
         match self.obs.cluster(&self.run.clone) {
-            Some(c) if !self.ours(&c.tags) => Err(Box::new(fail(
-                FailKind::Ownership,
-                format!(
-                    "cluster {} exists but was not created by run {}; it is left alone",
-                    c.id, self.run.id
-                ),
-            ))),
+            Some(c) if !self.ours(&c.tags) => Err(Box::new(self.not_ours("cluster", &c.id))),
             found => Ok(found),
         }
     }
@@ -302,13 +308,7 @@ impl Ctx<'_> {
                 Ok(spec) => act(Action::CreateInstance(spec)),
                 Err(step) => *step,
             },
-            Some(i) if !self.ours(&i.tags) => fail(
-                FailKind::Ownership,
-                format!(
-                    "instance {} exists but was not created by run {}",
-                    i.id, self.run.id
-                ),
-            ),
+            Some(i) if !self.ours(&i.tags) => self.not_ours("instance", &i.id),
             Some(i) if i.status == AVAILABLE => Step::Advance(Phase::Mask),
             Some(i) if broken(&i.status) => {
                 fail(FailKind::Aws, format!("instance {} is {}", i.id, i.status))
@@ -409,13 +409,7 @@ impl Ctx<'_> {
     fn copy_step(&self) -> Step {
         let copy_id = self.names().copy_cluster();
         match self.obs.cluster(&copy_id) {
-            Some(c) if !self.ours(&c.tags) => fail(
-                FailKind::Ownership,
-                format!(
-                    "cluster {} exists but was not created by run {}; it is left alone",
-                    c.id, self.run.id
-                ),
-            ),
+            Some(c) if !self.ours(&c.tags) => self.not_ours("cluster", &c.id),
             None => self.make_copy(&copy_id),
             Some(c) if broken(&c.status) => {
                 fail(FailKind::Aws, format!("copy {} is {}", c.id, c.status))
@@ -437,13 +431,7 @@ impl Ctx<'_> {
                 })),
                 Err(step) => *step,
             },
-            Some(i) if !self.ours(&i.tags) => fail(
-                FailKind::Ownership,
-                format!(
-                    "instance {} exists but was not created by run {}",
-                    i.id, self.run.id
-                ),
-            ),
+            Some(i) if !self.ours(&i.tags) => self.not_ours("instance", &i.id),
             Some(i) if broken(&i.status) => {
                 fail(FailKind::Aws, format!("instance {} is {}", i.id, i.status))
             }

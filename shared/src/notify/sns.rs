@@ -45,6 +45,14 @@ impl SentNotifications {
         std::mem::take(&mut *self.lock())
     }
 
+    /// [`take`](Self::take), each as its severity, target and title.
+    pub fn take_titles(&self) -> Vec<(Severity, String, &'static str)> {
+        self.take()
+            .into_iter()
+            .map(|n| (n.severity, n.target.to_string(), n.title))
+            .collect()
+    }
+
     /// How many notifications are waiting to be taken.
     pub fn len(&self) -> usize {
         self.lock().len()

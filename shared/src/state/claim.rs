@@ -228,13 +228,11 @@ pub async fn claim_with<S: StateStore>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use chrono::TimeZone;
     use serde_json::json;
 
     use super::*;
-    use crate::state::{DeleteOutcome, MemoryStateStore, PutOutcome, Record};
+    use crate::state::{DeleteOutcome, HookedStore, MemoryStateStore, PutOutcome};
 
     const TARGET: &str = "prod-aurora";
 
@@ -411,51 +409,10 @@ mod tests {
         assert_eq!(lease_holder(&store).await.as_deref(), Some(next.as_str()));
     }
 
-    /// A memory store whose releases fail.
-    struct Unreleasing(MemoryStateStore);
-
-    impl StateStore for Unreleasing {
-        async fn get_many<T: AsRef<str> + Sync>(
-            &self,
-            targets: &[T],
-        ) -> Result<HashMap<String, Record>, StateError> {
-            self.0.get_many(targets).await
-        }
-        async fn put(
-            &self,
-            target: &str,
-            doc: &serde_json::Value,
-            expected_version: Option<u64>,
-        ) -> Result<PutOutcome, StateError> {
-            self.0.put(target, doc, expected_version).await
-        }
-        async fn delete(&self, target: &str, version: u64) -> Result<DeleteOutcome, StateError> {
-            self.0.delete(target, version).await
-        }
-        async fn try_lease(
-            &self,
-            target: &str,
-            holder: &str,
-            now: DateTime<Utc>,
-            ttl: Duration,
-        ) -> Result<bool, StateError> {
-            self.0.try_lease(target, holder, now, ttl).await
-        }
-        async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
-            self.0.claim_write(claim).await
-        }
-        async fn release_lease(&self, target: &str, _holder: &str) -> Result<bool, StateError> {
-            Err(StateError::Contended {
-                target: target.to_owned(),
-                attempts: 1,
-            })
-        }
-    }
-
     #[tokio::test]
     async fn a_failed_release_is_a_note_naming_when_the_lease_expires() {
         // GIVEN a store that cannot release, and a held target whose next write lost
-        let store = Unreleasing(MemoryStateStore::new());
+        let store = HookedStore::default().failing_releases();
         store.put(TARGET, &json!({}), None).await.unwrap();
         let me = Holder::new("masked-refresh");
         let got = held(claim(&store, &me, TARGET, Some(1), t0(), ttl()).await);

@@ -10,7 +10,6 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
 };
-use chrono::{DateTime, Utc};
 
 use super::item::{self, DOC, Item, LEASE_HOLDER, LEASE_UNTIL, TARGET, VERSION};
 use super::{ClaimOutcome, ClaimWrite, DeleteOutcome, PutOutcome, Record, StateError, StateStore};
@@ -323,35 +322,6 @@ impl StateStore for DynamoStateStore {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(e) if condition_failed(&e) => Ok(DeleteOutcome::Conflict),
             Err(e) => Err(StateError::Delete {
-                table: self.table.clone(),
-                target: target.to_owned(),
-                source: boxed(e),
-            }),
-        }
-    }
-
-    async fn try_lease(
-        &self,
-        target: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<bool, StateError> {
-        let request = self
-            .update(target)
-            .update_expression("SET #holder = :holder, #until = :until")
-            .condition_expression(
-                "attribute_not_exists(#until) OR #until <= :now OR #holder = :holder",
-            )
-            .expression_attribute_names("#holder", LEASE_HOLDER)
-            .expression_attribute_names("#until", LEASE_UNTIL)
-            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
-            .expression_attribute_values(":until", item::millis(now + ttl))
-            .expression_attribute_values(":now", item::millis(now));
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(StateError::TryLease {
                 table: self.table.clone(),
                 target: target.to_owned(),
                 source: boxed(e),

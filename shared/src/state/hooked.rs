@@ -4,12 +4,11 @@
 //! first, a write that fails or loses, a count of the writes that landed. Every call yields to the
 //! runtime first, so concurrent ticks interleave as they would against DynamoDB. A claim that
 //! carries a document is a write like any other; reads, deletes, leases and claims without a
-//! document are the inner store's, unchanged.
+//! document are the inner store's, unchanged. Releases are the inner store's too, unless the
+//! store was made to fail them ([`HookedStore::failing_releases`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use chrono::{DateTime, Utc};
 
 use super::{
     ClaimOutcome, ClaimWrite, DeleteOutcome, MemoryStateStore, PutOutcome, Record, StateError,
@@ -37,6 +36,7 @@ pub struct HookedStore {
     /// Writes that reached the inner store (the caller's own, not a racing writer's).
     puts: AtomicUsize,
     hook: Hook,
+    releases_fail: bool,
 }
 
 impl HookedStore {
@@ -46,6 +46,16 @@ impl HookedStore {
             inner: MemoryStateStore::new(),
             puts: AtomicUsize::new(0),
             hook: Box::new(hook),
+            releases_fail: false,
+        }
+    }
+
+    /// This store, failing every lease release (a [`StateError::Contended`] naming the target)
+    /// and releasing nothing: a lease then stays until it expires.
+    pub fn failing_releases(self) -> Self {
+        Self {
+            releases_fail: true,
+            ..self
         }
     }
 
@@ -97,16 +107,6 @@ impl StateStore for HookedStore {
         self.inner.delete(target, expected_version).await
     }
 
-    async fn try_lease(
-        &self,
-        target: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<bool, StateError> {
-        self.inner.try_lease(target, holder, now, ttl).await
-    }
-
     async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
         let (target, doc) = (claim.target, claim.doc);
         tokio::task::yield_now().await;
@@ -133,6 +133,12 @@ impl StateStore for HookedStore {
     }
 
     async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
+        if self.releases_fail {
+            return Err(StateError::Contended {
+                target: target.to_owned(),
+                attempts: 1,
+            });
+        }
         self.inner.release_lease(target, holder).await
     }
 }

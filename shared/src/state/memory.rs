@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
-
 use super::{
     ClaimOutcome, ClaimWrite, DeleteOutcome, Lease, PutOutcome, Record, StateError, StateStore,
 };
@@ -98,28 +96,6 @@ impl StateStore for MemoryStateStore {
         Ok(DeleteOutcome::Deleted)
     }
 
-    async fn try_lease(
-        &self,
-        target: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<bool, StateError> {
-        let mut slots = self.lock();
-        let slot = slots.entry(target.to_owned()).or_default();
-        let free = match &slot.lease {
-            None => true,
-            Some(lease) => !lease.is_active(now) || lease.holder == holder,
-        };
-        if free {
-            slot.lease = Some(Lease {
-                holder: holder.to_owned(),
-                until: now + ttl,
-            });
-        }
-        Ok(free)
-    }
-
     async fn claim_write(&self, claim: &ClaimWrite<'_>) -> Result<ClaimOutcome, StateError> {
         let (target, holder, expected_version, doc, now, ttl) = claim.parts();
         let mut slots = self.lock();
@@ -166,7 +142,7 @@ impl StateStore for MemoryStateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use serde_json::json;
 
     fn t0() -> DateTime<Utc> {

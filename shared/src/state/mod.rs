@@ -198,13 +198,6 @@ pub enum StateError {
         #[source]
         source: Box<aws_sdk_dynamodb::Error>,
     },
-    #[error("take lease on target {target} in table {table} failed")]
-    TryLease {
-        table: String,
-        target: String,
-        #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
-    },
     #[error("claim target {target} in table {table} failed")]
     Claim {
         table: String,
@@ -283,15 +276,39 @@ pub trait StateStore: Send + Sync {
         expected_version: u64,
     ) -> impl Future<Output = Result<DeleteOutcome, StateError>> + Send;
 
-    /// Takes (or renews) the lease on `target` for `holder` until `now + ttl`; false if another
-    /// holder's lease is still active at `now`.
+    /// Takes (or renews) the lease on `target` for `holder` until `now + ttl`, whatever its
+    /// version; false if another holder's lease is still active at `now`. A [`claim_write`]
+    /// without a document against the version just read; read again once if the version moved
+    /// in between, and false if it moved again.
+    ///
+    /// [`claim_write`]: StateStore::claim_write
     fn try_lease(
         &self,
         target: &str,
         holder: &str,
         now: DateTime<Utc>,
         ttl: chrono::Duration,
-    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    ) -> impl Future<Output = Result<bool, StateError>> + Send {
+        async move {
+            for _ in 0..2 {
+                let stored = self.get_many(&[target]).await?;
+                let claim = ClaimWrite {
+                    target,
+                    holder,
+                    expected_version: stored.get(target).map(|r| r.version),
+                    doc: None,
+                    now,
+                    ttl,
+                };
+                match self.claim_write(&claim).await? {
+                    ClaimOutcome::Claimed { .. } => return Ok(true),
+                    ClaimOutcome::Leased => return Ok(false),
+                    ClaimOutcome::Moved => {}
+                }
+            }
+            Ok(false)
+        }
+    }
 
     /// Claims `target` for `holder` in one conditional write: takes (or renews) its lease until
     /// `now + ttl` and, when `doc` is given, writes it as the next version — only if the stored

@@ -105,11 +105,7 @@ impl World {
     }
 
     fn titles(&self) -> Vec<(Severity, String, &'static str)> {
-        self.sent
-            .take()
-            .into_iter()
-            .map(|n| (n.severity, n.target.to_string(), n.title))
-            .collect()
+        self.sent.take_titles()
     }
 }
 
