@@ -1,7 +1,8 @@
 """The Python baseline for offpeak's cold-start benchmark (`make bench`, BENCHMARKS.md).
 
 What a scheduler Lambda in the style of AWS Instance Scheduler runs: boto3 clients built once at
-import, then per invocation one state read from DynamoDB, the same describe calls the offpeak Rust
+import, then per invocation a read of the kill switch (offpeak's two pause items, as the Rust
+function's gate reads them), one state read from DynamoDB, the same describe calls the offpeak Rust
 function makes for the same schedule, and each target's local time in its zone. It plans nothing
 and writes nothing, so it does less work than the function it is compared with.
 
@@ -38,6 +39,7 @@ MASKED_REFRESH = {"source": "prod-aurora", "target": "dev-aurora", "zone": "Asia
 
 def aurora_replicas(event, context):
     """Peak replicas: the clusters and their instances, in one describe of each kind."""
+    _paused("aurora-replicas")
     at = _instant(event)
     clusters = list(AURORA_CLUSTERS)
     state = _state(clusters)
@@ -60,6 +62,7 @@ def aurora_replicas(event, context):
 
 def eks_nodegroups(event, context):
     """Node group sleep: each node group described, then their Auto Scaling groups together."""
+    _paused("eks-nodegroups")
     at = _instant(event)
     groups, asg_names, ids = [], [], []
     for cluster, zone, nodegroups, self_managed in EKS_TARGETS:
@@ -91,6 +94,7 @@ def eks_nodegroups(event, context):
 
 def masked_refresh(event, context):
     """Nightly masked refresh: where the source and the development cluster stand."""
+    _paused("masked-refresh")
     at = _instant(event)
     clusters = [MASKED_REFRESH["source"], MASKED_REFRESH["target"]]
     state = _state(["masked-refresh"])
@@ -111,6 +115,11 @@ def masked_refresh(event, context):
 def _instant(event):
     at = event.get("at")
     return datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
+
+
+def _paused(function):
+    """The kill switch: offpeak/pause/all and offpeak/pause/<function>, in one BatchGetItem."""
+    return bool(_state(["offpeak/pause/all", f"offpeak/pause/{function}"]))
 
 
 def _state(targets):
