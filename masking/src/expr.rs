@@ -76,6 +76,10 @@ fn concat(d: Dialect, parts: &[&str]) -> String {
 fn redact(d: Dialect, x: &str, first: u8, last: u8) -> String {
     let keep = u32::from(first) + u32::from(last);
     let len = format!("CHAR_LENGTH({x})");
+    if keep == 0 {
+        // Nothing kept: every character starred, without the ends' branch.
+        return format!("REPEAT('*', {len})");
+    }
     let middle = format!("REPEAT('*', {len} - {keep})");
     let kept = concat(
         d,
@@ -339,6 +343,9 @@ pub(crate) fn conforms(
                 u32::from(*keep_first) + u32::from(*keep_last),
             );
             let len = format!("CHAR_LENGTH({v})");
+            if keep == 0 {
+                return Some(format!("{v} = REPEAT('*', {len})"));
+            }
             format!(
                 "({len} = 0 OR {v} = REPEAT('*', {len}) OR ({len} > {keep} AND SUBSTR({v}, {}, {len} - {keep}) = REPEAT('*', {len} - {keep})))",
                 f + 1
@@ -463,6 +470,23 @@ mod tests {
         assert_eq!(
             sql,
             "CASE WHEN CHAR_LENGTH(\"ssn\") <= 3 THEN REPEAT('*', CHAR_LENGTH(\"ssn\")) ELSE (LEFT(\"ssn\", 1) || REPEAT('*', CHAR_LENGTH(\"ssn\") - 3) || RIGHT(\"ssn\", 2)) END"
+        );
+    }
+
+    #[test]
+    fn redact_keeping_nothing_stars_every_character_in_one_expression() {
+        let c = column("street", ColumnKind::Text, "text");
+        let s = Strategy::Redact {
+            keep_first: 0,
+            keep_last: 0,
+        };
+        assert_eq!(
+            masked(Dialect::Postgres, &c, &s),
+            "REPEAT('*', CHAR_LENGTH(\"street\"))"
+        );
+        assert_eq!(
+            conforms(Dialect::MySql, &s, "`street`", Some(&c)).as_deref(),
+            Some("`street` = REPEAT('*', CHAR_LENGTH(`street`))")
         );
     }
 
