@@ -116,11 +116,14 @@ impl Dialect {
         Some(format!("({})", parts.join(" AND ")))
     }
 
-    /// `expr` matches a regular expression, case-sensitively.
+    /// `expr` matches a regular expression, case-sensitively. PostgreSQL: as `text` (so a
+    /// `citext` value is not matched case-insensitively) in the "C" collation, which gives the
+    /// patterns used here (ASCII classes and literals) the same meaning and spares the locale's
+    /// character tests (~15% of a 64-digit hex check).
     pub fn matches(self, expr: &str, pattern: &str) -> String {
         let pattern = self.literal(pattern);
         match self {
-            Dialect::Postgres => format!("({expr}) ~ {pattern}"),
+            Dialect::Postgres => format!("(CAST(({expr}) AS text) COLLATE \"C\") ~ {pattern}"),
             Dialect::MySql => {
                 format!("(CONVERT({expr} USING utf8mb4) COLLATE utf8mb4_bin REGEXP {pattern})")
             }
@@ -185,13 +188,13 @@ mod tests {
             pg.as_deref(),
             Some(
                 "(CHAR_LENGTH(v) = 12 AND v LIKE '+9\\_ %@x\\%y' COLLATE \"C\" \
-                 AND (SUBSTR(v, 5, 4)) ~ '^[0-9]+$')"
+                 AND (CAST((SUBSTR(v, 5, 4)) AS text) COLLATE \"C\") ~ '^[0-9]+$')"
             )
         );
         let bare = Dialect::Postgres.framed("v", "", "0-9a-f", 64, "").unwrap();
         assert_eq!(
             bare,
-            "(CHAR_LENGTH(v) = 64 AND (SUBSTR(v, 1, 64)) ~ '^[0-9a-f]+$')"
+            "(CHAR_LENGTH(v) = 64 AND (CAST((SUBSTR(v, 1, 64)) AS text) COLLATE \"C\") ~ '^[0-9a-f]+$')"
         );
         assert_eq!(Dialect::MySql.framed("v", "", "0-9", 4, ""), None);
     }
