@@ -36,6 +36,7 @@ pub mod postgres;
 pub mod process;
 pub mod runtime_api;
 mod scratch;
+pub mod server_log;
 mod throwaway;
 pub mod wire;
 

@@ -474,3 +474,79 @@ async fn dry_run_says_which_databases_would_be_dropped_and_which_logins_kept() {
     );
     assert_eq!(world.phase().await, None);
 }
+
+/// With every statement and its parameters logged on the clone's server (as production's
+/// parameter groups may have it, and the clone inherits them), a whole refresh leaves no form of
+/// the key, no original value and no password in the server's log.
+async fn the_clone_server_log_holds_no_key_original_or_password(engine: offpeak_tests::Engine) {
+    use offpeak_tests::masking_support::MARKERS;
+    use offpeak_tests::server_log::{self, ServerLog};
+
+    // GIVEN production logins with their passwords on the clone, one of them kept
+    let setup = Setup {
+        engine,
+        keep_logins: vec!["app_ro"],
+        ..Setup::default()
+    };
+    let world = World::start(setup).await;
+    let logins = match engine {
+        offpeak_tests::Engine::Postgres => [
+            "CREATE ROLE prod_app LOGIN PASSWORD 'prod-app-password'",
+            "CREATE ROLE app_ro LOGIN PASSWORD 'app-ro-password'",
+        ],
+        offpeak_tests::Engine::MariaDb => [
+            "CREATE USER 'prod_app'@'%' IDENTIFIED BY 'prod-app-password'",
+            "CREATE USER 'app_ro'@'%' IDENTIFIED BY 'app-ro-password'",
+        ],
+    };
+    for sql in logins {
+        world.server.exec(sql).await;
+    }
+    // AND the server logs every statement with its parameters from now on
+    let log = ServerLog::everything(engine, &world.db().url).await;
+
+    // WHEN a refresh completes
+    world.tick_until_terminal(0).await;
+    assert_eq!(world.phase().await, Some(Phase::Done));
+    // (a statement after the run, so the log is known to be live and flushed up to here)
+    world.server.exec("SELECT 'offpeak-logging-probe'").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // THEN the log recorded the run, with bind parameters ...
+    let written = log.written();
+    let text = String::from_utf8_lossy(&written);
+    assert!(
+        text.contains("offpeak-logging-probe") && text.contains("offpeak_masking"),
+        "the server log did not record the refresh ({} bytes in {})",
+        written.len(),
+        log.path
+    );
+    assert!(log.shows_parameters(&text), "no bind parameters logged");
+    // ... and none of the key material, an original or a password
+    let key = MaskingKey::from_salt(SALT.as_bytes(), "test").unwrap();
+    let mut needles = server_log::key_forms(SALT.as_bytes(), &key);
+    needles.extend(server_log::literal_needles("original", MARKERS));
+    needles.extend(server_log::literal_needles(
+        "password",
+        &[
+            "prod-app-password",
+            "app-ro-password",
+            DEV_PASSWORD,
+            PROD_PASSWORD,
+        ],
+    ));
+    let found = server_log::found(&written, &needles);
+    assert!(found.is_empty(), "the server log holds {found:?}");
+    log.off().await;
+}
+
+#[tokio::test]
+async fn postgres_with_every_statement_logged_a_refresh_leaves_no_key_original_or_password_in_the_log()
+ {
+    the_clone_server_log_holds_no_key_original_or_password(offpeak_tests::Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_with_the_general_log_on_a_refresh_leaves_no_key_original_or_password_in_it() {
+    the_clone_server_log_holds_no_key_original_or_password(offpeak_tests::Engine::MariaDb).await;
+}
