@@ -32,6 +32,32 @@ pub struct SecretError {
     pub reason: String,
 }
 
+impl SecretError {
+    /// A failure the next tick may not see again (throttling, a timeout, the network): not a
+    /// reason to give up a run. A missing secret, a denied read or a malformed value is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.reason.as_str(),
+            "Timeout"
+                | "DispatchFailure"
+                | "ResponseError"
+                | "ThrottlingException"
+                | "InternalServiceError"
+        )
+    }
+}
+
+/// The password secret `id` holds, from its text (see [`password_from`]); a malformed value is
+/// an error naming the secret, never showing the value.
+pub fn password_in(id: &str, text: Option<&str>) -> Result<Password, SecretError> {
+    let failed = |reason: &str| SecretError {
+        secret_id: id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let text = text.ok_or_else(|| failed("the secret has no string value"))?;
+    password_from(text).ok_or_else(|| failed("the secret is empty or its JSON has no \"password\""))
+}
+
 /// The real adapter.
 #[derive(Debug, Clone)]
 pub struct SdkSecrets {
@@ -91,11 +117,7 @@ impl Secrets for SdkSecrets {
             reason,
         };
         let out = self.get(id).await.map_err(|e| failed(code(&e)))?;
-        let text = out
-            .secret_string()
-            .ok_or_else(|| failed("the secret has no string value".into()))?;
-        password_from(text)
-            .ok_or_else(|| failed("the secret is empty or its JSON has no \"password\"".into()))
+        password_in(id, out.secret_string())
     }
 }
 
