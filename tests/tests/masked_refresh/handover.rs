@@ -133,7 +133,7 @@ async fn a_dev_password_secret_broken_during_the_run_fails_it_before_dev_is_rena
     }
     // WHEN the secret stops holding a password before the swap
     world.wire.heal();
-    world.set_dev_secret("").await;
+    world.set_dev_secret(r#"{"username": "admin"}"#).await;
     world.wire.take();
     world.tick_until_terminal(at).await;
     // THEN the run failed in the copy phase, the clone and its copy are gone, dev untouched:
