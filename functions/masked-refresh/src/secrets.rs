@@ -34,15 +34,12 @@ pub struct SecretError {
 
 impl SecretError {
     /// A failure the next tick may not see again (throttling, a timeout, the network): not a
-    /// reason to give up a run. A missing secret, a denied read or a malformed value is not.
+    /// reason to give up a run. A missing secret, a denied read, a malformed value or an answer
+    /// that could not be read is not: the run is refused and a person told.
     pub fn is_transient(&self) -> bool {
         matches!(
             self.reason.as_str(),
-            "Timeout"
-                | "DispatchFailure"
-                | "ResponseError"
-                | "ThrottlingException"
-                | "InternalServiceError"
+            "Timeout" | "DispatchFailure" | "ThrottlingException" | "InternalServiceError"
         )
     }
 }
@@ -153,5 +150,29 @@ mod tests {
         assert_eq!(password_from(json).unwrap().expose(), "from-json");
         assert!(password_from(r#"{"username": "admin"}"#).is_none());
         assert!(password_from("").is_none());
+    }
+
+    #[test]
+    fn a_malformed_secret_is_named_without_its_value_and_only_the_network_is_transient() {
+        let err = password_in("offpeak/dev", Some(r#"{"pass": "hunter2hunter2"}"#)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("offpeak/dev") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(!err.is_transient());
+        let failed = |reason: &str| SecretError {
+            secret_id: "offpeak/dev".into(),
+            reason: reason.into(),
+        };
+        assert!(failed("ThrottlingException").is_transient());
+        assert!(failed("Timeout").is_transient());
+        for code in [
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ResponseError",
+        ] {
+            assert!(!failed(code).is_transient(), "{code}");
+        }
     }
 }
