@@ -81,12 +81,26 @@ pub enum Action {
         security_groups: Vec<String>,
         password_secret: String,
     },
+    /// `GetSecretValue` of the dev password secret, before the swap renames anything: a secret
+    /// that cannot be read or holds no password fails the run while dev is untouched. The value
+    /// is dropped at once.
+    CheckPasswordSecret { password_secret: String },
+    /// `ModifyDBCluster DeletionProtection=true` on the promoted dev cluster, when the dev
+    /// cluster it replaced had deletion protection on.
+    EnableDeletionProtection { cluster: String },
     /// `ModifyDBCluster DeletionProtection=false`, before deleting a previous dev cluster.
     DisableDeletionProtection { cluster: String },
     /// `DeleteDBInstance`.
     DeleteInstance { instance: String, reason: Reason },
-    /// `DeleteDBCluster` (no final snapshot, automated backups deleted with it).
-    DeleteCluster { cluster: String, reason: Reason },
+    /// `DeleteDBCluster`, automated backups deleted with it; with a final snapshot named
+    /// `final_snapshot` for a cluster offpeak did not make (a handed-over dev cluster), without
+    /// one for a cluster it made (a masked copy).
+    DeleteCluster {
+        cluster: String,
+        reason: Reason,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        final_snapshot: Option<String>,
+    },
 }
 
 /// Why something is deleted.
@@ -222,15 +236,35 @@ impl fmt::Display for Action {
                 "promote {from} -> {to} (security groups {}, master password from secret {password_secret})",
                 security_groups.join(",")
             ),
+            Action::CheckPasswordSecret { password_secret } => {
+                write!(
+                    f,
+                    "check that secret {password_secret} holds the dev master password (value not shown)"
+                )
+            }
+            Action::EnableDeletionProtection { cluster } => {
+                write!(
+                    f,
+                    "turn on deletion protection of {cluster} (the dev cluster it replaced had it)"
+                )
+            }
             Action::DisableDeletionProtection { cluster } => {
                 write!(f, "turn off deletion protection of {cluster}")
             }
             Action::DeleteInstance { instance, reason } => {
                 write!(f, "delete instance {instance} ({reason})")
             }
-            Action::DeleteCluster { cluster, reason } => {
-                write!(f, "delete cluster {cluster} ({reason})")
-            }
+            Action::DeleteCluster {
+                cluster,
+                reason,
+                final_snapshot,
+            } => match final_snapshot {
+                Some(snapshot) => write!(
+                    f,
+                    "delete cluster {cluster} ({reason}) with final snapshot {snapshot}"
+                ),
+                None => write!(f, "delete cluster {cluster} ({reason}, no final snapshot)"),
+            },
         }
     }
 }

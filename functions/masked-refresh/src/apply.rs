@@ -150,10 +150,23 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
                 };
                 done(self.rds.modify_cluster(&change).await)
             }
-            Action::DisableDeletionProtection { cluster } => {
+            Action::CheckPasswordSecret { password_secret } => {
+                // Read and dropped: only whether it holds a password matters here.
+                self.secrets
+                    .password(password_secret)
+                    .await
+                    .map(|_| Effect::Done)
+                    .map_err(|source| StepError::Secret {
+                        action: action.to_string(),
+                        source,
+                    })
+            }
+            Action::EnableDeletionProtection { cluster }
+            | Action::DisableDeletionProtection { cluster } => {
+                let on = matches!(action, Action::EnableDeletionProtection { .. });
                 let change = ClusterChange {
                     cluster: cluster.clone(),
-                    deletion_protection: Some(false),
+                    deletion_protection: Some(on),
                     ..Default::default()
                 };
                 done(self.rds.modify_cluster(&change).await)
@@ -162,8 +175,14 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
                 self.rds.delete_instance(instance).await,
                 RdsError::not_found,
             )),
-            Action::DeleteCluster { cluster, .. } => done(tolerate(
-                self.rds.delete_cluster(cluster).await,
+            Action::DeleteCluster {
+                cluster,
+                final_snapshot,
+                ..
+            } => done(tolerate(
+                self.rds
+                    .delete_cluster(cluster, final_snapshot.as_deref())
+                    .await,
                 RdsError::not_found,
             )),
         }
@@ -332,9 +351,10 @@ fn tolerate(result: Result<(), RdsError>, ok: fn(&RdsError) -> bool) -> Result<(
 /// The production id an action would change, if any (the restore only reads it).
 pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a str> {
     let ids: Vec<&str> = match action {
-        Action::StartRun { .. } | Action::HoldOverride { .. } | Action::EndOverride { .. } => {
-            vec![]
-        }
+        Action::StartRun { .. }
+        | Action::HoldOverride { .. }
+        | Action::EndOverride { .. }
+        | Action::CheckPasswordSecret { .. } => vec![],
         Action::RestoreClone(spec) => vec![&spec.clone],
         // A copy is made from the verified clone, never from production.
         Action::CopyClone(spec) => vec![&spec.source, &spec.clone],
@@ -343,6 +363,7 @@ pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a st
         | Action::Mask { cluster, .. }
         | Action::Verify { cluster, .. }
         | Action::Forget { cluster, .. }
+        | Action::EnableDeletionProtection { cluster }
         | Action::DisableDeletionProtection { cluster }
         | Action::DeleteCluster { cluster, .. } => vec![cluster],
         Action::CreateInstance(spec) => vec![&spec.cluster],
@@ -367,6 +388,7 @@ mod tests {
         let delete = Action::DeleteCluster {
             cluster: "prod".into(),
             reason: Reason::FailedRun,
+            final_snapshot: None,
         };
         assert_eq!(touches_production(&delete, "prod"), Some("prod"));
         let rename = Action::RenameCluster {

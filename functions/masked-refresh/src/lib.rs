@@ -30,13 +30,16 @@
 //! | `mask` | first, once: *contain* the clone's whole server ([`offpeak_masking::cluster`]) — every database checked against the rules (one they neither cover nor drop refuses the run, nothing changed), the listed ones dropped, every production login disabled, kept ones re-keyed; then the masking engine (crate [`offpeak_masking`]) inside the clone (resumable, several ticks if need be) | every table done and its verification passed |
 //! | `verify` | the verification gate, again, in a fresh session, with the server's checks (no database but the covered one, no login the rules do not keep can log in) | it passed |
 //! | `seal` | tags the clone `offpeak:masking=verified`, drops the masking bookkeeping | done |
-//! | `copy` | once the clone's latest restorable time is past its sealing: `RestoreDBClusterToPointInTime` (copy-on-write) *of the verified clone* as `<dev>-offpeak-<run>-copy` into quarantine, `CreateDBInstance` `<dev>-offpeak-<run>-copy-1`; then deletes the clone and its instance (`DeleteAutomatedBackups`, no final snapshot), so no restorable point of dev predates masking | the copy and its instance are `available` and the clone is gone |
+//! | `copy` | once the clone's latest restorable time is past its sealing: `RestoreDBClusterToPointInTime` (copy-on-write) *of the verified clone* as `<dev>-offpeak-<run>-copy` into quarantine, `CreateDBInstance` `<dev>-offpeak-<run>-copy-1`; then deletes the clone and its instance (`DeleteAutomatedBackups`, no final snapshot), so no restorable point of dev predates masking; last, reads the dev password secret (`GetSecretValue`, value dropped) | the copy and its instance are `available`, the clone is gone and the secret holds a password |
 //! | `swap` | tags the dev cluster aside, renames it (and its instances) to `<dev>-offpeak-prev-<run>`, then renames the copy to the dev name with the dev security groups and the dev master password (from Secrets Manager) in one call, and its instance to the old writer's name | the copy holds the dev name |
-//! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev` | both `available` (due by `promote_by`: the swap's end + 60 min, or the window's close if later) |
-//! | `retire` | deletes previous dev clusters beyond `keep_previous` (instances first) | none left over (due by `promote_by`) |
-//! | `done` | notifies with duration and counts | — |
+//! | `promote` | waits for the promoted cluster and instance; tags them `offpeak:role=dev`; turns deletion protection on when the dev cluster it replaced had it | both `available` (due by `promote_by`: the swap's end + 60 min, or the window's close if later) |
+//! | `retire` | deletes previous dev clusters beyond `keep_previous` (instances first; deletion protection off first): one a person handed over with a final snapshot `<its id>-final`, one offpeak made (a masked copy) without | none left over (due by `promote_by`) |
+//! | `done` | notifies with duration and counts, naming any final snapshot taken | — |
 //!
 //! Failure behaviour:
+//! - a run does not start (nothing is created; "masked refresh did not start") when preflight
+//!   refuses it: the dev password secret cannot be read or holds no password, the dev cluster is
+//!   not handed over, a name is taken, ...;
 //! - before the swap (any AWS error, masking error, verification failure, the window closing):
 //!   `cleanup` deletes the clone, its copy and their instances, leaves dev untouched, notifies →
 //!   `failed`;

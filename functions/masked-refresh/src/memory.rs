@@ -77,6 +77,9 @@ pub struct Run {
     /// Previous dev clusters deleted by this run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<String>,
+    /// The final snapshots RDS took of the handed-over dev clusters this run deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_snapshots: Vec<String>,
     /// Problems that did not fail the run (a previous cluster that could not be deleted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -116,6 +119,7 @@ impl Run {
             cluster: None,
             masking: MaskingStats::default(),
             retired: Vec::new(),
+            final_snapshots: Vec::new(),
             warnings: Vec::new(),
             stuck_notified: false,
             finished_at: None,
@@ -264,6 +268,9 @@ pub struct SwapPlan {
     pub previous: Option<Aside>,
     /// The name the clone's instance takes (the previous writer's, so its endpoint stays).
     pub instance: String,
+    /// The dev cluster being replaced had deletion protection on: the promoted one gets it too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deletion_protection: bool,
 }
 
 /// A dev cluster and its instances, renamed aside.

@@ -12,9 +12,17 @@
 //! | its instance | `<target>-offpeak-<run>-copy-1` |
 //! | the previous dev cluster, renamed aside | `<target>-offpeak-prev-<run>` |
 //! | its instances | `<target>-offpeak-prev-<run>-<n>` |
+//! | the final snapshot of a handed-over dev cluster, taken when it is deleted | `<target>-offpeak-prev-<run>-final` |
 //!
 //! All of them start with `<target>-offpeak-`, the `CloneIdPrefix` the IAM policy scopes
-//! creates, renames and deletes to.
+//! creates, renames, deletes and final snapshots to.
+//!
+//! Made by offpeak or handed over: a cluster offpeak made (a clone, its copy, later dev and then
+//! previous) carries the `offpeak:run` tag of the run that made it from its creation on; a dev
+//! cluster a person handed over carries only the two hand-over tags, and being put aside adds no
+//! `offpeak:run` ([`aside_tags`]). Only a handed-over cluster holds data offpeak did not make, so
+//! only it gets a final snapshot when it is deleted ([`final_snapshot`]); a cluster offpeak made
+//! is a masked copy re-made every night and is deleted without one.
 //!
 //! Ownership (never delete or rename what offpeak did not create or put aside):
 //! - the clone (and its copy) is ours when it carries `offpeak:managed-by=offpeak` **and** this
@@ -184,6 +192,30 @@ pub fn previous(id: &str, tags: &[Tag], target: &str) -> bool {
         && id.starts_with(&aside_prefix(target))
 }
 
+/// Made by offpeak (by some run of this function): carries `offpeak:run`. A handed-over dev
+/// cluster, put aside or not, does not (see the module docs).
+pub fn made_by_offpeak(tags: &[Tag]) -> bool {
+    managed(tags) && tag(tags, RUN_KEY).is_some()
+}
+
+/// The final snapshot taken when deleting `cluster`, a cluster offpeak did not make, or `None`
+/// for one it made (a masked copy, deleted without a snapshot). Derived from the cluster's id
+/// alone — for a previous dev cluster `<target>-offpeak-prev-<run>-final`, `<run>` the occurrence
+/// that put it aside — so a retried or resumed delete asks for the same snapshot.
+pub fn final_snapshot(cluster: &str, tags: &[Tag]) -> Option<String> {
+    (!made_by_offpeak(tags)).then(|| format!("{cluster}-final"))
+}
+
+/// A valid `FinalDBSnapshotIdentifier`: 1 to 255 letters, digits or hyphens, starting with a
+/// letter, no two hyphens in a row and no hyphen at the end (RDS `DeleteDBCluster`).
+pub fn valid_snapshot_id(id: &str) -> bool {
+    (1..=255).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.contains("--")
+        && !id.ends_with('-')
+}
+
 /// The production cluster (or an instance of it): never changed.
 pub fn is_production(id: &str, source: &str) -> bool {
     id.eq_ignore_ascii_case(source)
@@ -267,5 +299,51 @@ mod tests {
             "an aside cluster is not the clone"
         );
         assert!(is_production("Prod", "prod"));
+    }
+
+    #[test]
+    fn only_a_handed_over_cluster_gets_a_final_snapshot_with_a_valid_stable_name() {
+        let handed_over = [managed_pair(), aside_tags("dev", "20261127", "dev")].concat();
+        let snapshot = final_snapshot("dev-offpeak-prev-20261127", &handed_over);
+        assert_eq!(snapshot.as_deref(), Some("dev-offpeak-prev-20261127-final"));
+        assert!(snapshot.unwrap().starts_with(&prefix("dev")), "IAM prefix");
+        let ours_put_aside = [
+            copy_tags("dev", "prod", "20261126"),
+            aside_tags("dev", "20261127", "dev"),
+        ]
+        .concat();
+        assert_eq!(
+            final_snapshot("dev-offpeak-prev-20261127", &ours_put_aside),
+            None,
+            "a masked copy offpeak made is deleted without a snapshot"
+        );
+        assert_eq!(
+            final_snapshot(
+                "dev-offpeak-20261127",
+                &clone_tags("dev", "prod", "20261127")
+            ),
+            None
+        );
+        let longest = Names {
+            target: &"d".repeat(38),
+            run: "20261127t1430",
+        };
+        for id in [
+            "dev-offpeak-prev-20261127-final".to_owned(),
+            format!("{}-final", longest.aside_cluster()),
+        ] {
+            assert!(valid_snapshot_id(&id), "{id}");
+        }
+        let long = "d".repeat(256);
+        for bad in ["", "1dev", "dev--x", "dev-", "dev_x", long.as_str()] {
+            assert!(!valid_snapshot_id(bad), "{bad}");
+        }
+    }
+
+    fn managed_pair() -> Vec<Tag> {
+        vec![
+            Tag::new(MANAGED_BY_KEY, MANAGED_BY_VALUE),
+            Tag::new(FUNCTION_KEY, FUNCTION),
+        ]
     }
 }

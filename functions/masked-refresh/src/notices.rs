@@ -2,7 +2,7 @@
 //!
 //! | when | severity | title |
 //! |---|---|---|
-//! | the run finished: dev is the masked copy | action | masked refresh done |
+//! | the run finished: dev is the masked copy (naming the final snapshot of a handed-over dev cluster it deleted) | action | masked refresh done |
 //! | a run failed (AWS, masking, verification, deadline; after the swap: promoted cluster not available in time) | failure | masked refresh failed |
 //! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
 //! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
@@ -61,6 +61,17 @@ pub fn done(target: &str, run: &Run, at: DateTime<Utc>) -> Notification {
     }
     if let Some(previous) = run.swap.as_ref().and_then(|s| s.previous.as_ref()) {
         n = n.fact("previous", token(&previous.cluster));
+    }
+    if !run.final_snapshots.is_empty() {
+        n = n
+            .fact("final_snapshots", token(&run.final_snapshots.join(",")))
+            .line("The previous development cluster was handed over to offpeak, not made by it: RDS took the final cluster snapshot named in final_snapshots before deleting it. offpeak never deletes that snapshot; delete it in the RDS console once nobody needs it.");
+        for s in &run.final_snapshots {
+            n = n.resource(token(s));
+        }
+    }
+    if run.swap.as_ref().is_some_and(|s| s.deletion_protection) {
+        n = n.fact("deletion_protection", true);
     }
     if !run.warnings.is_empty() {
         n = n

@@ -21,6 +21,14 @@
 //!   once the intermediate clone is gone (deleted with its automated backups): dev's restorable
 //!   history starts after masking, the clone's, which reaches back into production's data, does
 //!   not survive it (docs/decisions.md, "No restorable point of dev predates masking");
+//! - a cluster offpeak did not make (a handed-over dev cluster, put aside) is deleted only with
+//!   a final snapshot, `<its id>-final` ([`names::final_snapshot`]); one it made (a masked copy)
+//!   without;
+//! - the swap starts only after the dev password secret was read and found to hold a password
+//!   ([`Action::CheckPasswordSecret`], the last step of [`Phase::Copy`]): the swap's last call
+//!   needs it, and a bad secret found then fails the run before anything is renamed;
+//! - a promoted cluster replacing a dev cluster with deletion protection gets it too, before the
+//!   run moves past [`Phase::Promote`];
 //! - masking starts only once the clone's whole server was contained ([`Action::Contain`], the
 //!   first step of [`Phase::Mask`], recorded in the run): no database the rules do not name,
 //!   the ones they drop gone, production logins disabled.
@@ -441,7 +449,14 @@ impl Ctx<'_> {
                 Ok(Some(clone)) => self
                     .delete(clone, Reason::Superseded)
                     .unwrap_or_else(|| wait(format!("clone {} is deleting", clone.id))),
-                Ok(None) => Step::Advance(Phase::Swap),
+                // The swap's last call needs the dev password: read it before the first rename,
+                // so a secret that cannot be read fails the run with dev untouched.
+                Ok(None) => act_then(
+                    Action::CheckPasswordSecret {
+                        password_secret: self.cfg.password_secret.clone(),
+                    },
+                    Phase::Swap,
+                ),
             },
         }
     }
@@ -505,6 +520,7 @@ impl Ctx<'_> {
             return Ok(SwapPlan {
                 previous: None,
                 instance: format!("{target}-1"),
+                deletion_protection: false,
             });
         };
         let instances = self.obs.instances_of(target);
@@ -534,6 +550,7 @@ impl Ctx<'_> {
                 instances: aside,
             }),
             instance,
+            deletion_protection: dev.deletion_protection,
         })
     }
 
@@ -658,6 +675,18 @@ impl Ctx<'_> {
                 });
             }
         }
+        // Dev keeps deletion protection: set once the promoted cluster is available (RDS
+        // modifies only an available cluster), before the run moves on.
+        let protect = self
+            .run
+            .swap
+            .as_ref()
+            .is_some_and(|p| p.deletion_protection);
+        if protect && !dev.deletion_protection && dev.status == AVAILABLE {
+            return act(Action::EnableDeletionProtection {
+                cluster: dev.id.clone(),
+            });
+        }
         match (dev.status.as_str(), instance.map(|i| i.status.as_str())) {
             (AVAILABLE, Some(AVAILABLE)) => Step::Advance(Phase::Retire),
             (cs, is) => wait(format!(
@@ -713,6 +742,7 @@ impl Ctx<'_> {
             _ => act(Action::DeleteCluster {
                 cluster: cluster.id.clone(),
                 reason,
+                final_snapshot: names::final_snapshot(&cluster.id, &cluster.tags),
             }),
         })
     }

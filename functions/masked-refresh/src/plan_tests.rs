@@ -224,6 +224,7 @@ fn swap_plan() -> SwapPlan {
             ],
         }),
         instance: "dev-1".into(),
+        deletion_protection: false,
     }
 }
 
@@ -362,7 +363,8 @@ fn without_a_dev_cluster_the_clone_simply_takes_the_name() {
         step,
         Step::BeginSwap(SwapPlan {
             previous: None,
-            instance: "dev-1".into()
+            instance: "dev-1".into(),
+            deletion_protection: false,
         })
     );
 }
@@ -419,7 +421,8 @@ fn retire_keeps_the_newest_previous_clusters_and_never_a_foreign_one() {
         Step::Act {
             action: Action::DeleteCluster {
                 cluster: "dev-offpeak-prev-20261126".into(),
-                reason: Reason::Retired
+                reason: Reason::Retired,
+                final_snapshot: None,
             },
             then: None
         }
@@ -648,16 +651,26 @@ fn the_copy_gets_its_instance_then_the_intermediate_clone_goes_before_the_swap()
         Step::Act {
             action: Action::DeleteCluster {
                 cluster: CLONE.into(),
-                reason: Reason::Superseded
+                reason: Reason::Superseded,
+                final_snapshot: None,
             },
             then: None
         }
     );
     obs.clusters[2].status = "deleting".into();
     assert_eq!(copy_step(&obs), Step::Wait(format!("{CLONE} is deleting")));
-    // THEN the swap starts only once the intermediate clone is gone
+    // THEN the swap starts only once the intermediate clone is gone, and the dev password
+    // secret was read
     obs.clusters.retain(|c| c.id != CLONE);
-    assert_eq!(copy_step(&obs), Step::Advance(Phase::Swap));
+    assert_eq!(
+        copy_step(&obs),
+        Step::Act {
+            action: Action::CheckPasswordSecret {
+                password_secret: "offpeak/dev-master".into()
+            },
+            then: Some(Phase::Swap)
+        }
+    );
 }
 
 #[test]
@@ -677,6 +690,7 @@ fn the_swap_promotes_the_copy_never_the_intermediate_clone() {
         swap: Some(SwapPlan {
             previous: None,
             instance: "dev-1".into(),
+            deletion_protection: false,
         }),
         ..sealed_run(Phase::Swap)
     };
@@ -720,10 +734,16 @@ fn a_failure_around_the_copy_deletes_the_clone_and_the_copy() {
                 deleted.push(instance);
             }
             Step::Act {
-                action: Action::DeleteCluster { cluster, reason },
+                action:
+                    Action::DeleteCluster {
+                        cluster,
+                        reason,
+                        final_snapshot,
+                    },
                 ..
             } => {
                 assert_eq!(reason, Reason::FailedRun);
+                assert_eq!(final_snapshot, None, "a clone or copy is a masked copy");
                 obs.clusters.retain(|c| c.id != cluster);
                 deleted.push(cluster);
             }
@@ -736,4 +756,101 @@ fn a_failure_around_the_copy_deletes_the_clone_and_the_copy() {
     assert_eq!(deleted, [CLONE_INSTANCE, COPY_INSTANCE, CLONE, COPY]);
     let left: Vec<&str> = obs.clusters.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(left, ["prod", "dev"]);
+}
+
+#[test]
+fn a_handed_over_previous_cluster_is_deleted_with_a_final_snapshot_named_after_it() {
+    // GIVEN the dev cluster a person handed over (no offpeak:run), put aside by run 20261126
+    let mut obs = world();
+    obs.clusters.push(cluster(
+        "dev-offpeak-prev-20261126",
+        "available",
+        names::aside_tags("dev", "20261126", "dev"),
+        &[],
+    ));
+    // WHEN the run retires it
+    let step = next(&refresh(0), &run_in(Phase::Retire), &obs, utc(NOW));
+    // THEN RDS is asked for a final snapshot, named from the cluster (so from the occurrence
+    // that put it aside), the same on every retry
+    assert_eq!(
+        step,
+        Step::Act {
+            action: Action::DeleteCluster {
+                cluster: "dev-offpeak-prev-20261126".into(),
+                reason: Reason::Retired,
+                final_snapshot: Some("dev-offpeak-prev-20261126-final".into()),
+            },
+            then: None
+        }
+    );
+    assert_eq!(
+        next(&refresh(0), &run_in(Phase::Retire), &obs, utc(NOW)),
+        step
+    );
+    // AND deletion protection still goes first
+    obs.clusters.last_mut().unwrap().deletion_protection = true;
+    assert_eq!(
+        next(&refresh(0), &run_in(Phase::Retire), &obs, utc(NOW)),
+        Step::Act {
+            action: Action::DisableDeletionProtection {
+                cluster: "dev-offpeak-prev-20261126".into()
+            },
+            then: None
+        }
+    );
+}
+
+#[test]
+fn a_promoted_cluster_gets_the_deletion_protection_the_dev_cluster_it_replaced_had() {
+    // GIVEN a dev cluster with deletion protection: the swap plan records it
+    let mut obs = world();
+    obs.clusters[1].deletion_protection = true;
+    obs.clusters
+        .push(cluster("dev-offpeak-20261127", "available", ours(), &[]));
+    let Step::BeginSwap(plan) = next(&refresh(0), &run_in(Phase::Swap), &obs, utc(NOW)) else {
+        panic!()
+    };
+    assert!(plan.deletion_protection);
+    // WHEN the promoted cluster is available, tagged as dev
+    let mut obs = promoted(&world(), "available");
+    let dev_tags = [vec![Tag::new(names::ROLE_KEY, names::ROLE_DEV)], ours()].concat();
+    for c in obs.clusters.iter_mut().filter(|c| c.id == "dev") {
+        c.tags = dev_tags.clone();
+    }
+    for i in obs.instances.iter_mut().filter(|i| i.id == "dev-1") {
+        i.tags = dev_tags.clone();
+    }
+    let run = Run {
+        swap: Some(plan),
+        ..run_in(Phase::Promote)
+    };
+    // THEN deletion protection is turned on before the run moves on
+    assert_eq!(
+        next(&refresh(0), &run, &obs, utc(NOW)),
+        Step::Act {
+            action: Action::EnableDeletionProtection {
+                cluster: "dev".into()
+            },
+            then: None
+        }
+    );
+    for c in obs.clusters.iter_mut().filter(|c| c.id == "dev") {
+        c.deletion_protection = true;
+    }
+    assert_eq!(
+        next(&refresh(0), &run, &obs, utc(NOW)),
+        Step::Advance(Phase::Retire)
+    );
+    // AND without it on the old dev, the new one is left as RDS made it
+    let unprotected = Run {
+        swap: Some(swap_plan()),
+        ..run_in(Phase::Promote)
+    };
+    obs.clusters
+        .iter_mut()
+        .for_each(|c| c.deletion_protection = false);
+    assert_eq!(
+        next(&refresh(0), &unprotected, &obs, utc(NOW)),
+        Step::Advance(Phase::Retire)
+    );
 }

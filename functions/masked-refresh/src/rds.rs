@@ -3,7 +3,9 @@
 //! [`Rds`] mirrors the `MaskedRefreshRole` policy in `template.yaml`: `rds:DescribeDBClusters`,
 //! `rds:DescribeDBInstances`, `rds:RestoreDBClusterToPointInTime`, `rds:CreateDBInstance`,
 //! `rds:ModifyDBCluster`, `rds:ModifyDBInstance`, `rds:DeleteDBInstance`, `rds:DeleteDBCluster`
-//! and `rds:AddTagsToResource` (also authorised for the tags sent with a restore or a create).
+//! and `rds:AddTagsToResource` (also authorised for the tags sent with a restore or a create),
+//! and `rds:CreateDBClusterSnapshot` for the final snapshot a delete may ask for (only under the
+//! `<target>-offpeak-` prefix).
 //! Nothing above this module can reach any other part of RDS. [`SdkRds`] is the real adapter;
 //! unit tests use an in-memory fake with the same contract.
 //!
@@ -71,10 +73,15 @@ pub trait Rds: Send + Sync {
         instance_id: &str,
     ) -> impl Future<Output = Result<(), RdsError>> + Send;
 
-    /// `DeleteDBCluster` without a final snapshot (a development copy is re-made every night) and
-    /// with `DeleteAutomatedBackups`: no restorable point of a deleted clone outlives it.
-    fn delete_cluster(&self, cluster_id: &str)
-    -> impl Future<Output = Result<(), RdsError>> + Send;
+    /// `DeleteDBCluster` with `DeleteAutomatedBackups`: no restorable point of a deleted clone
+    /// outlives it. With `final_snapshot`, RDS first takes a manual cluster snapshot of that name
+    /// (kept until a person deletes it: a handed-over dev cluster's data); without, none
+    /// (`SkipFinalSnapshot`: a masked copy is re-made every night).
+    fn delete_cluster(
+        &self,
+        cluster_id: &str,
+        final_snapshot: Option<&str>,
+    ) -> impl Future<Output = Result<(), RdsError>> + Send;
 
     /// `AddTagsToResource` (overwrites the values of keys already present).
     fn add_tags(

@@ -32,6 +32,29 @@ pub struct SecretError {
     pub reason: String,
 }
 
+impl SecretError {
+    /// A failure the next tick may not see again (throttling, a timeout, the network): not a
+    /// reason to give up a run. A missing secret, a denied read, a malformed value or an answer
+    /// that could not be read is not: the run is refused and a person told.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.reason.as_str(),
+            "Timeout" | "DispatchFailure" | "ThrottlingException" | "InternalServiceError"
+        )
+    }
+}
+
+/// The password secret `id` holds, from its text (see [`password_from`]); a malformed value is
+/// an error naming the secret, never showing the value.
+pub fn password_in(id: &str, text: Option<&str>) -> Result<Password, SecretError> {
+    let failed = |reason: &str| SecretError {
+        secret_id: id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let text = text.ok_or_else(|| failed("the secret has no string value"))?;
+    password_from(text).ok_or_else(|| failed("the secret is empty or its JSON has no \"password\""))
+}
+
 /// The real adapter.
 #[derive(Debug, Clone)]
 pub struct SdkSecrets {
@@ -91,11 +114,7 @@ impl Secrets for SdkSecrets {
             reason,
         };
         let out = self.get(id).await.map_err(|e| failed(code(&e)))?;
-        let text = out
-            .secret_string()
-            .ok_or_else(|| failed("the secret has no string value".into()))?;
-        password_from(text)
-            .ok_or_else(|| failed("the secret is empty or its JSON has no \"password\"".into()))
+        password_in(id, out.secret_string())
     }
 }
 
@@ -131,5 +150,29 @@ mod tests {
         assert_eq!(password_from(json).unwrap().expose(), "from-json");
         assert!(password_from(r#"{"username": "admin"}"#).is_none());
         assert!(password_from("").is_none());
+    }
+
+    #[test]
+    fn a_malformed_secret_is_named_without_its_value_and_only_the_network_is_transient() {
+        let err = password_in("offpeak/dev", Some(r#"{"pass": "hunter2hunter2"}"#)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("offpeak/dev") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(!err.is_transient());
+        let failed = |reason: &str| SecretError {
+            secret_id: "offpeak/dev".into(),
+            reason: reason.into(),
+        };
+        assert!(failed("ThrottlingException").is_transient());
+        assert!(failed("Timeout").is_transient());
+        for code in [
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ResponseError",
+        ] {
+            assert!(!failed(code).is_transient(), "{code}");
+        }
     }
 }

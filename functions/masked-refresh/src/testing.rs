@@ -71,17 +71,33 @@ use crate::tick::{Deps, run};
 /// The dev master password the fake Secrets Manager holds.
 pub const DEV_PASSWORD: &str = "dev-master-password";
 
-/// A Secrets Manager holding only the dev password.
-pub struct FakeSecrets;
+/// The id of the dev password secret in [`schedule_config`].
+pub const DEV_SECRET: &str = "offpeak/dev-master";
+
+/// A Secrets Manager holding only the dev password secret: its text (the password itself at
+/// first), or an error code every read answers with.
+pub struct FakeSecrets {
+    pub dev: Mutex<Result<String, String>>,
+}
+
+impl Default for FakeSecrets {
+    fn default() -> Self {
+        Self {
+            dev: Mutex::new(Ok(DEV_PASSWORD.to_owned())),
+        }
+    }
+}
 
 impl Secrets for FakeSecrets {
     async fn password(&self, id: &str) -> Result<Password, SecretError> {
-        match id {
-            "offpeak/dev-master" => Ok(Password::new(DEV_PASSWORD)),
-            _ => Err(SecretError {
-                secret_id: id.to_owned(),
-                reason: "ResourceNotFoundException".into(),
-            }),
+        let failed = |code: &str| SecretError {
+            secret_id: id.to_owned(),
+            reason: code.to_owned(),
+        };
+        match (id, &*self.dev.lock().unwrap()) {
+            (DEV_SECRET, Ok(text)) => crate::secrets::password_in(id, Some(text.as_str())),
+            (DEV_SECRET, Err(code)) => Err(failed(code)),
+            _ => Err(failed("ResourceNotFoundException")),
         }
     }
 }
@@ -210,6 +226,7 @@ pub fn add_cluster(rds: &FakeRds, id: &str, writer: &str, groups: &[&str], tags:
 /// prod (writer prod-1) and dev (writer dev-1, handed to offpeak), a daily 03:00-06:00 UTC window.
 pub struct Harness {
     pub rds: FakeRds,
+    pub secrets: FakeSecrets,
     pub masking: FakeMasking,
     pub store: MemoryStateStore,
     pub notifier: Notifier,
@@ -232,6 +249,7 @@ impl Harness {
         let (notifier, sent) = Notifier::in_memory();
         Harness {
             rds,
+            secrets: FakeSecrets::default(),
             masking: FakeMasking::new(2),
             store: MemoryStateStore::new(),
             notifier,
@@ -245,7 +263,7 @@ impl Harness {
     fn deps(&self) -> Deps<'_, FakeRds, FakeSecrets, FakeMasking, MemoryStateStore> {
         Deps {
             rds: &self.rds,
-            secrets: &FakeSecrets,
+            secrets: &self.secrets,
             masking: &self.masking,
             store: Some(&self.store),
             notifier: &self.notifier,

@@ -319,6 +319,248 @@ async fn a_previous_cluster_with_deletion_protection_is_unprotected_then_deleted
         h.run().await.unwrap().retired,
         ["dev-offpeak-prev-20261127"]
     );
+    // AND dev keeps deletion protection: the promoted cluster has it on
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), Some("20261127"));
+    assert!(dev.deletion_protection, "{dev:?}");
+    let notices = h.sent.take();
+    let done = notices.iter().find(|n| n.title == "masked refresh done");
+    assert!(
+        done.unwrap().email_text().contains("deletion_protection"),
+        "{notices:?}"
+    );
+
+    // WHEN the next night's run replaces that protected dev cluster
+    *h.masking.masked.lock().unwrap() = 0;
+    let mut m = 0;
+    while h.run().await.unwrap().id != "20261128" || !h.phase().await.unwrap().is_terminal() {
+        h.tick(&format!("2026-11-28T03:{m:02}:00Z")).await;
+        h.rds.settle();
+        m += 1;
+        assert!(m < 59, "{:?}", h.run().await);
+    }
+    // THEN it is unprotected and deleted too, and the new dev is protected in its turn
+    assert_eq!(h.phase().await, Some(Phase::Done));
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), Some("20261128"));
+    assert!(dev.deletion_protection);
+}
+
+#[tokio::test]
+async fn a_handed_over_dev_cluster_gets_a_final_snapshot_and_a_masked_copy_does_not() {
+    // GIVEN the dev cluster a person handed over (tagged, not made by offpeak)
+    let h = Harness::new(0);
+    // WHEN the first night's run replaces it
+    until_terminal(&h, 0).await;
+    h.rds.settle();
+    // THEN it was deleted after RDS took a final snapshot named after it (and so after the run
+    // that put it aside), and the done notice names the snapshot
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    let first = [(
+        "dev-offpeak-prev-20261127-final".to_owned(),
+        "dev-offpeak-prev-20261127".to_owned(),
+    )];
+    assert_eq!(h.rds.cluster_snapshots(), first);
+    let run = h.run().await.unwrap();
+    assert_eq!(run.final_snapshots, ["dev-offpeak-prev-20261127-final"]);
+    let notices = h.sent.take();
+    let done = notices
+        .iter()
+        .find(|n| n.title == "masked refresh done")
+        .expect("a done notice");
+    assert!(
+        done.email_text()
+            .contains("dev-offpeak-prev-20261127-final"),
+        "{}",
+        done.email_text()
+    );
+
+    // WHEN the next night's run replaces the cluster offpeak promoted (a masked copy)
+    *h.masking.masked.lock().unwrap() = 0;
+    let mut m = 0;
+    while h.run().await.unwrap().id != "20261128" || !h.phase().await.unwrap().is_terminal() {
+        h.tick(&format!("2026-11-28T03:{m:02}:00Z")).await;
+        h.rds.settle();
+        m += 1;
+        assert!(m < 59, "{:?}", h.run().await);
+    }
+    // THEN it is deleted without a snapshot: the only one is still the handed-over cluster's
+    assert_eq!(h.phase().await, Some(Phase::Done));
+    assert_eq!(
+        h.run().await.unwrap().retired,
+        ["dev-offpeak-prev-20261128"]
+    );
+    assert!(h.run().await.unwrap().final_snapshots.is_empty());
+    assert_eq!(h.rds.cluster_snapshots(), first);
+    let notices = h.sent.take();
+    assert!(
+        notices
+            .iter()
+            .all(|n| !n.email_text().contains("final_snapshots")),
+        "{notices:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_final_snapshot_delete_asks_for_the_same_snapshot() {
+    // GIVEN the handed-over dev cluster is kept aside on the first night (keep_previous: 1)
+    let h = Harness::new(1);
+    until_terminal(&h, 0).await;
+    h.rds.settle();
+    assert!(h.rds.cluster("dev-offpeak-prev-20261127").is_some(), "kept");
+    // WHEN the next night's run cannot delete it (refused), and the night after's can
+    // (keep_previous: 1 keeps only the newest previous cluster)
+    for day in ["28", "29"] {
+        match day {
+            "28" => h.rds.fail(
+                "DeleteDBCluster",
+                "dev-offpeak-prev-20261127",
+                "AccessDenied",
+            ),
+            _ => h.rds.clear_faults(),
+        }
+        *h.masking.masked.lock().unwrap() = 0;
+        let mut m = 0;
+        while !h.run().await.unwrap().id.ends_with(day) || !h.phase().await.unwrap().is_terminal() {
+            h.tick(&format!("2026-11-{day}T03:{m:02}:00Z")).await;
+            h.rds.settle();
+            m += 1;
+            assert!(m < 59, "{:?}", h.run().await);
+        }
+        assert_eq!(h.phase().await, Some(Phase::Done));
+    }
+    let run = h.run().await.unwrap();
+    assert_eq!(
+        run.retired,
+        ["dev-offpeak-prev-20261128", "dev-offpeak-prev-20261127"]
+    );
+    assert_eq!(run.final_snapshots, ["dev-offpeak-prev-20261127-final"]);
+    // THEN exactly one snapshot of it exists, under the name derived from it
+    assert_eq!(
+        h.rds.cluster_snapshots(),
+        [(
+            "dev-offpeak-prev-20261127-final".to_owned(),
+            "dev-offpeak-prev-20261127".to_owned()
+        )]
+    );
+    assert!(h.rds.cluster("dev-offpeak-prev-20261127").is_none());
+}
+
+/// The texts of every notification sent so far.
+fn rendered(h: &Harness) -> Vec<String> {
+    h.sent.take().iter().map(|n| n.email_text()).collect()
+}
+
+#[tokio::test]
+async fn a_dev_password_secret_that_cannot_be_used_stops_the_run_before_any_change() {
+    for (secret, why) in [
+        (
+            Ok(r#"{"username": "admin", "pasword": "leaked-value-1"}"#.to_owned()),
+            "no \"password\"",
+        ),
+        (Ok(String::new()), "empty"),
+        (
+            Err("ResourceNotFoundException".to_owned()),
+            "ResourceNotFoundException",
+        ),
+        (Err("AccessDeniedException".to_owned()), "AccessDenied"),
+    ] {
+        // GIVEN the dev password secret is malformed, empty, missing or not readable
+        let h = Harness::new(0);
+        *h.secrets.dev.lock().unwrap() = secret;
+        // WHEN the window opens
+        let report = h.tick(&at("03:00")).await;
+        // THEN no run started: nothing was created or renamed, dev is untouched
+        assert!(report.applied.is_empty(), "{report:?}");
+        let calls = h.rds.take_calls();
+        assert!(calls.iter().all(|c| c.starts_with("Describe")), "{calls:?}");
+        let run = h.run().await.unwrap();
+        let failure = run.failure.unwrap();
+        assert_eq!(
+            (run.phase, failure.kind.as_str()),
+            (Phase::Failed, "preflight")
+        );
+        assert!(
+            failure.error.contains("offpeak/dev-master"),
+            "{}",
+            failure.error
+        );
+        assert!(failure.error.contains(why), "{}", failure.error);
+        // ... and a person is told which secret, never its value
+        let texts = rendered(&h);
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert!(
+            texts[0].contains("masked refresh did not start"),
+            "{}",
+            texts[0]
+        );
+        assert!(texts[0].contains("offpeak/dev-master"), "{}", texts[0]);
+        assert!(!texts[0].contains("leaked-value-1"), "{}", texts[0]);
+        assert!(!texts[0].contains(DEV_PASSWORD), "{}", texts[0]);
+        assert_eq!(h.rds.cluster("dev").unwrap().tag(RUN_KEY), None);
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_secret_read_delays_the_start_without_using_up_the_window() {
+    // GIVEN reading the dev password secret is throttled at the window's opening
+    let h = Harness::new(0);
+    *h.secrets.dev.lock().unwrap() = Err("ThrottlingException".to_owned());
+    h.tick(&at("03:00")).await;
+    // THEN no run is recorded and nobody is told
+    assert_eq!(h.run().await, None);
+    assert!(h.titles().is_empty());
+    // WHEN it reads on the next tick, the run starts
+    *h.secrets.dev.lock().unwrap() = Ok(DEV_PASSWORD.to_owned());
+    h.tick(&at("03:05")).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+}
+
+#[tokio::test]
+async fn a_secret_broken_during_the_run_fails_it_before_dev_is_renamed() {
+    // GIVEN a run that started at 04:30 (no second attempt fits) with a readable secret
+    let h = Harness::new(0);
+    let mut m = 90;
+    while h.phase().await != Some(Phase::Copy) {
+        h.tick(&minutes(m)).await;
+        h.rds.settle();
+        m += 5;
+        assert!(m < 180, "{:?}", h.run().await);
+    }
+    // WHEN the secret becomes unreadable before the swap
+    *h.secrets.dev.lock().unwrap() = Err("AccessDeniedException".to_owned());
+    h.rds.take_calls();
+    until_terminal(&h, m).await;
+    // THEN the run failed in the copy phase, before the swap, and was cleaned up
+    let run = h.run().await.unwrap();
+    let failure = run.failure.unwrap();
+    assert_eq!((run.phase, failure.phase), (Phase::Failed, Phase::Copy));
+    assert!(
+        failure.error.contains("offpeak/dev-master"),
+        "{}",
+        failure.error
+    );
+    // ... dev was never tagged aside or renamed: the same cluster, its writer under its name
+    let calls = h.rds.take_calls();
+    assert!(
+        !calls.iter().any(|c| c.contains("-offpeak-prev-")),
+        "{calls:?}"
+    );
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.instance_ids(), ["dev-1", "prod-1"]);
+    let dev = h.rds.cluster("dev").unwrap();
+    assert_eq!(dev.tag(RUN_KEY), None);
+    assert_eq!(dev.tag(ROLE_KEY), None);
+    let texts = rendered(&h);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("masked refresh failed") && t.contains("offpeak/dev-master")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().all(|t| !t.contains(DEV_PASSWORD)));
 }
 
 #[tokio::test]
@@ -680,7 +922,7 @@ async fn an_instance_that_never_appears_with_no_previous_dev_is_handed_to_a_pers
     let h = Harness::new(0);
     h.rds.delete_instance("dev-1").unwrap();
     h.rds.settle();
-    crate::rds::Rds::delete_cluster(&h.rds, "dev")
+    crate::rds::Rds::delete_cluster(&h.rds, "dev", None)
         .await
         .unwrap();
     h.rds.settle();

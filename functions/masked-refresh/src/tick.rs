@@ -350,6 +350,10 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             Err(err) => Start::Refuse(chain(&err)),
             Ok(()) => plan::preflight(&self.refresh, &slot.run, obs),
         };
+        let verdict = match verdict {
+            Start::Go => self.password_secret_readable().await,
+            other => other,
+        };
         match verdict {
             Start::Go => {
                 if slot.by == By::Retry {
@@ -383,6 +387,23 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
                 self.send(&n).await;
                 Ok(false)
             }
+        }
+    }
+
+    /// Preflight's one read outside RDS: the dev password secret holds a password. The swap
+    /// needs it hours later; a secret that cannot be read, or holds no password, refuses the run
+    /// before anything is created (a throttled or timed-out read: later in the window). The value
+    /// is dropped at once; the error names the secret, never a value.
+    async fn password_secret_readable(&self) -> Start {
+        match self
+            .deps
+            .secrets
+            .password(&self.refresh.password_secret)
+            .await
+        {
+            Ok(_) => Start::Go,
+            Err(err) if err.is_transient() => Start::NotYet(chain(&err)),
+            Err(err) => Start::Refuse(chain(&err)),
         }
     }
 
@@ -440,9 +461,12 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
                 if let Action::DeleteCluster {
                     cluster,
                     reason: Reason::Retired,
+                    final_snapshot,
                 } = &action
                 {
-                    self.run_mut().retired.push(cluster.clone());
+                    let run = self.run_mut();
+                    run.retired.push(cluster.clone());
+                    run.final_snapshots.extend(final_snapshot.iter().cloned());
                 }
                 // Sealed once the bookkeeping is gone: RDS's restorable time is on the real clock.
                 if let Action::Forget { .. } = &action {

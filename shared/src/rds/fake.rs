@@ -33,6 +33,8 @@ pub struct World {
     pub instances: BTreeMap<String, Instance>,
     /// The last master password set per cluster (to check it changed; never printed).
     pub passwords: BTreeMap<String, String>,
+    /// Manual cluster snapshots (a final snapshot taken by a delete): snapshot id -> cluster id.
+    pub cluster_snapshots: BTreeMap<String, String>,
     /// (operation, first subject)
     calls: Vec<(&'static str, String)>,
     /// (operation, subject or `*`, AWS error code)
@@ -270,6 +272,16 @@ impl FakeRds {
     /// The master password the cluster has now.
     pub fn password(&self, cluster: &str) -> Option<String> {
         self.lock().passwords.get(cluster).cloned()
+    }
+
+    /// The manual cluster snapshots: `(snapshot id, cluster id)`, by snapshot id.
+    pub fn cluster_snapshots(&self) -> Vec<(String, String)> {
+        let world = self.lock();
+        world
+            .cluster_snapshots
+            .iter()
+            .map(|(s, c)| (s.clone(), c.clone()))
+            .collect()
     }
 }
 

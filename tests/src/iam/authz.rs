@@ -12,7 +12,12 @@
 //!     (`pg`, `og`, `subgrp`).
 //!   - `rds:RestoreDBClusterToPointInTime`: the new cluster and the source cluster (`cluster`,
 //!     the source with its tags), and the cluster parameter, option and subnet groups it names.
-//!   - `rds:DeleteDBCluster`: the cluster, and the final snapshot when one is asked for.
+//!   - `rds:DeleteDBCluster`: the cluster, and the final snapshot when one is asked for. RDS
+//!     takes that snapshot on the caller's authority, so a final snapshot also needs
+//!     `rds:CreateDBClusterSnapshot` on the cluster (with its tags) and on the new snapshot, and,
+//!     as RDS copies the cluster's tags onto it (`CopyTagsToSnapshot`), `rds:AddTagsToResource`
+//!     on the snapshot with those tags as `aws:RequestTag/*` and `aws:TagKeys` (modelled whenever
+//!     the cluster has tags: the recorded request does not say whether it copies them).
 //!   - `rds:Modify*`, `rds:Delete*`, `rds:AddTagsToResource`: the named resource with its tags
 //!     (`rds:db-tag/*` for instances, `rds:cluster-tag/*` for clusters, and `aws:ResourceTag/*`).
 //!     A rename (`NewDB...Identifier`) is authorized on the resource being renamed only.
@@ -245,7 +250,11 @@ impl Builder<'_> {
                 }
                 if let Some(snapshot) = self.param("FinalDBSnapshotIdentifier") {
                     let arn = self.arn("rds", &format!("cluster-snapshot:{snapshot}"));
-                    self.push(&action, arn, self.context(), "final snapshot");
+                    self.push(&action, arn.clone(), self.context(), "final snapshot");
+                    if op == "DeleteDBCluster" {
+                        let cluster = self.required("DBClusterIdentifier")?.to_owned();
+                        self.final_cluster_snapshot(&cluster, arn);
+                    }
                 }
             }
             "ModifyDBInstance" | "DeleteDBInstance" => {
@@ -321,6 +330,25 @@ impl Builder<'_> {
                 let arn = self.arn("rds", &format!("{kind}:{name}"));
                 self.push(action, arn, context, &format!("{kind} {name}"));
             }
+        }
+    }
+
+    /// The final snapshot `arn` of `cluster`, which RDS takes for a `DeleteDBCluster`: created
+    /// from the cluster, and tagged with the cluster's tags.
+    fn final_cluster_snapshot(&mut self, cluster: &str, arn: String) {
+        let create = "rds:CreateDBClusterSnapshot";
+        self.on_cluster(create, cluster, &Context::new(), "final snapshot's cluster");
+        self.push(create, arn.clone(), self.context(), "final snapshot");
+        let copied: Tags = self
+            .call
+            .fact(&format!("cluster:{cluster}"))
+            .map(|r| r.tags.clone())
+            .unwrap_or_default();
+        if !copied.is_empty() {
+            let mut context = self.context();
+            context.extend(request_context(&copied));
+            let why = "cluster tags copied to the final snapshot";
+            self.push("rds:AddTagsToResource", arn, context, why);
         }
     }
 

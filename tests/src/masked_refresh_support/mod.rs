@@ -135,6 +135,7 @@ pub struct World {
     _dir: tempfile::TempDir,
     /// Plain clients for setting up and checking (not on the wire).
     pub rds: aws_sdk_rds::Client,
+    secrets_admin: aws_sdk_secretsmanager::Client,
     inbox: crate::Inbox,
     pub wire: Wire,
     pub store: DynamoStateStore,
@@ -196,7 +197,8 @@ impl World {
             ],
         )
         .await;
-        aws_sdk_secretsmanager::Client::new(&sdk)
+        let secrets_admin = aws_sdk_secretsmanager::Client::new(&sdk);
+        secrets_admin
             .create_secret()
             .name(SECRET)
             .secret_string(DEV_PASSWORD)
@@ -240,6 +242,7 @@ impl World {
             _moto: moto,
             _dir: dir,
             rds,
+            secrets_admin,
             inbox,
             store: DynamoStateStore::from_sdk_config(&wired, TABLE),
             moto_rds,
@@ -257,6 +260,17 @@ impl World {
             received: Mutex::new(Vec::new()),
             server,
         }
+    }
+
+    /// A person puts `text` into the dev password secret (off the wire).
+    pub async fn set_dev_secret(&self, text: &str) {
+        self.secrets_admin
+            .put_secret_value()
+            .secret_id(SECRET)
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap();
     }
 
     /// The covered database (the one `OFFPEAK_CLONE_DATABASE_URL` names).

@@ -203,8 +203,14 @@ impl Rds for MotoRds {
         self.inner.delete_instance(instance_id).await
     }
 
-    async fn delete_cluster(&self, cluster_id: &str) -> Result<(), RdsError> {
-        self.inner.delete_cluster(cluster_id).await?;
+    async fn delete_cluster(
+        &self,
+        cluster_id: &str,
+        final_snapshot: Option<&str>,
+    ) -> Result<(), RdsError> {
+        self.inner
+            .delete_cluster(cluster_id, final_snapshot)
+            .await?;
         self.delete_automated_backups(cluster_id).await;
         Ok(())
     }

@@ -626,6 +626,25 @@ fn each_role_refuses_what_offpeak_must_never_do() {
             ),
         ),
         (
+            "masked-refresh",
+            "delete production with a final snapshot under the clone prefix",
+            final_snapshot_delete(SOURCE, "dev-aurora-offpeak-prev-x-final", &owned_prod),
+        ),
+        (
+            "masked-refresh",
+            "delete a handed-over cluster with a final snapshot outside the clone prefix",
+            final_snapshot_delete(ASIDE_CLUSTER, "dev-aurora-final", &HANDED_OVER),
+        ),
+        (
+            "masked-refresh",
+            "snapshot a cluster handed to aurora-replicas, not to it",
+            final_snapshot_delete(
+                "dev-aurora-offpeak-prev-y",
+                "dev-aurora-offpeak-prev-y-final",
+                &REPLICA_TAGS,
+            ),
+        ),
+        (
             "eks-nodegroups",
             "scale up a self-managed group not in SelfManagedAsgNames",
             with(
@@ -667,6 +686,51 @@ fn each_role_refuses_what_offpeak_must_never_do() {
         }
     }
     assert!(missed.is_empty(), "allowed:\n{}", missed.join("\n"));
+}
+
+/// A dev cluster a person handed over (with a tag of their own), put aside.
+const ASIDE_CLUSTER: &str = "dev-aurora-offpeak-prev-20261127";
+const HANDED_OVER: [(&str, &str); 3] = [
+    ("offpeak:managed-by", "offpeak"),
+    ("offpeak:function", "masked-refresh"),
+    ("team", "payments"),
+];
+
+/// The DeleteDBCluster of `cluster` (carrying `tags`) with final snapshot `snapshot`.
+fn final_snapshot_delete(cluster: &str, snapshot: &str, tags: &[(&str, &str)]) -> Call {
+    let c = call(
+        "rds",
+        "DeleteDBCluster",
+        &[
+            ("DBClusterIdentifier", cluster),
+            ("SkipFinalSnapshot", "false"),
+            ("FinalDBSnapshotIdentifier", snapshot),
+            ("DeleteAutomatedBackups", "true"),
+        ],
+    );
+    let arn = rds_arn(&format!("cluster:{cluster}"));
+    with(c, &format!("cluster:{cluster}"), &arn, tags)
+}
+
+#[test]
+fn masked_refresh_may_delete_a_handed_over_cluster_with_its_final_snapshot() {
+    // GIVEN the delete of a handed-over dev cluster, put aside, that carries a person's own tag
+    // (RDS copies it onto the snapshot)
+    let delete = final_snapshot_delete(
+        ASIDE_CLUSTER,
+        &format!("{ASIDE_CLUSTER}-final"),
+        &HANDED_OVER,
+    );
+    let checks = iam::checks(&delete).unwrap();
+    let actions: Vec<&str> = checks.iter().map(|c| c.request.action.as_str()).collect();
+    assert!(
+        actions.contains(&"rds:CreateDBClusterSnapshot")
+            && actions.contains(&"rds:AddTagsToResource"),
+        "{actions:?}"
+    );
+    // THEN the shipped role allows every authorization it needs
+    let role = role(offpeak_tests::iam::cfn::template(), "masked-refresh", TOPIC);
+    assert_eq!(role.violations(&[delete]), Vec::<String>::new());
 }
 
 #[test]

@@ -83,6 +83,7 @@ fn expected_actions(function: &str, s: &Scenario) -> BTreeSet<String> {
                 "rds:ModifyDBInstance",
                 "rds:DeleteDBCluster",
                 "rds:DeleteDBInstance",
+                "rds:CreateDBClusterSnapshot",
                 "secretsmanager:GetSecretValue",
             ]);
             if s.is_set("SourceKmsKeyArn") {
@@ -108,8 +109,9 @@ fn expected_managed_policies(function: &str) -> Vec<String> {
 const STAR_ONLY_ACTIONS: [&str; 1] = ["autoscaling:DescribeAutoScalingGroups"];
 
 /// RDS actions that create, change or delete something.
-const RDS_WRITES: [&str; 7] = [
+const RDS_WRITES: [&str; 8] = [
     "rds:CreateDBInstance",
+    "rds:CreateDBClusterSnapshot",
     "rds:RestoreDBClusterToPointInTime",
     "rds:AddTagsToResource",
     "rds:ModifyDBCluster",
@@ -672,7 +674,7 @@ fn tag_writes_carry_only_offpeak_keys(m: &Model) -> Vec<String> {
     for (function, role) in &m.roles {
         for s in role.allowed() {
             for (action, keys) in TAG_WRITES {
-                if !s.has(action) || tags_only_at_creation(s) {
+                if !s.has(action) || tags_only_at_creation(s) || tags_copied_to_final_snapshots(s) {
                     continue;
                 }
                 let limit = s.condition_values("ForAllValues:StringLike", "aws:TagKeys");
@@ -704,6 +706,25 @@ fn tags_only_at_creation(s: &Statement) -> bool {
         })
     });
     only_tagging && requested && named
+}
+
+/// An `rds:AddTagsToResource` statement for the tags RDS copies from a cluster onto the final
+/// snapshot offpeak asks for when deleting it: nothing else, and only cluster snapshots named as
+/// offpeak names them. The keys are the cluster's (a person's), so they cannot be limited; the
+/// snapshot is offpeak's own, made in the same call.
+fn tags_copied_to_final_snapshots(s: &Statement) -> bool {
+    let only_tagging = s.actions == ["rds:AddTagsToResource"];
+    let named = s.resources.iter().all(|r| {
+        rds_resource(r).is_some_and(|(kind, name)| {
+            kind == "cluster-snapshot"
+                && name
+                    .split(['*', '?'])
+                    .next()
+                    .unwrap_or_default()
+                    .contains("offpeak")
+        })
+    });
+    only_tagging && named && !s.resources.is_empty()
 }
 
 /// State, notifications, secrets, logs and KMS: only offpeak's own resources and the named secrets.
@@ -845,7 +866,7 @@ type Broadening = (&'static str, &'static str, fn(&mut Value));
 /// The rules above would notice each of these broadenings.
 #[test]
 fn broadened_policies_are_caught() {
-    let cases: [Broadening; 10] = [
+    let cases: [Broadening; 12] = [
         ("rds:* on aurora-replicas", "wildcards", |t| {
             statement(t, "AuroraReplicasRole", "ObserveClusters")["Action"] = json!("rds:*");
         }),
@@ -869,6 +890,13 @@ fn broadened_policies_are_caught() {
         }),
         ("tag on create reaching any instance", "tag keys", |t| {
             statement(t, "AuroraReplicasRole", "TagReplicasAtCreation")["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*"});
+        }),
+        ("copy tags onto any snapshot", "tag keys", |t| {
+            statement(t, "MaskedRefreshRole", "CopyTagsToFinalSnapshots")["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster-snapshot:*"});
+        }),
+        ("snapshot any cluster", "ownership", |t| {
+            let s = statement(t, "MaskedRefreshRole", "FinalSnapshotOfHandedOverClusters");
+            s.as_object_mut().unwrap().remove("Condition");
         }),
         ("retag with any key", "tag keys", |t| {
             let s = statement(t, "AuroraReplicasRole", "RemoveAndRetagOwnReplicas");

@@ -6,7 +6,8 @@
 //! reports a latest restorable time past any instant a test uses;
 //! renamed clusters and instances are `renaming`, and a deleted cluster `deleting`, until the fake
 //! settles; instances follow a renamed cluster; a cluster with instances or deletion protection
-//! refuses deletion.
+//! refuses deletion; a final snapshot is kept under its id, and a delete asking for an id
+//! already taken is refused (`DBClusterSnapshotAlreadyExistsFault`) and deletes nothing.
 
 pub use offpeak_shared::rds::fake::FakeRds;
 use offpeak_shared::rds::fake::{World, arn, err};
@@ -109,8 +110,17 @@ impl Rds for FakeRds {
         FakeRds::delete_instance(self, instance_id)
     }
 
-    async fn delete_cluster(&self, cluster_id: &str) -> Result<(), RdsError> {
+    async fn delete_cluster(
+        &self,
+        cluster_id: &str,
+        final_snapshot: Option<&str>,
+    ) -> Result<(), RdsError> {
         let mut world = self.call("DeleteDBCluster", &[cluster_id])?;
+        if let Some(s) = final_snapshot
+            && world.cluster_snapshots.contains_key(s)
+        {
+            return Err(err("DBClusterSnapshotAlreadyExistsFault", s));
+        }
         let live_members = world
             .instances
             .values()
@@ -125,6 +135,11 @@ impl Rds for FakeRds {
             return Err(err("InvalidDBClusterStateFault", cluster_id));
         }
         c.status = "deleting".to_owned();
+        if let Some(s) = final_snapshot {
+            world
+                .cluster_snapshots
+                .insert(s.to_owned(), cluster_id.to_owned());
+        }
         Ok(())
     }
 

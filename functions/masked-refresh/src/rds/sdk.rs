@@ -78,12 +78,17 @@ impl Rds for SdkRds {
         SdkRds::delete_instance(self, instance_id).await
     }
 
-    async fn delete_cluster(&self, cluster_id: &str) -> Result<(), RdsError> {
+    async fn delete_cluster(
+        &self,
+        cluster_id: &str,
+        final_snapshot: Option<&str>,
+    ) -> Result<(), RdsError> {
         let result = self
             .client()
             .delete_db_cluster()
             .db_cluster_identifier(cluster_id)
-            .skip_final_snapshot(true)
+            .skip_final_snapshot(final_snapshot.is_none())
+            .set_final_db_snapshot_identifier(final_snapshot.map(str::to_owned))
             .delete_automated_backups(true)
             .send()
             .await;
