@@ -50,4 +50,6 @@ run() {
 }
 run cargo fmt --all -- --check
 run cargo clippy --workspace --all-targets -- -D warnings
-run cargo test --workspace
+# The same test binaries `cargo test --workspace` runs, three at a time (tools/parallel_tests.py):
+# most of their time is spent waiting on moto and the database servers, not computing.
+run python3 tools/parallel_tests.py --jobs "${OFFPEAK_TEST_JOBS:-3}"
