@@ -26,8 +26,8 @@
 //! has nothing to hold a lease over: it settles the target instead, in the same one conditional
 //! write as a claim, with a lease that ends at `now` — which is no lease. It writes the document
 //! as the next version only if the version is still the one planned from and no other holder's
-//! lease is active, exactly the claim's conditions, and it leaves no lease behind (an expired
-//! one stored is removed), so nothing is released afterwards. A settle that loses stands aside
+//! lease is active, exactly the claim's conditions, and it leaves no lease behind (a stored one,
+//! expired or the settling holder's own, is removed), so nothing is released afterwards. A settle that loses stands aside
 //! exactly as a claim that loses ([`Settled::StoodAside`]), having written nothing. So a settle
 //! never slips in under a live tick's lease, and a live tick's later writes, conditional on its
 //! claim's version, still catch one that landed before its claim.
@@ -45,10 +45,11 @@
 //! - **Released together** ([`release_all`]): the claims a tick holds at its end are given back
 //!   in one all-or-nothing write per [`MAX_RELEASES_PER_WRITE`] of them
 //!   ([`StateStore::release_leases`], one `TransactWriteItems`), each on the condition a single
-//!   release has. When that write does not go through (one lease was taken over or freed with
-//!   its item, a concurrent write, an error), nothing was released by it and each claim of the
-//!   batch is released on its own, so each gets its own outcome. A single claim is released on
-//!   its own at once.
+//!   release has. When that write is cancelled (one lease was taken over or freed with its item,
+//!   a concurrent write to one of the targets), nothing was released by it; when it fails, it
+//!   may or may not have gone through. Either way each claim of the batch is then released on
+//!   its own, so each gets its own outcome (`Ok(false)` for a lease already given back). A
+//!   single claim is released on its own at once.
 //!
 //! Failure behaviour: a failed claim or settle is the store's [`StateError`]; a claim may or may
 //! not have taken the lease (an answer lost on the way back), which then expires by itself; a
