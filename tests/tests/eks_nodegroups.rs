@@ -858,3 +858,56 @@ async fn an_override_more_than_31_days_after_the_clock_is_refused_whatever_at_sa
     assert_eq!(env.doc("dev-eks/app").await, Value::Null);
     assert_eq!(env.scaling("app").await, (1, 3, 2));
 }
+
+/// The state table's write calls of each kind in one tick.
+fn state_writes(calls: &[Call]) -> (usize, usize) {
+    let tally = offpeak_tests::wire::tally(calls);
+    let of = |op: &str| tally.get(op).copied().unwrap_or(0);
+    (of("dynamodb:UpdateItem"), of("dynamodb:TransactWriteItems"))
+}
+
+#[tokio::test]
+async fn state_writes_per_tick_for_1_and_50_node_groups() {
+    for n in [1_usize, 50] {
+        // GIVEN n awake node groups
+        let env = Env::start().await;
+        let names: Vec<String> = (1..=n).map(|i| format!("ng-{i}")).collect();
+        for name in &names {
+            env.nodegroup(name, (1, 3, 2)).await;
+        }
+        let yaml = SCHEDULE.replace("[app, batch]", &format!("[{}]", names.join(", ")));
+        env.wire.take();
+
+        // WHEN the weekend's sleep and Monday's wake tick
+        assert_clean(
+            &env.run(&yaml, InvocationEvent::default(), friday_night())
+                .await,
+        );
+        let sleep = env.wire.take();
+        assert_clean(
+            &env.run(&yaml, InvocationEvent::default(), monday_morning())
+                .await,
+        );
+        let wake = env.wire.take();
+        println!(
+            "{n} node group(s): sleep {:?}",
+            offpeak_tests::wire::tally(&sleep)
+        );
+        println!(
+            "{n} node group(s): wake {:?}",
+            offpeak_tests::wire::tally(&wake)
+        );
+
+        // THEN per node group: its claim and the state writes its steps make (sleep: the saved
+        // scaling and the committed state; wake: the verified restore), one registry write
+        // enrolling them all on Friday, and the leases given back together at the end of each
+        // tick (one UpdateItem for a single lease)
+        let (alone, together) = match n {
+            1 => (1, 0),
+            n => (0, n.div_ceil(100)),
+        };
+        assert_eq!(state_writes(&sleep), (3 * n + 1 + alone, together), "sleep");
+        assert_eq!(state_writes(&wake), (2 * n + alone, together), "wake");
+        assert_eq!(env.scaling("ng-1").await, (1, 3, 2));
+    }
+}

@@ -1,10 +1,10 @@
-//! One cluster's turn in a real tick: claim it, apply its plan, send what is due, and — for a
-//! cluster the schedule no longer names — release it once it is back at its baseline.
+//! One cluster's turn in a real tick: claim it (or settle it), apply its plan, send what is due,
+//! and — for a cluster the schedule no longer names — release it once it is back at its baseline.
 //!
 //! Guarantees:
-//! - **Claimed before changed, in one write.** Before it changes a cluster, a tick claims it with
-//!   the shared protocol ([`offpeak_shared::state::claim_with()`]): one conditional write (one
-//!   `UpdateItem`) that takes the cluster's lease for [`LEASE_TTL`] and writes the cluster's
+//! - **Claimed before changed, in one write.** Before it changes a cluster in AWS, a tick claims
+//!   it with the shared protocol ([`offpeak_shared::state::claim_with()`]): one conditional write
+//!   (one `UpdateItem`) that takes the cluster's lease for [`LEASE_TTL`] and writes the cluster's
 //!   memory as its next version, only if no other tick's lease is active and the state is still at
 //!   the version the tick planned from. The lease keeps two live ticks apart; the version catches
 //!   a tick that planned from stale state (a duplicated delivery, a retry racing the original, a
@@ -13,10 +13,18 @@
 //!   clock, never by the event's `at`, so a replay cannot take over a live tick's cluster; the
 //!   expired lease of a tick that died can be taken over only by a tick that planned from the
 //!   current version.
-//! - **The lease is given back at the end of the turn** (one more `UpdateItem` per changed
-//!   cluster), so a tick that comes right after — an override followed by `offpeak run`, a retried
-//!   delivery — is not kept away by a finished one. A tick that dies keeps others away until
-//!   [`LEASE_TTL`] (4 minutes, longer than the function's 120 s timeout) has passed.
+//! - **A change to memory alone is settled, not claimed.** A cluster whose plan has no action but
+//!   whose memory changes (replicas became ready, the cluster converged, a notice marked sent, an
+//!   override recorded or ended) is written with [`offpeak_shared::state::settle()`]: the same
+//!   one conditional write on the same two conditions, taking no lease, so there is nothing to
+//!   give back. A settle that loses stands aside exactly as a claim that loses.
+//! - **Leases are given back at the end of the tick**, all of them together
+//!   ([`offpeak_shared::state::release_all()`]: one `TransactWriteItems` per 100 clusters,
+//!   falling back to one `UpdateItem` each when it does not go through), so a tick that comes
+//!   right after — an override followed by `offpeak run`, a retried delivery — is not kept away
+//!   by a finished one. Until then a cluster this tick changed stays leased: a concurrent tick
+//!   stands aside from it a little longer. A tick that dies keeps others away from what it
+//!   claimed until [`LEASE_TTL`] (4 minutes, longer than the function's 120 s timeout) has passed.
 //! - **A steady cluster is not claimed.** A cluster whose plan is empty and whose memory is
 //!   unchanged takes no lease and writes nothing.
 //! - **The clock dates what happens.** Memory's `since` and `acted_at` are the clock's value
@@ -25,18 +33,20 @@
 //! - **A failed state write changes nothing**: the cluster's actions are recorded as failed and a
 //!   person is told (when there was something to do).
 //! - **Overrides are part of the claim.** An override recorded or ended by this tick is written
-//!   with the claim, and announced only once the claim is won; a tick that stood aside records
-//!   nothing and says so.
+//!   with the claim (or the settle), and announced only once that write is won; a tick that stood
+//!   aside records nothing and says so.
 //! - **Released only at its baseline.** An unscheduled cluster's state item is deleted (on the
-//!   version this tick read or wrote) and only then is the cluster released from the registry, so
-//!   a tick that raced it leaves it registered for the next tick to look at again.
+//!   version this tick read or wrote; that frees the lease with it) and only then is the cluster
+//!   released from the registry, so a tick that raced it leaves it registered for the next tick
+//!   to look at again.
 
 use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{
-    self, Claim, Claimed, DeleteOutcome, Holder, PutOutcome, Record, StateStore,
+    self, Claim, Claimed, DeleteOutcome, Holder, PutOutcome, Record, Settled, StateError,
+    StateStore,
 };
 
 use crate::action::Action;
@@ -70,6 +80,8 @@ pub struct Turn {
     /// The cluster's state version after this tick's writes.
     pub version: Option<u64>,
     pub applied: Vec<Action>,
+    /// The claim this turn took (a settled cluster has none): given back at the tick's end.
+    pub claim: Option<Claim>,
 }
 
 /// One cluster's plan, with what it was planned from.
@@ -159,8 +171,8 @@ impl<'d, 's> Cluster<'d, 's> {
         );
     }
 
-    /// Claims the cluster for `holder`, applies its plan and sends what is due; `None` when it
-    /// stood aside.
+    /// Claims the cluster for `holder` (settles it, when only its memory changes), applies its
+    /// plan and sends what is due; `None` when it stood aside.
     pub async fn execute<R: Rds, S: StateStore>(
         &self,
         deps: &Deps<'_, R, S>,
@@ -177,14 +189,18 @@ impl<'d, 's> Cluster<'d, 's> {
         if next.drift_ticks >= DRIFT_TICKS {
             report.drifting.push(self.id().to_owned());
         }
-        let held = match changed {
-            false => Some((self.version, None)),
-            true => self
+        let written = match (changed, finding.acts) {
+            (false, _) => Some((self.version, None)),
+            (true, true) => self
                 .claim(deps, store, holder, &next, when.clock, report)
                 .await
                 .map(|claim| (claim.version(), Some(claim))),
+            (true, false) => self
+                .settle(deps, store, holder, &next, when.clock, report)
+                .await
+                .map(|version| (Some(version), None)),
         };
-        let Some((mut version, claim)) = held else {
+        let Some((mut version, claim)) = written else {
             if self.hold.from_event {
                 report.note(
                     self.id(),
@@ -212,10 +228,11 @@ impl<'d, 's> Cluster<'d, 's> {
         if unsent {
             version = self.resave(store, &next, version, report).await;
         }
-        if let Some(claim) = claim {
-            self.release_claim(store, claim, report).await;
-        }
-        Some(Turn { version, applied })
+        Some(Turn {
+            version,
+            applied,
+            claim,
+        })
     }
 
     /// The failure notice, when an action failed and none was sent for this transition yet
@@ -277,26 +294,49 @@ impl<'d, 's> Cluster<'d, 's> {
                 None
             }
             Err(source) => {
-                let err = TickError::Claim {
-                    cluster: self.id().to_owned(),
-                    source,
-                };
-                self.refused(deps, &err, report).await;
+                self.unclaimed(deps, source, report).await;
                 None
             }
         }
     }
 
-    /// Gives the claim's lease back; a failure is a note (the lease expires by itself).
-    async fn release_claim<S: StateStore>(
+    /// Writes `next`, this tick's only change to the cluster, without a lease
+    /// ([`state::settle()`], at the clock's `clock`): the version written, when the tick won.
+    async fn settle<R: Rds, S: StateStore>(
         &self,
+        deps: &Deps<'_, R, S>,
         store: &S,
-        claim: Claim,
+        holder: &Holder,
+        next: &Memory,
+        clock: DateTime<Utc>,
+        report: &mut Report<Action>,
+    ) -> Option<u64> {
+        let doc = serde_json::to_value(next).expect("memory serialises to JSON");
+        match state::settle(store, holder, self.id(), self.version, &doc, clock).await {
+            Ok(Settled::Written { version }) => Some(version),
+            Ok(Settled::StoodAside(aside)) => {
+                report.note(self.id(), aside.to_string());
+                None
+            }
+            Err(source) => {
+                self.unclaimed(deps, source, report).await;
+                None
+            }
+        }
+    }
+
+    /// The claim (or settle) itself failed: nothing is applied.
+    async fn unclaimed<R: Rds, S: StateStore>(
+        &self,
+        deps: &Deps<'_, R, S>,
+        source: StateError,
         report: &mut Report<Action>,
     ) {
-        if let Err(unreleased) = claim.release(store).await {
-            report.note(self.id(), unreleased.to_string());
-        }
+        let err = TickError::Claim {
+            cluster: self.id().to_owned(),
+            source,
+        };
+        self.refused(deps, &err, report).await;
     }
 
     async fn save<S: StateStore>(
@@ -342,12 +382,13 @@ impl<'d, 's> Cluster<'d, 's> {
 
     /// Forgets an unscheduled cluster that is back at its baseline: deletes its state item (at
     /// `version`), then releases it from the registry. A failure is noted; the next tick retries.
+    /// True when its state item is gone (and with it any lease on the cluster).
     pub async fn release<S: StateStore>(
         &self,
         store: &S,
         version: Option<u64>,
         report: &mut Report<Action>,
-    ) {
+    ) -> bool {
         let forgotten = match version {
             None => Ok(DeleteOutcome::Deleted),
             Some(v) => store.delete(self.id(), v).await,
@@ -359,9 +400,16 @@ impl<'d, 's> Cluster<'d, 's> {
                     self.id(),
                     "another tick changed this cluster's state since it was read: it stays registered until a later tick finds it back at its baseline",
                 );
-                return;
+                return false;
             }
-            Err(source) => Err(source),
+            Err(source) => {
+                let err = TickError::Release {
+                    cluster: self.id().to_owned(),
+                    source,
+                };
+                report.note(self.id(), chain(&err));
+                return false;
+            }
         };
         let note = match released {
             Ok(()) => "no longer scheduled and back at its baseline: released, offpeak no longer tracks it".to_owned(),
@@ -371,6 +419,7 @@ impl<'d, 's> Cluster<'d, 's> {
             }),
         };
         report.note(self.id(), note);
+        true
     }
 
     /// "override started" for one this tick recorded, "override ended" for one it ended.

@@ -892,6 +892,54 @@ async fn a_cluster_leased_by_a_live_tick_is_left_to_it_until_the_lease_expires()
     assert_eq!(lease, None);
 }
 
+#[tokio::test]
+async fn a_change_to_memory_alone_is_one_write_that_leaves_no_lease_and_respects_a_live_one() {
+    // GIVEN both clusters got their replicas at the peak, their two leases given back in one
+    // write at the end of that tick
+    let w = World::new();
+    w.tick(PEAK).await;
+    assert_eq!((w.store.releases(), w.store.releases_together()), (0, 1));
+    let store = &w.store.inner;
+    let lease = |cluster: &'static str| async move {
+        let records = store.get_many(&[cluster]).await.unwrap();
+        records[cluster].lease.clone().map(|l| l.holder)
+    };
+    assert_eq!((lease("prod").await, lease("prod-us").await), (None, None));
+    w.titles();
+    // AND another invocation holding prod's lease
+    let live = minutes_after(PEAK, 4);
+    let held = w
+        .store
+        .try_lease("prod", "aurora-replicas/live", live, LEASE_TTL);
+    assert!(held.await.unwrap());
+
+    // WHEN the next tick finds the replicas ready: a change to the clusters' memory alone
+    w.rds.settle();
+    let puts = w.store.puts();
+    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+
+    // THEN each cluster's memory is one write (prod's loses to the live lease); prod-us's
+    // leaves no lease and nothing to give back
+    assert_eq!(w.store.puts(), puts + 2);
+    assert_eq!((w.store.releases(), w.store.releases_together()), (0, 1));
+    assert_eq!(lease("prod-us").await, None);
+    assert!(w.memory("prod-us").await.notified.ready);
+    assert_eq!(
+        w.titles(),
+        [(Severity::Info, "prod-us".into(), "ready for peak")]
+    );
+    // AND prod is left to the live holder: nothing written, its lease untouched
+    assert!(!w.memory("prod").await.notified.ready);
+    assert_eq!(lease("prod").await.as_deref(), Some("aurora-replicas/live"));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.target == "prod" && n.message.contains("another invocation")),
+        "{report:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Overrides: exactly N offpeak replicas until a time, whatever the schedule says.
 

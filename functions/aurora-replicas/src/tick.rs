@@ -7,9 +7,11 @@
 //!   results) covering scheduled and unscheduled clusters alike, whatever their number. A tick
 //!   that puts unscheduled clusters back reads their memory with one more `BatchGetItem`. A
 //!   cluster whose plan is empty and whose memory is unchanged costs nothing more: no write of
-//!   any kind. A cluster the tick changes costs its claim besides its RDS calls: one `UpdateItem`
-//!   that takes its lease and writes its memory together, and one that gives the lease back
-//!   ([`crate::cluster`]).
+//!   any kind. A cluster whose memory alone changes costs one `UpdateItem`: its settle. A
+//!   cluster the tick changes in AWS costs its claim besides its RDS calls: one `UpdateItem` that
+//!   takes its lease and writes its memory together; the leases are given back at the end of the
+//!   tick in one `TransactWriteItems` per 100 clusters (one `UpdateItem` when a single cluster
+//!   was claimed) ([`crate::cluster`]).
 //! - **Nothing changed goes unregistered.** Before the first change to a cluster (or on finding
 //!   offpeak's replicas in one it does not know, made before the registry existed), the tick
 //!   enrolls it in the registry, one write for all of them; if that write fails, none of those
@@ -47,7 +49,7 @@ use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::Notifier;
 use offpeak_shared::report::Report;
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{Holder, Record, StateStore};
+use offpeak_shared::state::{self, Claim, Holder, Record, StateStore};
 
 use crate::action::Action;
 use crate::cluster::{Cluster, When, send};
@@ -105,7 +107,7 @@ pub async fn run<R: Rds, S: StateStore>(
         // One lease holder for every cluster this invocation claims.
         let holder = Holder::new(FUNCTION);
         let registered = &seen.registered;
-        act(
+        let mut held = act(
             deps,
             store,
             registered,
@@ -116,13 +118,15 @@ pub async fn run<R: Rds, S: StateStore>(
         )
         .await;
         for c in &unscheduled {
-            put_back(c, deps, store, &holder, when, &mut report).await;
+            held.extend(put_back(c, deps, store, &holder, when, &mut report).await);
         }
+        give_back(store, held, &mut report).await;
     }
     Ok(report)
 }
 
-/// Enrolls the scheduled clusters that need it, then executes each one whose enrolment holds.
+/// Enrolls the scheduled clusters that need it, then executes each one whose enrolment holds;
+/// the claims taken.
 async fn act<R: Rds, S: StateStore>(
     deps: &Deps<'_, R, S>,
     store: &S,
@@ -131,15 +135,26 @@ async fn act<R: Rds, S: StateStore>(
     holder: &Holder,
     when: When,
     report: &mut Report<Action>,
-) {
+) -> Vec<Claim> {
     let enrolled = enroll(store, registered, scheduled).await;
+    let mut held = Vec::new();
     for c in scheduled {
         match &enrolled {
             Err(err) if c.needs_enrolment(registered) => c.refused(deps, err, report).await,
             _ => {
-                c.execute(deps, store, holder, when, report).await;
+                let turn = c.execute(deps, store, holder, when, report).await;
+                held.extend(turn.and_then(|t| t.claim));
             }
         }
+    }
+    held
+}
+
+/// Gives back every lease the tick took, together; one that could not be is a note (it expires
+/// by itself).
+async fn give_back<S: StateStore>(store: &S, held: Vec<Claim>, report: &mut Report<Action>) {
+    for unreleased in state::release_all(store, held).await {
+        report.note(unreleased.target.clone(), unreleased.to_string());
     }
 }
 
@@ -270,7 +285,8 @@ async fn enroll<S: StateStore>(
         })
 }
 
-/// Removes an unscheduled cluster's offpeak replicas, and releases it once none is left.
+/// Removes an unscheduled cluster's offpeak replicas, and releases it once none is left; the
+/// claim taken, unless its state item went with the release (which frees its lease).
 async fn put_back<R: Rds, S: StateStore>(
     c: &Cluster<'_, '_>,
     deps: &Deps<'_, R, S>,
@@ -278,13 +294,14 @@ async fn put_back<R: Rds, S: StateStore>(
     holder: &Holder,
     when: When,
     report: &mut Report<Action>,
-) {
+) -> Option<Claim> {
     if at_baseline(&c.plan, &[]) {
-        return c.release(store, c.version(), report).await;
+        c.release(store, c.version(), report).await;
+        return None;
     }
-    if let Some(turn) = c.execute(deps, store, holder, when, report).await
-        && at_baseline(&c.plan, &turn.applied)
-    {
-        c.release(store, turn.version, report).await;
+    let turn = c.execute(deps, store, holder, when, report).await?;
+    if at_baseline(&c.plan, &turn.applied) && c.release(store, turn.version, report).await {
+        return None;
     }
+    turn.claim
 }

@@ -1,6 +1,12 @@
 //! Apply: the only code that changes anything, in AWS or in the state store.
 //!
 //! Guarantees, per target:
+//! - **A change to offpeak's document alone is settled.** A plan whose every step only edits
+//!   the target's state document (an override recorded or ended, a state committed, a problem
+//!   flagged or over) is one write: the edited document settled with the shared protocol
+//!   ([`offpeak_shared::state::settle()`]), on the claim's two conditions (the version planned
+//!   from, no other invocation's lease active) and taking no lease. A settle that loses stands
+//!   aside as a claim would, and none of the steps is applied.
 //! - **One tick at a time.** Apply first claims the target with the shared protocol
 //!   ([`offpeak_shared::state::claim()`]): one conditional write takes the target's lease at
 //!   the clock for [`LEASE_TTL`] only if the target's version is still the one planned from. If
@@ -27,12 +33,15 @@
 //!   back once the schedule no longer names it.
 //! - `now` is the clock (never the event's `at`): leases are taken and expire by it.
 //!
-//! Failure behaviour: a failed step is returned with its error; the lease is always released
-//! (a release failure is a note: the lease expires by itself after [`LEASE_TTL`]).
+//! Failure behaviour: a failed step is returned with its error. The claim is handed back with
+//! the outcome and its lease released at the end of the tick, with every other target's
+//! ([`crate::reconcile`]); a release failure is a note: the lease expires by itself after
+//! [`LEASE_TTL`]. A target whose state item a `Release` step deleted has no lease left to give
+//! back.
 
 use chrono::{DateTime, Duration, Utc};
 use offpeak_shared::notify::Notifier;
-use offpeak_shared::state::{self, Claimed, Holder, StateStore, registry};
+use offpeak_shared::state::{self, Claim, Claimed, Holder, Settled, StateStore, registry};
 
 use crate::FUNCTION;
 use crate::aws::{AutoScaling, Eks};
@@ -82,42 +91,136 @@ impl TargetOutcome<'_> {
     }
 }
 
-/// Applies one target's plan under its claim, taken for `holder` at the clock's `now`.
+/// Applies one target's plan under its claim, taken for `holder` at the clock's `now` (or
+/// settles it, when the plan only edits the document); the claim, to give back at the tick's end.
 pub async fn apply_target<'p, E: Eks, A: AutoScaling, S: StateStore>(
     svc: &Services<'_, E, A, S>,
     plan: &'p TargetPlan,
     holder: &Holder,
     now: DateTime<Utc>,
-) -> TargetOutcome<'p> {
+) -> (TargetOutcome<'p>, Option<Claim>) {
     let mut outcome = TargetOutcome {
         plan,
         results: Vec::new(),
         notes: Vec::new(),
     };
+    if let Some(edited) = document_only(plan, now) {
+        settle(svc.state, plan, edited, holder, now, &mut outcome).await;
+        return (outcome, None);
+    }
     let target = plan.target.as_str();
     let version = plan.stored.version;
     let claim = match state::claim(svc.state, holder, target, version, now, LEASE_TTL).await {
         Ok(Claimed::Held(claim)) => claim,
         Ok(Claimed::StoodAside(aside)) => {
             outcome.notes.push(aside.to_string());
-            return outcome;
+            return (outcome, None);
         }
         Err(source) => {
-            let err = TickError::Claim {
-                target: target.to_owned(),
-                source,
-            };
-            outcome.notes.push(format!("not applied: {}", chain(&err)));
-            return outcome;
+            outcome.notes.push(unclaimed(target, source));
+            return (outcome, None);
         }
     };
     // Still at the version planned from: the document is the one the plan was made from.
     let mut session = plan.stored.clone();
     run_steps(svc, plan, &mut session, now, &mut outcome).await;
-    if let Err(err) = claim.release(svc.state).await {
-        outcome.notes.push(chain(&err));
+    // A deleted state item took its lease with it: nothing is left to give back.
+    let forgotten = outcome.applied(|s| matches!(s, Step::Release { forget_state: true }));
+    (outcome, (!forgotten).then_some(claim))
+}
+
+fn unclaimed(target: &str, source: offpeak_shared::state::StateError) -> String {
+    let err = TickError::Claim {
+        target: target.to_owned(),
+        source,
+    };
+    format!("not applied: {}", chain(&err))
+}
+
+/// The document `plan` leaves, when every one of its steps only edits the document.
+fn document_only(plan: &TargetPlan, now: DateTime<Utc>) -> Option<Stored> {
+    let mut edited = plan.stored.clone();
+    edited
+        .doc
+        .resource
+        .get_or_insert_with(|| plan.resource.clone());
+    let only = plan
+        .actions
+        .iter()
+        .all(|a| edit(&a.step, &mut edited.doc, now));
+    only.then_some(edited)
+}
+
+/// Writes `edited`, the plan's whole change, in one settle: every step applied, or none (a
+/// failed write fails the first step, as it would have one by one).
+async fn settle<'p, S: StateStore>(
+    store: &S,
+    plan: &'p TargetPlan,
+    edited: Stored,
+    holder: &Holder,
+    now: DateTime<Utc>,
+    outcome: &mut TargetOutcome<'p>,
+) {
+    let target = plan.target.as_str();
+    let doc = serde_json::to_value(&edited.doc).expect("a target document always serialises");
+    match state::settle(store, holder, target, edited.version, &doc, now).await {
+        Ok(Settled::Written { .. }) => outcome
+            .results
+            .extend(plan.actions.iter().map(|a| (a, Outcome::Applied))),
+        Ok(Settled::StoodAside(aside)) => outcome.notes.push(aside.to_string()),
+        Err(source) => {
+            let err = TickError::WriteState {
+                target: target.to_owned(),
+                source,
+            };
+            outcome
+                .results
+                .push((&plan.actions[0], Outcome::Failed(err)));
+            let left = plan.actions.len() - 1;
+            if left > 0 {
+                outcome.notes.push(format!(
+                    "{left} later step(s) not attempted; the next tick plans again"
+                ));
+            }
+        }
     }
-    outcome
+}
+
+/// Applies `step` to `doc` when it only edits the document; false (and `doc` unchanged) when it
+/// does more.
+fn edit(step: &Step, doc: &mut TargetDoc, now: DateTime<Utc>) -> bool {
+    match step {
+        Step::RecordOverride { state, until } => {
+            doc.override_ = Some(HeldOverride {
+                state: *state,
+                until: *until,
+                set_at: now,
+                cleared: false,
+            });
+        }
+        Step::EndOverride { .. } => doc.override_ = None,
+        Step::CommitDesired { state } => doc.desired = Some(*state),
+        Step::Flag {
+            concern,
+            since,
+            report,
+        } => {
+            doc.attention = Some(Attention {
+                concern: *concern,
+                since: *since,
+                reported: *report,
+            });
+        }
+        Step::Unflag { .. } => doc.attention = None,
+        Step::SaveScaling { .. }
+        | Step::ParkAutoscalerTags { .. }
+        | Step::ScaleToZero { .. }
+        | Step::RestoreScaling { .. }
+        | Step::RestoreAutoscalerTags { .. }
+        | Step::VerifyRestore(_)
+        | Step::Release { .. } => return false,
+    }
+    true
 }
 
 async fn run_steps<'p, E: Eks, A: AutoScaling, S: StateStore>(
@@ -163,16 +266,16 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
     let (store, target) = (svc.state, action.target.as_str());
     let done = |()| None;
     match &action.step {
-        Step::RecordOverride { state, until } => {
-            let held = HeldOverride {
-                state: *state,
-                until: *until,
-                set_at: now,
-                cleared: false,
-            };
-            commit(store, target, session, |d| d.override_ = Some(held)).await
+        step @ (Step::RecordOverride { .. }
+        | Step::EndOverride { .. }
+        | Step::CommitDesired { .. }
+        | Step::Flag { .. }
+        | Step::Unflag { .. }) => {
+            commit(store, target, session, |d| {
+                edit(step, d, now);
+            })
+            .await
         }
-        Step::EndOverride { .. } => commit(store, target, session, |d| d.override_ = None).await,
         Step::SaveScaling {
             scaling,
             asg,
@@ -198,22 +301,6 @@ async fn run_step<E: Eks, A: AutoScaling, S: StateStore>(
             restore_tags(svc.autoscaling, asg, tags).await.map(done)
         }
         Step::VerifyRestore(expected) => verify_and_clear(svc, action, expected, session).await,
-        Step::CommitDesired { state } => {
-            commit(store, target, session, |d| d.desired = Some(*state)).await
-        }
-        Step::Flag {
-            concern,
-            since,
-            report,
-        } => {
-            let attention = Attention {
-                concern: *concern,
-                since: *since,
-                reported: *report,
-            };
-            commit(store, target, session, |d| d.attention = Some(attention)).await
-        }
-        Step::Unflag { .. } => commit(store, target, session, |d| d.attention = None).await,
         Step::Release { forget_state } => release(store, target, session, *forget_state)
             .await
             .map(done),

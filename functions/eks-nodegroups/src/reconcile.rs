@@ -25,7 +25,7 @@ use offpeak_shared::config::Schedule;
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
-use offpeak_shared::state::{Holder, Record, StateError, StateStore};
+use offpeak_shared::state::{self, Claim, Holder, Record, StateError, StateStore};
 
 use crate::apply::{self, Outcome, Services, TargetOutcome};
 use crate::aws::{AutoScaling, Eks};
@@ -183,7 +183,8 @@ fn read_registry(records: &HashMap<String, Record>, report: &mut Report<Action>)
     })
 }
 
-/// Enrolls what must be registered, then applies every non-empty plan under its lease.
+/// Enrolls what must be registered, then applies every non-empty plan under its lease, and gives
+/// the leases back together once every target is done.
 async fn apply_all<'p, E: Eks, A: AutoScaling, S: StateStore>(
     svc: &Services<'_, E, A, S>,
     plans: &'p [TargetPlan],
@@ -215,9 +216,29 @@ async fn apply_all<'p, E: Eks, A: AutoScaling, S: StateStore>(
             _ => applies.push(apply::apply_target(svc, plan, &holder, clock)),
         }
     }
-    let mut outcomes: Vec<_> = stream::iter(applies).buffered(CONCURRENCY).collect().await;
+    let applied: Vec<_> = stream::iter(applies).buffered(CONCURRENCY).collect().await;
+    let (mut outcomes, claims): (Vec<_>, Vec<_>) = applied.into_iter().unzip();
+    give_back(
+        svc.state,
+        claims.into_iter().flatten().collect(),
+        &mut outcomes,
+    )
+    .await;
     outcomes.extend(refused);
     outcomes
+}
+
+/// Gives back every lease the tick took, together; one that could not be is a note on its
+/// target's outcome (it expires by itself).
+async fn give_back<S: StateStore>(store: &S, held: Vec<Claim>, outcomes: &mut [TargetOutcome<'_>]) {
+    for unreleased in state::release_all(store, held).await {
+        let outcome = outcomes
+            .iter_mut()
+            .find(|o| o.plan.target == unreleased.target);
+        if let Some(outcome) = outcome {
+            outcome.notes.push(chain(&unreleased));
+        }
+    }
 }
 
 /// Whether `plan`'s target must be registered before it is applied: it is not yet, and its plan

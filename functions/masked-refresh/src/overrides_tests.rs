@@ -9,6 +9,7 @@ use super::*;
 use crate::memory::Phase;
 use crate::names::RUN_KEY;
 use crate::testing::{Harness, utc};
+use crate::tick::LEASE_TTL;
 
 /// Ticks every 5 minutes from `from`, settling RDS between ticks, until the run is terminal.
 async fn until_terminal(h: &Harness, from: &str) -> DateTime<Utc> {
@@ -476,4 +477,64 @@ fn settle_drops_an_ended_override_before_applying_a_new_one() {
     );
     assert_eq!(memory.override_, Some(fresh));
     assert!(settle(&mut memory, None, utc("2026-11-27T11:00:00Z")).is_empty());
+}
+
+#[tokio::test]
+async fn an_override_is_never_written_under_a_live_invocations_lease() {
+    // GIVEN a skip until 03:10, and a live invocation holding the refresh since 03:05
+    let h = Harness::new(0);
+    h.tick_override(
+        "2026-11-26T20:00:00Z",
+        "dev",
+        S::Skip,
+        Some("2026-11-27T03:10:00Z"),
+        false,
+    )
+    .await
+    .unwrap();
+    h.titles();
+    let since = utc("2026-11-27T03:05:00Z");
+    let live = h
+        .store
+        .try_lease(
+            "masked-refresh/dev",
+            "masked-refresh/live",
+            since,
+            LEASE_TTL,
+        )
+        .await;
+    assert!(live.unwrap());
+    let before = h.doc().await;
+
+    // WHEN a tick finds the skip ended while that lease holds, and another carries a new skip
+    let ended = h.tick("2026-11-27T03:10:00Z").await;
+    let sent = h
+        .tick_override(
+            "2026-11-27T03:11:00Z",
+            "dev",
+            S::Skip,
+            Some("2026-11-28T12:00:00Z"),
+            false,
+        )
+        .await
+        .unwrap();
+
+    // THEN neither writes nor tells anything: both stand aside, the second asking to send again
+    assert_eq!(h.doc().await, before);
+    assert!(h.titles().is_empty());
+    assert!(ended.applied.is_empty() && sent.applied.is_empty());
+    let says = |report: &offpeak_shared::report::Report<Action>, text: &str| {
+        report.notes.iter().any(|n| n.message.contains(text))
+    };
+    assert!(says(&ended, "another invocation"), "{ended:?}");
+    assert!(says(&sent, "send it again"), "{sent:?}");
+
+    // AND once the lease has expired, a tick drops the ended skip and tells it
+    let report = h.tick("2026-11-27T03:21:00Z").await;
+    let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
+    assert!(
+        applied.contains(&"end the skip override of dev (expired)".to_owned()),
+        "{applied:?}"
+    );
+    assert_eq!(h.titles()[0], "refresh override ended");
 }

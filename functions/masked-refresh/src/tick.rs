@@ -13,6 +13,12 @@
 //! - **Cheap when idle.** Outside the window, or once this window's run is over, a tick reads
 //!   the state document and stops: no AWS call besides that read (and the write dropping an
 //!   override that just ended, see [`crate::overrides`]).
+//! - **An override is recorded on the claim's conditions.** Recording (or dropping) an override
+//!   changes only the state document, so it is settled
+//!   ([`offpeak_shared::state::settle()`]): one conditional write, only if the version is still
+//!   the one read and no other invocation's lease is active, taking no lease. So a tick never
+//!   writes under a live run's lease (whose next save would then lose); one that finds the lease
+//!   held or the version moved stands aside, and the next tick records it.
 //! - **Overrides first.** An override in the event is checked (at the clock) before anything is
 //!   read, then stored and told before the run is decided, so that very tick already follows
 //!   it; whether a run may start is [`crate::desired`]'s decision, never a run's in progress.
@@ -39,7 +45,7 @@ use offpeak_shared::error_chain::chain;
 use offpeak_shared::event::InvocationEvent;
 use offpeak_shared::notify::{Notification, Notifier};
 use offpeak_shared::report::{Failed, Report};
-use offpeak_shared::state::{self, Claimed, Holder, PutOutcome, StateStore};
+use offpeak_shared::state::{self, Claimed, Holder, PutOutcome, Settled, StateStore};
 
 use crate::action::{Action, Reason, disabling, dropping};
 use crate::apply::{Effect, Effectors};
@@ -130,9 +136,17 @@ pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
         report,
         acted: Vec::new(),
         last: None,
+        holder: Holder::new(FUNCTION),
     };
     let changes = overrides::settle(&mut driver.memory, request.as_ref(), clock);
-    driver.record_overrides(store, &changes).await?;
+    if !driver.record_overrides(store, &changes).await? {
+        if request.is_some() {
+            driver.note(
+                "the event's override was not recorded (this tick stood aside); send it again",
+            );
+        }
+        return Ok(driver.report);
+    }
     let desired = driver.desired();
     let target = driver.target();
     if !needs_work(&driver.memory, &desired, &target, &mut driver.report) {
@@ -227,6 +241,8 @@ struct Driver<'d, 'a, R, S, M, St> {
     acted: Vec<Action>,
     /// The latest observation, for mirroring the phase as a tag.
     last: Option<Observed>,
+    /// Who this invocation is, when it settles or claims the target.
+    holder: Holder,
 }
 
 impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St> {
@@ -269,35 +285,66 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
         desired::desired(self.deps.cfg, &self.memory, self.at, self.clock)
     }
 
-    /// Plans the override's changes; unless in dry-run (or without a store), writes them and
-    /// then tells each. A lost race is [`TickError::Conflict`]: nothing is told, the next tick
-    /// decides again.
+    /// Plans the override's changes; unless in dry-run (or without a store), settles them and
+    /// then tells each. False when the settle stood aside (noted): nothing is told, and the tick
+    /// stops; the next one decides again.
     async fn record_overrides(
         &mut self,
         store: Option<&St>,
         changes: &[overrides::Change],
-    ) -> Result<(), TickError> {
+    ) -> Result<bool, TickError> {
         let target = self.target();
         let actions: Vec<Action> = changes.iter().map(|c| c.action(&target)).collect();
         self.report.plan.extend(actions.iter().cloned());
         let Some(store) = store.filter(|_| !self.report.dry_run && !changes.is_empty()) else {
-            return Ok(());
+            return Ok(true);
         };
-        self.save(store).await?;
+        if !self.settle(store).await? {
+            return Ok(false);
+        }
         self.report.applied.extend(actions);
         for change in changes {
             self.send(&change.notice(&target)).await;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Writes the memory, this tick's only change so far, without taking a lease
+    /// ([`state::settle()`], at the clock); false when it stood aside (noted).
+    async fn settle(&mut self, store: &St) -> Result<bool, TickError> {
+        let doc =
+            serde_json::to_value(&self.memory).expect("the state document serialises to JSON");
+        let settled = state::settle(
+            store,
+            &self.holder,
+            &self.key,
+            self.version,
+            &doc,
+            self.clock,
+        )
+        .await;
+        match settled {
+            Ok(Settled::Written { version }) => {
+                self.version = Some(version);
+                Ok(true)
+            }
+            Ok(Settled::StoodAside(aside)) => {
+                self.note(aside.to_string());
+                Ok(false)
+            }
+            Err(source) => Err(TickError::WriteState {
+                target: self.target(),
+                source,
+            }),
+        }
     }
 
     /// Claims the refresh (lease, then the version this tick read), drives the run, releases the
     /// lease.
     async fn leased(&mut self, store: &St) -> Result<(), TickError> {
-        let holder = Holder::new(FUNCTION);
         let claimed = state::claim(
             store,
-            &holder,
+            &self.holder,
             &self.key,
             self.version,
             self.clock,

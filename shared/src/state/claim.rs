@@ -21,6 +21,17 @@
 //! the current version: it acts on what the dead tick left behind, never on a plan made before
 //! it. A claim that fails takes nothing: it leaves neither a lease nor a write behind.
 //!
+//! **Settling: a change to the state document alone** ([`settle`]). A tick whose only change to
+//! a target is its state document (a transition remembered, a notice marked sent, no AWS call)
+//! has nothing to hold a lease over: it settles the target instead, in the same one conditional
+//! write as a claim, with a lease that ends at `now` — which is no lease. It writes the document
+//! as the next version only if the version is still the one planned from and no other holder's
+//! lease is active, exactly the claim's conditions, and it leaves no lease behind (a stored one,
+//! expired or the settling holder's own, is removed), so nothing is released afterwards. A settle that loses stands aside
+//! exactly as a claim that loses ([`Settled::StoodAside`]), having written nothing. So a settle
+//! never slips in under a live tick's lease, and a live tick's later writes, conditional on its
+//! claim's version, still catch one that landed before its claim.
+//!
 //! Guarantees:
 //! - **Standing aside is a value** ([`Claimed::StoodAside`]), not an error, and its `Display` is
 //!   the note a report carries. When the version moved and another holder's lease is active
@@ -31,16 +42,25 @@
 //!   never a failure of the tick: the lease expires by itself. A release that finds the lease no
 //!   longer this holder's (it expired and another tick took it, or the target's item was deleted,
 //!   which frees its lease) is `Ok(false)` and changes nothing.
+//! - **Released together** ([`release_all`]): the claims a tick holds at its end are given back
+//!   in one all-or-nothing write per [`MAX_RELEASES_PER_WRITE`] of them
+//!   ([`StateStore::release_leases`], one `TransactWriteItems`), each on the condition a single
+//!   release has. When that write is cancelled (one lease was taken over or freed with its item,
+//!   a concurrent write to one of the targets), nothing was released by it; when it fails, it
+//!   may or may not have gone through. Either way each claim of the batch is then released on
+//!   its own, so each gets its own outcome (`Ok(false)` for a lease already given back). A
+//!   single claim is released on its own at once.
 //!
-//! Failure behaviour: a failed claim is the store's [`StateError`]; it may or may not have taken
-//! the lease (an answer lost on the way back), which then expires by itself.
+//! Failure behaviour: a failed claim or settle is the store's [`StateError`]; a claim may or may
+//! not have taken the lease (an answer lost on the way back), which then expires by itself; a
+//! settle may or may not have written its document, and the next tick reads which.
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::{ClaimOutcome, ClaimWrite, StateError, StateStore};
+use super::{ClaimOutcome, ClaimWrite, MAX_RELEASES_PER_WRITE, StateError, StateStore};
 use crate::error_chain::chain;
 
 /// Who holds a lease: one id per invocation of a function.
@@ -224,6 +244,87 @@ pub async fn claim_with<S: StateStore>(
         because,
         unreleased: None,
     }))
+}
+
+/// The result of [`settle`].
+#[derive(Debug)]
+pub enum Settled {
+    /// Written: the target's state is at `version`, and no lease is held on it.
+    Written { version: u64 },
+    /// Another tick has the target, or has changed it since this tick read it: nothing written.
+    StoodAside(StoodAside),
+}
+
+/// Settles `target` for `holder` in one conditional write: writes `doc` as the version after
+/// `planned` only if the state is still at `planned` and no other holder's lease is active at
+/// the clock's `now`, and leaves no lease behind (see the module docs).
+pub async fn settle<S: StateStore>(
+    store: &S,
+    holder: &Holder,
+    target: &str,
+    planned: Option<u64>,
+    doc: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Settled, StateError> {
+    let request = ClaimWrite {
+        target,
+        holder: holder.as_str(),
+        expected_version: planned,
+        doc: Some(doc),
+        now,
+        // A lease that ends at `now`: none is taken, none is left.
+        ttl: Duration::zero(),
+    };
+    let because = match store.claim_write(&request).await? {
+        ClaimOutcome::Claimed { .. } => {
+            let version = planned.map_or(1, |v| v + 1);
+            return Ok(Settled::Written { version });
+        }
+        ClaimOutcome::Leased => Aside::Leased,
+        ClaimOutcome::Moved => Aside::Moved,
+    };
+    Ok(Settled::StoodAside(StoodAside {
+        because,
+        unreleased: None,
+    }))
+}
+
+/// Gives back the leases of `claims` ([`MAX_RELEASES_PER_WRITE`] per write, see the module docs);
+/// the ones that could not be given back, to note (they expire by themselves).
+pub async fn release_all<S: StateStore>(store: &S, mut claims: Vec<Claim>) -> Vec<Unreleased> {
+    let mut unreleased = Vec::new();
+    while !claims.is_empty() {
+        let rest = claims.split_off(claims.len().min(MAX_RELEASES_PER_WRITE));
+        let batch = std::mem::replace(&mut claims, rest);
+        if batch.len() > 1 && released_together(store, &batch).await {
+            continue;
+        }
+        for claim in batch {
+            if let Err(err) = claim.release(store).await {
+                unreleased.push(err);
+            }
+        }
+    }
+    unreleased
+}
+
+/// Whether one write released every lease of `batch`.
+async fn released_together<S: StateStore>(store: &S, batch: &[Claim]) -> bool {
+    let leases: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|c| (c.target.as_str(), c.holder.as_str()))
+        .collect();
+    match store.release_leases(&leases).await {
+        Ok(released) => released,
+        Err(err) => {
+            tracing::warn!(
+                leases = leases.len(),
+                error = %chain(&err),
+                "leases not released together; releasing them one by one"
+            );
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -489,6 +590,181 @@ mod tests {
         let record = store.get_many(&[TARGET]).await.unwrap()[TARGET].clone();
         assert_eq!((record.version, &record.doc), (2, &doc));
         assert_eq!(lease_holder(&store).await.as_deref(), Some(me.as_str()));
+    }
+
+    async fn holder_of<S: StateStore>(store: &S, target: &str) -> Option<String> {
+        let records = store.get_many(&[target]).await.unwrap();
+        records
+            .get(target)
+            .and_then(|r| r.lease.as_ref().map(|l| l.holder.clone()))
+    }
+
+    fn written(settled: Result<Settled, StateError>) -> u64 {
+        match settled.unwrap() {
+            Settled::Written { version } => version,
+            Settled::StoodAside(aside) => panic!("stood aside: {aside}"),
+        }
+    }
+
+    fn settled_aside(settled: Result<Settled, StateError>) -> StoodAside {
+        match settled.unwrap() {
+            Settled::Written { version } => panic!("written at {version}"),
+            Settled::StoodAside(aside) => aside,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_settle_writes_the_next_version_and_leaves_no_lease() {
+        // GIVEN a target at version 1 whose last tick died holding it, and one with no document
+        let store = MemoryStateStore::new();
+        store.put(TARGET, &json!({"n": 1}), None).await.unwrap();
+        let dead = Holder::new("aurora-replicas");
+        let _dead = held(claim(&store, &dead, TARGET, Some(1), t0(), ttl()).await);
+
+        // WHEN a tick settles each, once the dead tick's lease has expired
+        let me = Holder::new("aurora-replicas");
+        let doc = json!({"n": 2});
+        let settled = settle(&store, &me, TARGET, Some(1), &doc, t0() + ttl()).await;
+        let created = settle(&store, &me, "new", None, &doc, t0()).await;
+
+        // THEN each document is the next version, and neither target is leased
+        assert_eq!((written(settled), written(created)), (2, 1));
+        let record = store.get_many(&[TARGET]).await.unwrap()[TARGET].clone();
+        assert_eq!((record.version, &record.doc, record.lease), (2, &doc, None));
+        assert_eq!(holder_of(&store, "new").await, None);
+
+        // AND a tick right after claims it at once: nothing was left to release
+        let next = Holder::new("aurora-replicas");
+        let got = held(claim(&store, &next, TARGET, Some(2), t0() + ttl(), ttl()).await);
+        assert_eq!(got.version(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_settle_stands_aside_from_a_live_lease_and_a_moved_version_writing_nothing() {
+        // GIVEN a live tick holding the target at version 1
+        let store = HookedStore::default();
+        store.put(TARGET, &json!({"n": 1}), None).await.unwrap();
+        let live = Holder::new("eks-nodegroups");
+        let live_claim = held(claim(&store, &live, TARGET, Some(1), t0(), ttl()).await);
+
+        // WHEN another tick settles it while the lease is active, at the current version and at
+        // a stale one
+        let other = Holder::new("eks-nodegroups");
+        let theirs = json!({"n": 99});
+        let leased =
+            settled_aside(settle(&store, &other, TARGET, Some(1), &theirs, minutes(3)).await);
+        let moved = settled_aside(settle(&store, &other, TARGET, None, &theirs, minutes(3)).await);
+
+        // THEN it stands aside as a claim would, the document and the live lease untouched
+        assert_eq!(
+            (leased.because, moved.because),
+            (Aside::Leased, Aside::Moved)
+        );
+        assert!(
+            leased.to_string().contains("another invocation"),
+            "{leased}"
+        );
+        assert!(leased.unreleased.is_none() && moved.unreleased.is_none());
+        let record = store.get_many(&[TARGET]).await.unwrap()[TARGET].clone();
+        assert_eq!((record.version, &record.doc), (1, &json!({"n": 1})));
+        assert_eq!(
+            holder_of(&store, TARGET).await.as_deref(),
+            Some(live.as_str())
+        );
+
+        // AND the live tick's versioned write catches a settle that landed once its lease expired
+        let late = json!({"n": 3});
+        assert_eq!(
+            written(settle(&store, &other, TARGET, Some(1), &late, minutes(4)).await),
+            2
+        );
+        let lost = store.put(TARGET, &json!({}), live_claim.version()).await;
+        assert_eq!(lost.unwrap(), PutOutcome::Conflict);
+        assert!(!live_claim.release(&store).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn claims_held_at_the_end_are_released_together_in_one_write() {
+        // GIVEN a tick holding three targets, and one holding a single target
+        let store = HookedStore::default();
+        let me = Holder::new("aurora-replicas");
+        let targets = ["a", "b", "c"];
+        let mut claims = Vec::new();
+        for target in targets {
+            claims.push(held(claim(&store, &me, target, None, t0(), ttl()).await));
+        }
+        let single = Holder::new("aurora-replicas");
+        let alone = held(claim(&store, &single, "d", None, t0(), ttl()).await);
+
+        // WHEN each gives its claims back at its end
+        let unreleased = release_all(&store, claims).await;
+        let unreleased_alone = release_all(&store, vec![alone]).await;
+
+        // THEN the three went back in one write, the single one on its own, and all are free
+        assert!(unreleased.is_empty() && unreleased_alone.is_empty());
+        assert_eq!(store.releases_together(), 1);
+        let other = Holder::new("aurora-replicas");
+        for target in ["a", "b", "c", "d"] {
+            let _taken = held(claim(&store, &other, target, None, minutes(1), ttl()).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_a_lease_taken_over_is_released_one_by_one() {
+        // GIVEN a slow tick holding two targets, one of whose leases expired and was taken over
+        let store = HookedStore::default();
+        for target in ["a", "b"] {
+            store.put(target, &json!({}), None).await.unwrap();
+        }
+        let slow = Holder::new("eks-nodegroups");
+        let claims = vec![
+            held(claim(&store, &slow, "a", Some(1), t0(), ttl()).await),
+            held(claim(&store, &slow, "b", Some(1), t0(), ttl()).await),
+        ];
+        let next = Holder::new("eks-nodegroups");
+        let _next = held(claim(&store, &next, "b", Some(1), minutes(5), ttl()).await);
+
+        // WHEN the slow tick gives its claims back
+        let unreleased = release_all(&store, claims).await;
+
+        // THEN the write together was refused, and one by one its own lease was released while
+        // the other tick keeps the lease it took
+        assert!(unreleased.is_empty());
+        assert_eq!(store.releases_together(), 1);
+        assert_eq!(holder_of(&store, "a").await, None);
+        assert_eq!(holder_of(&store, "b").await.as_deref(), Some(next.as_str()));
+    }
+
+    #[tokio::test]
+    async fn releases_go_100_to_a_write_and_failures_are_notes_naming_each_target() {
+        // GIVEN a tick holding 150 targets
+        let store = HookedStore::default();
+        let me = Holder::new("eks-nodegroups");
+        let mut claims = Vec::new();
+        for n in 0..150 {
+            claims.push(held(
+                claim(&store, &me, &format!("t{n}"), None, t0(), ttl()).await,
+            ));
+        }
+
+        // WHEN it gives them back
+        assert!(release_all(&store, claims).await.is_empty());
+
+        // THEN two writes did it
+        assert_eq!(store.releases_together(), 2);
+        let other = Holder::new("eks-nodegroups");
+        let _taken = held(claim(&store, &other, "t149", None, minutes(1), ttl()).await);
+
+        // AND when releases fail, together and one by one, each lease is a note of its own
+        let store = HookedStore::default().failing_releases();
+        let claims = vec![
+            held(claim(&store, &me, "a", None, t0(), ttl()).await),
+            held(claim(&store, &me, "b", None, t0(), ttl()).await),
+        ];
+        let unreleased = release_all(&store, claims).await;
+        let targets: Vec<&str> = unreleased.iter().map(|u| u.target.as_str()).collect();
+        assert_eq!(targets, ["a", "b"]);
+        assert_eq!(unreleased[0].until, t0() + ttl());
     }
 
     #[test]

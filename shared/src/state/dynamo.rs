@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TransactWriteItem,
+    Update,
 };
 
 use super::item::{self, DOC, Item, LEASE_HOLDER, LEASE_UNTIL, TARGET, VERSION};
@@ -242,6 +243,24 @@ impl DynamoStateStore {
         })
     }
 
+    /// One lease release, as an action of a transaction: the condition of `release_lease`.
+    fn release_item(&self, target: &str, holder: &str) -> Result<TransactWriteItem, StateError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::key(target)))
+            .update_expression("REMOVE #holder, #until")
+            .condition_expression("#holder = :holder")
+            .expression_attribute_names("#holder", LEASE_HOLDER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .build()
+            .map_err(|source| StateError::BuildRequest {
+                table: self.table.clone(),
+                source,
+            })?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn update(
         &self,
         target: &str,
@@ -338,7 +357,6 @@ impl StateStore for DynamoStateStore {
         let condition = format!(
             "{version_holds} AND (attribute_not_exists(#until) OR #until <= :now OR #holder = :holder)"
         );
-        let mut update = "SET #holder = :holder, #until = :until".to_owned();
         let mut request = self
             .update(target)
             .condition_expression(condition)
@@ -347,22 +365,35 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_names("#until", LEASE_UNTIL)
             .expression_attribute_names("#version", VERSION)
             .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
-            .expression_attribute_values(":until", item::millis(now + ttl))
             .expression_attribute_values(":now", item::millis(now));
         if let Some(v) = expected_version {
             request = request.expression_attribute_values(":expected", item::number(v));
         }
+        // A lease that would end at `now` is none: a settle removes the stored one instead.
+        let leased = ttl > chrono::Duration::zero();
+        let mut set = Vec::new();
+        if leased {
+            set.push("#holder = :holder, #until = :until");
+            request = request.expression_attribute_values(":until", item::millis(now + ttl));
+        }
         let mut version = expected_version;
         if let Some(doc) = doc {
             let next = expected_version.map_or(1, |v| v + 1);
-            update.push_str(", #doc = :doc, #version = :next");
+            set.push("#doc = :doc, #version = :next");
             request = request
                 .expression_attribute_names("#doc", DOC)
                 .expression_attribute_values(":doc", AttributeValue::S(doc.to_string()))
                 .expression_attribute_values(":next", item::number(next));
             version = Some(next);
         }
-        match request.update_expression(update).send().await {
+        let mut update = match set.is_empty() {
+            true => String::new(),
+            false => format!("SET {} ", set.join(", ")),
+        };
+        if !leased {
+            update.push_str("REMOVE #holder, #until");
+        }
+        match request.update_expression(update.trim_end()).send().await {
             Ok(_) => Ok(ClaimOutcome::Claimed { version }),
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
@@ -392,6 +423,33 @@ impl StateStore for DynamoStateStore {
             Err(e) => Err(StateError::ReleaseLease {
                 table: self.table.clone(),
                 target: target.to_owned(),
+                source: boxed(e),
+            }),
+        }
+    }
+
+    async fn release_leases(&self, leases: &[(&str, &str)]) -> Result<bool, StateError> {
+        let items = leases
+            .iter()
+            .map(|(target, holder)| self.release_item(target, holder))
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            // Cancelled as a whole: a condition failed, or another write to one of the targets
+            // was under way. Nothing was released.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StateError::ReleaseLeases {
+                table: self.table.clone(),
+                count: leases.len(),
                 source: boxed(e),
             }),
         }

@@ -5,7 +5,8 @@
 //! runtime first, so concurrent ticks interleave as they would against DynamoDB. A claim that
 //! carries a document is a write like any other; reads, deletes, leases and claims without a
 //! document are the inner store's, unchanged. Releases are the inner store's too, unless the
-//! store was made to fail them ([`HookedStore::failing_releases`]).
+//! store was made to fail them ([`HookedStore::failing_releases`]); releases are counted, one
+//! by one ([`HookedStore::releases`]) and together ([`HookedStore::releases_together`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +38,9 @@ pub struct HookedStore {
     puts: AtomicUsize,
     hook: Hook,
     releases_fail: bool,
+    /// Calls to `release_lease` and to `release_leases`, whatever their outcome.
+    alone: AtomicUsize,
+    together: AtomicUsize,
 }
 
 impl HookedStore {
@@ -47,6 +51,8 @@ impl HookedStore {
             puts: AtomicUsize::new(0),
             hook: Box::new(hook),
             releases_fail: false,
+            alone: AtomicUsize::new(0),
+            together: AtomicUsize::new(0),
         }
     }
 
@@ -62,6 +68,16 @@ impl HookedStore {
     /// The writes so far that reached the inner store.
     pub fn puts(&self) -> usize {
         self.puts.load(Ordering::SeqCst)
+    }
+
+    /// The calls so far that released one lease.
+    pub fn releases(&self) -> usize {
+        self.alone.load(Ordering::SeqCst)
+    }
+
+    /// The calls so far that released several leases together.
+    pub fn releases_together(&self) -> usize {
+        self.together.load(Ordering::SeqCst)
     }
 }
 
@@ -133,6 +149,7 @@ impl StateStore for HookedStore {
     }
 
     async fn release_lease(&self, target: &str, holder: &str) -> Result<bool, StateError> {
+        self.alone.fetch_add(1, Ordering::SeqCst);
         if self.releases_fail {
             return Err(StateError::Contended {
                 target: target.to_owned(),
@@ -140,5 +157,17 @@ impl StateStore for HookedStore {
             });
         }
         self.inner.release_lease(target, holder).await
+    }
+
+    async fn release_leases(&self, leases: &[(&str, &str)]) -> Result<bool, StateError> {
+        tokio::task::yield_now().await;
+        self.together.fetch_add(1, Ordering::SeqCst);
+        if let (true, Some((target, _))) = (self.releases_fail, leases.first()) {
+            return Err(StateError::Contended {
+                target: (*target).to_owned(),
+                attempts: 1,
+            });
+        }
+        self.inner.release_leases(leases).await
     }
 }

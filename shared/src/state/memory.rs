@@ -110,7 +110,8 @@ impl StateStore for MemoryStateStore {
         {
             return Ok(ClaimOutcome::Leased);
         }
-        slot.lease = Some(Lease {
+        // A lease that would end at `now` is none: a settle leaves the target free.
+        slot.lease = (ttl > chrono::Duration::zero()).then(|| Lease {
             holder: holder.to_owned(),
             until: now + ttl,
         });
@@ -135,6 +136,25 @@ impl StateStore for MemoryStateStore {
             return Ok(false);
         }
         slot.lease = None;
+        Ok(true)
+    }
+
+    async fn release_leases(&self, leases: &[(&str, &str)]) -> Result<bool, StateError> {
+        let mut slots = self.lock();
+        let held = |(target, holder): &(&str, &str)| {
+            slots
+                .get(*target)
+                .and_then(|slot| slot.lease.as_ref())
+                .is_some_and(|l| l.holder == *holder)
+        };
+        if !leases.iter().all(held) {
+            return Ok(false);
+        }
+        for (target, _) in leases {
+            if let Some(slot) = slots.get_mut(*target) {
+                slot.lease = None;
+            }
+        }
         Ok(true)
     }
 }

@@ -29,7 +29,11 @@
 //! - **One claim protocol.** Every function claims a target before changing it with [`claim()`]:
 //!   one conditional write ([`StateStore::claim_write`]) takes the lease and checks the version
 //!   together, so two live ticks are kept apart and a tick that planned from stale state stands
-//!   aside (see the `claim` module).
+//!   aside (see the `claim` module). A change to a target's document alone is *settled*
+//!   ([`settle()`]): the same write with a lease that ends at once, so it takes none.
+//! - **Leases given back together.** [`StateStore::release_leases`] gives back up to
+//!   [`MAX_RELEASES_PER_WRITE`] leases in one all-or-nothing write (`TransactWriteItems`);
+//!   [`release_all()`] falls back to one release per lease when that write does not go through.
 //!
 //! Failure behaviour: every AWS failure is a [`StateError`] naming the operation, the table and the
 //! target, with the SDK error kept as its source. Nothing is retried here beyond the SDK's own
@@ -51,7 +55,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-pub use claim::{Aside, Claim, Claimed, Holder, StoodAside, Unreleased, claim, claim_with};
+pub use claim::{
+    Aside, Claim, Claimed, Holder, Settled, StoodAside, Unreleased, claim, claim_with, release_all,
+    settle,
+};
 pub use dynamo::DynamoStateStore;
 pub use hooked::{HookedStore, OnWrite};
 pub use memory::MemoryStateStore;
@@ -102,6 +109,9 @@ pub enum DeleteOutcome {
 
 /// One [`StateStore::claim_write`]: `holder` claims `target` at the clock's `now` for `ttl`,
 /// against the version it planned from, writing `doc` as the next version when given.
+///
+/// A `ttl` of zero (or less) asks for a lease that ends at `now`, which is no lease: the write
+/// then takes none, and removes the one stored (it can only be expired, or `holder`'s own).
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimWrite<'a> {
     pub target: &'a str,
@@ -112,6 +122,9 @@ pub struct ClaimWrite<'a> {
     pub now: DateTime<Utc>,
     pub ttl: chrono::Duration,
 }
+
+/// TransactWriteItems takes at most this many actions (the AWS API reference).
+pub const MAX_RELEASES_PER_WRITE: usize = 100;
 
 /// [`ClaimWrite`]'s fields, in order: what a store's implementation reads.
 type ClaimParts<'a> = (
@@ -209,6 +222,13 @@ pub enum StateError {
     ReleaseLease {
         table: String,
         target: String,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("release {count} lease(s) together in table {table} failed")]
+    ReleaseLeases {
+        table: String,
+        count: usize,
         #[source]
         source: Box<aws_sdk_dynamodb::Error>,
     },
@@ -314,7 +334,7 @@ pub trait StateStore: Send + Sync {
     /// `now + ttl` and, when `doc` is given, writes it as the next version — only if the stored
     /// version is still `expected_version` (`None`: no document) and no other holder's lease is
     /// active at `now`. Nothing is written otherwise; a moved version is reported before a held
-    /// lease when both hold.
+    /// lease when both hold. With a `ttl` of zero the write takes no lease and leaves none.
     fn claim_write(
         &self,
         claim: &ClaimWrite<'_>,
@@ -325,6 +345,15 @@ pub trait StateStore: Send + Sync {
         &self,
         target: &str,
         holder: &str,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+
+    /// Releases the leases `(target, holder)` (distinct targets, at most
+    /// [`MAX_RELEASES_PER_WRITE`]) in one all-or-nothing write: true when every one was its
+    /// holder's and all are released; false when the write was refused as a whole (a lease no
+    /// longer its holder's, a concurrent write to one of the targets), and then none is.
+    fn release_leases(
+        &self,
+        leases: &[(&str, &str)],
     ) -> impl Future<Output = Result<bool, StateError>> + Send;
 }
 

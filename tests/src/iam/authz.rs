@@ -39,6 +39,10 @@
 //!   <https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAM.SpecifyingCustomTags.html>,
 //!   <https://docs.aws.amazon.com/autoscaling/ec2/userguide/control-access-using-iam.html>
 //! - Auto Scaling `Describe*` actions support no resource-level permissions: `Resource: "*"`.
+//! - DynamoDB `TransactWriteItems` is authorized action by action, as the operation each stands
+//!   for (`Update` → `dynamodb:UpdateItem`, `ConditionCheck` → `dynamodb:ConditionCheckItem`, ...)
+//!   on its table.
+//!   <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>
 //!
 //! Not modelled: condition keys offpeak's roles do not use (`rds:DatabaseClass`, ...), KMS calls
 //! AWS services make on the caller's behalf, and Lambda's own log delivery. An operation without
@@ -446,6 +450,9 @@ impl Builder<'_> {
     }
 
     fn dynamodb(&mut self) -> Result<(), String> {
+        if self.call.operation == "TransactWriteItems" {
+            return self.dynamodb_transaction();
+        }
         let action = format!("dynamodb:{}", self.call.operation);
         let json = &self.call.json;
         let tables: Vec<String> = match json["TableName"].as_str() {
@@ -461,6 +468,33 @@ impl Builder<'_> {
         for table in tables {
             let arn = self.arn("dynamodb", &format!("table/{table}"));
             self.push(&action, arn, self.context(), "");
+        }
+        Ok(())
+    }
+
+    /// `TransactWriteItems` has no action of its own: each of its actions is authorized as the
+    /// operation it stands for, on its table.
+    fn dynamodb_transaction(&mut self) -> Result<(), String> {
+        let items = self.call.json["TransactItems"]
+            .as_array()
+            .ok_or("TransactWriteItems without TransactItems")?;
+        for item in items {
+            let (kind, body) = item
+                .as_object()
+                .and_then(|o| o.iter().next())
+                .ok_or("TransactWriteItems with an empty action")?;
+            let action = match kind.as_str() {
+                "Put" => "dynamodb:PutItem",
+                "Update" => "dynamodb:UpdateItem",
+                "Delete" => "dynamodb:DeleteItem",
+                "ConditionCheck" => "dynamodb:ConditionCheckItem",
+                other => return Err(format!("TransactWriteItems action {other} is not modelled")),
+            };
+            let table = body["TableName"]
+                .as_str()
+                .ok_or_else(|| format!("TransactWriteItems {kind} names no table"))?;
+            let arn = self.arn("dynamodb", &format!("table/{table}"));
+            self.push(action, arn, self.context(), "");
         }
         Ok(())
     }

@@ -246,6 +246,8 @@ async fn eks_nodegroups_role_allows_sleeping_and_waking_node_groups_and_an_asg()
     let calls = base.recorder.take();
     assert!(of(&calls, "UpdateNodegroupConfig").len() >= 4, "{calls:?}");
     assert!(of(&calls, "UpdateAutoScalingGroup").len() >= 2, "{calls:?}");
+    // ... a tick's leases went back together, in a transaction ...
+    assert!(!of(&calls, "TransactWriteItems").is_empty(), "{calls:?}");
     // ... and the role allows every request
     assert_conforms(&base.role("eks-nodegroups"), &calls);
 }

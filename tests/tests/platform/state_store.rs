@@ -556,6 +556,118 @@ async fn one_claim_write_takes_the_lease_and_checks_the_version_together() {
     assert!(calls.0.lock().unwrap().is_empty());
 }
 
+async fn settles<S: StateStore>(store: &S) {
+    const T: &str = "prod-aurora";
+    let (ttl, unleased) = (Duration::minutes(4), Duration::zero());
+    let at = |m: i64| t0() + Duration::minutes(m);
+    let lease_of = |target: &'static str| async move {
+        let got = store
+            .get_many(&[target])
+            .await
+            .unwrap()
+            .remove(target)
+            .unwrap();
+        (got.version, got.doc, got.lease.map(|l| l.holder))
+    };
+    // GIVEN tick A holding a target at version 1
+    store.put(T, &json!({}), None).await.unwrap();
+    let held = store
+        .claim_write(&request(T, "tick-a", Some(1), None, at(0), ttl))
+        .await
+        .unwrap();
+    assert_eq!(held, ClaimOutcome::Claimed { version: Some(1) });
+
+    // WHEN tick B settles it (a claim whose lease ends at once) while A's lease is active, then
+    // once it has expired
+    let doc = json!({"replicas": 1});
+    let leased = store
+        .claim_write(&request(T, "tick-b", Some(1), Some(&doc), at(3), unleased))
+        .await
+        .unwrap();
+    let untouched = lease_of(T).await;
+    let settled = store
+        .claim_write(&request(T, "tick-b", Some(1), Some(&doc), at(4), unleased))
+        .await
+        .unwrap();
+
+    // THEN the first wrote nothing; the second wrote version 2 and left no lease at all
+    assert_eq!(leased, ClaimOutcome::Leased);
+    assert_eq!(untouched, (1, json!({}), Some("tick-a".to_owned())));
+    assert_eq!(settled, ClaimOutcome::Claimed { version: Some(2) });
+    assert_eq!(lease_of(T).await, (2, doc.clone(), None));
+
+    // AND a settle at a stale version is a moved version, and one of a new target creates it
+    let stale = store
+        .claim_write(&request(T, "tick-c", Some(1), Some(&doc), at(5), unleased))
+        .await
+        .unwrap();
+    assert_eq!(stale, ClaimOutcome::Moved);
+    let created = store
+        .claim_write(&request("new", "tick-c", None, Some(&doc), at(5), unleased))
+        .await
+        .unwrap();
+    assert_eq!(created, ClaimOutcome::Claimed { version: Some(1) });
+    assert_eq!(lease_of("new").await, (1, doc, None));
+}
+
+#[tokio::test]
+async fn a_settle_writes_on_the_claims_conditions_and_leaves_no_lease() {
+    let (_moto, store) = dynamo_store().await;
+    settles(&store).await;
+    settles(&MemoryStateStore::new()).await;
+}
+
+async fn releases_together<S: StateStore>(store: &S) {
+    let ttl = Duration::minutes(4);
+    let holder_of = |target: &'static str| async move {
+        let got = store
+            .get_many(&[target])
+            .await
+            .unwrap()
+            .remove(target)
+            .unwrap();
+        got.lease.map(|l| l.holder)
+    };
+    // GIVEN tick A holding three targets, the third of which B took over once A's lease expired
+    for target in ["a", "b", "c"] {
+        store.put(target, &json!({}), None).await.unwrap();
+        store
+            .claim_write(&request(target, "tick-a", Some(1), None, t0(), ttl))
+            .await
+            .unwrap();
+    }
+    let taken = store
+        .claim_write(&request("c", "tick-b", Some(1), None, t0() + ttl, ttl))
+        .await
+        .unwrap();
+    assert_eq!(taken, ClaimOutcome::Claimed { version: Some(1) });
+
+    // WHEN A releases all three in one write
+    let all = [("a", "tick-a"), ("b", "tick-a"), ("c", "tick-a")];
+    let refused = store.release_leases(&all).await.unwrap();
+
+    // THEN the write is refused as a whole: A still holds a and b, B holds c
+    assert!(!refused);
+    assert_eq!(holder_of("a").await.as_deref(), Some("tick-a"));
+    assert_eq!(holder_of("b").await.as_deref(), Some("tick-a"));
+    assert_eq!(holder_of("c").await.as_deref(), Some("tick-b"));
+
+    // WHEN A releases the two it holds in one write
+    let released = store.release_leases(&all[..2]).await.unwrap();
+
+    // THEN both are free, and B's lease is untouched
+    assert!(released);
+    assert_eq!((holder_of("a").await, holder_of("b").await), (None, None));
+    assert_eq!(holder_of("c").await.as_deref(), Some("tick-b"));
+}
+
+#[tokio::test]
+async fn leases_released_together_are_all_released_or_none() {
+    let (_moto, store) = dynamo_store().await;
+    releases_together(&store).await;
+    releases_together(&MemoryStateStore::new()).await;
+}
+
 async fn deletes<S: StateStore>(store: &S) {
     // GIVEN a record at version 1
     store.put("prod-aurora", &json!({}), None).await.unwrap();

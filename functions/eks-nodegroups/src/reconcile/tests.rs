@@ -3,7 +3,7 @@
 use chrono::Duration;
 use offpeak_shared::event::{Override, OverrideState};
 use offpeak_shared::notify::{Notifier, SentNotifications, Severity};
-use offpeak_shared::state::MemoryStateStore;
+use offpeak_shared::state::{HookedStore, MemoryStateStore};
 
 use super::*;
 use crate::aws::fake::{FakeAutoScaling, FakeEks};
@@ -675,4 +675,75 @@ async fn a_drift_notice_that_could_not_be_published_is_sent_by_a_later_tick() {
             .unwrap()
             .reported
     );
+}
+
+#[tokio::test]
+async fn a_plan_that_only_edits_the_document_is_one_write_and_leases_go_back_together() {
+    // GIVEN a store that counts its writes
+    let world = World::new();
+    let store = HookedStore::default();
+    let event = InvocationEvent::default();
+    let tick = |now| world.run_on(&store, YAML, &event, now);
+    let inner = &store.inner;
+    let lease_of = |target: &'static str| async move {
+        let records = inner.get_many(&[target]).await.unwrap();
+        records[target].lease.clone().map(|l| l.holder)
+    };
+
+    // WHEN the weekend's sleep changes the three targets in AWS
+    let sleep = tick(friday_night()).await.unwrap();
+
+    // THEN their three leases went back in one write at the end of the tick
+    assert!(sleep.failed.is_empty(), "{sleep:?}");
+    assert_eq!((store.releases(), store.releases_together()), (0, 1));
+    for target in ["dev-eks/app", "dev-eks/batch", "dev-legacy"] {
+        assert_eq!(lease_of(target).await, None, "{target}");
+    }
+
+    // GIVEN a developer scales app up on Saturday, and another invocation holds app when the
+    // grace period ends
+    world.titles();
+    world.eks.set_scaling("dev-eks", "app", s(1, 3, 1));
+    tick(saturday()).await.unwrap();
+    let grace_over = saturday() + Duration::minutes(20);
+    let held = store.try_lease(
+        "dev-eks/app",
+        "someone-else",
+        grace_over,
+        Duration::minutes(4),
+    );
+    assert!(held.await.unwrap());
+
+    // WHEN the tick that would flag the drift comes
+    let aside = tick(grace_over).await.unwrap();
+
+    // THEN it stands aside: the flag is not written, nor told
+    assert!(noted(&aside, "another invocation"), "{:?}", aside.notes);
+    let attention = record::read(&store, "dev-eks/app")
+        .await
+        .unwrap()
+        .doc
+        .attention;
+    assert!(
+        attention.as_ref().is_none_or(|a| !a.reported),
+        "{attention:?}"
+    );
+    assert!(world.titles().is_empty());
+
+    // WHEN the next tick comes, once that lease has expired
+    let (puts, releases) = (store.puts(), store.releases());
+    let flagged = tick(grace_over + Duration::minutes(5)).await.unwrap();
+
+    // THEN one write records the flag, takes no lease and leaves nothing to give back
+    assert!(
+        flagged
+            .applied
+            .iter()
+            .any(|a| matches!(a.step, Step::Flag { report: true, .. })),
+        "{flagged:?}"
+    );
+    assert_eq!(store.puts(), puts + 1);
+    assert_eq!((store.releases(), store.releases_together()), (releases, 1));
+    assert_eq!(lease_of("dev-eks/app").await, None);
+    assert_eq!(world.titles().len(), 1);
 }
