@@ -592,6 +592,137 @@ mod tests {
         assert!(error_of("not xml").is_none());
     }
 
+    /// An HTTP client that answers every request with [`ANSWER`] and keeps what it was sent:
+    /// (method, URI, headers, body).
+    #[derive(Debug, Clone, Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<Sent>>>);
+
+    type Sent = (String, String, Vec<(String, String)>, String);
+
+    impl HttpClient for Capture {
+        fn http_connector(
+            &self,
+            _settings: &HttpConnectorSettings,
+            _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    impl HttpConnector for Capture {
+        fn call(
+            &self,
+            request: HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            let headers = request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
+            self.0.lock().unwrap().push((
+                request.method().to_owned(),
+                request.uri().to_owned(),
+                headers,
+                body,
+            ));
+            let response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                200.try_into().unwrap(),
+                SdkBody::from(ANSWER),
+            );
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn sha256_hex(data: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(data.as_bytes()))
+    }
+
+    #[tokio::test]
+    async fn the_request_is_a_sigv4_signed_ec2_query_that_verifies() {
+        // GIVEN an SdkConfig in eu-west-1 with session credentials and a fixed clock
+        let capture = Capture::default();
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("session-token".into()),
+            None,
+            "test",
+        );
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_795_748_400); // 2026-11-27T03:00:00Z
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(capture.clone())
+            .time_source(aws_smithy_async::time::StaticTimeSource::new(at))
+            .build();
+        // WHEN the groups are described
+        let groups = SdkSecurityGroups::from_sdk_config(&sdk)
+            .inbound(&["sg-0quarantine".into()])
+            .await
+            .unwrap();
+        assert_eq!(groups[0].group_id, "sg-0quarantine");
+        // THEN one POST of the form body to the regional endpoint ...
+        let sent = capture.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        let (method, uri, headers, body) = &sent[0];
+        assert_eq!(method, "POST");
+        assert_eq!(uri, "https://ec2.eu-west-1.amazonaws.com/");
+        assert_eq!(
+            body,
+            "Action=DescribeSecurityGroups&Version=2016-11-15&GroupId.1=sg-0quarantine"
+        );
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("x-amz-date").unwrap(), "20261127T030000Z");
+        assert_eq!(header("x-amz-security-token").unwrap(), "session-token");
+        // ... whose signature verifies when recomputed from the SigV4 specification
+        let authorization = header("authorization").unwrap();
+        let rest = authorization
+            .strip_prefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261127/eu-west-1/ec2/aws4_request, SignedHeaders=")
+            .unwrap_or_else(|| panic!("{authorization}"));
+        let (signed, signature) = rest.split_once(", Signature=").unwrap();
+        let names: Vec<&str> = signed.split(';').collect();
+        for required in ["content-type", "host", "x-amz-date", "x-amz-security-token"] {
+            assert!(names.contains(&required), "{signed}");
+        }
+        let canonical_headers: String = names
+            .iter()
+            .map(|n| {
+                let value = match *n {
+                    "host" => header("host").unwrap_or("ec2.eu-west-1.amazonaws.com".into()),
+                    n => header(n).unwrap(),
+                };
+                format!("{n}:{}\n", value.trim())
+            })
+            .collect();
+        let canonical = format!(
+            "POST\n/\n\n{canonical_headers}\n{signed}\n{}",
+            sha256_hex(body)
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n20261127T030000Z\n20261127/eu-west-1/ec2/aws4_request\n{}",
+            sha256_hex(&canonical)
+        );
+        let mut key = hmac(b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20261127");
+        for part in ["eu-west-1", "ec2", "aws4_request"] {
+            key = hmac(&key, part);
+        }
+        assert_eq!(signature, hex::encode(hmac(&key, &to_sign)));
+    }
+
     #[test]
     fn the_query_names_each_group() {
         assert_eq!(
