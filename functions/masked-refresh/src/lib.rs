@@ -18,6 +18,7 @@
 //! | desired | [`desired`], [`window`] | may a run start, which one and by when: [`desired::Desired`] (`Start` or `Idle`, and why) from a person's override at the clock, else the window occurrence open at `at` ([`window::open_at`]) (pure) |
 //! | plan | [`plan`] | the state machine as a pure step function: [`plan::next`] is a run's one next [`plan::Step`] from its phase and what was observed; [`plan::preflight`] says whether a run may start (pure) |
 //! | apply | [`apply`] | the only code that changes anything: one [`Action`] against RDS, Secrets Manager or the clone's database |
+//! | preflight | [`security_groups`] | before a run starts: the quarantine groups' inbound rules (`ec2:DescribeSecurityGroups`) admit only the function's own groups |
 //! | driver | [`mod@tick`] | one tick: read the state document, settle overrides, ask [`desired`] when no run is in progress, then under the target's lease repeat observe → plan → apply → save while a step is ready |
 //!
 //! Phases ([`memory::Phase`]):
@@ -38,8 +39,9 @@
 //!
 //! Failure behaviour:
 //! - a run does not start (nothing is created; "masked refresh did not start") when preflight
-//!   refuses it: the dev password secret cannot be read or holds no password, the dev cluster is
-//!   not handed over, a name is taken, ...;
+//!   refuses it: the dev password secret cannot be read or holds no password, a quarantine
+//!   security group admits anything but the function's own groups ([`security_groups`]), the dev
+//!   cluster is not handed over, a name is taken, ...;
 //! - before the swap (any AWS error, masking error, verification failure, the window closing):
 //!   `cleanup` deletes the clone, its copy and their instances, leaves dev untouched, notifies →
 //!   `failed`;
@@ -88,6 +90,7 @@ pub mod rds;
 pub mod rules_check;
 pub mod secret;
 pub mod secrets;
+pub mod security_groups;
 pub mod settings;
 pub mod tick;
 pub mod tls;
@@ -113,6 +116,7 @@ pub use error::{StepError, TickError};
 pub use overrides::{HeldOverride, Hold, Recorded};
 pub use rds::{Rds, SdkRds};
 pub use secrets::{SdkSecrets, Secrets};
+pub use security_groups::{SdkSecurityGroups, SecurityGroups};
 pub use settings::Settings;
 pub use tick::{Deps, run};
 
@@ -163,10 +167,12 @@ pub async fn tick_with(
     }
     let rds = SdkRds::from_sdk_config(sdk);
     let secrets = SdkSecrets::from_sdk_config(sdk);
+    let security_groups = SdkSecurityGroups::from_sdk_config(sdk);
     let masking = Engine::new(&cfg.rules, settings.masking_salt.clone(), sdk.clone());
     let deps = Deps {
         rds: &rds,
         secrets: &secrets,
+        security_groups: &security_groups,
         masking: &masking,
         store: ctx.aws.state(),
         notifier: ctx.aws.notifier(),

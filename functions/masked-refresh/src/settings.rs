@@ -6,6 +6,7 @@
 //! | `OFFPEAK_CLONE_DATABASE_URL` | mask this database instead of the clone's endpoint (local runs and tests: moto's endpoints are not databases) |
 //! | `OFFPEAK_MASKING_SALT` | the masking HMAC salt (local runs); else the Secrets Manager id in the rules |
 //! | `OFFPEAK_QUARANTINE_SECURITY_GROUP` | the stack's quarantine group, used when the schedule names none |
+//! | `OFFPEAK_FUNCTION_SECURITY_GROUPS` | the function's own security groups (comma-separated; the stack sets its `VpcConfig` group): the only sources a quarantine group may admit. Unset: every run is refused, except local runs with `OFFPEAK_CLONE_DATABASE_URL`, where the quarantine check is skipped (see [`crate::security_groups`]) |
 //! | `OFFPEAK_MASK_SECONDS` | masking time per invocation before it yields to the next tick (default 600; the function's timeout is 900) |
 //! | `OFFPEAK_MASK_MAX_CHUNKS` | masking chunks per invocation (unset: no limit; tests, careful operators) |
 //! | `OFFPEAK_RULES_CHECK_SECRET` | Secrets Manager id of the daily rules check's catalog-only production login (RDS secret JSON: `engine`, `host`, `port`, `username`, `password`, `dbname`; see [`crate::rules_check`]) |
@@ -22,6 +23,7 @@ use crate::tls::{EmptyBundle, TrustRoots};
 
 pub const CLONE_DATABASE_URL_ENV: &str = "OFFPEAK_CLONE_DATABASE_URL";
 pub const QUARANTINE_ENV: &str = "OFFPEAK_QUARANTINE_SECURITY_GROUP";
+pub const FUNCTION_SECURITY_GROUPS_ENV: &str = "OFFPEAK_FUNCTION_SECURITY_GROUPS";
 pub const MASK_SECONDS_ENV: &str = "OFFPEAK_MASK_SECONDS";
 pub const MASK_MAX_CHUNKS_ENV: &str = "OFFPEAK_MASK_MAX_CHUNKS";
 pub const CLONE_CA_BUNDLE_ENV: &str = "OFFPEAK_CLONE_CA_BUNDLE";
@@ -35,6 +37,8 @@ pub struct Settings {
     pub clone_database_url: Option<DatabaseUrl>,
     pub masking_salt: Option<Password>,
     pub quarantine_security_group: Option<String>,
+    /// The function's own security groups: the only sources a quarantine group may admit.
+    pub function_security_groups: Vec<String>,
     /// How long one invocation masks before leaving the rest to the next tick.
     pub mask_time: Option<Duration>,
     pub mask_max_chunks: Option<u64>,
@@ -71,6 +75,7 @@ impl fmt::Debug for Settings {
             )
             .field("masking_salt", &self.masking_salt.as_ref().map(|_| "<set>"))
             .field("quarantine_security_group", &self.quarantine_security_group)
+            .field("function_security_groups", &self.function_security_groups)
             .field("mask_time", &self.mask_time)
             .field("mask_max_chunks", &self.mask_max_chunks)
             .field("clone_roots", &self.clone_roots)
@@ -108,6 +113,15 @@ impl Settings {
             clone_database_url: get(CLONE_DATABASE_URL_ENV).map(DatabaseUrl::new),
             masking_salt: get(offpeak_masking::SALT_ENV).map(Password::new),
             quarantine_security_group: get(QUARANTINE_ENV),
+            function_security_groups: get(FUNCTION_SECURITY_GROUPS_ENV)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             mask_time: Some(Duration::from_secs(
                 number(MASK_SECONDS_ENV)?.unwrap_or(DEFAULT_MASK_SECONDS),
             )),
@@ -155,6 +169,9 @@ mod tests {
             "postgres://u:pw@127.0.0.1/db"
         );
         assert_eq!(s.quarantine_security_group, None);
+        assert!(s.function_security_groups.is_empty());
+        let s = settings(&[(FUNCTION_SECURITY_GROUPS_ENV, " sg-1, sg-2 ,")]).unwrap();
+        assert_eq!(s.function_security_groups, ["sg-1", "sg-2"]);
         assert_eq!(s.mask_time, Some(Duration::from_secs(600)));
         assert_eq!(s.clone_roots, TrustRoots::rds());
         assert!(

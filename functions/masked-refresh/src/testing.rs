@@ -65,11 +65,18 @@ use crate::rds::Tag;
 use crate::rds::fake::FakeRds;
 use crate::secret::{DatabaseUrl, Password};
 use crate::secrets::{SecretError, Secrets};
+use crate::security_groups::fake::{FakeSecurityGroups, from_group};
 use crate::settings::Settings;
 use crate::tick::{Deps, run};
 
 /// The dev master password the fake Secrets Manager holds.
 pub const DEV_PASSWORD: &str = "dev-master-password";
+
+/// The quarantine group of [`schedule_config`].
+pub const QUARANTINE_SG: &str = "sg-quarantine";
+
+/// The function's own security group in [`Harness`]'s settings.
+pub const FUNCTION_SG: &str = "sg-function";
 
 /// The id of the dev password secret in [`schedule_config`].
 pub const DEV_SECRET: &str = "offpeak/dev-master";
@@ -227,6 +234,8 @@ pub fn add_cluster(rds: &FakeRds, id: &str, writer: &str, groups: &[&str], tags:
 pub struct Harness {
     pub rds: FakeRds,
     pub secrets: FakeSecrets,
+    /// `sg-quarantine` admitting only [`FUNCTION_SG`].
+    pub security_groups: FakeSecurityGroups,
     pub masking: FakeMasking,
     pub store: MemoryStateStore,
     pub notifier: Notifier,
@@ -247,23 +256,32 @@ impl Harness {
         );
         add_cluster(&rds, "dev", "dev-1", &["sg-dev"], &managed());
         let (notifier, sent) = Notifier::in_memory();
+        let security_groups = FakeSecurityGroups::default();
+        security_groups.admitting(QUARANTINE_SG, vec![from_group(FUNCTION_SG)]);
         Harness {
             rds,
             secrets: FakeSecrets::default(),
+            security_groups,
             masking: FakeMasking::new(2),
             store: MemoryStateStore::new(),
             notifier,
             sent,
             cfg: schedule_config("03:00", "06:00", "UTC", keep_previous),
-            settings: Settings::default(),
+            settings: Settings {
+                function_security_groups: vec![FUNCTION_SG.to_owned()],
+                ..Settings::default()
+            },
         }
     }
 
     /// The tick's dependencies: this harness's fakes, store, notifier and configuration.
-    fn deps(&self) -> Deps<'_, FakeRds, FakeSecrets, FakeMasking, MemoryStateStore> {
+    fn deps(
+        &self,
+    ) -> Deps<'_, FakeRds, FakeSecrets, FakeSecurityGroups, FakeMasking, MemoryStateStore> {
         Deps {
             rds: &self.rds,
             secrets: &self.secrets,
+            security_groups: &self.security_groups,
             masking: &self.masking,
             store: Some(&self.store),
             notifier: &self.notifier,

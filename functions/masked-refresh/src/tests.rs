@@ -4,7 +4,11 @@
 use crate::memory::Phase;
 use crate::names::{ROLE_KEY, RUN_KEY};
 use crate::rds::Tag;
-use crate::testing::{DEV_PASSWORD, Harness, add_cluster, managed, utc};
+use crate::security_groups::Inbound;
+use crate::security_groups::fake::{from_group, tcp};
+use crate::testing::{
+    DEV_PASSWORD, FUNCTION_SG, Harness, QUARANTINE_SG, add_cluster, managed, utc,
+};
 use offpeak_shared::state::StateStore;
 
 /// `HH:MM` on the 27th, UTC.
@@ -515,6 +519,151 @@ async fn a_throttled_secret_read_delays_the_start_without_using_up_the_window() 
     *h.secrets.dev.lock().unwrap() = Ok(DEV_PASSWORD.to_owned());
     h.tick(&at("03:05")).await;
     assert_eq!(h.phase().await, Some(Phase::Clone));
+}
+
+#[tokio::test]
+async fn a_quarantine_group_admitting_more_than_the_function_stops_the_run_before_any_change() {
+    let cidr = |ipv4: &str| Inbound {
+        ipv4: vec![ipv4.to_owned()],
+        ..tcp()
+    };
+    for (extra, why) in [
+        (
+            cidr("0.0.0.0/0"),
+            "quarantine security group sg-quarantine admits 0.0.0.0/0 (tcp 5432)",
+        ),
+        (
+            from_group("sg-office"),
+            "quarantine security group sg-quarantine admits security group sg-office",
+        ),
+        (
+            Inbound {
+                ipv6: vec!["2001:db8::/32".to_owned()],
+                ..tcp()
+            },
+            "quarantine security group sg-quarantine admits 2001:db8::/32",
+        ),
+        (
+            Inbound {
+                prefix_lists: vec!["pl-0vpn".to_owned()],
+                ..tcp()
+            },
+            "quarantine security group sg-quarantine admits prefix list pl-0vpn",
+        ),
+        (
+            from_group(QUARANTINE_SG),
+            "sg-quarantine admits its own members",
+        ),
+    ] {
+        // GIVEN the schedule's quarantine group admits the function and something else
+        let h = Harness::new(0);
+        h.security_groups
+            .admitting(QUARANTINE_SG, vec![from_group(FUNCTION_SG), extra]);
+        // WHEN the window opens
+        let report = h.tick(&at("03:00")).await;
+        // THEN no run started: nothing was created or renamed, dev is untouched
+        assert!(report.applied.is_empty(), "{report:?}");
+        let calls = h.rds.take_calls();
+        assert!(calls.iter().all(|c| c.starts_with("Describe")), "{calls:?}");
+        let run = h.run().await.unwrap();
+        let failure = run.failure.unwrap();
+        assert_eq!(
+            (run.phase, failure.kind.as_str()),
+            (Phase::Failed, "preflight")
+        );
+        assert!(failure.error.contains(why), "{}", failure.error);
+        // ... and a person is told which group admits what
+        let texts = rendered(&h);
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert!(
+            texts[0].contains("masked refresh did not start") && texts[0].contains(why),
+            "{}",
+            texts[0]
+        );
+        assert_eq!(h.rds.cluster("dev").unwrap().tag(RUN_KEY), None);
+    }
+}
+
+#[tokio::test]
+async fn a_quarantine_group_admitting_only_the_function_lets_the_run_start() {
+    // GIVEN the quarantine group admits only the function's group (two rules, two ports)
+    let h = Harness::new(0);
+    let other_port = Inbound {
+        from_port: Some(3306),
+        to_port: Some(3306),
+        ..from_group(FUNCTION_SG)
+    };
+    h.security_groups
+        .admitting(QUARANTINE_SG, vec![from_group(FUNCTION_SG), other_port]);
+    // WHEN the window opens, THEN the run starts after reading exactly the quarantine groups
+    h.tick(&at("03:00")).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+    assert_eq!(
+        *h.security_groups.calls.lock().unwrap(),
+        [vec![QUARANTINE_SG.to_owned()]]
+    );
+}
+
+#[tokio::test]
+async fn quarantine_groups_that_cannot_be_checked_refuse_the_run_or_wait() {
+    // GIVEN the function's own groups are not configured (and this is no local run)
+    let mut h = Harness::new(0);
+    h.settings.function_security_groups.clear();
+    h.tick(&at("03:00")).await;
+    let failure = h.run().await.unwrap().failure.unwrap();
+    assert_eq!(failure.kind.as_str(), "preflight");
+    assert!(
+        failure.error.contains("OFFPEAK_FUNCTION_SECURITY_GROUPS"),
+        "{}",
+        failure.error
+    );
+    assert!(h.security_groups.calls.lock().unwrap().is_empty());
+
+    // GIVEN the quarantine group does not exist, or EC2 denies the call
+    for code in ["InvalidGroup.NotFound", "UnauthorizedOperation"] {
+        let h = Harness::new(0);
+        if code == "InvalidGroup.NotFound" {
+            h.security_groups.groups.lock().unwrap().clear();
+        } else {
+            *h.security_groups.error.lock().unwrap() = Some(code.to_owned());
+        }
+        h.tick(&at("03:00")).await;
+        let failure = h.run().await.unwrap().failure.unwrap();
+        assert_eq!(failure.kind.as_str(), "preflight");
+        assert!(failure.error.contains(code), "{}", failure.error);
+        assert!(failure.error.contains(QUARANTINE_SG), "{}", failure.error);
+    }
+
+    // GIVEN EC2 throttles at the window's opening: the run waits for the next tick
+    let h = Harness::new(0);
+    *h.security_groups.error.lock().unwrap() = Some("RequestLimitExceeded".to_owned());
+    h.tick(&at("03:00")).await;
+    assert_eq!(h.run().await, None);
+    assert!(h.titles().is_empty());
+    *h.security_groups.error.lock().unwrap() = None;
+    h.tick(&at("03:05")).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+}
+
+#[tokio::test]
+async fn a_local_run_without_the_functions_groups_skips_the_quarantine_check() {
+    // GIVEN a local run masking OFFPEAK_CLONE_DATABASE_URL, with no function groups configured
+    let mut h = Harness::new(0);
+    h.settings.function_security_groups.clear();
+    h.settings.clone_database_url = Some(crate::secret::DatabaseUrl::new(
+        "postgres://u:pw@127.0.0.1/db",
+    ));
+    h.security_groups
+        .admitting(QUARANTINE_SG, vec![from_group("sg-anyone")]);
+    // WHEN the window opens, THEN the run starts without EC2 being asked, and the report says so
+    let report = h.tick(&at("03:00")).await;
+    assert_eq!(h.phase().await, Some(Phase::Clone));
+    assert!(h.security_groups.calls.lock().unwrap().is_empty());
+    let notes = serde_json::to_string(&report).unwrap();
+    assert!(
+        notes.contains("the quarantine groups are not checked"),
+        "{notes}"
+    );
 }
 
 #[tokio::test]

@@ -59,6 +59,7 @@ use crate::plan::{self, FailKind, Refresh, Start, Step};
 use crate::rds::{Rds, Tag};
 use crate::secret::random_hex;
 use crate::secrets::Secrets;
+use crate::security_groups::{SecurityGroups, admits_only};
 use crate::settings::Settings;
 use crate::{FUNCTION, notices, overrides};
 
@@ -68,9 +69,11 @@ pub const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(16);
 const MAX_STEPS: usize = 80;
 
 /// What a tick runs against.
-pub struct Deps<'a, R, S, M, St> {
+pub struct Deps<'a, R, S, G, M, St> {
     pub rds: &'a R,
     pub secrets: &'a S,
+    /// EC2's security groups: preflight reads the quarantine groups' inbound rules.
+    pub security_groups: &'a G,
     pub masking: &'a M,
     /// The state store; `None` is allowed only in dry-run.
     pub store: Option<&'a St>,
@@ -107,8 +110,8 @@ pub fn refresh(cfg: &MaskedRefresh, settings: &Settings) -> Refresh {
 /// the instant the schedule is evaluated at and the run's steps are timed by; the lease is always
 /// taken at `clock`, and an override is checked and judged at `clock`, so a replayed instant can
 /// never take over a run a live invocation holds, nor lift or stretch an override.
-pub async fn run<R: Rds, S: Secrets, M: Masking, St: StateStore>(
-    deps: &Deps<'_, R, S, M, St>,
+pub async fn run<R: Rds, S: Secrets, G: SecurityGroups, M: Masking, St: StateStore>(
+    deps: &Deps<'_, R, S, G, M, St>,
     event: &InvocationEvent,
     clock: DateTime<Utc>,
 ) -> Result<Report<Action>, TickError> {
@@ -225,8 +228,8 @@ fn needs_work(
     }
 }
 
-struct Driver<'d, 'a, R, S, M, St> {
-    deps: &'d Deps<'a, R, S, M, St>,
+struct Driver<'d, 'a, R, S, G, M, St> {
+    deps: &'d Deps<'a, R, S, G, M, St>,
     refresh: Refresh,
     key: String,
     memory: Memory,
@@ -245,7 +248,9 @@ struct Driver<'d, 'a, R, S, M, St> {
     holder: Holder,
 }
 
-impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St> {
+impl<R: Rds, S: Secrets, G: SecurityGroups, M: Masking, St: StateStore>
+    Driver<'_, '_, R, S, G, M, St>
+{
     /// The real clock now, well into an invocation that masked for minutes.
     fn now(&self) -> DateTime<Utc> {
         let elapsed = chrono::TimeDelta::from_std(self.started.elapsed());
@@ -401,6 +406,10 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             Start::Go => self.password_secret_readable().await,
             other => other,
         };
+        let verdict = match verdict {
+            Start::Go => self.quarantine_admits_only_the_function().await,
+            other => other,
+        };
         match verdict {
             Start::Go => {
                 if slot.by == By::Retry {
@@ -449,6 +458,41 @@ impl<R: Rds, S: Secrets, M: Masking, St: StateStore> Driver<'_, '_, R, S, M, St>
             .await
         {
             Ok(_) => Start::Go,
+            Err(err) if err.is_transient() => Start::NotYet(chain(&err)),
+            Err(err) => Start::Refuse(chain(&err)),
+        }
+    }
+
+    /// Preflight's read of EC2: every quarantine group the clone will be restored into admits
+    /// only the function's own security groups (`OFFPEAK_FUNCTION_SECURITY_GROUPS`): checked,
+    /// not trusted, since a schedule may name any group ([`crate::security_groups`]). A group
+    /// admitting anything else (a CIDR, a prefix list, another group, its own members) refuses
+    /// the run, naming the group and what it admits; so does a group that cannot be described
+    /// (throttled or timed out: later in the window). Without the function's groups configured
+    /// the run is refused, except for local runs masking `OFFPEAK_CLONE_DATABASE_URL`, where the
+    /// check is skipped (no clone of the account is reached there).
+    async fn quarantine_admits_only_the_function(&mut self) -> Start {
+        let allowed = &self.deps.settings.function_security_groups;
+        if allowed.is_empty() {
+            if self.refresh.database_override {
+                self.note(
+                    "the quarantine groups are not checked: OFFPEAK_FUNCTION_SECURITY_GROUPS is unset \
+                     and the clone's database is OFFPEAK_CLONE_DATABASE_URL (a local run)",
+                );
+                return Start::Go;
+            }
+            return Start::Refuse(
+                "the function's own security groups are not configured (OFFPEAK_FUNCTION_SECURITY_GROUPS): \
+                 the quarantine groups cannot be checked"
+                    .to_owned(),
+            );
+        }
+        let quarantine = &self.refresh.quarantine;
+        match self.deps.security_groups.inbound(quarantine).await {
+            Ok(groups) => match admits_only(quarantine, &groups, allowed) {
+                Ok(()) => Start::Go,
+                Err(why) => Start::Refuse(why),
+            },
             Err(err) if err.is_transient() => Start::NotYet(chain(&err)),
             Err(err) => Start::Refuse(chain(&err)),
         }

@@ -43,6 +43,8 @@
 //!   for (`Update` → `dynamodb:UpdateItem`, `ConditionCheck` → `dynamodb:ConditionCheckItem`, ...)
 //!   on its table.
 //!   <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>
+//! - `ec2:DescribeSecurityGroups` supports no resource-level permissions either: `Resource: "*"`
+//!   (<https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html>).
 //!
 //! Not modelled: condition keys offpeak's roles do not use (`rds:DatabaseClass`, ...), KMS calls
 //! AWS services make on the caller's behalf, and Lambda's own log delivery. An operation without
@@ -75,6 +77,7 @@ pub fn checks(call: &Call) -> Result<Vec<Check>, String> {
         "dynamodb" => b.dynamodb()?,
         "sns" => b.sns()?,
         "secretsmanager" => b.secrets()?,
+        "ec2" => b.ec2()?,
         _ => return Err(b.unmodelled()),
     }
     Ok(b.out)
@@ -508,6 +511,16 @@ impl Builder<'_> {
                     .ok_or("Publish without a topic")?
                     .to_owned();
                 self.push("sns:Publish", topic, self.context(), "");
+                Ok(())
+            }
+            _ => Err(self.unmodelled()),
+        }
+    }
+
+    fn ec2(&mut self) -> Result<(), String> {
+        match self.call.operation.as_str() {
+            "DescribeSecurityGroups" => {
+                self.push("ec2:DescribeSecurityGroups", "*".into(), self.context(), "");
                 Ok(())
             }
             _ => Err(self.unmodelled()),

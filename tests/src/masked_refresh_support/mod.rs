@@ -1,9 +1,11 @@
 //! The world a masked-refresh test runs in: a private moto server (RDS, Secrets Manager,
 //! DynamoDB, SNS → SQS) holding a production and a dev Aurora cluster, a real database standing
 //! in for the clone (`OFFPEAK_CLONE_DATABASE_URL`) on a server of its own ([`clone_server`]: the
-//! refresh checks and changes the clone's whole server), and the function wired through [`Wire`].
+//! refresh checks and changes the clone's whole server), the function's and the quarantine
+//! security groups in moto's EC2 ([`ec2`]), and the function wired through [`Wire`].
 
 pub mod clone_server;
+pub mod ec2;
 pub mod moto_rds;
 pub mod sabotage;
 
@@ -20,7 +22,9 @@ use chrono::{DateTime, Utc};
 use offpeak_masked_refresh::memory::{Memory, Phase, Run};
 use offpeak_masked_refresh::names::{MASKING_KEY, MASKING_VERIFIED, RUN_KEY};
 use offpeak_masked_refresh::secret::DatabaseUrl;
-use offpeak_masked_refresh::{Action, Deps, Engine, SdkRds, SdkSecrets, Settings, TickError, run};
+use offpeak_masked_refresh::{
+    Action, Deps, Engine, SdkRds, SdkSecrets, SdkSecurityGroups, Settings, TickError, run,
+};
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config::{MaskedRefresh, Schedule, parse_str};
 use offpeak_shared::event::InvocationEvent;
@@ -32,6 +36,7 @@ use offpeak_shared::state::{DynamoStateStore, StateStore};
 use crate::masking_support::{Pool, rules_text};
 use crate::wire::Wire;
 use clone_server::CloneServer;
+use ec2::MotoEc2;
 use moto_rds::MotoRds;
 use sabotage::Sabotage;
 
@@ -46,7 +51,12 @@ pub const CLONE_INSTANCE: &str = "dev-aurora-offpeak-20261127-1";
 pub const COPY: &str = "dev-aurora-offpeak-20261127-copy";
 pub const COPY_INSTANCE: &str = "dev-aurora-offpeak-20261127-copy-1";
 pub const ASIDE: &str = "dev-aurora-offpeak-prev-20261127";
-pub const QUARANTINE: &str = "sg-0quarantine";
+/// The names of the quarantine group and the function's own group in moto's EC2 (moto picks
+/// their ids: [`World::quarantine`], [`World::function_sg`]).
+pub const QUARANTINE_NAME: &str = "offpeak-quarantine";
+pub const FUNCTION_SG_NAME: &str = "offpeak-masked-refresh";
+/// The port the quarantine group admits the function on.
+pub const DB_PORT: u16 = 5432;
 pub const DEV_SG: &str = "sg-0dev";
 pub const SECRET: &str = "offpeak/dev-aurora-master";
 pub const DEV_PASSWORD: &str = "dev-master-password-1";
@@ -141,6 +151,14 @@ pub struct World {
     pub store: DynamoStateStore,
     pub moto_rds: MotoRds,
     pub secrets: SdkSecrets,
+    pub security_groups: SdkSecurityGroups,
+    /// moto's EC2, off the wire (set-up and changes a person makes).
+    pub ec2: MotoEc2,
+    /// The quarantine group's id: the schedule's `quarantine_security_groups`, admitting only
+    /// [`World::function_sg`] on [`DB_PORT`].
+    pub quarantine: String,
+    /// The function's own group's id (`OFFPEAK_FUNCTION_SECURITY_GROUPS`).
+    pub function_sg: String,
     pub masking: Sabotage,
     pub notifier: Notifier,
     pub cfg: MaskedRefresh,
@@ -213,11 +231,15 @@ impl World {
         );
         let inbox = crate::Inbox::subscribe(&sdk).await;
         let topic_arn = inbox.topic_arn.clone();
+        let ec2 = MotoEc2::new(moto.endpoint());
+        let function_sg = ec2.create_group(FUNCTION_SG_NAME).await;
+        let quarantine = ec2.create_group(QUARANTINE_NAME).await;
+        ec2.allow_group(&quarantine, &function_sg, DB_PORT).await;
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("masking.yaml"), setup.rules()).unwrap();
         let schedule = dir.path().join("schedules.yaml");
-        let schedule = Arc::new(schedule_config(&schedule, setup.keep_previous));
+        let schedule = Arc::new(schedule_config(&schedule, &quarantine, setup.keep_previous));
         let cfg = schedule
             .masked_refresh
             .clone()
@@ -233,6 +255,7 @@ impl World {
             clone_database_url: Some(DatabaseUrl::new(db.url.clone())),
             masking_salt: Some(offpeak_masked_refresh::secret::Password::new(SALT)),
             quarantine_security_group: None,
+            function_security_groups: vec![function_sg.clone()],
             mask_time: Some(Duration::from_secs(120)),
             mask_max_chunks: setup.max_chunks,
             ..Settings::default()
@@ -247,6 +270,10 @@ impl World {
             store: DynamoStateStore::from_sdk_config(&wired, TABLE),
             moto_rds,
             secrets: SdkSecrets::from_sdk_config(&wired),
+            security_groups: SdkSecurityGroups::from_sdk_config(&wired),
+            ec2,
+            quarantine,
+            function_sg,
             masking: Sabotage::new(
                 Engine::new(&cfg.rules, settings.masking_salt.clone(), wired.clone()),
                 pool,
@@ -311,6 +338,7 @@ impl World {
         let deps = Deps {
             rds: &self.moto_rds,
             secrets: &self.secrets,
+            security_groups: &self.security_groups,
             masking: &self.masking,
             store: Some(&self.store),
             notifier: &self.notifier,
@@ -409,7 +437,7 @@ impl World {
             if from_production && !verified {
                 assert_eq!(
                     groups,
-                    [QUARANTINE],
+                    [self.quarantine.as_str()],
                     "unverified clone {id} outside quarantine"
                 );
                 assert_ne!(id, DEV, "unverified clone holds the dev name");
@@ -471,7 +499,7 @@ impl World {
     }
 }
 
-fn schedule_config(path: &Path, keep_previous: u32) -> Schedule {
+fn schedule_config(path: &Path, quarantine: &str, keep_previous: u32) -> Schedule {
     let yaml = format!(
         "timezone: UTC
 masked_refresh:
@@ -479,7 +507,7 @@ masked_refresh:
   target_cluster: {DEV}
   rules: masking.yaml
   window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}
-  quarantine_security_groups: [{QUARANTINE}]
+  quarantine_security_groups: [{quarantine}]
   dev_security_groups: [{DEV_SG}]
   dev_password_secret: {SECRET}
   keep_previous: {keep_previous}

@@ -1,5 +1,5 @@
 //! The masked refresh end to end, one test binary: the function against moto and a real clone
-//! server (`refresh`, `faults`, `handover`, `mariadb`, `overrides`), the whole clone server as the unit
+//! server (`refresh`, `faults`, `handover`, `mariadb`, `overrides`, `quarantine`), the whole clone server as the unit
 //! (`clone_cluster`) and TLS to the clone (`clone_tls`). The worlds they run in are
 //! `offpeak_tests::masked_refresh_support`.
 
@@ -9,5 +9,6 @@ mod faults;
 mod handover;
 mod mariadb;
 mod overrides;
+mod quarantine;
 mod refresh;
 mod rules_check;

@@ -91,7 +91,7 @@ async fn a_full_run_makes_dev_a_masked_copy_over_successive_ticks() {
     assert_eq!(restore.params["SourceDBClusterIdentifier"], SOURCE);
     assert_eq!(
         restore.params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
-        QUARANTINE
+        world.quarantine
     );
     let position = |op: &str, pred: &dyn Fn(&Call) -> bool| {
         calls
@@ -177,7 +177,7 @@ async fn no_restorable_point_snapshot_or_backup_of_dev_predates_masking() {
     assert_eq!(copy.params["UseLatestRestorableTime"], "true");
     assert_eq!(
         copy.params["VpcSecurityGroupIds.VpcSecurityGroupId.1"],
-        QUARANTINE
+        world.quarantine
     );
     let promote = find("ModifyDBCluster", "NewDBClusterIdentifier", DEV);
     assert_eq!(calls[promote].params["DBClusterIdentifier"], COPY);

@@ -25,7 +25,7 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, TimeZone, Utc};
 use offpeak_masked_refresh::memory::{Memory, Phase};
 use offpeak_masked_refresh::secret::{DatabaseUrl, Password};
-use offpeak_masked_refresh::{Deps, Engine, SdkRds, SdkSecrets, Settings};
+use offpeak_masked_refresh::{Deps, Engine, SdkRds, SdkSecrets, SdkSecurityGroups, Settings};
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config::parse_str;
 use offpeak_shared::event::InvocationEvent;
@@ -34,6 +34,7 @@ use offpeak_shared::notify::Notifier;
 use offpeak_shared::state::{DynamoStateStore, StateStore};
 use offpeak_tests::aurora::{self, rds_tags};
 use offpeak_tests::iam::{self, Call, Recorder, Resource, RolePolicy, STATE_TABLE};
+use offpeak_tests::masked_refresh_support::ec2::MotoEc2;
 use offpeak_tests::masked_refresh_support::{clone_server, moto_rds};
 use offpeak_tests::masking_support::{Pool, rules_text};
 use offpeak_tests::node_groups::{AUTOSCALER_ENABLED, NodeGroups};
@@ -91,7 +92,7 @@ fn of<'c>(calls: &'c [Call], operation: &str) -> Vec<&'c Call> {
 /// A moto server with the state table and an inbox for notifications.
 struct Base {
     /// Kept alive for the test's duration (dropping it stops the server).
-    _moto: Moto,
+    moto: Moto,
     sdk: SdkConfig,
     inbox: Inbox,
     recorder: Recorder,
@@ -109,7 +110,7 @@ impl Base {
         );
         let inbox = Inbox::subscribe(&sdk).await;
         Base {
-            _moto: moto,
+            moto,
             sdk,
             inbox,
             recorder: Recorder::default(),
@@ -307,6 +308,11 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
     // secret, and a PostgreSQL database with personal data standing in for the clone
     let base = Base::start().await;
     refresh_clusters(&base.sdk).await;
+    // ... and the quarantine group, admitting only the function's own group
+    let ec2 = MotoEc2::new(base.moto.endpoint());
+    let function_sg = ec2.create_group("offpeak-masked-refresh").await;
+    let quarantine = ec2.create_group("offpeak-quarantine").await;
+    ec2.allow_group(&quarantine, &function_sg, 5432).await;
     let dir = tempfile::tempdir().unwrap();
     // A refresh treats the clone's whole server as its own: the clone is this process's private
     // server, whose `postgres` database the rules drop.
@@ -317,7 +323,7 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
     std::fs::write(dir.path().join("masking.yaml"), rules).unwrap();
     let schedule = dir.path().join("schedules.yaml");
     let yaml = format!(
-        "timezone: UTC\nmasked_refresh:\n  source_cluster: {SOURCE}\n  target_cluster: {DEV}\n  rules: masking.yaml\n  window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}\n  quarantine_security_groups: [sg-0quarantine]\n  dev_security_groups: [sg-0dev]\n  dev_password_secret: {SECRET}\n"
+        "timezone: UTC\nmasked_refresh:\n  source_cluster: {SOURCE}\n  target_cluster: {DEV}\n  rules: masking.yaml\n  window: {{ days: daily, start: \"03:00\", end: \"06:00\" }}\n  quarantine_security_groups: [{quarantine}]\n  dev_security_groups: [sg-0dev]\n  dev_password_secret: {SECRET}\n"
     );
     std::fs::write(&schedule, &yaml).unwrap();
     let cfg = parse_str(&yaml, &schedule)
@@ -334,11 +340,13 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
     let settings = Settings {
         clone_database_url: Some(DatabaseUrl::new(db.url.clone())),
         masking_salt: Some(Password::new(SALT)),
+        function_security_groups: vec![function_sg],
         mask_time: Some(Duration::from_secs(120)),
         ..Settings::default()
     };
     let rds = MotoRds::new(SdkRds::from_sdk_config(&wired));
     let secrets = SdkSecrets::from_sdk_config(&wired);
+    let security_groups = SdkSecurityGroups::from_sdk_config(&wired);
     let masking = Engine::new(&cfg.rules, settings.masking_salt.clone(), wired.clone());
     let store = DynamoStateStore::from_sdk_config(&wired, STATE_TABLE);
     let notifier = Notifier::sns(
@@ -348,6 +356,7 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
     let deps = Deps {
         rds: &rds,
         secrets: &secrets,
+        security_groups: &security_groups,
         masking: &masking,
         store: Some(&store),
         notifier: &notifier,
@@ -390,6 +399,7 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
         "DeleteDBInstance",
         "AddTagsToResource",
         "GetSecretValue",
+        "DescribeSecurityGroups",
         "Publish",
     ] {
         assert!(!of(&calls, op).is_empty(), "no {op} in the run");

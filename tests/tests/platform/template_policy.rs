@@ -85,6 +85,7 @@ fn expected_actions(function: &str, s: &Scenario) -> BTreeSet<String> {
                 "rds:DeleteDBInstance",
                 "rds:CreateDBClusterSnapshot",
                 "secretsmanager:GetSecretValue",
+                "ec2:DescribeSecurityGroups",
             ]);
             if s.is_set("SourceKmsKeyArn") {
                 actions.extend(["kms:CreateGrant", "kms:DescribeKey"]);
@@ -105,8 +106,13 @@ fn expected_managed_policies(function: &str) -> Vec<String> {
     }
 }
 
-/// Read-only actions AWS grants only on `Resource: "*"`.
-const STAR_ONLY_ACTIONS: [&str; 1] = ["autoscaling:DescribeAutoScalingGroups"];
+/// Read-only actions AWS grants only on `Resource: "*"` (no resource-level permissions:
+/// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html>,
+/// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html>).
+const STAR_ONLY_ACTIONS: [&str; 2] = [
+    "autoscaling:DescribeAutoScalingGroups",
+    "ec2:DescribeSecurityGroups",
+];
 
 /// RDS actions that create, change or delete something.
 const RDS_WRITES: [&str; 8] = [
@@ -606,7 +612,12 @@ fn production_is_only_cloned(m: &Model) -> Vec<String> {
         .filter(|s| s.resources.iter().any(|r| glob(r, &production)))
     {
         for a in &s.actions {
-            let read = a.starts_with("rds:Describe") || a == "rds:RestoreDBClusterToPointInTime";
+            // Read-only: RDS describes, the restore that reads production, and the read-only
+            // describes of other services that only `Resource: "*"` can grant (they name no RDS
+            // resource type, so they never act on the cluster).
+            let read = a.starts_with("rds:Describe")
+                || a == "rds:RestoreDBClusterToPointInTime"
+                || STAR_ONLY_ACTIONS.contains(&a.as_str());
             let instance_only =
                 matches!(a.as_str(), "rds:ModifyDBInstance" | "rds:DeleteDBInstance");
             if !(read || instance_only || denied.contains(a.as_str())) {
@@ -826,7 +837,7 @@ fn each_function_may_call_exactly_the_actions_it_uses() {
 }
 
 #[test]
-fn no_wildcard_actions_and_resource_star_only_for_auto_scaling_describe() {
+fn no_wildcard_actions_and_resource_star_only_for_describes_without_resource_permissions() {
     assert_rule("wildcards", no_wildcard_actions_or_resources);
 }
 
