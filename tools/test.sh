@@ -50,6 +50,4 @@ run() {
 }
 run cargo fmt --all -- --check
 run cargo clippy --workspace --all-targets -- -D warnings
-# The same test binaries `cargo test --workspace` runs, three at a time (tools/parallel_tests.py):
-# most of their time is spent waiting on moto and the database servers, not computing.
-run python3 tools/parallel_tests.py --jobs "${OFFPEAK_TEST_JOBS:-3}"
+run cargo test --workspace

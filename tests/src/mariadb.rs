@@ -95,7 +95,11 @@ fn start() -> Result<DbServer, String> {
 fn start_in(dir: &Path, install_db: &Path, server: &Path) -> Result<DbServer, String> {
     let data = dir.join("data");
     let log = dir.join("mariadb.log");
-    run_to_completion(install_db_command(install_db, &data), &log)?;
+    // Its own temporary directory: servers bootstrapping side by side (test binaries run
+    // concurrently) must not share /tmp, where one was seen to fail on another's temporary
+    // table file ("Could not remove temporary table", then "Unknown table 'mysql.tmp_user_sys'").
+    std::fs::create_dir_all(dir.join("tmp")).map_err(|e| format!("create tmpdir: {e}"))?;
+    run_to_completion(install_db_command(install_db, dir, &data), &log)?;
     let (child, port) = throwaway::start_on_free_port(&ServerSpec {
         name: "mariadbd",
         log: &log,
@@ -129,10 +133,13 @@ fn sbin_dirs() -> Vec<PathBuf> {
     .collect()
 }
 
-fn install_db_command(install_db: &Path, data: &Path) -> Command {
+fn install_db_command(install_db: &Path, dir: &Path, data: &Path) -> Command {
     let mut command = Command::new(install_db);
     // --no-defaults must come first: the machine's my.cnf points at the machine's own server.
-    command.arg("--no-defaults").arg(datadir(data));
+    command
+        .arg("--no-defaults")
+        .arg(datadir(data))
+        .arg(tmpdir(dir));
     command.args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
     command.args(SERVER_OPTIONS).args(user_option());
     command
@@ -140,7 +147,10 @@ fn install_db_command(install_db: &Path, data: &Path) -> Command {
 
 fn server_command(server: &Path, dir: &Path, data: &Path, port: u16) -> Command {
     let mut command = Command::new(server);
-    command.arg("--no-defaults").arg(datadir(data));
+    command
+        .arg("--no-defaults")
+        .arg(datadir(data))
+        .arg(tmpdir(dir));
     command
         .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
         .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
@@ -149,6 +159,10 @@ fn server_command(server: &Path, dir: &Path, data: &Path, port: u16) -> Command 
         .args(["--max-connections=500"]);
     command.args(SERVER_OPTIONS).args(user_option());
     command
+}
+
+fn tmpdir(dir: &Path) -> String {
+    format!("--tmpdir={}", dir.join("tmp").display())
 }
 
 fn datadir(data: &Path) -> String {

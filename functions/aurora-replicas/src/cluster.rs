@@ -46,7 +46,7 @@ use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::registry::{self, Registry};
 use offpeak_shared::state::{
     self, Claim, Claimed, DeleteOutcome, Holder, PutOutcome, Record, Settled, StateError,
-    StateStore,
+    StateStore, StoodAside,
 };
 
 use crate::action::Action;
@@ -60,6 +60,15 @@ use crate::plan::{TargetPlan, plan};
 use crate::rds::Rds;
 use crate::tick::Deps;
 use crate::{FUNCTION, TickError, notices, unscheduled};
+
+/// A tick's first write to a cluster's state: `next` as `holder`, at `clock`; `lease`: whether
+/// the tick will change the cluster in AWS (and so must hold its lease while it does).
+struct FirstWrite<'a> {
+    holder: &'a Holder,
+    next: &'a Memory,
+    clock: DateTime<Utc>,
+    lease: bool,
+}
 
 /// The two instants of a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,16 +198,17 @@ impl<'d, 's> Cluster<'d, 's> {
         if next.drift_ticks >= DRIFT_TICKS {
             report.drifting.push(self.id().to_owned());
         }
-        let written = match (changed, finding.acts) {
-            (false, _) => Some((self.version, None)),
-            (true, true) => self
-                .claim(deps, store, holder, &next, when.clock, report)
-                .await
-                .map(|claim| (claim.version(), Some(claim))),
-            (true, false) => self
-                .settle(deps, store, holder, &next, when.clock, report)
-                .await
-                .map(|version| (Some(version), None)),
+        let written = match changed {
+            false => Some((self.version, None)),
+            true => {
+                let first = FirstWrite {
+                    holder,
+                    next: &next,
+                    clock: when.clock,
+                    lease: finding.acts,
+                };
+                self.write_first(deps, store, first, report).await
+            }
         };
         let Some((mut version, claim)) = written else {
             if self.hold.from_event {
@@ -265,78 +275,59 @@ impl<'d, 's> Cluster<'d, 's> {
         }
     }
 
-    /// Claims the cluster and writes `next` in the same write ([`state::claim_with()`], at the
-    /// clock's `clock`): the claim, when the tick won it and may act on the cluster.
-    async fn claim<R: Rds, S: StateStore>(
+    /// Writes `first.next`, the tick's first change to the cluster: with the cluster's lease
+    /// when the tick will change it in AWS ([`state::claim_with()`]), else without one
+    /// ([`state::settle()`]), at the clock's `first.clock`. The version to write against next,
+    /// and the claim to give back, when the tick won.
+    async fn write_first<R: Rds, S: StateStore>(
         &self,
         deps: &Deps<'_, R, S>,
         store: &S,
-        holder: &Holder,
-        next: &Memory,
-        clock: DateTime<Utc>,
+        first: FirstWrite<'_>,
         report: &mut Report<Action>,
-    ) -> Option<Claim> {
-        let doc = serde_json::to_value(next).expect("memory serialises to JSON");
-        let claimed = state::claim_with(
-            store,
-            holder,
-            self.id(),
-            self.version,
-            Some(&doc),
-            clock,
-            LEASE_TTL,
-        )
-        .await;
-        match claimed {
-            Ok(Claimed::Held(claim)) => Some(claim),
-            Ok(Claimed::StoodAside(aside)) => {
-                report.note(self.id(), aside.to_string());
-                None
-            }
-            Err(source) => {
-                self.unclaimed(deps, source, report).await;
-                None
-            }
-        }
-    }
-
-    /// Writes `next`, this tick's only change to the cluster, without a lease
-    /// ([`state::settle()`], at the clock's `clock`): the version written, when the tick won.
-    async fn settle<R: Rds, S: StateStore>(
-        &self,
-        deps: &Deps<'_, R, S>,
-        store: &S,
-        holder: &Holder,
-        next: &Memory,
-        clock: DateTime<Utc>,
-        report: &mut Report<Action>,
-    ) -> Option<u64> {
-        let doc = serde_json::to_value(next).expect("memory serialises to JSON");
-        match state::settle(store, holder, self.id(), self.version, &doc, clock).await {
-            Ok(Settled::Written { version }) => Some(version),
-            Ok(Settled::StoodAside(aside)) => {
-                report.note(self.id(), aside.to_string());
-                None
-            }
-            Err(source) => {
-                self.unclaimed(deps, source, report).await;
-                None
-            }
-        }
-    }
-
-    /// The claim (or settle) itself failed: nothing is applied.
-    async fn unclaimed<R: Rds, S: StateStore>(
-        &self,
-        deps: &Deps<'_, R, S>,
-        source: StateError,
-        report: &mut Report<Action>,
-    ) {
-        let err = TickError::Claim {
-            cluster: self.id().to_owned(),
-            source,
+    ) -> Option<(Option<u64>, Option<Claim>)> {
+        let doc = serde_json::to_value(first.next).expect("memory serialises to JSON");
+        let (id, version, holder, clock) = (self.id(), self.version, first.holder, first.clock);
+        let won = match first.lease {
+            true => state::claim_with(store, holder, id, version, Some(&doc), clock, LEASE_TTL)
+                .await
+                .map(|claimed| match claimed {
+                    Claimed::Held(claim) => Ok((claim.version(), Some(claim))),
+                    Claimed::StoodAside(aside) => Err(aside),
+                }),
+            false => state::settle(store, holder, id, version, &doc, clock)
+                .await
+                .map(|settled| match settled {
+                    Settled::Written { version } => Ok((Some(version), None)),
+                    Settled::StoodAside(aside) => Err(aside),
+                }),
         };
-        self.refused(deps, &err, report).await;
+        match won {
+            Ok(Ok(held)) => Some(held),
+            Ok(Err(aside)) => self.lost(deps, Ok(aside), report).await,
+            Err(source) => self.lost(deps, Err(source), report).await,
+        }
+    }
+
+    /// A claim or settle this tick did not win: another tick stood in the way (a note) or the
+    /// store failed (the cluster is refused). Nothing is applied either way.
+    async fn lost<R: Rds, S: StateStore, T>(
+        &self,
+        deps: &Deps<'_, R, S>,
+        why: Result<StoodAside, StateError>,
+        report: &mut Report<Action>,
+    ) -> Option<T> {
+        match why {
+            Ok(aside) => report.note(self.id(), aside.to_string()),
+            Err(source) => {
+                let err = TickError::Claim {
+                    cluster: self.id().to_owned(),
+                    source,
+                };
+                self.refused(deps, &err, report).await;
+            }
+        }
+        None
     }
 
     async fn save<S: StateStore>(

@@ -109,7 +109,8 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Percent-encodes a URL user-info component (user names may hold any character).
+/// Percent-encodes text for a URL component (user-info, query or form value): every byte but
+/// the unreserved ones (RFC 3986: letters, digits, `-._~`).
 pub fn url_component(text: &str) -> String {
     text.bytes()
         .map(|b| match b {

@@ -39,6 +39,8 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_xml::decode::{Document, ScopedDecoder, try_data};
 
+use crate::secret::url_component;
+
 /// The EC2 API version of the Query protocol requests.
 pub const EC2_API_VERSION: &str = "2016-11-15";
 
@@ -329,20 +331,9 @@ impl SecurityGroups for SdkSecurityGroups {
 pub fn query(group_ids: &[String]) -> String {
     let mut body = format!("Action=DescribeSecurityGroups&Version={EC2_API_VERSION}");
     for (i, id) in group_ids.iter().enumerate() {
-        body.push_str(&format!("&GroupId.{}={}", i + 1, encode(id)));
+        body.push_str(&format!("&GroupId.{}={}", i + 1, url_component(id)));
     }
     body
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The `(Code, Message)` of an EC2 error answer (`<Response><Errors><Error>...`).

@@ -41,23 +41,10 @@ use offpeak_tests::bench_report::{block_on, env_number, load_average};
 /// The salt; `offpeak mask` reads it from `OFFPEAK_MASKING_SALT`.
 const SALT: &str = "benchmark-salt-0123456789";
 
-const RULES: &str = "
-tables:
-  users:
-    keep: [id, status, created_at]
-    mask:
-      email: email
-      full_name: name
-      phone: phone
-      birth_date: { strategy: generalize, to: month }
-      profile:
-        strategy: json
-        paths:
-          address.street: { strategy: redact, keep_first: 0, keep_last: 0 }
-          contact.email: email
-          contact.phone: phone
-        others: keep
-";
+/// `offpeak mask`'s rules: the realistic schema's `users` table.
+fn rules() -> String {
+    format!("tables:\n{}", offpeak_tests::masking_support::USERS_RULES)
+}
 
 const OFFPEAK: &str = "offpeak mask (whole command)";
 
@@ -110,7 +97,7 @@ async fn bench() {
     let runs: u64 = env_number("OFFPEAK_BENCH_RUNS", 3);
     let engines = std::env::var("OFFPEAK_BENCH_ENGINES").unwrap_or("postgres,mariadb".into());
     let scratch = tempfile::tempdir().expect("scratch directory");
-    let offpeak = Offpeak::find(RULES, scratch.path());
+    let offpeak = Offpeak::find(&rules(), scratch.path());
     let load_before = load_average();
     let started = chrono::Utc::now();
     let mut measured = Vec::new();
@@ -211,7 +198,7 @@ fn machine(
         started.format("%Y-%m-%d %H:%M UTC"),
         load_average(),
         servers.join("; "),
-        offpeak_masking::rules::parse_str(RULES, "bench.yaml")
+        offpeak_masking::rules::parse_str(&rules(), "bench.yaml")
             .map(|r| r.swap_workers)
             .unwrap_or_default()
     )

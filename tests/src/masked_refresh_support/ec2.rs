@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::moto::REGION;
+use offpeak_masked_refresh::secret::url_component;
 
 /// moto's EC2, at `http://127.0.0.1:PORT`.
 #[derive(Debug, Clone)]
@@ -64,7 +65,7 @@ impl MotoEc2 {
     async fn call(&self, params: &[(&str, &str)]) -> String {
         let mut body = "Version=2016-11-15".to_owned();
         for (k, v) in params {
-            body.push_str(&format!("&{}={}", encode(k), encode(v)));
+            body.push_str(&format!("&{}={}", url_component(k), url_component(v)));
         }
         let host = self
             .endpoint
@@ -94,15 +95,4 @@ fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
     let start = text.find(open)? + open.len();
     let end = text[start..].find(close)? + start;
     Some(&text[start..end])
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -567,6 +567,23 @@ impl World {
         assert_eq!(security_groups(&dev), [DEV_SG]);
     }
 
+    /// The run was refused by its preflight: recorded as failed with kind `preflight`, no
+    /// mutating RDS call made, development untouched.
+    pub async fn assert_refused_before_any_change(&self) {
+        let run = self.run().await.expect("the refused run is recorded");
+        let failure = run.failure.expect("a failure");
+        assert_eq!(
+            (run.phase, failure.kind.as_str()),
+            (Phase::Failed, "preflight")
+        );
+        let calls = self.wire.calls();
+        assert!(
+            !calls.iter().any(|c| c.service == "rds" && c.mutating()),
+            "{calls:?}"
+        );
+        self.assert_dev_untouched().await;
+    }
+
     /// The run is done, nothing unmasked survives on the clone's server, and people were told.
     pub async fn assert_done(&self) {
         let run = self.run().await.expect("a run");

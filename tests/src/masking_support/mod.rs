@@ -30,27 +30,30 @@ pub fn key() -> MaskingKey {
     MaskingKey::from_salt(SALT, "test").unwrap()
 }
 
+/// The `users` table's rules, as the realistic schema and the masking benchmark mask it.
+pub const USERS_RULES: &str = "  users:
+    keep: [id, status, created_at]
+    mask:
+      email: email
+      full_name: name
+      phone: phone
+      birth_date: { strategy: generalize, to: month }
+      profile:
+        strategy: json
+        paths:
+          address.street: { strategy: redact, keep_first: 0, keep_last: 0 }
+          contact.email: email
+          contact.phone: phone
+        others: keep
+";
+
 /// The rules for the realistic schema; `rewrite_max_rows: 1` forces chunked UPDATEs.
 pub fn rules_text(chunk_rows: u64, rewrite_max_rows: u64) -> String {
     format!(
         "chunk_rows: {chunk_rows}
 rewrite_max_rows: {rewrite_max_rows}
 tables:
-  users:
-    keep: [id, status, created_at]
-    mask:
-      email: email
-      full_name: name
-      phone: phone
-      birth_date: {{ strategy: generalize, to: month }}
-      profile:
-        strategy: json
-        paths:
-          address.street: {{ strategy: redact, keep_first: 0, keep_last: 0 }}
-          contact.email: email
-          contact.phone: phone
-        others: keep
-  orders:
+{USERS_RULES}  orders:
     keep: [id, user_id, total_cents]
     mask:
       shipping_name: name

@@ -43,19 +43,7 @@ async fn a_quarantine_group_open_to_the_internet_stops_the_run_before_anything_i
     // WHEN the window opens
     world.tick(minutes(0)).await;
     // THEN the run did not start: no change at all, dev untouched
-    let run = world.run().await.expect("the refused run is recorded");
-    let failure = run.failure.expect("a failure");
-    assert_eq!(
-        (run.phase, failure.kind.as_str()),
-        (Phase::Failed, "preflight")
-    );
-    let calls = world.wire.calls();
-    assert!(
-        !calls.iter().any(|c| c.service == "rds" && c.mutating()),
-        "{calls:?}"
-    );
-    assert_eq!(world.cluster_ids().await, [DEV, SOURCE]);
-    world.assert_dev_untouched().await;
+    world.assert_refused_before_any_change().await;
     // ... and a person is told which group admits what
     let told = world.messages("masked refresh did not start").await;
     assert_eq!(told.len(), 1, "{told:?}");
