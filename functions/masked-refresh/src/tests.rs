@@ -511,12 +511,20 @@ async fn a_throttled_secret_read_delays_the_start_without_using_up_the_window() 
     // GIVEN reading the dev password secret is throttled at the window's opening
     let h = Harness::new(0);
     *h.secrets.dev.lock().unwrap() = Err("ThrottlingException".to_owned());
+    // THEN the start waits for the tick where it reads
+    waits_then_starts(&h, || {
+        *h.secrets.dev.lock().unwrap() = Ok(DEV_PASSWORD.to_owned())
+    })
+    .await;
+}
+
+/// A transient failure at the window's opening: no run is recorded and nobody is told; once
+/// `clear` has ended it, the next tick starts the run.
+async fn waits_then_starts(h: &Harness, clear: impl FnOnce()) {
     h.tick(&at("03:00")).await;
-    // THEN no run is recorded and nobody is told
     assert_eq!(h.run().await, None);
     assert!(h.titles().is_empty());
-    // WHEN it reads on the next tick, the run starts
-    *h.secrets.dev.lock().unwrap() = Ok(DEV_PASSWORD.to_owned());
+    clear();
     h.tick(&at("03:05")).await;
     assert_eq!(h.phase().await, Some(Phase::Clone));
 }
@@ -637,12 +645,7 @@ async fn quarantine_groups_that_cannot_be_checked_refuse_the_run_or_wait() {
     // GIVEN EC2 throttles at the window's opening: the run waits for the next tick
     let h = Harness::new(0);
     *h.security_groups.error.lock().unwrap() = Some("RequestLimitExceeded".to_owned());
-    h.tick(&at("03:00")).await;
-    assert_eq!(h.run().await, None);
-    assert!(h.titles().is_empty());
-    *h.security_groups.error.lock().unwrap() = None;
-    h.tick(&at("03:05")).await;
-    assert_eq!(h.phase().await, Some(Phase::Clone));
+    waits_then_starts(&h, || *h.security_groups.error.lock().unwrap() = None).await;
 }
 
 #[tokio::test]
