@@ -251,10 +251,7 @@ impl Db {
             return Ok(());
         };
         let Some(sql) = limits::session_bounds(flavour, deadline, Instant::now()) else {
-            return Err(DbError::other(
-                during,
-                "the invocation's time is up: statement not sent",
-            ));
+            return Err(DbError::time_up(during));
         };
         let scrub = |e| DbError::scrub(e, during);
         match &mut self.conn {
@@ -444,13 +441,7 @@ async fn within_connect_timeout<C>(
 ) -> Result<C, DbError> {
     match tokio::time::timeout(limits::CONNECT_TIMEOUT, connect).await {
         Ok(result) => result.map_err(|e| DbError::scrub(e, during)),
-        Err(_) => Err(DbError::other(
-            during,
-            format!(
-                "the server did not answer within {} s",
-                limits::CONNECT_TIMEOUT.as_secs()
-            ),
-        )),
+        Err(_) => Err(DbError::no_answer(during)),
     }
 }
 

@@ -8,6 +8,19 @@
 
 use std::fmt;
 
+/// SQLSTATE of a statement cancelled by `statement_timeout` (PostgreSQL `query_canceled`).
+const PG_QUERY_CANCELED: &str = "57014";
+/// SQLSTATE of a lock not granted within `lock_timeout` (`lock_not_available`).
+const PG_LOCK_NOT_AVAILABLE: &str = "55P03";
+/// MariaDB `ER_STATEMENT_TIMEOUT`: `max_statement_time` reached.
+const MARIADB_STATEMENT_TIMEOUT: u16 = 1969;
+/// `ER_LOCK_WAIT_TIMEOUT`: `innodb_lock_wait_timeout` / `lock_wait_timeout` reached.
+const MYSQL_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// MySQL `ER_QUERY_TIMEOUT`: `max_execution_time` reached.
+const MYSQL_QUERY_TIMEOUT: u16 = 3024;
+const TIME_UP: &str = "the invocation's time is up: statement not sent";
+const NO_ANSWER: &str = "the server did not answer within";
+
 /// A scrubbed database failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbError {
@@ -41,6 +54,32 @@ impl DbError {
                 .map(|e| e.number());
         }
         out
+    }
+
+    /// The session's deadline passed before a statement could be sent (see [`crate::limits`]).
+    pub fn time_up(during: impl Into<String>) -> DbError {
+        DbError::other(during, TIME_UP)
+    }
+
+    /// The server did not answer the connection within [`crate::limits::CONNECT_TIMEOUT`].
+    pub fn no_answer(during: impl Into<String>) -> DbError {
+        let within = crate::limits::CONNECT_TIMEOUT.as_secs();
+        DbError::other(during, format!("{NO_ANSWER} {within} s"))
+    }
+
+    /// The failure is time running out, not the data or the rules: a statement cancelled by
+    /// its timeout, a lock not granted in time, the deadline reached, a silent server. Trying
+    /// again later can succeed.
+    pub fn is_timeout(&self) -> bool {
+        let by_code = matches!(
+            self.code.as_deref(),
+            Some(PG_QUERY_CANCELED | PG_LOCK_NOT_AVAILABLE)
+        );
+        let by_number = matches!(
+            self.number,
+            Some(MARIADB_STATEMENT_TIMEOUT | MYSQL_LOCK_WAIT_TIMEOUT | MYSQL_QUERY_TIMEOUT)
+        );
+        by_code || by_number || self.kind == TIME_UP || self.kind.starts_with(NO_ANSWER)
     }
 
     /// A failure that did not come from the driver (e.g. a check offpeak made itself).
@@ -124,6 +163,37 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "database unique violation while masking table users (SQLSTATE 23505, error 1062) on constraint users_email_key"
+        );
+    }
+
+    #[test]
+    fn timeouts_are_told_from_other_failures() {
+        let server = |code: Option<&str>, number: Option<u16>| DbError {
+            code: code.map(str::to_owned),
+            number,
+            ..DbError::other("masking table users", "server error")
+        };
+        for timeout in [
+            server(Some("57014"), None),
+            server(Some("55P03"), None),
+            server(Some("70100"), Some(1969)),
+            server(Some("HY000"), Some(1205)),
+            server(Some("HY000"), Some(3024)),
+            DbError::time_up("masking table users"),
+            DbError::no_answer("connecting"),
+        ] {
+            assert!(timeout.is_timeout(), "{timeout}");
+        }
+        for other in [
+            server(Some("23505"), Some(1062)),
+            server(Some("40P01"), None),
+            DbError::other("connecting", "i/o error (connection refused)"),
+        ] {
+            assert!(!other.is_timeout(), "{other}");
+        }
+        assert_eq!(
+            DbError::no_answer("connecting").kind,
+            "the server did not answer within 10 s"
         );
     }
 

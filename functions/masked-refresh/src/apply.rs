@@ -87,10 +87,10 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
                 RdsError::already_exists,
             )),
             Action::Contain { database, .. } => {
-                let url = self.url(action, database, run).await?;
+                let (url, budget) = self.session(action, database, run, at).await?;
                 let contained = self
                     .masking
-                    .contain(&url)
+                    .contain(&url, budget)
                     .await
                     .map_err(|e| masking_error(action, e))?;
                 run.cluster = Some(ClusterStats {
@@ -105,9 +105,9 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
                 self.verify(action, cluster, database, run, at).await
             }
             Action::Forget { database, .. } => {
-                let url = self.url(action, database, run).await?;
+                let (url, budget) = self.session(action, database, run, at).await?;
                 self.masking
-                    .forget(&url)
+                    .forget(&url, budget)
                     .await
                     .map_err(|e| masking_error(action, e))?;
                 Ok(Effect::Done)
@@ -274,10 +274,9 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         }
     }
 
-    /// This invocation's allowance for masking or the gate: the configured time, never past the
-    /// run's deadline.
-    /// The URL of `db`, and the budget of a session opened on it at `at` (masking or the
-    /// verification gate alike): a session never outlives the invocation that opened it.
+    /// The URL of `db`, and the budget of a session opened on it at `at` (containment, masking,
+    /// the verification gate and sealing alike): the configured allowance, never past the run's
+    /// deadline, so a session never outlives the invocation that opened it.
     async fn session(
         &self,
         action: &Action,

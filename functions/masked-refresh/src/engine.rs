@@ -50,6 +50,18 @@ impl MaskingError {
             MaskingError::Connect(_) => false,
         }
     }
+
+    /// The clone's server ran out of time (a statement or lock timeout, the invocation's
+    /// deadline, a server that did not answer), as opposed to a failure that would repeat:
+    /// a later tick may succeed.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            MaskingError::Connect(e) | MaskingError::Mask(masking::MaskError::Database(e)) => {
+                e.is_timeout()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What the rules say about the clone's server beyond the database they cover, as plans and
@@ -86,10 +98,12 @@ pub trait Masking: Send + Sync {
     fn scope(&self) -> Result<Scope, MaskingError>;
 
     /// Checks the clone's whole server against the rules (refusing before any change), then
-    /// drops the databases they list and disables or re-keys every login.
+    /// drops the databases they list and disables or re-keys every login, in a session bound
+    /// by `budget`'s deadline.
     fn contain(
         &self,
         url: &DatabaseUrl,
+        budget: Budget,
     ) -> impl Future<Output = Result<Containment, MaskingError>> + Send;
 
     /// The masking key (also the root of the clone's derived password).
@@ -111,8 +125,13 @@ pub trait Masking: Send + Sync {
         budget: Budget,
     ) -> impl Future<Output = Result<Verification, MaskingError>> + Send;
 
-    /// Drops the masking bookkeeping from the database.
-    fn forget(&self, url: &DatabaseUrl) -> impl Future<Output = Result<(), MaskingError>> + Send;
+    /// Drops the masking bookkeeping from the database, in a session bound by `budget`'s
+    /// deadline.
+    fn forget(
+        &self,
+        url: &DatabaseUrl,
+        budget: Budget,
+    ) -> impl Future<Output = Result<(), MaskingError>> + Send;
 }
 
 /// The real masking engine.
@@ -159,6 +178,19 @@ async fn connect(url: &DatabaseUrl) -> Result<Db, MaskingError> {
     endpoint(url).connect().await.map_err(MaskingError::Connect)
 }
 
+/// A session on `url` whose every statement (catalog reads included: they wait on locks too)
+/// is bound by `budget`'s deadline, so no call outlives the invocation that made it.
+async fn connect_bound(url: &DatabaseUrl, budget: &Budget) -> Result<Db, MaskingError> {
+    let mut db = connect(url).await?;
+    match db.bound_by(budget.deadline).await {
+        Ok(()) => Ok(db),
+        Err(e) => {
+            db.close().await;
+            Err(MaskingError::Mask(e.into()))
+        }
+    }
+}
+
 impl Masking for Engine {
     fn check_rules(&self) -> Result<(), MaskingError> {
         self.rules().map(|_| ())
@@ -168,12 +200,16 @@ impl Masking for Engine {
         self.rules().map(|r| Scope::of(&r))
     }
 
-    async fn contain(&self, url: &DatabaseUrl) -> Result<Containment, MaskingError> {
+    async fn contain(
+        &self,
+        url: &DatabaseUrl,
+        budget: Budget,
+    ) -> Result<Containment, MaskingError> {
         let rules = self.rules()?;
         // Fresh for this call and dropped with it: the replacement verifiers are made from it.
         let mut seed = [0u8; 32];
         getrandom::getrandom(&mut seed).expect("the operating system's random source is available");
-        let mut db = connect(url).await?;
+        let mut db = connect_bound(url, &budget).await?;
         let result = cluster::contain(&mut db, &rules, &seed).await;
         db.close().await;
         result.map_err(MaskingError::Mask)
@@ -213,17 +249,14 @@ impl Masking for Engine {
     ) -> Result<Verification, MaskingError> {
         let rules = self.rules()?;
         let key = self.key().await?;
-        let mut db = connect(url).await?;
-        let result = match db.bound_by(budget.deadline).await {
-            Ok(()) => gate(&mut db, &rules, &key).await,
-            Err(e) => Err(e.into()),
-        };
+        let mut db = connect_bound(url, &budget).await?;
+        let result = gate(&mut db, &rules, &key).await;
         db.close().await;
         result.map_err(MaskingError::Mask)
     }
 
-    async fn forget(&self, url: &DatabaseUrl) -> Result<(), MaskingError> {
-        let mut db = connect(url).await?;
+    async fn forget(&self, url: &DatabaseUrl, budget: Budget) -> Result<(), MaskingError> {
+        let mut db = connect_bound(url, &budget).await?;
         let result = masking::forget(&mut db).await;
         db.close().await;
         result.map_err(MaskingError::Mask)

@@ -160,9 +160,15 @@ pub enum StepError {
 }
 
 impl StepError {
-    /// Worth retrying on the next tick instead of failing the run.
+    /// Worth retrying on the next tick instead of failing the run: a transient AWS error, or
+    /// the clone's server running out of time (a statement that hangs, a lock another session
+    /// holds, a silent endpoint). Either way the run's deadline still bounds the retries.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StepError::Rds { source, .. } if source.is_transient())
+        match self {
+            StepError::Rds { source, .. } => source.is_transient(),
+            StepError::Masking { source, .. } => source.is_timeout(),
+            _ => false,
+        }
     }
 
     /// `aws`, `masking` or `verification`: what the run's failure record says.
@@ -203,5 +209,24 @@ mod tests {
             source: RdsError::new("Throttling", "slow down"),
         };
         assert!(throttled.is_transient());
+    }
+
+    #[test]
+    fn a_clone_server_out_of_time_is_transient_a_refusal_is_not() {
+        let masking = |source: crate::engine::MaskingError| StepError::Masking {
+            action: "mask dev-aurora-offpeak-20261127".into(),
+            source: Box::new(source),
+        };
+        let timed_out = offpeak_masking::DbError::time_up("masking table users");
+        let silent = offpeak_masking::DbError::no_answer("connecting to the clone");
+        let refused = offpeak_masking::DbError::other("connecting", "i/o error (refused)");
+        use crate::engine::MaskingError::{Connect, Mask};
+        assert!(masking(Mask(offpeak_masking::MaskError::Database(timed_out))).is_transient());
+        assert!(masking(Connect(silent)).is_transient());
+        assert!(!masking(Connect(refused)).is_transient());
+        let rules_changed = offpeak_masking::MaskError::RulesChanged {
+            table: "users".into(),
+        };
+        assert!(!masking(Mask(rules_changed)).is_transient());
     }
 }

@@ -17,6 +17,8 @@
 //! - **Names only.** The notification and the report carry table and column names, counts and
 //!   the rules file's findings, never a value.
 //! - A dry-run (a paused function's included) reports and publishes nothing.
+//! - **Bounded on production.** The session gives up after [`CATALOG_TIME`], lock waits
+//!   included: a migration holding a lock fails the check rather than queueing behind it.
 //!
 //! Not covered: the cluster's other databases (the night's run checks them), and on
 //! MySQL/MariaDB the tables' triggers (hidden from a login without TRIGGER).
@@ -25,6 +27,7 @@
 //! catalog read that fails, or a publish that fails fails the invocation (the Errors alarm).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use offpeak_masking::{Audit, Db, Endpoint, MaskError, RulesError, Unclassified};
@@ -38,6 +41,12 @@ use crate::secret::{DatabaseUrl, url_component};
 use crate::secrets::SdkSecrets;
 use crate::tls::TrustRoots;
 use crate::{Action, FUNCTION, Settings, TickError};
+
+/// The longest the check's session may take on production, every statement and lock wait
+/// included (the server cancels past it). Reading the catalog takes well under a second; what
+/// could take longer is waiting for a lock a migration holds, and a lock request left waiting
+/// queues production's own statements behind it, so the check gives up instead.
+pub const CATALOG_TIME: Duration = Duration::from_secs(15);
 
 /// What the comparison found.
 #[derive(Debug)]
@@ -61,7 +70,10 @@ pub async fn compare(rules: &Path, url: &DatabaseUrl) -> Result<Outcome, CheckSo
         roots: url.roots().map(TrustRoots::pem),
     };
     let mut db: Db = endpoint.connect().await?;
-    let audit = offpeak_masking::audit(&mut db, &rules).await;
+    let audit = match db.bound_by(Some(Instant::now() + CATALOG_TIME)).await {
+        Ok(()) => offpeak_masking::audit(&mut db, &rules).await,
+        Err(e) => Err(e.into()),
+    };
     db.close().await;
     let audit = audit?;
     match audit.findings.is_empty() {

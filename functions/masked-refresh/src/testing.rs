@@ -157,7 +157,11 @@ impl Masking for FakeMasking {
         Ok(self.scope.clone())
     }
 
-    async fn contain(&self, _url: &DatabaseUrl) -> Result<Containment, MaskingError> {
+    async fn contain(
+        &self,
+        _url: &DatabaseUrl,
+        _budget: Budget,
+    ) -> Result<Containment, MaskingError> {
         if self.refuse_server {
             let finding = offpeak_shared::config::ConfigError {
                 path: "masking.yaml".into(),
@@ -206,7 +210,7 @@ impl Masking for FakeMasking {
         Ok(self.verification())
     }
 
-    async fn forget(&self, _url: &DatabaseUrl) -> Result<(), MaskingError> {
+    async fn forget(&self, _url: &DatabaseUrl, _budget: Budget) -> Result<(), MaskingError> {
         Ok(())
     }
 }

@@ -88,6 +88,8 @@ pub struct Setup {
     pub drop_databases: Vec<&'static str>,
     /// Logins the rules keep (`logins: {keep: [...]}`).
     pub keep_logins: Vec<&'static str>,
+    /// A change a test makes to the rules text (the identity unless set).
+    pub edit_rules: fn(String) -> String,
 }
 
 impl Setup {
@@ -113,6 +115,7 @@ impl Default for Setup {
             max_chunks: None,
             drop_databases: Vec::new(),
             keep_logins: Vec::new(),
+            edit_rules: |text| text,
         }
     }
 }
@@ -135,7 +138,7 @@ impl Setup {
                 self.keep_logins.join(", ")
             ));
         }
-        text
+        (self.edit_rules)(text)
     }
 }
 

@@ -52,8 +52,12 @@ impl Masking for Sabotage {
         self.engine.scope()
     }
 
-    async fn contain(&self, url: &DatabaseUrl) -> Result<Containment, MaskingError> {
-        self.engine.contain(url).await
+    async fn contain(
+        &self,
+        url: &DatabaseUrl,
+        budget: Budget,
+    ) -> Result<Containment, MaskingError> {
+        self.engine.contain(url, budget).await
     }
 
     async fn key(&self) -> Result<MaskingKey, MaskingError> {
@@ -76,8 +80,8 @@ impl Masking for Sabotage {
         self.engine.verify(url, budget).await
     }
 
-    async fn forget(&self, url: &DatabaseUrl) -> Result<(), MaskingError> {
-        self.engine.forget(url).await?;
+    async fn forget(&self, url: &DatabaseUrl, budget: Budget) -> Result<(), MaskingError> {
+        self.engine.forget(url, budget).await?;
         *self.sealed.lock().unwrap() = Some(Utc::now());
         Ok(())
     }

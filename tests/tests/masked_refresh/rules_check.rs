@@ -183,3 +183,42 @@ async fn postgres_session_refuses_writes() {
 async fn mariadb_session_refuses_writes() {
     the_session_refuses_writes(Engine::MariaDb).await;
 }
+
+#[tokio::test]
+async fn postgres_a_migration_holding_a_lock_is_not_queued_behind_for_long() {
+    // GIVEN a migration in production holding an exclusive lock on `users`
+    let world = World::start(Setup::default()).await;
+    let url = catalog_only_login(&world, Engine::Postgres).await;
+    let settings = Settings {
+        source_database_url: Some(DatabaseUrl::new(url)),
+        ..world.settings.clone()
+    };
+    let mut migration: sqlx::PgConnection =
+        sqlx::Connection::connect(&world.db().url).await.unwrap();
+    sqlx::Executor::execute(
+        &mut migration,
+        "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE",
+    )
+    .await
+    .unwrap();
+    let event = InvocationEvent {
+        check: Some(Check::Rules),
+        ..InvocationEvent::default()
+    };
+
+    // WHEN the daily check runs
+    let started = std::time::Instant::now();
+    let result = tick_with(&world.ctx(), &settings, &event, minutes(-360)).await;
+    let took = started.elapsed();
+
+    // THEN it gives up within its bound (the invocation fails, the Errors alarm tells) and
+    // notifies nobody
+    let err = result.expect_err("the catalog read waits on the migration's lock");
+    let bound = offpeak_masked_refresh::rules_check::CATALOG_TIME;
+    assert!(
+        took < bound + std::time::Duration::from_secs(5),
+        "took {took:?}: {err}"
+    );
+    assert!(world.notifications().await.is_empty());
+    sqlx::Connection::close(migration).await.unwrap();
+}
