@@ -390,14 +390,7 @@ fn masks_alike(action: &PlannedAction, m: &MaskedColumn) -> bool {
 }
 
 fn type_problem(column: &Column, strategy: &Strategy) -> Option<String> {
-    let text_only = matches!(
-        strategy,
-        Strategy::Hash { .. }
-            | Strategy::Email
-            | Strategy::Name
-            | Strategy::Phone
-            | Strategy::Redact { .. }
-    );
+    let text_only = strategy.derives_text();
     let kind = column.kind;
     let fits = match strategy {
         _ if text_only => kind == ColumnKind::Text,

@@ -274,15 +274,7 @@ fn json_leaf(d: Dialect, x: &str, segments: &[JsonSegment], kind: ColumnKind) ->
 }
 
 fn sampled(strategy: &Strategy) -> bool {
-    matches!(
-        strategy,
-        Strategy::Hash { .. }
-            | Strategy::Email
-            | Strategy::Name
-            | Strategy::Phone
-            | Strategy::Redact { .. }
-            | Strategy::Sql { .. }
-    )
+    strategy.derives_text() || matches!(strategy, Strategy::Sql { .. })
 }
 
 /// `column` is given for whole columns (typed comparisons), `None` for JSON leaves (text).
