@@ -390,14 +390,7 @@ fn masks_alike(action: &PlannedAction, m: &MaskedColumn) -> bool {
 }
 
 fn type_problem(column: &Column, strategy: &Strategy) -> Option<String> {
-    let text_only = matches!(
-        strategy,
-        Strategy::Hash { .. }
-            | Strategy::Email
-            | Strategy::Name
-            | Strategy::Phone
-            | Strategy::Redact { .. }
-    );
+    let text_only = strategy.derives_text();
     let kind = column.kind;
     let fits = match strategy {
         _ if text_only => kind == ColumnKind::Text,
@@ -524,17 +517,8 @@ pub(crate) fn mentions(text: &str, name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::catalog::ForeignKey;
+    use crate::catalog::fixtures::{col, unique};
     use crate::rules::parse_str;
-
-    fn col(name: &str, kind: ColumnKind, nullable: bool) -> Column {
-        Column {
-            name: name.into(),
-            sql_type: format!("{kind:?}").to_lowercase(),
-            kind,
-            nullable,
-            ..Column::default()
-        }
-    }
 
     fn id(name: &str) -> TableId {
         TableId {
@@ -558,17 +542,10 @@ mod tests {
             ],
             primary_key: vec!["id".into()],
             unique_indexes: vec![
+                unique("users_pkey", "id"),
                 UniqueIndex {
-                    name: "users_pkey".into(),
-                    columns: vec!["id".into()],
-                    key_defs: vec!["id".into()],
-                    ..UniqueIndex::default()
-                },
-                UniqueIndex {
-                    name: "users_email_key".into(),
-                    columns: vec!["email".into()],
                     key_defs: vec!["lower(email)".into()],
-                    ..UniqueIndex::default()
+                    ..unique("users_email_key", "email")
                 },
             ],
             transactional: true,

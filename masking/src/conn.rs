@@ -303,11 +303,11 @@ impl Db {
                 Conn::My(c) if params.is_empty() => sqlx::Executor::execute(&mut *c, sql)
                     .await
                     .map(|r| r.rows_affected()),
-                Conn::Pg(c) => pg_query(sql, params)
+                Conn::Pg(c) => with_params(sql, params)
                     .execute(&mut *c)
                     .await
                     .map(|r| r.rows_affected()),
-                Conn::My(c) => my_query(sql, params)
+                Conn::My(c) => with_params(sql, params)
                     .execute(&mut *c)
                     .await
                     .map(|r| r.rows_affected()),
@@ -347,7 +347,7 @@ impl Db {
             let scrub = |e| DbError::scrub(e, during);
             match &mut self.conn {
                 Conn::Pg(c) => {
-                    let rows = pg_query(sql, params)
+                    let rows = with_params(sql, params)
                         .fetch_all(&mut *c)
                         .await
                         .map_err(scrub)?;
@@ -357,7 +357,7 @@ impl Db {
                         .map_err(scrub)
                 }
                 Conn::My(c) => {
-                    let rows = my_query(sql, params)
+                    let rows = with_params(sql, params)
                         .fetch_all(&mut *c)
                         .await
                         .map_err(scrub)?;
@@ -445,25 +445,16 @@ async fn within_connect_timeout<C>(
     }
 }
 
-fn pg_query<'q>(
+/// `sql` with `params` bound in order, on either engine.
+fn with_params<'q, DB: sqlx::Database>(
     sql: &'q str,
     params: &[Param],
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let mut q = sqlx::query(sql);
-    for p in params {
-        q = match p.clone() {
-            Param::Text(t) => q.bind(t),
-            Param::Int(i) => q.bind(i),
-            Param::Bytes(b) => q.bind(b),
-        };
-    }
-    q
-}
-
-fn my_query<'q>(
-    sql: &'q str,
-    params: &[Param],
-) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
+where
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     let mut q = sqlx::query(sql);
     for p in params {
         q = match p.clone() {

@@ -154,11 +154,7 @@ fn fixed_json(d: Dialect, x: &str, paths: &[JsonPathRule], kind: ColumnKind) -> 
     }
     match d {
         Dialect::Postgres => {
-            let doc = if kind == ColumnKind::Jsonb {
-                x.to_owned()
-            } else {
-                format!("CAST({x} AS jsonb)")
-            };
+            let doc = json::pg_doc(x, kind);
             let mut out = doc.clone();
             for (p, s) in &paths {
                 let path = pg_path(&p.segments);
@@ -272,28 +268,13 @@ pub fn checks(d: Dialect, column: &Column, strategy: &Strategy) -> Vec<CheckSpec
 /// The text of a JSON leaf (NULL when missing or JSON null).
 fn json_leaf(d: Dialect, x: &str, segments: &[JsonSegment], kind: ColumnKind) -> String {
     match d {
-        Dialect::Postgres => {
-            let doc = if kind == ColumnKind::Jsonb {
-                x.to_owned()
-            } else {
-                format!("CAST({x} AS jsonb)")
-            };
-            format!("({doc} #>> {})", pg_path(segments))
-        }
+        Dialect::Postgres => format!("({} #>> {})", json::pg_doc(x, kind), pg_path(segments)),
         Dialect::MySql => my_leaf(x, &my_path(segments)),
     }
 }
 
 fn sampled(strategy: &Strategy) -> bool {
-    matches!(
-        strategy,
-        Strategy::Hash { .. }
-            | Strategy::Email
-            | Strategy::Name
-            | Strategy::Phone
-            | Strategy::Redact { .. }
-            | Strategy::Sql { .. }
-    )
+    strategy.derives_text() || matches!(strategy, Strategy::Sql { .. })
 }
 
 /// `column` is given for whole columns (typed comparisons), `None` for JSON leaves (text).

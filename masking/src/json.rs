@@ -100,7 +100,8 @@ pub fn masked(d: Dialect, x: &str, rules: &JsonRules, kind: ColumnKind) -> Strin
     }
 }
 
-fn pg_doc(x: &str, kind: ColumnKind) -> String {
+/// PostgreSQL: column `x` as a `jsonb` document (a `json` or text column is cast).
+pub(crate) fn pg_doc(x: &str, kind: ColumnKind) -> String {
     match kind {
         ColumnKind::Jsonb => x.to_owned(),
         _ => format!("CAST({x} AS jsonb)"),

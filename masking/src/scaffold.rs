@@ -274,7 +274,8 @@ fn unprefixed(message: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Column, ColumnKind, Table, UniqueIndex};
+    use crate::catalog::fixtures::{col, unique};
+    use crate::catalog::{ColumnKind, Table, UniqueIndex};
     use crate::cluster::{Login, Survey};
     use sample::{Shape, TableSample};
 
@@ -282,16 +283,6 @@ mod tests {
         TableId {
             schema: schema.into(),
             name: name.into(),
-        }
-    }
-
-    fn col(name: &str, kind: ColumnKind, nullable: bool) -> Column {
-        Column {
-            name: name.into(),
-            sql_type: format!("{kind:?}").to_lowercase(),
-            kind,
-            nullable,
-            ..Column::default()
         }
     }
 
@@ -344,12 +335,7 @@ mod tests {
                 col("status", ColumnKind::Text, false),
             ],
             primary_key: vec!["id".into()],
-            unique_indexes: vec![UniqueIndex {
-                name: "users_email_key".into(),
-                columns: vec!["email".into()],
-                key_defs: vec!["email".into()],
-                ..UniqueIndex::default()
-            }],
+            unique_indexes: vec![unique("users_email_key", "email")],
             transactional: true,
             ..Table::default()
         };

@@ -38,17 +38,6 @@ aurora_replicas:
 const PEAK: &str = "2026-11-27T09:15:00Z";
 /// The same evening, 23:30 JST: the window has closed.
 const OFF_PEAK: &str = "2026-11-27T14:30:00Z";
-/// The schedule after `prod` was removed from it.
-const YAML_WITHOUT_PROD: &str = r#"
-timezone: Asia/Tokyo
-aurora_replicas:
-  - cluster: prod-us
-    timezone: Asia/Tokyo
-    lead_time: 15m
-    enforce: true
-    windows:
-      - { days: mon-fri, start: "18:30", end: "23:30", replicas: 1 }
-"#;
 
 fn minutes_after(at: &str, minutes: i64) -> DateTime<Utc> {
     utc(at) + chrono::Duration::minutes(minutes)
@@ -114,6 +103,11 @@ impl World {
             .unwrap()
     }
 
+    /// What a tick at `at` applied, one line an action.
+    async fn applied_at(&self, at: DateTime<Utc>) -> Vec<String> {
+        lines(&self.tick_at(at).await.applied)
+    }
+
     async fn tick(&self, at: &str) -> Report<Action> {
         self.tick_at(utc(at)).await
     }
@@ -158,12 +152,12 @@ impl World {
         registry.targets.into_iter().collect()
     }
 
-    /// The same world after `yaml` replaced the schedule (a deploy).
-    fn rescheduled(self, yaml: &str) -> Self {
-        Self {
-            schedule: schedule(yaml),
-            ..self
-        }
+    /// The same world after a deploy removed `cluster` from the schedule.
+    fn rescheduled_without(mut self, cluster: &str) -> Self {
+        self.schedule
+            .aurora_replicas
+            .retain(|t| t.cluster != cluster);
+        self
     }
 
     /// A real run whose event carries `at`, at clock value `clock`.
@@ -335,11 +329,8 @@ async fn a_promoted_offpeak_replica_is_kept_until_a_failover_back() {
 
     // A person fails back: the replica is now a reader and goes.
     w.rds.failover("prod", "prod-writer");
-    let report = w.tick_at(minutes_after(OFF_PEAK, 25)).await;
-    assert_eq!(
-        lines(&report.applied),
-        ["delete prod-offpeak-1 (available, surplus)"]
-    );
+    let applied = w.applied_at(minutes_after(OFF_PEAK, 25)).await;
+    assert_eq!(applied, ["delete prod-offpeak-1 (available, surplus)"]);
 }
 
 #[tokio::test]
@@ -514,9 +505,9 @@ async fn manual_changes_are_respected_inside_a_window_unless_enforced() {
     w.rds.set_status("prod-offpeak-2", "deleting");
     w.rds.set_status("prod-us-offpeak-1", "deleting");
     w.rds.settle();
-    let report = w.tick_at(minutes_after(PEAK, 10)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 10)).await;
     assert_eq!(
-        lines(&report.applied),
+        applied,
         ["create prod-us-offpeak-1 (db.r6g.xlarge, ap-northeast-1c, tier 15)"],
         "prod-us enforces, prod respects the person"
     );
@@ -601,16 +592,16 @@ async fn every_cluster_is_enrolled_before_its_first_change() {
 #[tokio::test]
 async fn a_cluster_removed_from_the_schedule_loses_its_replicas_and_is_released() {
     // GIVEN both clusters at peak, then prod removed from the schedule
-    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    let w = at_peak().await.rescheduled_without("prod");
     assert_eq!(w.registered().await, ["prod", "prod-us"]);
     w.rds.reset_calls();
 
     // WHEN the next tick runs, still inside the window
-    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 5)).await;
 
     // THEN prod's offpeak replicas are deleted, nothing else of prod is touched
     assert_eq!(
-        lines(&report.applied),
+        applied,
         [
             "delete prod-offpeak-2 (available, no longer scheduled)",
             "delete prod-offpeak-1 (available, no longer scheduled)",
@@ -648,11 +639,11 @@ async fn a_cluster_removed_from_the_schedule_loses_its_replicas_and_is_released(
 #[tokio::test]
 async fn an_unscheduled_cluster_keeps_a_promoted_offpeak_writer_and_stays_registered() {
     // GIVEN prod at peak, a failover that made prod-offpeak-1 its writer, then prod unscheduled
-    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    let w = at_peak().await.rescheduled_without("prod");
     w.rds.failover("prod", "prod-offpeak-1");
 
     // WHEN the next ticks run
-    let report = w.tick_at(minutes_after(PEAK, 5)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 5)).await;
     for minute in [10, 15, 20, 25] {
         w.tick_at(minutes_after(PEAK, minute)).await;
     }
@@ -660,7 +651,7 @@ async fn an_unscheduled_cluster_keeps_a_promoted_offpeak_writer_and_stays_regist
     // THEN the writer stays, the other replica goes, the cluster stays registered and a person
     // is told once
     assert_eq!(
-        lines(&report.applied),
+        applied,
         ["delete prod-offpeak-2 (available, no longer scheduled)"]
     );
     w.rds.settle();
@@ -677,9 +668,9 @@ async fn an_unscheduled_cluster_keeps_a_promoted_offpeak_writer_and_stays_regist
 
     // AND after a failover back it is removed and the cluster released
     w.rds.failover("prod", "prod-writer");
-    let report = w.tick_at(minutes_after(PEAK, 30)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 30)).await;
     assert_eq!(
-        lines(&report.applied),
+        applied,
         ["delete prod-offpeak-1 (available, no longer scheduled)"]
     );
     assert_eq!(w.registered().await, ["prod-us"]);
@@ -688,7 +679,7 @@ async fn an_unscheduled_cluster_keeps_a_promoted_offpeak_writer_and_stays_regist
 #[tokio::test]
 async fn a_failed_deletion_of_an_unscheduled_replica_is_a_notified_failure() {
     // GIVEN prod at peak, then unscheduled, and RDS refusing its deletions
-    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    let w = at_peak().await.rescheduled_without("prod");
     w.rds.fail("DeleteDBInstance", "prod", "AccessDenied");
 
     // WHEN the next tick runs
@@ -753,7 +744,7 @@ async fn a_cluster_with_offpeak_replicas_from_before_the_registry_is_enrolled() 
     // WHEN a steady tick runs, and later prod is removed from the schedule
     w.tick_at(minutes_after(PEAK, 5)).await;
     assert_eq!(w.registered().await, ["prod", "prod-us"]);
-    let w = w.rescheduled(YAML_WITHOUT_PROD);
+    let w = w.rescheduled_without("prod");
     let report = w.tick_at(minutes_after(PEAK, 10)).await;
 
     // THEN its replicas are still found and removed
@@ -763,7 +754,7 @@ async fn a_cluster_with_offpeak_replicas_from_before_the_registry_is_enrolled() 
 #[tokio::test]
 async fn a_dry_run_plans_the_removal_of_an_unscheduled_cluster_and_changes_nothing() {
     // GIVEN prod at peak, then unscheduled
-    let w = at_peak().await.rescheduled(YAML_WITHOUT_PROD);
+    let w = at_peak().await.rescheduled_without("prod");
     let puts = w.store.puts();
     w.rds.reset_calls();
 
@@ -1018,13 +1009,10 @@ async fn an_override_holds_its_count_across_the_window_boundary_and_ends_on_time
     assert_eq!(w.titles_of("prod"), ["ready for peak"]);
 
     // WHEN the first tick at its end runs
-    let report = w.tick_at(until).await;
+    let applied = w.applied_at(until).await;
 
     // THEN the schedule applies again (0 outside the window), and people hear the override ended
-    assert_eq!(
-        lines(&report.applied),
-        ["delete prod-offpeak-1 (available, surplus)"]
-    );
+    assert_eq!(applied, ["delete prod-offpeak-1 (available, surplus)"]);
     assert_eq!(w.titles_of("prod"), ["override ended", "replicas removed"]);
     let memory = w.memory("prod").await;
     assert_eq!((memory.desired, memory.override_), (0, None));
@@ -1121,9 +1109,9 @@ async fn offpeak_override_is_applied_by_the_next_tick_and_its_clear_too() {
     assert!(w.rds.mutating_calls().is_empty(), "it only describes");
 
     // WHEN the next tick runs THEN it holds 3
-    let report = w.tick_at(minutes_after(PEAK, 15)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 15)).await;
     assert_eq!(
-        lines(&report.applied),
+        applied,
         ["create prod-offpeak-3 (db.r7g.large, ap-northeast-1c, tier 15)"]
     );
     assert_eq!(w.titles_of("prod"), ["replicas requested"]);
@@ -1144,13 +1132,10 @@ async fn offpeak_override_is_applied_by_the_next_tick_and_its_clear_too() {
         matches!(cleared, crate::Overridden::Cleared(_)),
         "{cleared:?}"
     );
-    let report = w.tick_at(minutes_after(PEAK, 25)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 25)).await;
 
     // THEN the schedule's 2 are back, and the end is announced by that tick
-    assert_eq!(
-        lines(&report.applied),
-        ["delete prod-offpeak-3 (available, surplus)"]
-    );
+    assert_eq!(applied, ["delete prod-offpeak-3 (available, surplus)"]);
     assert_eq!(w.titles_of("prod"), ["override ended", "replicas removed"]);
 }
 
@@ -1166,11 +1151,11 @@ async fn while_an_override_holds_a_persons_change_is_put_back() {
     // WHEN a person deletes one of them
     w.rds.set_status("prod-offpeak-2", "deleting");
     w.rds.settle();
-    let report = w.tick_at(minutes_after(PEAK, 10)).await;
+    let applied = w.applied_at(minutes_after(PEAK, 10)).await;
 
     // THEN the override's count is restored (without an override, it would be respected)
     assert_eq!(
-        lines(&report.applied),
+        applied,
         ["create prod-offpeak-2 (db.r7g.large, ap-northeast-1d, tier 15)"]
     );
 }

@@ -11,6 +11,8 @@
 //! system-versioned tables (their history keeps every earlier version of every row), and on
 //! MySQL/MariaDB a login without the TRIGGER privilege (the server hides triggers from it).
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod mysql;
 mod postgres;
 pub mod residue;

@@ -273,6 +273,19 @@ impl Strategy {
         }
     }
 
+    /// Writes a text derived from the original text (a keyed pseudonym or a redaction): it fits
+    /// only a text column, and its originals are sampled to check they are gone.
+    pub fn derives_text(&self) -> bool {
+        matches!(
+            self,
+            Strategy::Hash { .. }
+                | Strategy::Email
+                | Strategy::Name
+                | Strategy::Phone
+                | Strategy::Redact { .. }
+        )
+    }
+
     /// Distinct inputs give distinct outputs, so a unique index over the column stays valid.
     /// `null` counts: NULLs never collide in a unique index (unless it says NULLS NOT DISTINCT,
     /// which the caller checks).

@@ -779,7 +779,7 @@ pub fn cascade(catalog: &Catalog, tables: &mut [TableChoice]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::UniqueIndex;
+    use crate::catalog::fixtures::unique;
 
     fn col(
         name: &str,
@@ -802,15 +802,6 @@ mod tests {
         TableId {
             schema: "public".into(),
             name: name.into(),
-        }
-    }
-
-    fn unique(name: &str, column: &str) -> UniqueIndex {
-        UniqueIndex {
-            name: name.into(),
-            columns: vec![column.into()],
-            key_defs: vec![column.into()],
-            ..UniqueIndex::default()
         }
     }
 

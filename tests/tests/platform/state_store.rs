@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{BillingMode, KeyType, TableStatus};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use offpeak_shared::state::{
     ClaimOutcome, ClaimWrite, DeleteOutcome, DynamoStateStore, MemoryStateStore, PutOutcome,
-    StateStore,
+    Record, StateStore,
 };
 use offpeak_tests::moto::Moto;
 use serde_json::json;
@@ -31,6 +31,27 @@ async fn dynamo_store() -> (Moto, DynamoStateStore) {
     let store = DynamoStateStore::from_sdk_config(&moto.sdk_config().await, TABLE);
     assert!(store.create_table_if_missing().await.unwrap());
     (moto, store)
+}
+
+/// Runs the contract scenario `$scenario` against DynamoDB (on moto), then against the in-memory
+/// store, which must behave the same.
+macro_rules! on_both_stores {
+    ($scenario:ident) => {{
+        let (_moto, store) = dynamo_store().await;
+        $scenario(&store).await;
+        $scenario(&MemoryStateStore::new()).await;
+    }};
+}
+
+/// `target`'s record, which must exist.
+async fn stored<S: StateStore>(store: &S, target: &str) -> Record {
+    let mut records = store.get_many(&[target]).await.unwrap();
+    records.remove(target).expect("the target has a record")
+}
+
+/// Who holds `record`'s lease, and until when.
+fn lease(record: &Record) -> Option<(&str, DateTime<Utc>)> {
+    record.lease.as_ref().map(|l| (l.holder.as_str(), l.until))
 }
 
 #[tokio::test]
@@ -88,9 +109,7 @@ async fn put_if_absent<S: StateStore>(store: &S) {
 
 #[tokio::test]
 async fn put_if_absent_creates_once() {
-    let (_moto, store) = dynamo_store().await;
-    put_if_absent(&store).await;
-    put_if_absent(&MemoryStateStore::new()).await;
+    on_both_stores!(put_if_absent);
 }
 
 async fn version_conflict<S: StateStore>(store: &S) {
@@ -129,9 +148,7 @@ async fn version_conflict<S: StateStore>(store: &S) {
 
 #[tokio::test]
 async fn stale_version_is_a_conflict_value() {
-    let (_moto, store) = dynamo_store().await;
-    version_conflict(&store).await;
-    version_conflict(&MemoryStateStore::new()).await;
+    on_both_stores!(version_conflict);
 }
 
 async fn concurrent_writers<S: StateStore + Clone + 'static>(store: S) {
@@ -434,9 +451,6 @@ async fn claim_writes<S: StateStore>(store: &S) {
     const T: &str = "prod-aurora";
     let ttl = Duration::minutes(4);
     let at = |m: i64| t0() + Duration::minutes(m);
-    async fn record<S: StateStore>(store: &S) -> Option<offpeak_shared::state::Record> {
-        store.get_many(&[T]).await.unwrap().remove(T)
-    }
 
     // WHEN tick A claims a target with no document, expecting none, and writes its first one
     let doc = json!({"replicas": 2});
@@ -446,13 +460,9 @@ async fn claim_writes<S: StateStore>(store: &S) {
         .unwrap();
     // THEN one write took the lease and created version 1
     assert_eq!(created, ClaimOutcome::Claimed { version: Some(1) });
-    let got = record(store).await.unwrap();
+    let got = stored(store, T).await;
     assert_eq!((got.version, &got.doc), (1, &doc));
-    let lease = got.lease.unwrap();
-    assert_eq!(
-        (lease.holder.as_str(), lease.until),
-        ("tick-a", at(0) + ttl)
-    );
+    assert_eq!(lease(&got), Some(("tick-a", at(0) + ttl)));
 
     // WHEN tick B claims it while A's lease is active, at the current version and at a stale one
     let other = json!({"replicas": 9});
@@ -467,7 +477,7 @@ async fn claim_writes<S: StateStore>(store: &S) {
     // THEN it is told which, and nothing changed
     assert_eq!(leased, ClaimOutcome::Leased);
     assert_eq!(stale_and_leased, ClaimOutcome::Moved);
-    let got = record(store).await.unwrap();
+    let got = stored(store, T).await;
     assert_eq!((got.version, &got.doc), (1, &doc));
     assert_eq!(got.lease.unwrap().holder, "tick-a");
 
@@ -495,13 +505,9 @@ async fn claim_writes<S: StateStore>(store: &S) {
     assert_eq!(renewed, ClaimOutcome::Claimed { version: Some(1) });
     assert_eq!(early, ClaimOutcome::Leased);
     assert_eq!(expired, ClaimOutcome::Claimed { version: Some(1) });
-    let got = record(store).await.unwrap();
+    let got = stored(store, T).await;
     assert_eq!((got.version, &got.doc), (1, &doc));
-    let lease = got.lease.unwrap();
-    assert_eq!(
-        (lease.holder.as_str(), lease.until),
-        ("tick-b", at(5) + ttl)
-    );
+    assert_eq!(lease(&got), Some(("tick-b", at(5) + ttl)));
 
     // WHEN a writer that takes no lease moves the version, and B (the holder) claims at the old one
     store.put(T, &other, Some(1)).await.unwrap();
@@ -511,7 +517,7 @@ async fn claim_writes<S: StateStore>(store: &S) {
         .unwrap();
     // THEN the version moved, even for the lease's holder
     assert_eq!(moved, ClaimOutcome::Moved);
-    assert_eq!(record(store).await.unwrap().doc, other);
+    assert_eq!(stored(store, T).await.doc, other);
 
     // AND a claim expecting a document on a target that has none is a moved version, creating
     // nothing
@@ -561,12 +567,7 @@ async fn settles<S: StateStore>(store: &S) {
     let (ttl, unleased) = (Duration::minutes(4), Duration::zero());
     let at = |m: i64| t0() + Duration::minutes(m);
     let lease_of = |target: &'static str| async move {
-        let got = store
-            .get_many(&[target])
-            .await
-            .unwrap()
-            .remove(target)
-            .unwrap();
+        let got = stored(store, target).await;
         (got.version, got.doc, got.lease.map(|l| l.holder))
     };
     // GIVEN tick A holding a target at version 1
@@ -612,22 +613,13 @@ async fn settles<S: StateStore>(store: &S) {
 
 #[tokio::test]
 async fn a_settle_writes_on_the_claims_conditions_and_leaves_no_lease() {
-    let (_moto, store) = dynamo_store().await;
-    settles(&store).await;
-    settles(&MemoryStateStore::new()).await;
+    on_both_stores!(settles);
 }
 
 async fn releases_together<S: StateStore>(store: &S) {
     let ttl = Duration::minutes(4);
-    let holder_of = |target: &'static str| async move {
-        let got = store
-            .get_many(&[target])
-            .await
-            .unwrap()
-            .remove(target)
-            .unwrap();
-        got.lease.map(|l| l.holder)
-    };
+    let holder_of =
+        |target: &'static str| async move { stored(store, target).await.lease.map(|l| l.holder) };
     // GIVEN tick A holding three targets, the third of which B took over once A's lease expired
     for target in ["a", "b", "c"] {
         store.put(target, &json!({}), None).await.unwrap();
@@ -663,9 +655,7 @@ async fn releases_together<S: StateStore>(store: &S) {
 
 #[tokio::test]
 async fn leases_released_together_are_all_released_or_none() {
-    let (_moto, store) = dynamo_store().await;
-    releases_together(&store).await;
-    releases_together(&MemoryStateStore::new()).await;
+    on_both_stores!(releases_together);
 }
 
 async fn deletes<S: StateStore>(store: &S) {
@@ -691,9 +681,7 @@ async fn deletes<S: StateStore>(store: &S) {
 
 #[tokio::test]
 async fn delete_is_conditional_and_idempotent() {
-    let (_moto, store) = dynamo_store().await;
-    deletes(&store).await;
-    deletes(&MemoryStateStore::new()).await;
+    on_both_stores!(deletes);
 }
 
 #[tokio::test]
