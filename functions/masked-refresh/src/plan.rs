@@ -32,6 +32,12 @@
 //! - masking starts only once the clone's whole server was contained ([`Action::Contain`], the
 //!   first step of [`Phase::Mask`], recorded in the run): no database the rules do not name,
 //!   the ones they drop gone, production logins disabled.
+//! - when the stack made offpeak's parameter groups (logging off), the clone of production is
+//!   restored with offpeak's cluster group and its instance created with offpeak's instance
+//!   group, so production's statement and audit logging never applies to unmasked data; the copy
+//!   made after verification (what becomes dev) gets production's cluster group as observed, and
+//!   its instance the engine's default, never offpeak's (docs/decisions.md, "What logging does
+//!   the clone run with until it is verified?").
 //!
 //! Every phase that moves a run forward has a deadline ([`Run::due`]); past it the run fails with
 //! kind `deadline`:
@@ -63,6 +69,7 @@ use crate::names::{
 };
 use crate::observe::Observed;
 use crate::rds::{CloneSpec, Cluster, Instance, InstanceSpec, Tag, tag};
+use crate::settings::CloneParameterGroups;
 
 /// The refresh's configuration, resolved for planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +86,9 @@ pub struct Refresh {
     pub database_override: bool,
     /// What the rules drop and keep on the clone's server (shown in plans and dry-runs).
     pub scope: Scope,
+    /// offpeak's parameter groups (logging off) for the clone of production and its instance;
+    /// the copy made after verification gets production's cluster group back.
+    pub clone_parameter_groups: CloneParameterGroups,
 }
 
 /// What a tick does next.
@@ -292,13 +302,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// Production's clone: offpeak's cluster parameter group when the stack has one (logging off
+    /// until verification), else production's.
     fn clone_spec(&self, source: &Cluster) -> CloneSpec {
+        let offpeaks = self.cfg.clone_parameter_groups.cluster.clone();
         CloneSpec {
             source: self.cfg.source.clone(),
             clone: self.run.clone.clone(),
             security_groups: self.cfg.quarantine.clone(),
             subnet_group: source.subnet_group.clone(),
-            parameter_group: source.parameter_group.clone(),
+            parameter_group: offpeaks.or_else(|| source.parameter_group.clone()),
             tags: names::clone_tags(&self.cfg.target, &self.cfg.source, &self.run.id),
         }
     }
@@ -341,6 +354,7 @@ impl Ctx<'_> {
             instance: self.run.instance.clone(),
             class,
             engine: clone.engine.clone(),
+            parameter_group: self.cfg.clone_parameter_groups.instance.clone(),
             tags: names::clone_tags(&self.cfg.target, &self.cfg.source, &self.run.id),
         })
     }
@@ -432,8 +446,11 @@ impl Ctx<'_> {
         let copy_instance = self.names().copy_instance();
         match self.obs.instance(&copy_instance) {
             None => match self.instance_spec(copy) {
+                // The copy is verified data: its instance names no group (the engine's
+                // default, as dev's instances always had), never offpeak's.
                 Ok(spec) => act(Action::CreateInstance(InstanceSpec {
                     instance: copy_instance,
+                    parameter_group: None,
                     tags: names::copy_tags(&self.cfg.target, &self.cfg.source, &self.run.id),
                     ..spec
                 })),
@@ -482,13 +499,20 @@ impl Ctx<'_> {
         if clone.status != AVAILABLE {
             return wait(format!("clone {} is {}", clone.id, clone.status));
         }
+        // Verified data runs with the logging the team chose for production: production's cluster
+        // parameter group as observed now, the clone's own (as restored) only if production is
+        // not visible.
+        let production_group = self
+            .obs
+            .cluster(&self.cfg.source)
+            .and_then(|s| s.parameter_group.clone());
         match clone.latest_restorable_time {
             Some(latest) if latest > sealed => act(Action::CopyClone(CloneSpec {
                 source: clone.id.clone(),
                 clone: copy_id.to_owned(),
                 security_groups: self.cfg.quarantine.clone(),
                 subnet_group: clone.subnet_group.clone(),
-                parameter_group: clone.parameter_group.clone(),
+                parameter_group: production_group.or_else(|| clone.parameter_group.clone()),
                 tags: names::copy_tags(&self.cfg.target, &self.cfg.source, &self.run.id),
             })),
             latest => wait(format!(

@@ -17,6 +17,18 @@ fn refresh(keep_previous: usize) -> Refresh {
         keep_previous,
         database_override: false,
         scope: Default::default(),
+        clone_parameter_groups: Default::default(),
+    }
+}
+
+/// [`refresh`] on a stack that made offpeak's parameter groups for the clone.
+fn refresh_with_groups() -> Refresh {
+    Refresh {
+        clone_parameter_groups: CloneParameterGroups {
+            cluster: Some("offpeak-clone-cluster".into()),
+            instance: Some("offpeak-clone-instance".into()),
+        },
+        ..refresh(0)
     }
 }
 
@@ -38,6 +50,12 @@ fn cluster(id: &str, status: &str, tags: Vec<Tag>, members: &[(&str, bool)]) -> 
         tags,
         ..Cluster::default()
     }
+}
+
+/// prod runs with its own cluster parameter group (the team's logging).
+fn with_production_group(mut obs: Observed) -> Observed {
+    obs.clusters[0].parameter_group = Some("prod-logging".into());
+    obs
 }
 
 fn instance(id: &str, cluster: &str, status: &str, tags: Vec<Tag>) -> Instance {
@@ -160,6 +178,90 @@ fn the_instance_copies_the_source_writers_class_unless_configured() {
         panic!()
     };
     assert_eq!(spec.class, "db.r7g.large");
+}
+
+#[test]
+fn until_verified_the_clone_runs_with_offpeaks_parameter_groups_when_the_stack_has_them() {
+    let obs = with_production_group(world());
+    let restore = |cfg: &Refresh| match next(cfg, &run_in(Phase::Clone), &obs, utc(NOW)) {
+        Step::Act {
+            action: Action::RestoreClone(spec),
+            ..
+        } => spec.parameter_group,
+        step => panic!("{step:?}"),
+    };
+    // GIVEN no groups of offpeak's: production's cluster group, no instance group (as ever)
+    assert_eq!(restore(&refresh(0)).as_deref(), Some("prod-logging"));
+    // GIVEN offpeak's groups: the restore from production names offpeak's cluster group
+    assert_eq!(
+        restore(&refresh_with_groups()).as_deref(),
+        Some("offpeak-clone-cluster")
+    );
+
+    let mut obs = obs.clone();
+    obs.clusters.push(cluster(CLONE, "available", ours(), &[]));
+    let create = |cfg: &Refresh| match next(cfg, &run_in(Phase::Instance), &obs, utc(NOW)) {
+        Step::Act {
+            action: Action::CreateInstance(spec),
+            ..
+        } => spec.parameter_group,
+        step => panic!("{step:?}"),
+    };
+    assert_eq!(create(&refresh(0)), None);
+    assert_eq!(
+        create(&refresh_with_groups()).as_deref(),
+        Some("offpeak-clone-instance")
+    );
+}
+
+#[test]
+fn the_verified_copy_gets_productions_cluster_group_never_offpeaks() {
+    // GIVEN a sealed clone restored with offpeak's cluster group
+    let mut obs = with_production_group(sealed_world(Some("2026-11-27T03:21:00Z")));
+    obs.clusters[2].parameter_group = Some("offpeak-clone-cluster".into());
+    let copy = |obs: &Observed| match next(
+        &refresh_with_groups(),
+        &sealed_run(Phase::Copy),
+        obs,
+        utc(NOW),
+    ) {
+        Step::Act {
+            action: Action::CopyClone(spec),
+            ..
+        } => spec.parameter_group,
+        step => panic!("{step:?}"),
+    };
+    // THEN the copy, what becomes dev, is restored with production's group as observed
+    assert_eq!(copy(&obs).as_deref(), Some("prod-logging"));
+    // ... and only a production no longer visible leaves it the clone's
+    let mut gone = obs.clone();
+    gone.clusters.retain(|c| c.id != "prod");
+    assert_eq!(copy(&gone).as_deref(), Some("offpeak-clone-cluster"));
+
+    // WHEN the copy is available: its instance names no parameter group (the engine's default)
+    obs.clusters.push(cluster(
+        COPY,
+        "available",
+        copy_tags("dev", "prod", "20261127"),
+        &[],
+    ));
+    let step = next(
+        &refresh_with_groups(),
+        &sealed_run(Phase::Copy),
+        &obs,
+        utc(NOW),
+    );
+    let Step::Act {
+        action: Action::CreateInstance(spec),
+        ..
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(
+        (spec.instance.as_str(), spec.parameter_group),
+        (COPY_INSTANCE, None)
+    );
 }
 
 fn is_deadline(step: &Step) -> bool {

@@ -112,19 +112,24 @@ pub struct InstanceSpec {
     pub instance: String,
     pub class: String,
     pub engine: String,
+    /// `DBParameterGroupName`; `None`: the engine's default group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
     pub tags: Vec<Tag>,
 }
 
 impl InstanceSpec {
     /// The instance as the shared vocabulary describes a requested one.
     pub fn requested(&self) -> Instance {
-        Instance::requested(
+        let mut instance = Instance::requested(
             &self.cluster,
             &self.instance,
             &self.class,
             &self.engine,
             &self.tags,
-        )
+        );
+        instance.settings.parameter_group = self.parameter_group.clone();
+        instance
     }
 }
 

@@ -12,6 +12,8 @@
 //! | `OFFPEAK_RULES_CHECK_SECRET` | Secrets Manager id of the daily rules check's catalog-only production login (RDS secret JSON: `engine`, `host`, `port`, `username`, `password`, `dbname`; see [`crate::rules_check`]) |
 //! | `OFFPEAK_SOURCE_DATABASE_URL` | the rules check reads this database's catalog instead (local runs and tests) |
 //! | `OFFPEAK_CLONE_CA_BUNDLE` | PEM file of the authorities the clone's certificate must chain to (default: the compiled-in Amazon RDS bundle, see [`crate::tls`]) |
+//! | `OFFPEAK_CLONE_CLUSTER_PARAMETER_GROUP` | the DB cluster parameter group the clone of production is restored with, logging off (the stack creates it when `CloneParameterGroupFamily` is set). Unset: production's group, as before. The copy that becomes dev always gets production's |
+//! | `OFFPEAK_CLONE_INSTANCE_PARAMETER_GROUP` | the DB parameter group of the clone's instance, logging off (likewise). Unset: none named, the engine's default group |
 //!
 //! A set-but-blank variable counts as unset (SAM passes empty strings for optional parameters).
 
@@ -29,6 +31,8 @@ pub const MASK_MAX_CHUNKS_ENV: &str = "OFFPEAK_MASK_MAX_CHUNKS";
 pub const CLONE_CA_BUNDLE_ENV: &str = "OFFPEAK_CLONE_CA_BUNDLE";
 pub const RULES_CHECK_SECRET_ENV: &str = "OFFPEAK_RULES_CHECK_SECRET";
 pub const SOURCE_DATABASE_URL_ENV: &str = "OFFPEAK_SOURCE_DATABASE_URL";
+pub const CLONE_CLUSTER_PARAMETER_GROUP_ENV: &str = "OFFPEAK_CLONE_CLUSTER_PARAMETER_GROUP";
+pub const CLONE_INSTANCE_PARAMETER_GROUP_ENV: &str = "OFFPEAK_CLONE_INSTANCE_PARAMETER_GROUP";
 const DEFAULT_MASK_SECONDS: u64 = 600;
 
 /// Settings of the masked refresh, fixed for the process's life.
@@ -49,6 +53,18 @@ pub struct Settings {
     pub rules_check_secret: Option<String>,
     /// The rules check reads this database instead (local runs, tests).
     pub source_database_url: Option<DatabaseUrl>,
+    /// offpeak's parameter groups (logging off) for the clone until it is verified.
+    pub clone_parameter_groups: CloneParameterGroups,
+}
+
+/// The parameter groups the clone of production runs with until it is verified; `None`: as
+/// before (production's cluster group, the engine's default instance group).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloneParameterGroups {
+    /// `DBClusterParameterGroupName` of the restore from production.
+    pub cluster: Option<String>,
+    /// `DBParameterGroupName` of the clone's instance.
+    pub instance: Option<String>,
 }
 
 /// A variable that does not hold what it should.
@@ -84,6 +100,7 @@ impl fmt::Debug for Settings {
                 "source_database_url",
                 &self.source_database_url.as_ref().map(|_| "<set>"),
             )
+            .field("clone_parameter_groups", &self.clone_parameter_groups)
             .finish()
     }
 }
@@ -132,6 +149,10 @@ impl Settings {
                 .unwrap_or_default(),
             rules_check_secret: get(RULES_CHECK_SECRET_ENV),
             source_database_url: get(SOURCE_DATABASE_URL_ENV).map(DatabaseUrl::new),
+            clone_parameter_groups: CloneParameterGroups {
+                cluster: get(CLONE_CLUSTER_PARAMETER_GROUP_ENV),
+                instance: get(CLONE_INSTANCE_PARAMETER_GROUP_ENV),
+            },
         })
     }
 }
@@ -178,6 +199,29 @@ mod tests {
             !format!("{s:?}").contains("pw@"),
             "Debug never shows the URL"
         );
+    }
+
+    #[test]
+    fn the_clones_parameter_groups_are_read_each_on_its_own() {
+        let s = settings(&[
+            (CLONE_CLUSTER_PARAMETER_GROUP_ENV, " offpeak-clone-cluster "),
+            (CLONE_INSTANCE_PARAMETER_GROUP_ENV, "offpeak-clone-instance"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.clone_parameter_groups,
+            CloneParameterGroups {
+                cluster: Some("offpeak-clone-cluster".into()),
+                instance: Some("offpeak-clone-instance".into()),
+            }
+        );
+        // SAM passes "" for the groups a stack without CloneParameterGroupFamily does not create.
+        let s = settings(&[
+            (CLONE_CLUSTER_PARAMETER_GROUP_ENV, ""),
+            (CLONE_INSTANCE_PARAMETER_GROUP_ENV, ""),
+        ])
+        .unwrap();
+        assert_eq!(s.clone_parameter_groups, CloneParameterGroups::default());
     }
 
     #[test]

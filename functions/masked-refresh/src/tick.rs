@@ -103,6 +103,7 @@ pub fn refresh(cfg: &MaskedRefresh, settings: &Settings) -> Refresh {
         keep_previous: cfg.keep_previous as usize,
         database_override: settings.clone_database_url.is_some(),
         scope: Default::default(),
+        clone_parameter_groups: settings.clone_parameter_groups.clone(),
     }
 }
 

@@ -18,6 +18,9 @@
 //!     as RDS copies the cluster's tags onto it (`CopyTagsToSnapshot`), `rds:AddTagsToResource`
 //!     on the snapshot with those tags as `aws:RequestTag/*` and `aws:TagKeys` (modelled whenever
 //!     the cluster has tags: the recorded request does not say whether it copies them).
+//!   - `rds:ModifyDBClusterParameterGroup`, `rds:ResetDBClusterParameterGroup`,
+//!     `rds:DeleteDBClusterParameterGroup`: the group (`cluster-pg`, required); the same for DB
+//!     parameter groups (`pg`).
 //!   - `rds:Modify*`, `rds:Delete*`, `rds:AddTagsToResource`: the named resource with its tags
 //!     (`rds:db-tag/*` for instances, `rds:cluster-tag/*` for clusters, and `aws:ResourceTag/*`).
 //!     A rename (`NewDB...Identifier`) is authorized on the resource being renamed only.
@@ -281,6 +284,15 @@ impl Builder<'_> {
                     let arn = self.arn("rds", &format!("snapshot:{snapshot}"));
                     self.push(&action, arn, self.context(), "final snapshot");
                 }
+            }
+            "ModifyDBClusterParameterGroup"
+            | "ResetDBClusterParameterGroup"
+            | "DeleteDBClusterParameterGroup" => {
+                let param = "DBClusterParameterGroupName";
+                self.rds_existing(&action, "cluster-pg", param, &Context::new())?;
+            }
+            "ModifyDBParameterGroup" | "ResetDBParameterGroup" | "DeleteDBParameterGroup" => {
+                self.rds_existing(&action, "pg", "DBParameterGroupName", &Context::new())?;
             }
             "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
                 let arn = self.required("ResourceName")?.to_owned();

@@ -13,6 +13,7 @@ use offpeak_masked_refresh::Engine;
 use offpeak_masked_refresh::engine::{Masking, MaskingError};
 use offpeak_masked_refresh::memory::Phase;
 use offpeak_masked_refresh::names::{MASKING_KEY, PHASE_KEY, ROLE_KEY, RUN_KEY};
+use offpeak_masked_refresh::settings::CloneParameterGroups;
 use offpeak_masking::{KeyError, MaskingKey};
 use offpeak_tests::moto::Moto;
 use offpeak_tests::wire::{Call, tally};
@@ -245,6 +246,167 @@ async fn no_restorable_point_snapshot_or_backup_of_dev_predates_masking() {
             "snapshot of {of} taken at {taken}, before sealing at {sealed}"
         );
     }
+}
+
+/// Production's own cluster parameter group (the team's logging), and the two the stack makes
+/// for the clone when `CloneParameterGroupFamily` is set (logging off).
+const PRODUCTION_GROUP: &str = "prod-aurora-logging";
+const CLONE_CLUSTER_GROUP: &str = "offpeak-clonecluster-1a2b";
+const CLONE_INSTANCE_GROUP: &str = "offpeak-cloneinstance-3c4d";
+
+/// GIVEN production on a cluster parameter group of its own and the stack's two groups for the
+/// clone in moto (off the wire; moto refuses an instance naming a DB parameter group it does
+/// not have), and the function told their names.
+async fn with_clone_parameter_groups(world: &mut World) {
+    for group in [PRODUCTION_GROUP, CLONE_CLUSTER_GROUP] {
+        world
+            .rds
+            .create_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(group)
+            .db_parameter_group_family("aurora-postgresql16")
+            .description(group)
+            .send()
+            .await
+            .unwrap();
+    }
+    world
+        .rds
+        .create_db_parameter_group()
+        .db_parameter_group_name(CLONE_INSTANCE_GROUP)
+        .db_parameter_group_family("aurora-postgresql16")
+        .description(CLONE_INSTANCE_GROUP)
+        .send()
+        .await
+        .unwrap();
+    world
+        .rds
+        .modify_db_cluster()
+        .db_cluster_identifier(SOURCE)
+        .db_cluster_parameter_group_name(PRODUCTION_GROUP)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    world.settings.clone_parameter_groups = CloneParameterGroups {
+        cluster: Some(CLONE_CLUSTER_GROUP.into()),
+        instance: Some(CLONE_INSTANCE_GROUP.into()),
+    };
+}
+
+/// The DB parameter group moto reports for `instance`.
+async fn instance_group(world: &World, instance: &str) -> Option<String> {
+    let out = world
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(instance)
+        .send()
+        .await
+        .unwrap();
+    out.db_instances()[0]
+        .db_parameter_groups()
+        .first()
+        .and_then(|g| g.db_parameter_group_name())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn until_verified_the_clone_runs_with_the_stacks_parameter_groups_and_dev_with_productions() {
+    // (masking one chunk per invocation, so a tick ends with the clone unmasked)
+    let mut world = World::start(Setup::chunked(Some(1))).await;
+    with_clone_parameter_groups(&mut world).await;
+
+    // WHEN the refresh runs until it is masking
+    let mut at = 0;
+    while world.phase().await != Some(Phase::Mask) {
+        assert!(
+            at < 60,
+            "no masking by +{at} min: {:?}",
+            world.phase().await
+        );
+        world.tick(minutes(at)).await;
+        at += 5;
+    }
+    // THEN the unmasked clone runs with the stack's cluster group and its instance with the
+    // stack's DB parameter group: production's logging does not apply to it
+    let clone = world.cluster(CLONE).await.expect("the clone");
+    assert_eq!(
+        clone.db_cluster_parameter_group(),
+        Some(CLONE_CLUSTER_GROUP)
+    );
+    assert_eq!(
+        instance_group(&world, CLONE_INSTANCE).await.as_deref(),
+        Some(CLONE_INSTANCE_GROUP)
+    );
+
+    // WHEN the run completes
+    world.tick_until_terminal(at).await;
+    world.assert_done().await;
+    // THEN dev, the verified copy, carries production's cluster group again, and its instance
+    // the engine's default, never the stack's
+    let dev = world.cluster(DEV).await.expect("a dev cluster");
+    assert_eq!(tag(&dev, RUN_KEY).as_deref(), Some(RUN));
+    assert_eq!(dev.db_cluster_parameter_group(), Some(PRODUCTION_GROUP));
+    let dev_group = instance_group(&world, DEV_INSTANCE).await;
+    assert_ne!(dev_group.as_deref(), Some(CLONE_INSTANCE_GROUP));
+    // ... as the requests said: the restore from production and the clone's instance named the
+    // stack's groups; the copy's restore production's group, its instance none
+    let calls = world.wire.calls();
+    let param = |op: &str, key: &str, id: &str, group: &str| {
+        calls
+            .iter()
+            .find(|c| c.operation == op && c.params.get(key).map(String::as_str) == Some(id))
+            .unwrap_or_else(|| panic!("no {op} with {key}={id}"))
+            .params
+            .get(group)
+            .cloned()
+    };
+    let (restore, create) = ("RestoreDBClusterToPointInTime", "CreateDBInstance");
+    let (cluster_pg, pg) = ("DBClusterParameterGroupName", "DBParameterGroupName");
+    assert_eq!(
+        param(restore, "DBClusterIdentifier", CLONE, cluster_pg).as_deref(),
+        Some(CLONE_CLUSTER_GROUP)
+    );
+    assert_eq!(
+        param(create, "DBInstanceIdentifier", CLONE_INSTANCE, pg).as_deref(),
+        Some(CLONE_INSTANCE_GROUP)
+    );
+    assert_eq!(
+        param(restore, "DBClusterIdentifier", COPY, cluster_pg).as_deref(),
+        Some(PRODUCTION_GROUP)
+    );
+    assert_eq!(
+        param(create, "DBInstanceIdentifier", COPY_INSTANCE, pg),
+        None
+    );
+}
+
+#[tokio::test]
+async fn without_the_stacks_groups_the_clone_runs_with_productions_cluster_group() {
+    // GIVEN production on a group of its own, and no groups of the stack's
+    let mut world = World::start(Setup::default()).await;
+    with_clone_parameter_groups(&mut world).await;
+    world.settings.clone_parameter_groups = CloneParameterGroups::default();
+    // WHEN a refresh completes
+    world.tick_until_terminal(0).await;
+    world.assert_done().await;
+    // THEN the clone was restored with production's group, its instance named none (as ever)
+    let calls = world.wire.calls();
+    let restore = calls
+        .iter()
+        .find(|c| {
+            c.operation == "RestoreDBClusterToPointInTime"
+                && c.params.get("DBClusterIdentifier").map(String::as_str) == Some(CLONE)
+        })
+        .expect("the restore from production");
+    assert_eq!(
+        restore.params["DBClusterParameterGroupName"],
+        PRODUCTION_GROUP
+    );
+    for c in calls.iter().filter(|c| c.operation == "CreateDBInstance") {
+        assert!(!c.params.contains_key("DBParameterGroupName"), "{c:?}");
+    }
+    let dev = world.cluster(DEV).await.expect("a dev cluster");
+    assert_eq!(dev.db_cluster_parameter_group(), Some(PRODUCTION_GROUP));
 }
 
 #[tokio::test]

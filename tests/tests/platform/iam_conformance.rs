@@ -10,11 +10,13 @@
 //! - eks-nodegroups puts managed node groups and a self-managed Auto Scaling group to sleep and
 //!   wakes them;
 //! - masked-refresh runs a whole refresh (clone, secure, instance, mask, verify, promote, clean up)
-//!   against moto and a real PostgreSQL standing in for the clone.
+//!   against moto and a real PostgreSQL standing in for the clone, the clone with the stack's
+//!   parameter groups (logging off) and the copy with production's.
 //!
 //! And the attackers: requests each role must refuse (production, other functions' resources,
-//! other clusters, other regions, foreign tag keys), the old tag-on-create statement that refused
-//! tagged clusters' replicas, and cleanup of a replica whose cluster left the schedule.
+//! other clusters, other regions, foreign tag keys, changing any parameter group or switching a
+//! clone's), the old tag-on-create statement that refused tagged clusters' replicas, and cleanup
+//! of a replica whose cluster left the schedule.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +27,7 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, TimeZone, Utc};
 use offpeak_masked_refresh::memory::{Memory, Phase};
 use offpeak_masked_refresh::secret::{DatabaseUrl, Password};
+use offpeak_masked_refresh::settings::CloneParameterGroups;
 use offpeak_masked_refresh::{Deps, Engine, SdkRds, SdkSecrets, SdkSecurityGroups, Settings};
 use offpeak_shared::aws::AwsCtx;
 use offpeak_shared::config::parse_str;
@@ -300,12 +303,42 @@ async fn refresh_clusters(sdk: &SdkConfig) {
         .send()
         .await
         .unwrap();
+    // Production logs with a cluster parameter group of its own; the stack made offpeak's two.
+    for group in [PRODUCTION_GROUP, CLONE_CLUSTER_GROUP] {
+        rds.create_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(group)
+            .db_parameter_group_family("aurora-postgresql16")
+            .description(group)
+            .send()
+            .await
+            .unwrap();
+    }
+    rds.create_db_parameter_group()
+        .db_parameter_group_name(CLONE_INSTANCE_GROUP)
+        .db_parameter_group_family("aurora-postgresql16")
+        .description(CLONE_INSTANCE_GROUP)
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_cluster()
+        .db_cluster_identifier(SOURCE)
+        .db_cluster_parameter_group_name(PRODUCTION_GROUP)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
 }
+
+/// Production's cluster parameter group, and the stack's two for the clone.
+const PRODUCTION_GROUP: &str = "prod-aurora-logging";
+const CLONE_CLUSTER_GROUP: &str = "offpeak-clonecluster-1a2b";
+const CLONE_INSTANCE_GROUP: &str = "offpeak-cloneinstance-3c4d";
 
 #[tokio::test]
 async fn masked_refresh_role_allows_a_whole_refresh() {
-    // GIVEN production (with its own tags), a dev cluster handed to offpeak, the dev password
-    // secret, and a PostgreSQL database with personal data standing in for the clone
+    // GIVEN production (with its own tags and parameter group), a dev cluster handed to offpeak,
+    // the dev password secret, the stack's parameter groups for the clone, and a PostgreSQL
+    // database with personal data standing in for the clone
     let base = Base::start().await;
     refresh_clusters(&base.sdk).await;
     // ... and the quarantine group, admitting only the function's own group
@@ -342,6 +375,10 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
         masking_salt: Some(Password::new(SALT)),
         function_security_groups: vec![function_sg],
         mask_time: Some(Duration::from_secs(120)),
+        clone_parameter_groups: CloneParameterGroups {
+            cluster: Some(CLONE_CLUSTER_GROUP.into()),
+            instance: Some(CLONE_INSTANCE_GROUP.into()),
+        },
         ..Settings::default()
     };
     let rds = MotoRds::new(SdkRds::from_sdk_config(&wired));
@@ -404,6 +441,38 @@ async fn masked_refresh_role_allows_a_whole_refresh() {
     ] {
         assert!(!of(&calls, op).is_empty(), "no {op} in the run");
     }
+    // ... the clone with the stack's parameter groups, the copy with production's ...
+    let group_of = |op: &str, id_key: &str, id: &str, group_key: &str| {
+        of(&calls, op)
+            .into_iter()
+            .find(|c| c.params.get(id_key).map(String::as_str) == Some(id))
+            .unwrap_or_else(|| panic!("no {op} of {id}"))
+            .params
+            .get(group_key)
+            .cloned()
+    };
+    let restore = "RestoreDBClusterToPointInTime";
+    let cluster_group = "DBClusterParameterGroupName";
+    let clone = "dev-aurora-offpeak-20261127";
+    let copy = "dev-aurora-offpeak-20261127-copy";
+    assert_eq!(
+        group_of(restore, "DBClusterIdentifier", clone, cluster_group).as_deref(),
+        Some(CLONE_CLUSTER_GROUP)
+    );
+    assert_eq!(
+        group_of(restore, "DBClusterIdentifier", copy, cluster_group).as_deref(),
+        Some(PRODUCTION_GROUP)
+    );
+    let create = "CreateDBInstance";
+    let instance_group = "DBParameterGroupName";
+    assert_eq!(
+        group_of(create, "DBClusterIdentifier", clone, instance_group).as_deref(),
+        Some(CLONE_INSTANCE_GROUP)
+    );
+    assert_eq!(
+        group_of(create, "DBClusterIdentifier", copy, instance_group),
+        None
+    );
     // ... and the role allows every request of it
     assert_conforms(&base.role("masked-refresh"), &calls);
 }
@@ -695,6 +764,159 @@ fn each_role_refuses_what_offpeak_must_never_do() {
         // Refused by IAM's rules, not because the request could not be modelled.
         if refused.is_empty() || refused.iter().any(|r| !r.starts_with("DENIED")) {
             missed.push(format!("{function} may {what}: {refused:?}"));
+        }
+    }
+    assert!(missed.is_empty(), "allowed:\n{}", missed.join("\n"));
+}
+
+#[test]
+fn masked_refresh_may_use_the_stacks_parameter_groups_for_the_clone_but_change_no_group() {
+    let role = role(offpeak_tests::iam::cfn::template(), "masked-refresh", TOPIC);
+    let clone = "dev-aurora-offpeak-20261127";
+    let clone_instance = "dev-aurora-offpeak-20261127-1";
+    let ours = [
+        ("offpeak:managed-by", "offpeak"),
+        ("offpeak:function", "masked-refresh"),
+        ("offpeak:run", "20261127"),
+    ];
+    let tagged = |mut c: Call| {
+        for (n, (k, v)) in ours.iter().enumerate() {
+            let n = n + 1;
+            c.params
+                .insert(format!("Tags.Tag.{n}.Key"), (*k).to_owned());
+            c.params
+                .insert(format!("Tags.Tag.{n}.Value"), (*v).to_owned());
+        }
+        c
+    };
+    // GIVEN the restore of production's clone naming the stack's cluster parameter group, and
+    // the clone's instance naming its DB parameter group
+    let restore = with(
+        tagged(call(
+            "rds",
+            "RestoreDBClusterToPointInTime",
+            &[
+                ("SourceDBClusterIdentifier", SOURCE),
+                ("DBClusterIdentifier", clone),
+                ("RestoreType", "copy-on-write"),
+                ("UseLatestRestorableTime", "true"),
+                ("DBClusterParameterGroupName", CLONE_CLUSTER_GROUP),
+            ],
+        )),
+        "cluster:prod-aurora",
+        &rds_arn("cluster:prod-aurora"),
+        &PRODUCTION_TAGS,
+    );
+    let create = with(
+        tagged(call(
+            "rds",
+            "CreateDBInstance",
+            &[
+                ("DBClusterIdentifier", clone),
+                ("DBInstanceIdentifier", clone_instance),
+                ("DBInstanceClass", "db.r6g.xlarge"),
+                ("Engine", AURORA_ENGINE),
+                ("DBParameterGroupName", CLONE_INSTANCE_GROUP),
+            ],
+        )),
+        &format!("cluster:{clone}"),
+        &rds_arn(&format!("cluster:{clone}")),
+        &ours,
+    );
+    let checks: Vec<String> = [&restore, &create]
+        .iter()
+        .flat_map(|c| iam::checks(c).unwrap())
+        .map(|c| c.request.resource)
+        .collect();
+    assert!(
+        checks.contains(&rds_arn(&format!("cluster-pg:{CLONE_CLUSTER_GROUP}")))
+            && checks.contains(&rds_arn(&format!("pg:{CLONE_INSTANCE_GROUP}"))),
+        "{checks:#?}"
+    );
+    // THEN the role allows both
+    assert_eq!(role.violations(&[restore, create]), Vec::<String>::new());
+
+    // AND it refuses changing any parameter group (the stack's, production's, another) or
+    // switching a clone's group once it exists
+    let cases = [
+        call(
+            "rds",
+            "ModifyDBClusterParameterGroup",
+            &[
+                ("DBClusterParameterGroupName", CLONE_CLUSTER_GROUP),
+                ("Parameters.Parameter.1.ParameterName", "log_statement"),
+                ("Parameters.Parameter.1.ParameterValue", "all"),
+            ],
+        ),
+        call(
+            "rds",
+            "ResetDBClusterParameterGroup",
+            &[
+                ("DBClusterParameterGroupName", CLONE_CLUSTER_GROUP),
+                ("ResetAllParameters", "true"),
+            ],
+        ),
+        call(
+            "rds",
+            "DeleteDBClusterParameterGroup",
+            &[("DBClusterParameterGroupName", PRODUCTION_GROUP)],
+        ),
+        call(
+            "rds",
+            "ModifyDBParameterGroup",
+            &[
+                ("DBParameterGroupName", CLONE_INSTANCE_GROUP),
+                (
+                    "Parameters.Parameter.1.ParameterName",
+                    "log_min_error_statement",
+                ),
+                ("Parameters.Parameter.1.ParameterValue", "error"),
+            ],
+        ),
+        call(
+            "rds",
+            "ResetDBParameterGroup",
+            &[("DBParameterGroupName", "default.aurora-postgresql16")],
+        ),
+        call(
+            "rds",
+            "DeleteDBParameterGroup",
+            &[("DBParameterGroupName", CLONE_INSTANCE_GROUP)],
+        ),
+        with(
+            call(
+                "rds",
+                "ModifyDBCluster",
+                &[
+                    ("DBClusterIdentifier", clone),
+                    ("DBClusterParameterGroupName", PRODUCTION_GROUP),
+                    ("ApplyImmediately", "true"),
+                ],
+            ),
+            &format!("cluster:{clone}"),
+            &rds_arn(&format!("cluster:{clone}")),
+            &ours,
+        ),
+        with(
+            call(
+                "rds",
+                "ModifyDBInstance",
+                &[
+                    ("DBInstanceIdentifier", clone_instance),
+                    ("DBParameterGroupName", "prod-aurora-instance-logging"),
+                    ("ApplyImmediately", "true"),
+                ],
+            ),
+            &format!("db:{clone_instance}"),
+            &rds_arn(&format!("db:{clone_instance}")),
+            &ours,
+        ),
+    ];
+    let mut missed = Vec::new();
+    for c in cases {
+        let refused = role.violations(std::slice::from_ref(&c));
+        if refused.is_empty() || refused.iter().any(|r| !r.starts_with("DENIED")) {
+            missed.push(format!("{}: {refused:?}", c.operation));
         }
     }
     assert!(missed.is_empty(), "allowed:\n{}", missed.join("\n"));

@@ -208,7 +208,8 @@ fn scenarios() -> Vec<Scenario> {
                 "RdsMonitoringRoleArn",
                 "arn:aws:iam::123456789012:role/rds-monitoring-role",
             )
-            .with("RulesCheckSecretId", "offpeak/prod-catalog-check"),
+            .with("RulesCheckSecretId", "offpeak/prod-catalog-check")
+            .with("CloneParameterGroupFamily", "aurora-postgresql16"),
         Scenario::base("leanest")
             .with(
                 "ExistingTopicArn",
@@ -1082,6 +1083,119 @@ fn the_rules_check_is_scheduled_daily_and_only_with_a_login() {
         "Asia/Tokyo"
     );
     assert_eq!(t["Parameters"]["RulesCheckSecretId"]["Default"], "");
+}
+
+/// The stack's parameter groups for the clone and the variables naming them to the function,
+/// evaluated for `family` (`CloneParameterGroupFamily`).
+fn clone_parameter_groups(family: &'static str) -> (bool, Option<Value>, Option<Value>, Value) {
+    let scenario = Scenario::base(family).with("CloneParameterGroupFamily", family);
+    let cfn = Cfn::new(template(), scenario.name, &scenario.params);
+    let t = template();
+    let made = cfn.condition("HasCloneParameterGroups");
+    let group = |logical: &str| {
+        let resource = &t["Resources"][logical];
+        assert_eq!(
+            resource["Condition"], "HasCloneParameterGroups",
+            "{logical}"
+        );
+        made.then(|| {
+            let properties = cfn.eval(&resource["Properties"]).expect("properties");
+            assert_eq!(properties["Family"], family, "{logical}");
+            properties["Parameters"].clone()
+        })
+    };
+    let variables = cfn
+        .eval(&t["Resources"]["MaskedRefreshFunction"]["Properties"]["Environment"]["Variables"])
+        .expect("variables");
+    (
+        made,
+        group("CloneClusterParameterGroup"),
+        group("CloneInstanceParameterGroup"),
+        variables,
+    )
+}
+
+#[test]
+fn with_a_family_set_the_clone_runs_with_logging_off_at_both_levels() {
+    let t = template();
+    assert_eq!(
+        t["Resources"]["CloneClusterParameterGroup"]["Type"],
+        "AWS::RDS::DBClusterParameterGroup"
+    );
+    assert_eq!(
+        t["Resources"]["CloneInstanceParameterGroup"]["Type"],
+        "AWS::RDS::DBParameterGroup"
+    );
+    // Aurora PostgreSQL: statements, their parameters, the statement behind an error and the
+    // error's DETAIL never logged, at the cluster and the instance level alike
+    let postgres = json!({
+        "log_statement": "none",
+        "log_min_duration_statement": "-1",
+        "log_min_error_statement": "panic",
+        "log_min_messages": "panic",
+        "log_error_verbosity": "terse",
+        "log_parameter_max_length": "0",
+        "log_parameter_max_length_on_error": "0",
+    });
+    for family in ["aurora-postgresql16", "aurora-postgresql13"] {
+        let (made, cluster, instance, vars) = clone_parameter_groups(family);
+        assert!(made, "{family}");
+        assert_eq!(cluster, Some(postgres.clone()), "{family}");
+        assert_eq!(instance, Some(postgres.clone()), "{family}");
+        assert_eq!(
+            vars["OFFPEAK_CLONE_CLUSTER_PARAMETER_GROUP"],
+            "{Ref CloneClusterParameterGroup}"
+        );
+        assert_eq!(
+            vars["OFFPEAK_CLONE_INSTANCE_PARAMETER_GROUP"],
+            "{Ref CloneInstanceParameterGroup}"
+        );
+    }
+    // Aurora MySQL: Advanced Auditing (cluster level), the general and slow query logs (instance
+    // level)
+    let (made, cluster, instance, _) = clone_parameter_groups("aurora-mysql8.0");
+    assert!(made);
+    assert_eq!(cluster, Some(json!({"server_audit_logging": "0"})));
+    assert_eq!(
+        instance,
+        Some(json!({"general_log": "0", "slow_query_log": "0"}))
+    );
+    // Empty (the default): no groups, and the function is told none ("": production's group)
+    assert_eq!(t["Parameters"]["CloneParameterGroupFamily"]["Default"], "");
+    let (made, cluster, instance, vars) = clone_parameter_groups("");
+    assert!(!made);
+    assert_eq!((cluster, instance), (None, None));
+    assert_eq!(vars["OFFPEAK_CLONE_CLUSTER_PARAMETER_GROUP"], "");
+    assert_eq!(vars["OFFPEAK_CLONE_INSTANCE_PARAMETER_GROUP"], "");
+}
+
+#[test]
+fn the_clone_family_accepts_aurora_families_whose_parameters_the_groups_set() {
+    let decl = &template()["Parameters"]["CloneParameterGroupFamily"];
+    assert!(decl["ConstraintDescription"].is_string());
+    let re = regex::Regex::new(decl["AllowedPattern"].as_str().expect("AllowedPattern")).unwrap();
+    for good in [
+        "",
+        "aurora-postgresql13",
+        "aurora-postgresql16",
+        "aurora-postgresql17",
+        "aurora-mysql5.7",
+        "aurora-mysql8.0",
+    ] {
+        assert!(re.is_match(good), "refuses {good:?}");
+    }
+    // log_parameter_max_length is PostgreSQL 13's: an older family would fail the stack.
+    for bad in [
+        "aurora-postgresql12",
+        "aurora-postgresql11",
+        "postgres16",
+        "mysql8.0",
+        "aurora-postgresql16,aurora-mysql8.0",
+        "aurora-postgresql16 ",
+        "aurora",
+    ] {
+        assert!(!re.is_match(bad), "accepts {bad:?}");
+    }
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! The describes, the instance create and the instance delete keep the shared fake's contract
 //! (`offpeak_shared::rds::fake`). The calls only this function makes are implemented here, with
 //! the same care: a restored clone is `creating`, inherits the source's master password and
-//! reports a latest restorable time past any instant a test uses;
+//! reports a latest restorable time past any instant a test uses, and has the cluster parameter
+//! group the restore named;
 //! renamed clusters and instances are `renaming`, and a deleted cluster `deleting`, until the fake
 //! settles; instances follow a renamed cluster; a cluster with instances or deletion protection
 //! refuses deletion; a final snapshot is kept under its id, and a delete asking for an id
@@ -40,6 +41,8 @@ impl Rds for FakeRds {
                 spec.clone
             )),
             security_groups: spec.security_groups.clone(),
+            // None named: RDS uses the engine's default group, which the fake leaves unnamed.
+            parameter_group: spec.parameter_group.clone(),
             deletion_protection: false,
             members: Vec::new(),
             tags: spec.tags.clone(),

@@ -56,6 +56,7 @@ impl Rds for SdkRds {
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<(), RdsError> {
         let result = self
             .create_instance_request(&spec.requested())
+            .set_db_parameter_group_name(spec.parameter_group.clone())
             .publicly_accessible(false)
             .send()
             .await;
