@@ -72,7 +72,7 @@ pub async fn compare(rules: &Path, url: &DatabaseUrl) -> Result<Outcome, CheckSo
     let mut db: Db = endpoint.connect().await?;
     let audit = match db.bound_by(Some(Instant::now() + CATALOG_TIME)).await {
         Ok(()) => offpeak_masking::audit(&mut db, &rules).await,
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     };
     db.close().await;
     let audit = audit?;
