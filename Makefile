@@ -4,18 +4,26 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV := .venv
+# Where the tool venvs live: the checkout, unless the caller keeps them elsewhere between fresh
+# clones (.ci/run does, as it keeps cargo's target dir).
+OFFPEAK_VENV_DIR ?= .
+VENV := $(abspath $(OFFPEAK_VENV_DIR)/.venv)
 REQUIREMENTS := tools/requirements-test.txt
-# Inside the venv, so deleting .venv also forgets that it was installed.
-VENV_STAMP := $(VENV)/.offpeak-requirements.stamp
+# A venv's stamp is inside it (deleting the venv forgets it was installed) and named by the
+# requirements' content: a changed pin re-installs; a fresh clone, whose files are all newer than
+# any stamp, does not.
+stamp = $(1)/.offpeak-$(shell sha256sum $(2) | cut -c1-16).stamp
+VENV_STAMP := $(call stamp,$(VENV),$(REQUIREMENTS))
+# The tests, the demo and the benchmarks start moto from this venv (tests/src/lib.rs, `venv`).
+export OFFPEAK_VENV := $(VENV)
 
 # Deploy tools, each in its own venv: checkov pins an older boto3 than aws-sam-cli needs.
-VENV_SAM := .venv-sam
-VENV_SAM_STAMP := $(VENV_SAM)/.offpeak-requirements.stamp
-VENV_CHECKOV := .venv-checkov
-VENV_CHECKOV_STAMP := $(VENV_CHECKOV)/.offpeak-requirements.stamp
+VENV_SAM := $(abspath $(OFFPEAK_VENV_DIR)/.venv-sam)
+VENV_SAM_STAMP := $(call stamp,$(VENV_SAM),tools/requirements-sam.txt)
+VENV_CHECKOV := $(abspath $(OFFPEAK_VENV_DIR)/.venv-checkov)
+VENV_CHECKOV_STAMP := $(call stamp,$(VENV_CHECKOV),tools/requirements-checkov.txt)
 # cargo-lambda (and the zig it cross-compiles with) live in the SAM venv; `sam build` finds them on PATH.
-SAM := PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam
+SAM := PATH="$(VENV_SAM)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam
 # Extra `sam deploy` flags, e.g. `make deploy SAM_DEPLOY_FLAGS=--guided` the first time.
 SAM_DEPLOY_FLAGS ?=
 
@@ -25,7 +33,7 @@ START := $(shell date +%s)
 .PHONY: help venv test demo bench venv-bench deploy deploy-params venv-sam venv-checkov lint-template sam-build arm64-target
 
 help:
-	@echo "make venv    Python test tools (moto server) in ./$(VENV)"
+	@echo "make venv    Python test tools (moto server) in $(VENV)"
 	@echo "make test    fmt check, clippy, template lint, every test in the workspace"
 	@echo "make demo    a week of ticks in fast-forward through all three functions, against moto and PostgreSQL"
 	@echo "make bench   every number in BENCHMARKS.md: calendar, masking, cold start, calls per tick"
@@ -37,7 +45,7 @@ help:
 venv: $(VENV_STAMP)
 
 # Re-runs only when the pinned requirements change (or the venv is gone).
-$(VENV_STAMP): $(REQUIREMENTS)
+$(VENV_STAMP): | $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	touch $@
@@ -72,14 +80,14 @@ bench: venv venv-bench
 
 venv-sam: $(VENV_SAM_STAMP)
 
-$(VENV_SAM_STAMP): tools/requirements-sam.txt
+$(VENV_SAM_STAMP): | tools/requirements-sam.txt
 	$(PYTHON) -m venv $(VENV_SAM)
 	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-sam.txt
 	touch $@
 
 venv-checkov: $(VENV_CHECKOV_STAMP)
 
-$(VENV_CHECKOV_STAMP): tools/requirements-checkov.txt
+$(VENV_CHECKOV_STAMP): | tools/requirements-checkov.txt
 	$(PYTHON) -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
 	touch $@

@@ -52,7 +52,15 @@ pub use postgres::{
     ServerTls, pg_database, pg_server, throwaway_pg, throwaway_pg_for_clones, throwaway_pg_with_tls,
 };
 
-/// The workspace root (the directory holding the top-level `Cargo.toml` and `.venv`).
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The venv holding moto (`make venv`): `OFFPEAK_VENV` when set (make sets it, see
+/// `OFFPEAK_VENV_DIR` in the Makefile), else the workspace's `.venv`.
+pub fn venv() -> PathBuf {
+    std::env::var_os("OFFPEAK_VENV")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| workspace_root().join(".venv"), PathBuf::from)
 }

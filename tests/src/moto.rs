@@ -119,13 +119,13 @@ impl Drop for Moto {
 
 /// The workspace venv's Python and the serializing launcher; panics with the fix when missing.
 fn launcher() -> Launcher {
-    let root = crate::workspace_root();
-    let python = root.join(".venv/bin/python");
-    let script = root.join("tools/moto_serial_server.py");
+    let venv = crate::venv();
+    let python = venv.join("bin/python");
+    let script = crate::workspace_root().join("tools/moto_serial_server.py");
     assert!(
-        root.join(".venv/bin/moto_server").is_file(),
+        venv.join("bin/moto_server").is_file(),
         "moto is not installed in {}: run `make venv` in the workspace root",
-        root.join(".venv").display()
+        venv.display()
     );
     Launcher { python, script }
 }

@@ -97,7 +97,10 @@ fn machine(root: &Path, load_before: &str) -> String {
         ],
     );
     let moto = output(
-        &root.join(".venv/bin/python").display().to_string(),
+        &offpeak_tests::venv()
+            .join("bin/python")
+            .display()
+            .to_string(),
         &["-c", "import moto; print('moto', moto.__version__)"],
     );
     format!(
