@@ -25,6 +25,10 @@ pub const PROMOTE_BUDGET: TimeDelta = TimeDelta::minutes(60);
 /// delete that has not gone through in an hour waits on something only a person can fix, and a
 /// run that never ends would block every later night.
 pub const CLEANUP_BUDGET: TimeDelta = TimeDelta::minutes(60);
+/// How long `rollback` may go on before a person is told it overran. It is not given up: until
+/// it finishes, development's name may be on no cluster or on the unverified one, and only the
+/// rollback puts the previous cluster back; so it keeps trying, and the run stays open.
+pub const ROLLBACK_BUDGET: TimeDelta = TimeDelta::minutes(60);
 
 /// The document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,6 +70,9 @@ pub struct Run {
     /// Set when `cleanup` began ([`CLEANUP_BUDGET`] later): what is left by then is a person's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_by: Option<DateTime<Utc>>,
+    /// Set when `rollback` began ([`ROLLBACK_BUDGET`] later): past it a person is told, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_by: Option<DateTime<Utc>>,
     /// Why the run failed, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -115,6 +122,7 @@ impl Run {
             swap: None,
             promote_by: None,
             cleanup_by: None,
+            rollback_by: None,
             failure: None,
             cluster: None,
             masking: MaskingStats::default(),
@@ -127,7 +135,7 @@ impl Run {
     }
 
     /// Moves to `phase` at `at`, recording the bound a phase starting its own clock needs
-    /// (`promote_by`, `cleanup_by`, kept if already set) or when a terminal one finished.
+    /// (`promote_by`, `cleanup_by`, `rollback_by`, kept if already set) or when a terminal one finished.
     pub fn enter(&mut self, phase: Phase, at: DateTime<Utc>) {
         self.phase = phase;
         match phase {
@@ -136,6 +144,9 @@ impl Run {
             }
             Phase::Cleanup if self.cleanup_by.is_none() => {
                 self.cleanup_by = Some(at + CLEANUP_BUDGET);
+            }
+            Phase::Rollback if self.rollback_by.is_none() => {
+                self.rollback_by = Some(at + ROLLBACK_BUDGET);
             }
             p if p.is_terminal() => self.finished_at = Some(at),
             _ => {}
@@ -148,9 +159,16 @@ impl Run {
         self.deadline.max(swapped + PROMOTE_BUDGET)
     }
 
-    /// The instant the current phase must be over by; `None` for `rollback` (its steps that
-    /// fail are told to a person; giving it up could leave dev without its name) and terminal
-    /// phases.
+    /// The rollback is past [`Run::rollback_by`] at `now` and nobody was told yet.
+    pub fn rollback_overran(&self, now: DateTime<Utc>) -> bool {
+        self.phase == Phase::Rollback
+            && !self.stuck_notified
+            && self.rollback_by.is_some_and(|by| now >= by)
+    }
+
+    /// The instant the current phase must be over by; `None` for `rollback` (never given up:
+    /// that could leave dev without its name; a step that fails, or the whole past
+    /// [`Run::rollback_by`], is told to a person) and terminal phases.
     pub fn due(&self) -> Option<DateTime<Utc>> {
         match self.phase {
             p if p.has_deadline() => Some(self.deadline),

@@ -5,7 +5,7 @@
 //! | the run finished: dev is the masked copy (naming the final snapshot of a handed-over dev cluster it deleted) | action | masked refresh done |
 //! | a run failed (AWS, masking, verification, deadline; after the swap: promoted cluster not available in time) | failure | masked refresh failed |
 //! | the failed run's clone is gone (and a swap rolled back) | action | failed refresh cleaned up |
-//! | a cleanup or rollback step keeps failing (once per run) | failure | refresh cleanup failing |
+//! | a cleanup or rollback step keeps failing, or the rollback overran `rollback_by` (once per run) | failure | refresh cleanup failing |
 //! | cleanup did not finish by `cleanup_by`: the run ends, leftovers named | failure | failed refresh left for a person |
 //! | a run could not start (preflight) | failure | masked refresh did not start |
 //! | a `skip` override starts | info | masked refresh skipped |
@@ -138,7 +138,8 @@ pub fn left_over(target: &str, run: &Run, left: &[String]) -> Notification {
     )
 }
 
-/// A cleanup or rollback step failed; offpeak keeps retrying every tick.
+/// A cleanup or rollback step failed, or the rollback overran its bound; offpeak keeps retrying
+/// every tick.
 pub fn stuck(target: &str, run: &Run, err: &(dyn std::error::Error + 'static)) -> Notification {
     base(Severity::Failure, target, run, "refresh cleanup failing")
         .fact("phase", token(run.phase.as_str()))

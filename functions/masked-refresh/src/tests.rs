@@ -670,6 +670,53 @@ async fn a_local_run_without_the_functions_groups_skips_the_quarantine_check() {
 }
 
 #[tokio::test]
+async fn a_rollback_that_overruns_its_bound_is_told_to_a_person_once_and_goes_on() {
+    // GIVEN a run rolled back mid-swap at the window's close (as above), while a cluster that
+    // is not offpeak's took the free dev name, so the previous one cannot get it back
+    let h = Harness::new(0);
+    let mut m = 0;
+    while h.phase().await != Some(Phase::Swap)
+        || h.rds.cluster("dev-offpeak-prev-20261127").is_none()
+    {
+        h.tick(&minutes(m)).await;
+        if h.phase().await != Some(Phase::Swap) {
+            h.rds.settle();
+        }
+        m += 5;
+        assert!(m < 170, "{:?}", h.run().await);
+    }
+    h.rds.settle();
+    h.rds.add_cluster("dev");
+    h.tick(&minutes(180)).await;
+    let run = h.run().await.unwrap();
+    assert_eq!(run.phase, Phase::Rollback);
+    assert_eq!(run.rollback_by, Some(utc(&minutes(240))));
+    h.titles();
+    // WHEN ticks keep coming within the bound: nobody is told more
+    for m in (185..240).step_by(5) {
+        let report = h.tick(&minutes(m)).await;
+        assert_eq!(report.drifting, ["dev"]);
+    }
+    assert_eq!(h.titles(), Vec::<&str>::new());
+    // THEN the first tick past it tells a person, once, and the run stays in rollback
+    for m in [240, 245, 250] {
+        h.tick(&minutes(m)).await;
+    }
+    assert_eq!(h.titles(), ["refresh cleanup failing"]);
+    assert_eq!(h.phase().await, Some(Phase::Rollback));
+    // AND once a person removes that cluster, the rollback completes: dev is the original
+    // cluster again
+    crate::rds::Rds::delete_cluster(&h.rds, "dev", None)
+        .await
+        .unwrap();
+    h.rds.settle();
+    until_terminal(&h, 255).await;
+    h.rds.settle();
+    assert_eq!(h.rds.cluster_ids(), ["dev", "prod"]);
+    assert_eq!(h.rds.cluster("dev").unwrap().tag(RUN_KEY), None);
+}
+
+#[tokio::test]
 async fn a_secret_broken_during_the_run_fails_it_before_dev_is_renamed() {
     // GIVEN a run that started at 04:30 (no second attempt fits) with a readable secret
     let h = Harness::new(0);

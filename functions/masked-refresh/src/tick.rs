@@ -387,6 +387,9 @@ impl<R: Rds, S: Secrets, G: SecurityGroups, M: Masking, St: StateStore>
                 }
             };
             let step = plan::next(&self.refresh, run, &obs, self.at);
+            if run.rollback_overran(self.at) {
+                self.rollback_overran(store).await?;
+            }
             if !self.take(store, step).await? {
                 return Ok(());
             }
@@ -706,6 +709,19 @@ impl<R: Rds, S: Secrets, G: SecurityGroups, M: Masking, St: StateStore>
         let n = notices::left_over(&target, self.memory.run.as_ref().expect("a run"), &left);
         self.send(&n).await;
         Ok(true)
+    }
+
+    /// The rollback overran its bound: a person is told, once, and the rollback goes on (it
+    /// alone puts the previous dev cluster back under its name).
+    async fn rollback_overran(&mut self, store: &St) -> Result<(), TickError> {
+        let by = self.run_mut().rollback_by.map(|t| t.to_rfc3339());
+        let error = format!(
+            "the rollback did not finish by {} ({} minutes after it began); development may not \
+             serve the previous cluster until it does",
+            by.unwrap_or_default(),
+            crate::memory::ROLLBACK_BUDGET.num_minutes()
+        );
+        self.stuck(store, None, error).await.map(drop)
     }
 
     /// A cleanup or rollback step failed: retry next tick, tell a person once.
