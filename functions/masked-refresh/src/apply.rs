@@ -2,8 +2,11 @@
 //! clone's database.
 //!
 //! Guarantees:
-//! - **Production is never changed.** Every action naming the source cluster is refused before
-//!   any call ([`touches_production`]); the restore is the one call that names it, as its source.
+//! - **Production is never changed.** Every action naming the source cluster, or an instance
+//!   of it (its members as last observed), is refused before any call ([`touches_production`]);
+//!   the restore is the one call that names it, as its source. IAM cannot say this for the
+//!   instances (no condition key ties an instance to its cluster, and the stack does not know
+//!   their names), so this check, with the role's need of the function's tag, is what does.
 //! - **Repeats are harmless.** "Already exists" on a restore or create and "not found" on a
 //!   delete are success; a repeated password replacement sets the same derived password.
 //! - **Secrets stay inside.** The clone's password is derived here, used for one call or one
@@ -34,7 +37,21 @@ pub struct Effectors<'a, R, S, M> {
     pub secrets: &'a S,
     pub masking: &'a M,
     pub settings: &'a Settings,
-    pub source: &'a str,
+    /// Production: the source cluster and its instances.
+    pub production: Production<'a>,
+}
+
+/// The production cluster offpeak only ever clones, and its instances as last observed.
+#[derive(Debug, Clone, Copy)]
+pub struct Production<'a> {
+    pub cluster: &'a str,
+    pub instances: &'a [String],
+}
+
+impl Production<'_> {
+    fn names(&self, id: &str) -> bool {
+        is_production(id, self.cluster) || self.instances.iter().any(|i| is_production(id, i))
+    }
 }
 
 /// What an applied action achieved.
@@ -54,10 +71,10 @@ impl<R: Rds, S: Secrets, M: Masking> Effectors<'_, R, S, M> {
         run: &mut Run,
         at: DateTime<Utc>,
     ) -> Result<Effect, StepError> {
-        if touches_production(action, self.source).is_some() {
+        if touches_production(action, self.production).is_some() {
             return Err(StepError::Refused {
                 action: action.to_string(),
-                why: "it would change the production cluster",
+                why: "it would change the production cluster or one of its instances",
             });
         }
         let rds = |source: RdsError| StepError::Rds {
@@ -347,8 +364,9 @@ fn tolerate(result: Result<(), RdsError>, ok: fn(&RdsError) -> bool) -> Result<(
     }
 }
 
-/// The production id an action would change, if any (the restore only reads it).
-pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a str> {
+/// The production id (cluster or instance) an action would change, if any (the restore only
+/// reads it).
+pub fn touches_production<'a>(action: &'a Action, production: Production) -> Option<&'a str> {
     let ids: Vec<&str> = match action {
         Action::StartRun { .. }
         | Action::HoldOverride { .. }
@@ -365,7 +383,7 @@ pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a st
         | Action::EnableDeletionProtection { cluster }
         | Action::DisableDeletionProtection { cluster }
         | Action::DeleteCluster { cluster, .. } => vec![cluster],
-        Action::CreateInstance(spec) => vec![&spec.cluster],
+        Action::CreateInstance(spec) => vec![&spec.cluster, &spec.instance],
         Action::Tag { resource, .. } => vec![resource],
         Action::RenameInstance { from, to }
         | Action::RenameCluster { from, to, .. }
@@ -374,13 +392,18 @@ pub fn touches_production<'a>(action: &'a Action, source: &str) -> Option<&'a st
         }
         Action::DeleteInstance { instance, .. } => vec![instance],
     };
-    ids.into_iter().find(|id| is_production(id, source))
+    ids.into_iter().find(|id| production.names(id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::action::Reason;
+
+    const PROD: Production = Production {
+        cluster: "prod",
+        instances: &[],
+    };
 
     #[test]
     fn no_action_may_name_production_except_as_the_restore_source() {
@@ -389,13 +412,13 @@ mod tests {
             reason: Reason::FailedRun,
             final_snapshot: None,
         };
-        assert_eq!(touches_production(&delete, "prod"), Some("prod"));
+        assert_eq!(touches_production(&delete, PROD), Some("prod"));
         let rename = Action::RenameCluster {
             from: "dev".into(),
             to: "PROD".into(),
             security_groups: None,
         };
-        assert_eq!(touches_production(&rename, "prod"), Some("PROD"));
+        assert_eq!(touches_production(&rename, PROD), Some("PROD"));
         let restore = Action::RestoreClone(crate::rds::CloneSpec {
             source: "prod".into(),
             clone: "dev-offpeak-20261127".into(),
@@ -404,7 +427,7 @@ mod tests {
             parameter_group: None,
             tags: vec![],
         });
-        assert_eq!(touches_production(&restore, "prod"), None);
+        assert_eq!(touches_production(&restore, PROD), None);
         let crate::action::Action::RestoreClone(spec) = restore else {
             unreachable!()
         };
@@ -413,9 +436,36 @@ mod tests {
             ..spec
         });
         assert_eq!(
-            touches_production(&copy, "prod"),
+            touches_production(&copy, PROD),
             Some("prod"),
             "a copy of production would be an unmasked clone"
         );
+    }
+
+    #[test]
+    fn no_action_may_name_an_instance_of_production() {
+        let members = ["prod-writer".to_owned(), "prod-offpeak-1".to_owned()];
+        let production = Production {
+            cluster: "prod",
+            instances: &members,
+        };
+        let delete = Action::DeleteInstance {
+            instance: "prod-writer".into(),
+            reason: Reason::FailedRun,
+        };
+        assert_eq!(touches_production(&delete, production), Some("prod-writer"));
+        let rename = Action::RenameInstance {
+            from: "dev-1".into(),
+            to: "PROD-OFFPEAK-1".into(),
+        };
+        assert_eq!(
+            touches_production(&rename, production),
+            Some("PROD-OFFPEAK-1")
+        );
+        let ours = Action::RenameInstance {
+            from: "dev-1".into(),
+            to: "dev-offpeak-prev-20261127-1".into(),
+        };
+        assert_eq!(touches_production(&ours, production), None);
     }
 }

@@ -48,7 +48,7 @@ use offpeak_shared::report::{Failed, Report};
 use offpeak_shared::state::{self, Claimed, Holder, PutOutcome, Settled, StateStore};
 
 use crate::action::{Action, Reason, disabling, dropping};
-use crate::apply::{Effect, Effectors};
+use crate::apply::{Effect, Effectors, Production};
 use crate::desired::{self, By, Desired, Slot};
 use crate::engine::Masking;
 use crate::error::{Recorded, StepError, TickError};
@@ -542,12 +542,21 @@ impl<R: Rds, S: Secrets, G: SecurityGroups, M: Masking, St: StateStore>
         let at = self.at;
         let before = self.run_mut().clone();
         let mut run = before.clone();
+        let production_instances: Vec<String> = self
+            .last
+            .as_ref()
+            .and_then(|obs| obs.cluster(&self.refresh.source))
+            .map(|c| c.members.iter().map(|m| m.instance_id.clone()).collect())
+            .unwrap_or_default();
         let effectors = Effectors {
             rds: self.deps.rds,
             secrets: self.deps.secrets,
             masking: self.deps.masking,
             settings: self.deps.settings,
-            source: &self.refresh.source,
+            production: Production {
+                cluster: &self.refresh.source,
+                instances: &production_instances,
+            },
         };
         let result = effectors.apply(&action, &mut run, at).await;
         *self.run_mut() = run;
