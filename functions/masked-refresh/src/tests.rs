@@ -172,10 +172,9 @@ async fn keep_previous_keeps_the_newest_and_deletes_older_ones() {
     );
 }
 
-#[tokio::test]
-async fn a_window_closing_during_the_swap_rolls_it_back() {
-    // GIVEN a run that reached the swap, whose rename of the dev cluster is still in progress
-    let h = Harness::new(0);
+/// Ticks from minute 0, settling RDS until the swap begins, until the dev cluster is put aside
+/// and its rename is still in progress (the dev name free).
+async fn until_mid_swap(h: &Harness) {
     let mut m = 0;
     while h.phase().await != Some(Phase::Swap)
         || h.rds.cluster("dev-offpeak-prev-20261127").is_none()
@@ -187,6 +186,13 @@ async fn a_window_closing_during_the_swap_rolls_it_back() {
         m += 5;
         assert!(m < 170, "{:?}", h.run().await);
     }
+}
+
+#[tokio::test]
+async fn a_window_closing_during_the_swap_rolls_it_back() {
+    // GIVEN a run that reached the swap, whose rename of the dev cluster is still in progress
+    let h = Harness::new(0);
+    until_mid_swap(&h).await;
     assert!(
         h.rds.cluster("dev").is_none(),
         "the dev name is free mid-swap"
@@ -674,17 +680,7 @@ async fn a_rollback_that_overruns_its_bound_is_told_to_a_person_once_and_goes_on
     // GIVEN a run rolled back mid-swap at the window's close (as above), while a cluster that
     // is not offpeak's took the free dev name, so the previous one cannot get it back
     let h = Harness::new(0);
-    let mut m = 0;
-    while h.phase().await != Some(Phase::Swap)
-        || h.rds.cluster("dev-offpeak-prev-20261127").is_none()
-    {
-        h.tick(&minutes(m)).await;
-        if h.phase().await != Some(Phase::Swap) {
-            h.rds.settle();
-        }
-        m += 5;
-        assert!(m < 170, "{:?}", h.run().await);
-    }
+    until_mid_swap(&h).await;
     h.rds.settle();
     h.rds.add_cluster("dev");
     h.tick(&minutes(180)).await;
