@@ -58,15 +58,19 @@
 //! - a `cleanup` not finished an hour after it began (a delete RDS keeps refusing) ends the run
 //!   `failed`, naming what is left for a person ("failed refresh left for a person"); dev is by
 //!   then the cluster it was before the run;
+//! - a `rollback` not finished an hour after it began is told to a person, once, and goes on
+//!   (never given up: it alone gives dev its name back);
 //! - a killed invocation leaves its lease to expire; the next tick resumes from the saved phase;
-//! - transient AWS errors are retried on the next tick until the phase's deadline.
+//! - transient AWS errors, and the clone's server running out of time (every session on it is
+//!   bound by the invocation's allowance: a statement or lock timeout, a silent endpoint), are
+//!   retried on the next tick until the phase's deadline.
 //!
 //! Safety, in one place: unmasked data is only ever in a cluster carrying the quarantine groups
 //! and a password nobody outside the function can derive; the clone leaves quarantine only
 //! through a passed verification, which covers its whole server (no database the rules do not
 //! cover, no production login that can log in). offpeak renames or deletes only what it created or what carries
-//! `offpeak:managed-by=offpeak` ([`names`]); production is only the source of the restore
-//! ([`apply::touches_production`]).
+//! `offpeak:managed-by=offpeak` ([`names`]); production, the cluster and each of its instances,
+//! is only the source of the restore ([`apply::touches_production`]).
 //!
 //! The daily rules check (`{"check": "rules"}`, hours before the window) compares the rules with
 //! production's catalog, reading no row and changing nothing, and notifies once naming each
