@@ -243,6 +243,8 @@ fn error_response(code: &str) -> HttpResponse {
 struct WireState {
     calls: Vec<Call>,
     faults: Vec<Fault>,
+    /// `service:Operation` and the time each answered call took, in the order they finished.
+    timings: Vec<(String, Duration)>,
 }
 
 /// Shared handle on what the wire saw and what it should break.
@@ -277,6 +279,12 @@ impl Wire {
     /// Removes and returns the calls seen so far.
     pub fn take(&self) -> Vec<Call> {
         std::mem::take(&mut self.state().calls)
+    }
+
+    /// Removes and returns how long each answered call took (`service:Operation`, wall time
+    /// from sending to the answer), for benchmarks that split a tick's time by operation.
+    pub fn take_timings(&self) -> Vec<(String, Duration)> {
+        std::mem::take(&mut self.state().timings)
     }
 
     /// Every call seen so far (kept).
@@ -346,10 +354,20 @@ struct WireConnector {
 
 impl HttpConnector for WireConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        match self.wire.record(Call::of(&request)).map(|f| f.effect) {
+        let call = Call::of(&request);
+        let name = format!("{}:{}", call.service, call.operation);
+        match self.wire.record(call).map(|f| f.effect) {
             Some(Effect::Error(code)) => HttpConnectorFuture::ready(Ok(error_response(code))),
             Some(Effect::Hang) => HttpConnectorFuture::new(std::future::pending()),
-            None => self.inner.call(request),
+            None => {
+                let (wire, started) = (self.wire.clone(), std::time::Instant::now());
+                let answer = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    let result = answer.await;
+                    wire.state().timings.push((name, started.elapsed()));
+                    result
+                })
+            }
         }
     }
 }

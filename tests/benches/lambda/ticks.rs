@@ -7,6 +7,7 @@
 //! moto; wall times are the median per phase, calls are those of the first cycle (a later cycle
 //! that differs is reported).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,10 +226,18 @@ where
         let shift = period * i32::try_from(cycle).expect("few cycles");
         for (phase, m) in phases.iter().zip(&mut measured) {
             wire.take();
+            wire.take_timings();
             let started = Instant::now();
             let (planned, failed) = tick(&ctx, phase.at + shift).await;
             m.wall.push(started.elapsed());
             let calls = tally(&wire.take());
+            if cycle == 0 {
+                eprintln!(
+                    "bench: {}: {}",
+                    phase.label,
+                    by_operation(&wire.take_timings())
+                );
+            }
             m.failed += failed;
             if cycle == 0 {
                 (m.calls, m.planned) = (calls, planned);
@@ -238,4 +247,23 @@ where
         }
     }
     measured
+}
+
+/// Each operation's share of a tick's wall time, slowest total first: `op n×, total ms (mean)`.
+fn by_operation(timings: &[(String, Duration)]) -> String {
+    let mut totals: BTreeMap<&str, (u32, Duration)> = BTreeMap::new();
+    for (name, took) in timings {
+        let entry = totals.entry(name.as_str()).or_default();
+        *entry = (entry.0 + 1, entry.1 + *took);
+    }
+    let mut rows: Vec<_> = totals.into_iter().collect();
+    rows.sort_by_key(|(_, (_, total))| std::cmp::Reverse(*total));
+    let shown: Vec<String> = rows
+        .iter()
+        .map(|(name, (n, total))| {
+            let ms = total.as_secs_f64() * 1000.0;
+            format!("{name} {n}x {ms:.0} ms ({:.1})", ms / f64::from(*n))
+        })
+        .collect();
+    shown.join(", ")
 }
