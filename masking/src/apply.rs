@@ -758,6 +758,8 @@ async fn dry_run(db: &mut Db, sql: &str) -> Result<Option<String>, DbError> {
     db.execute(during, "ROLLBACK", &[]).await?;
     match result {
         Ok(_) => Ok(None),
+        // Time running out (a lock, the deadline) is not the server refusing the statement.
+        Err(e) if e.is_timeout() => Err(e),
         Err(e) => match e.code {
             Some(code) => Ok(Some(code)),
             None => Err(e),

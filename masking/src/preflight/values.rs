@@ -284,6 +284,9 @@ async fn scan(
     );
     let row = match db.rows(&during, &sql, &[]).await {
         Ok(rows) => rows.into_iter().next().unwrap_or_default(),
+        // Time running out (a lock another session holds, the deadline) says nothing about
+        // the values: the caller's failure, not a finding.
+        Err(e) if e.is_timeout() => return Err(e),
         Err(e) => {
             let Some(code) = e.code.clone() else {
                 return Err(e);

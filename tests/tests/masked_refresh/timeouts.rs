@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use masked_refresh_support::*;
 use offpeak_masked_refresh::memory::Phase;
 use offpeak_masked_refresh::names::RUN_KEY;
+use offpeak_tests::Engine;
 use sqlx::{Connection, Executor};
 
 /// Each invocation's masking allowance (`OFFPEAK_MASK_SECONDS`) in these worlds.
@@ -38,7 +39,11 @@ async fn stalled_tick(world: &World, minute: i64, wait: Duration) -> Phase {
     let took = started.elapsed();
     assert!(took < wait + SLACK, "minute {minute}: took {took:?}");
     let phase = world.phase().await.expect("a run");
-    assert!(phase.is_pre_swap(), "minute {minute}: {phase:?}");
+    assert!(
+        phase.is_pre_swap(),
+        "minute {minute}: {phase:?} {:?}",
+        world.run().await.and_then(|r| r.failure)
+    );
     assert!(
         report
             .notes
@@ -51,13 +56,33 @@ async fn stalled_tick(world: &World, minute: i64, wait: Duration) -> Phase {
 }
 
 /// Another session on the clone's server, holding an exclusive lock on `users` until closed.
-async fn lock_users(world: &World) -> sqlx::PgConnection {
-    let mut holder = sqlx::PgConnection::connect(&world.db().url).await.unwrap();
+enum Holder {
+    Pg(sqlx::PgConnection),
+    My(sqlx::MySqlConnection),
+}
+
+async fn lock_users(world: &World) -> Holder {
+    let url = &world.db().url;
+    if url.starts_with("mysql:") {
+        let mut holder = sqlx::MySqlConnection::connect(url).await.unwrap();
+        holder.execute("LOCK TABLES users WRITE").await.unwrap();
+        return Holder::My(holder);
+    }
+    let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
     holder
         .execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    holder
+    Holder::Pg(holder)
+}
+
+impl Holder {
+    async fn close(self) {
+        match self {
+            Holder::Pg(c) => c.close().await.unwrap(),
+            Holder::My(c) => c.close().await.unwrap(),
+        }
+    }
 }
 
 /// Dev is still the cluster it was before the run (no run tag, not put aside).
@@ -80,10 +105,13 @@ async fn fails_at_the_close_and_the_next_night_starts(world: &World, stuck: Phas
     next.phase
 }
 
-#[tokio::test]
-async fn a_lock_another_session_holds_is_waited_for_per_tick_and_the_run_resumes_once_it_goes() {
-    // GIVEN another session on the clone's server holding an exclusive lock on `users`
-    let world = world(Setup::default()).await;
+/// GIVEN another session on the clone's server holding an exclusive lock on `users`
+async fn a_lock_is_waited_for_per_tick_and_the_run_resumes_once_it_goes(engine: Engine) {
+    let world = world(Setup {
+        engine,
+        ..Setup::default()
+    })
+    .await;
     let holder = lock_users(&world).await;
 
     // WHEN ticks come while it holds it: each gives up within its allowance, the run waits
@@ -92,12 +120,24 @@ async fn a_lock_another_session_holds_is_waited_for_per_tick_and_the_run_resumes
     assert_dev_is_the_one_it_had(&world).await;
 
     // AND the other session lets go
-    holder.close().await.unwrap();
+    holder.close().await;
 
     // THEN a later tick resumes the same run to the end: dev serves the new verified copy
     world.tick_until_terminal(10).await;
     world.assert_done().await;
     assert_eq!(world.run().await.unwrap().id, RUN);
+}
+
+#[tokio::test]
+async fn postgres_a_lock_another_session_holds_is_waited_for_per_tick_and_the_run_resumes_once_it_goes()
+ {
+    a_lock_is_waited_for_per_tick_and_the_run_resumes_once_it_goes(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_a_lock_another_session_holds_is_waited_for_per_tick_and_the_run_resumes_once_it_goes()
+ {
+    a_lock_is_waited_for_per_tick_and_the_run_resumes_once_it_goes(Engine::MariaDb).await;
 }
 
 #[tokio::test]
@@ -109,7 +149,7 @@ async fn a_lock_held_all_night_fails_the_run_at_the_close_and_the_next_night_run
     stalled_tick(&world, 90, ALLOWANCE).await;
 
     // WHEN the window closes, and the lock is gone by the next night
-    holder.close().await.unwrap();
+    holder.close().await;
     let next = fails_at_the_close_and_the_next_night_starts(&world, stuck).await;
 
     // THEN the next night's run completes
