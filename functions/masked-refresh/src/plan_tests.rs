@@ -32,6 +32,17 @@ fn refresh_with_groups() -> Refresh {
     }
 }
 
+/// The instance `step` creates; any other step fails the test.
+fn created_instance(step: Step) -> InstanceSpec {
+    match step {
+        Step::Act {
+            action: Action::CreateInstance(spec),
+            ..
+        } => spec,
+        step => panic!("{step:?}"),
+    }
+}
+
 fn cluster(id: &str, status: &str, tags: Vec<Tag>, members: &[(&str, bool)]) -> Cluster {
     Cluster {
         id: id.into(),
@@ -157,26 +168,14 @@ fn the_instance_copies_the_source_writers_class_unless_configured() {
     obs.clusters
         .push(cluster("dev-offpeak-20261127", "available", ours(), &[]));
     let step = next(&refresh(0), &run_in(Phase::Instance), &obs, utc(NOW));
-    let Step::Act {
-        action: Action::CreateInstance(spec),
-        ..
-    } = step
-    else {
-        panic!("{step:?}")
-    };
+    let spec = created_instance(step);
     assert_eq!(
         (spec.class.as_str(), spec.instance.as_str()),
         ("db.r6g.xlarge", "dev-offpeak-20261127-1")
     );
     let mut cfg = refresh(0);
     cfg.instance_class = Some("db.r7g.large".into());
-    let Step::Act {
-        action: Action::CreateInstance(spec),
-        ..
-    } = next(&cfg, &run_in(Phase::Instance), &obs, utc(NOW))
-    else {
-        panic!()
-    };
+    let spec = created_instance(next(&cfg, &run_in(Phase::Instance), &obs, utc(NOW)));
     assert_eq!(spec.class, "db.r7g.large");
 }
 
@@ -200,12 +199,8 @@ fn until_verified_the_clone_runs_with_offpeaks_parameter_groups_when_the_stack_h
 
     let mut obs = obs.clone();
     obs.clusters.push(cluster(CLONE, "available", ours(), &[]));
-    let create = |cfg: &Refresh| match next(cfg, &run_in(Phase::Instance), &obs, utc(NOW)) {
-        Step::Act {
-            action: Action::CreateInstance(spec),
-            ..
-        } => spec.parameter_group,
-        step => panic!("{step:?}"),
+    let create = |cfg: &Refresh| {
+        created_instance(next(cfg, &run_in(Phase::Instance), &obs, utc(NOW))).parameter_group
     };
     assert_eq!(create(&refresh(0)), None);
     assert_eq!(
@@ -251,13 +246,7 @@ fn the_verified_copy_gets_productions_cluster_group_never_offpeaks() {
         &obs,
         utc(NOW),
     );
-    let Step::Act {
-        action: Action::CreateInstance(spec),
-        ..
-    } = step
-    else {
-        panic!("{step:?}")
-    };
+    let spec = created_instance(step);
     assert_eq!(
         (spec.instance.as_str(), spec.parameter_group),
         (COPY_INSTANCE, None)
@@ -708,13 +697,7 @@ fn the_copy_gets_its_instance_then_the_intermediate_clone_goes_before_the_swap()
     );
     // WHEN the copy is available: its instance, with the copy's tags
     obs.clusters[3].status = "available".into();
-    let Step::Act {
-        action: Action::CreateInstance(spec),
-        ..
-    } = copy_step(&obs)
-    else {
-        panic!()
-    };
+    let spec = created_instance(copy_step(&obs));
     assert_eq!(
         (spec.cluster.as_str(), spec.instance.as_str()),
         (COPY, COPY_INSTANCE)
