@@ -1,7 +1,8 @@
 //! Whole-flow tests against the in-memory fakes, where RDS takes time (unlike moto): clones and
 //! instances are `creating`, renames `renaming`, deletes `deleting` until the fake settles.
 
-use crate::memory::Phase;
+use crate::Action;
+use crate::memory::{Failure, Phase};
 use crate::names::{ROLE_KEY, RUN_KEY};
 use crate::rds::Tag;
 use crate::security_groups::Inbound;
@@ -9,6 +10,7 @@ use crate::security_groups::fake::{from_group, tcp};
 use crate::testing::{
     DEV_PASSWORD, FUNCTION_SG, Harness, QUARANTINE_SG, add_cluster, managed, utc,
 };
+use offpeak_shared::report::Report;
 use offpeak_shared::state::StateStore;
 
 /// `HH:MM` on the 27th, UTC.
@@ -133,6 +135,21 @@ async fn a_dev_cluster_not_handed_over_is_never_touched() {
     h.tick(&at("03:05")).await;
     assert!(h.rds.take_calls().is_empty());
     assert!(h.titles().is_empty());
+}
+
+/// The tick's run was refused by its preflight: nothing applied, RDS only described, the run
+/// recorded `failed` with kind `preflight`; its failure.
+async fn refused_by_preflight(h: &Harness, report: &Report<Action>) -> Failure {
+    assert!(report.applied.is_empty(), "{report:?}");
+    let calls = h.rds.take_calls();
+    assert!(calls.iter().all(|c| c.starts_with("Describe")), "{calls:?}");
+    let run = h.run().await.unwrap();
+    let failure = run.failure.unwrap();
+    assert_eq!(
+        (run.phase, failure.kind.as_str()),
+        (Phase::Failed, "preflight")
+    );
+    failure
 }
 
 #[tokio::test]
@@ -482,15 +499,7 @@ async fn a_dev_password_secret_that_cannot_be_used_stops_the_run_before_any_chan
         // WHEN the window opens
         let report = h.tick(&at("03:00")).await;
         // THEN no run started: nothing was created or renamed, dev is untouched
-        assert!(report.applied.is_empty(), "{report:?}");
-        let calls = h.rds.take_calls();
-        assert!(calls.iter().all(|c| c.starts_with("Describe")), "{calls:?}");
-        let run = h.run().await.unwrap();
-        let failure = run.failure.unwrap();
-        assert_eq!(
-            (run.phase, failure.kind.as_str()),
-            (Phase::Failed, "preflight")
-        );
+        let failure = refused_by_preflight(&h, &report).await;
         assert!(
             failure.error.contains("offpeak/dev-master"),
             "{}",
@@ -576,15 +585,7 @@ async fn a_quarantine_group_admitting_more_than_the_function_stops_the_run_befor
         // WHEN the window opens
         let report = h.tick(&at("03:00")).await;
         // THEN no run started: nothing was created or renamed, dev is untouched
-        assert!(report.applied.is_empty(), "{report:?}");
-        let calls = h.rds.take_calls();
-        assert!(calls.iter().all(|c| c.starts_with("Describe")), "{calls:?}");
-        let run = h.run().await.unwrap();
-        let failure = run.failure.unwrap();
-        assert_eq!(
-            (run.phase, failure.kind.as_str()),
-            (Phase::Failed, "preflight")
-        );
+        let failure = refused_by_preflight(&h, &report).await;
         assert!(failure.error.contains(why), "{}", failure.error);
         // ... and a person is told which group admits what
         let texts = rendered(&h);
