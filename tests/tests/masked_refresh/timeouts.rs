@@ -35,7 +35,12 @@ async fn world(setup: Setup) -> World {
 /// still going, before the swap, and the tick says the next one retries.
 async fn stalled_tick(world: &World, minute: i64, wait: Duration) -> Phase {
     let started = Instant::now();
-    let report = world.tick(minutes(minute)).await;
+    // A tick that waits unbounded fails here rather than hanging the test.
+    let report = tokio::time::timeout(wait + SLACK, world.tick(minutes(minute)))
+        .await
+        .unwrap_or_else(|_| {
+            panic!("minute {minute}: the tick still waits after {wait:?} + {SLACK:?}")
+        });
     let took = started.elapsed();
     assert!(took < wait + SLACK, "minute {minute}: took {took:?}");
     let phase = world.phase().await.expect("a run");
